@@ -1,0 +1,2 @@
+//! Worker process: hidden mode of the same binary.
+mod clang;
