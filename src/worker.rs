@@ -1,2 +1,194 @@
-//! Worker process: hidden mode of the same binary.
+//! The worker process: the same binary, started by the supervisor in a
+//! hidden mode (`indexer worker`).
+//!
+//! A worker does one unit at a time: it reads a request on stdin, parses
+//! with libclang (the only process kind that loads it), asks which headers
+//! it may emit, and writes the results on stdout (see `protocol`). It holds
+//! nothing between units except libclang's own session, and hands freed
+//! memory back to the system after each unit so that its resident size,
+//! which the supervisor watches, reflects what it really uses.
+//!
+//! Faults can be injected for tests through `INDEXER_FAULT` (see
+//! [`Fault`]); the variable is read once and is inert unless set.
+
 mod clang;
+
+use std::io::{self, BufReader, BufWriter};
+
+use anyhow::{bail, Context, Result};
+
+use crate::memory;
+use crate::protocol::{self, Request, Response, SeenFile, PROTOCOL_VERSION};
+
+/// Runs the worker until its stdin closes.
+pub(crate) fn run() -> Result<()> {
+    let mut input = BufReader::new(io::stdin().lock());
+    let mut output = BufWriter::new(io::stdout().lock());
+    let faults = Fault::from_env()?;
+
+    let hello = match protocol::read_frame::<Request>(&mut input)? {
+        Some(Request::Hello(hello)) => hello,
+        Some(other) => bail!("expected a hello from the supervisor, got {other:?}"),
+        None => return Ok(()),
+    };
+    if hello.version != PROTOCOL_VERSION {
+        bail!(
+            "the supervisor speaks protocol {} but this worker speaks {PROTOCOL_VERSION}: \
+             the binary changed during the build; run the build again",
+            hello.version
+        );
+    }
+    let mut indexer = clang::Indexer::new(hello.index_system_headers, &hello.resource_dir)
+        .map_err(anyhow::Error::msg)
+        .context("loading libclang")?;
+    protocol::write_frame(&mut output, &Response::Ready { version: PROTOCOL_VERSION, libclang: indexer.libclang_version() })?;
+
+    let mut statm = memory::Statm::open(std::process::id())?;
+    while let Some(request) = protocol::read_frame::<Request>(&mut input)? {
+        let Request::Index(request) = request else { bail!("expected a unit to index, got {request:?}") };
+        if let Some(fault) = faults.iter().find(|f| request.file.ends_with(&f.file)) {
+            fault.trigger();
+        }
+        // The grant round-trip happens inside the parse, while libclang's
+        // state for the unit is alive, so its I/O errors are carried out.
+        let mut grant_error = None;
+        let mut grant = |files: &[SeenFile]| -> Vec<bool> {
+            match ask_grant(&mut input, &mut output, request.unit, files) {
+                Ok(emit) => emit,
+                Err(e) => {
+                    grant_error = Some(e);
+                    vec![false; files.len()]
+                }
+            }
+        };
+        let response = match indexer.index(&request, &mut grant) {
+            Ok(mut index) => {
+                index.worker_rss = statm.sample().map_or(0, |rss| rss.owned());
+                Response::Indexed(Box::new(index))
+            }
+            Err(reason) => Response::Failed { unit: request.unit, reason },
+        };
+        if let Some(e) = grant_error {
+            return Err(e).context("asking the supervisor which files to emit");
+        }
+        protocol::write_frame(&mut output, &response)?;
+        drop(response);
+        trim_heap();
+    }
+    Ok(())
+}
+
+fn ask_grant(
+    input: &mut impl io::Read,
+    output: &mut impl io::Write,
+    unit: protocol::UnitId,
+    files: &[SeenFile],
+) -> Result<Vec<bool>> {
+    protocol::write_frame(output, &Response::Parsed { unit, files: files.to_vec() })?;
+    match protocol::read_frame::<Request>(input)? {
+        Some(Request::Grant { emit }) if emit.len() == files.len() => Ok(emit),
+        Some(other) => bail!("expected a grant for {} files, got {other:?}", files.len()),
+        None => bail!("the supervisor closed the pipe"),
+    }
+}
+
+/// Returns freed heap pages to the system, so that the resident size the
+/// supervisor samples is what the worker really holds. libclang allocates
+/// through glibc's malloc, our own collections through mimalloc: both heaps
+/// are trimmed.
+fn trim_heap() {
+    // SAFETY: both calls only walk their allocator's own structures.
+    unsafe {
+        libc::malloc_trim(0);
+        libmimalloc_sys::mi_collect(true);
+    }
+}
+
+/// A fault injected for tests: `INDEXER_FAULT=crash@a.cpp,hang@b.cpp,alloc:600M@c.cpp`.
+/// When the worker receives a unit whose path ends with the given file name
+/// it crashes with SIGSEGV, hangs, or allocates and touches that much
+/// memory (and keeps it) before indexing.
+#[derive(Debug, Clone, PartialEq)]
+struct Fault {
+    kind: FaultKind,
+    file: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum FaultKind {
+    Crash,
+    Hang,
+    Alloc(u64),
+}
+
+impl Fault {
+    fn from_env() -> Result<Vec<Fault>> {
+        match std::env::var("INDEXER_FAULT") {
+            Ok(spec) => Fault::parse(&spec).map_err(anyhow::Error::msg),
+            Err(_) => Ok(Vec::new()),
+        }
+    }
+
+    fn parse(spec: &str) -> Result<Vec<Fault>, String> {
+        spec.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|item| {
+                let (kind, file) = item
+                    .split_once('@')
+                    .ok_or_else(|| format!("INDEXER_FAULT item `{item}` lacks `@file`"))?;
+                let kind = match kind.trim() {
+                    "crash" => FaultKind::Crash,
+                    "hang" => FaultKind::Hang,
+                    other => match other.strip_prefix("alloc:") {
+                        Some(size) => FaultKind::Alloc(memory::parse_size(size)?),
+                        None => return Err(format!("INDEXER_FAULT kind `{other}` is not crash, hang or alloc:SIZE")),
+                    },
+                };
+                Ok(Fault { kind, file: file.trim().to_string() })
+            })
+            .collect()
+    }
+
+    fn trigger(&self) {
+        match self.kind {
+            FaultKind::Crash => {
+                // SAFETY: raising a signal in our own process.
+                unsafe {
+                    libc::raise(libc::SIGSEGV);
+                }
+            }
+            FaultKind::Hang => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
+            FaultKind::Alloc(bytes) => {
+                // Touch every page so the memory is resident, then keep it:
+                // a leak the supervisor must notice.
+                let block = vec![1u8; bytes as usize];
+                std::mem::forget(block);
+                // Give the sampler time to see the peak before the parse.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse() {
+        let faults = Fault::parse("crash@a.cpp, hang@b.cpp,alloc:2M@c.cpp").unwrap();
+        assert_eq!(
+            faults,
+            vec![
+                Fault { kind: FaultKind::Crash, file: "a.cpp".into() },
+                Fault { kind: FaultKind::Hang, file: "b.cpp".into() },
+                Fault { kind: FaultKind::Alloc(2 << 20), file: "c.cpp".into() },
+            ]
+        );
+        assert!(Fault::parse("explode@a.cpp").is_err());
+        assert!(Fault::parse("crash").is_err());
+        assert!(Fault::parse("").unwrap().is_empty());
+    }
+}

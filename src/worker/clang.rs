@@ -1,1 +1,1225 @@
-//! stub
+//! The only code that touches libclang: indexes one translation unit at a
+//! time with `clang_indexSourceFile` and turns the callbacks into the
+//! [`UnitIndex`] of the wire protocol.
+//!
+//! # Design
+//!
+//! An [`Indexer`] lives as long as its worker process and owns one `CXIndex`
+//! and one `CXIndexAction` (an indexing "session"). Each call to
+//! [`Indexer::index`] creates a fresh [`Collector`], hands a pointer to it to
+//! libclang as the callbacks' client data, and drops it when the unit is
+//! done, so nothing per-unit outlives the unit.
+//!
+//! While libclang parses, the callbacks record every file the unit sees and
+//! sort declarations, references, includes, base classes and overrides into
+//! the data of the file they are located in. Symbols are interned per unit by
+//! USR. After parsing, the files are hashed from the bytes libclang actually
+//! parsed, the translation unit is disposed (so the worker does not hold an
+//! AST while it waits for the supervisor), and the caller's `grant` decides
+//! which files' data to send. Symbols only referred to from files that were
+//! not granted are pruned, and the survivors renumbered ([`prune_symbols`]).
+//!
+//! # Threading hazard
+//!
+//! With clang-sys's `runtime` feature the loaded library lives in a
+//! *thread-local*: a `clang_*` call on a thread where it was never set
+//! panics. libclang runs the parse, and therefore our callbacks, on a
+//! big-stack thread of its own (`RunSafelyOnThread`) unless
+//! `LIBCLANG_NOTHREADS` is set, which we do not want to set: deep template
+//! code needs that stack. So the collector carries the `Arc<SharedLibrary>`
+//! and every callback installs it on the current thread before anything
+//! else ([`with_collector`]).
+//!
+//! A panic cannot unwind out of an `extern "C"` callback (it would abort the
+//! process), so each callback catches panics, records the first one, and
+//! `abortQuery` then asks libclang to stop; the unit fails with that message.
+
+// libclang's constants keep their C names, also in match patterns.
+#![allow(non_upper_case_globals)]
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::ptr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clang_sys::*;
+
+use crate::protocol::{
+    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Reference, SeenFile, Span, Symbol,
+    SymbolRef, UnitIndex,
+};
+
+/// `CXIndexOpt_SkipParsedBodiesInSession` would let libclang skip function
+/// bodies in headers that an earlier unit of this worker already parsed, a
+/// large saving on header-heavy C++. It stays off: a skipped body reports no
+/// references, and the unit that parses a header a second time may be the
+/// one the supervisor grants it to (the first unit to see it in this worker
+/// was denied, or the granted unit elsewhere failed and the header was
+/// granted again). That header would then be stored without the references
+/// inside its inline functions and templates. Turn it on only if the grant
+/// policy guarantees a header denied once in a worker is never granted to a
+/// later unit of the same worker.
+const SKIP_PARSED_BODIES_IN_SESSION: bool = false;
+
+/// No `CXIndexOpt_SuppressRedundantRefs`: every reference is kept.
+const INDEX_OPTIONS: CXIndexOptFlags = if SKIP_PARSED_BODIES_IN_SESSION {
+    CXIndexOptSkipParsedBodiesInSession
+} else {
+    CXIndexOptNone
+};
+
+/// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
+/// preprocessing record, ...), none of which we need; in particular
+/// `CXTranslationUnit_KeepGoing` is ignored there.
+const TU_OPTIONS: CXTranslationUnit_Flags = CXTranslationUnit_None;
+
+/// The `CXSymbolRole` bits the protocol stores; `Declaration`, `Definition`
+/// and `Reference` say nothing about a reference and are dropped.
+const ROLE_MASK: u32 = role::READ | role::WRITE | role::CALL | role::DYNAMIC | role::ADDRESS_OF | role::IMPLICIT;
+
+/// Bound on the walk up semantic parents, against a malformed AST looping.
+const MAX_SCOPE_DEPTH: usize = 256;
+
+/// One libclang session: loaded library, index and index action, reused for
+/// every unit a worker process indexes.
+pub(crate) struct Indexer {
+    library: Arc<SharedLibrary>,
+    index: CXIndex,
+    action: CXIndexAction,
+    index_system_headers: bool,
+    resource_dir: String,
+}
+
+impl Indexer {
+    /// Loads libclang (honouring `LIBCLANG_PATH`) and creates the index and
+    /// index action. `resource_dir` is passed to every unit as
+    /// `-resource-dir` unless empty.
+    pub(crate) fn new(index_system_headers: bool, resource_dir: &str) -> Result<Indexer, String> {
+        if !clang_sys::is_loaded() {
+            clang_sys::load().map_err(|e| format!("cannot load libclang: {e}"))?;
+        }
+        let library = clang_sys::get_library().ok_or("libclang is not loaded on this thread")?;
+        // SAFETY: the library is loaded on this thread; the handles are
+        // checked for null and disposed in `Drop`.
+        unsafe {
+            let index = clang_createIndex(0, 0);
+            if index.is_null() {
+                return Err("clang_createIndex failed".into());
+            }
+            let action = clang_IndexAction_create(index);
+            if action.is_null() {
+                clang_disposeIndex(index);
+                return Err("clang_IndexAction_create failed".into());
+            }
+            Ok(Indexer { library, index, action, index_system_headers, resource_dir: resource_dir.to_owned() })
+        }
+    }
+
+    /// `clang_getClangVersion()`, e.g. `Ubuntu clang version 14.0.6`.
+    pub(crate) fn libclang_version(&self) -> String {
+        self.ensure_library();
+        // SAFETY: the library is loaded on this thread.
+        unsafe { take_string(clang_getClangVersion()) }
+    }
+
+    /// Indexes one unit. `grant` is called exactly once, after parsing, with
+    /// every file the unit saw (`files[0]` is the main file) and answers, for
+    /// each, whether to emit its data. `Err` only when libclang produced no
+    /// translation unit at all; a unit with errors is `Ok` and carries them
+    /// as diagnostics.
+    pub(crate) fn index(
+        &mut self,
+        request: &IndexRequest,
+        grant: &mut dyn FnMut(&[SeenFile]) -> Vec<bool>,
+    ) -> Result<UnitIndex, String> {
+        self.ensure_library();
+        // libclang resolves relative paths (the file, `-I` directories)
+        // against the process's working directory; a worker is
+        // single-threaded, so changing it per unit is safe.
+        std::env::set_current_dir(&request.directory)
+            .map_err(|e| format!("cannot enter directory {}: {e}", request.directory))?;
+
+        let file = c_string(&request.file)?;
+        let args = self.arguments(request)?;
+        let arg_ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        let arg_count = c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
+
+        let mut collector = Collector::new(self.library.clone(), self.index_system_headers);
+        let mut callbacks = IndexerCallbacks {
+            abortQuery: Some(abort_query),
+            diagnostic: Some(on_diagnostic),
+            enteredMainFile: Some(on_entered_main_file),
+            ppIncludedFile: Some(on_included_file),
+            // Precompiled headers and modules are not reported separately:
+            // their declarations still arrive through `indexDeclaration`.
+            importedASTFile: None,
+            startedTranslationUnit: None,
+            indexDeclaration: Some(on_declaration),
+            indexEntityReference: Some(on_reference),
+        };
+        let mut tu: CXTranslationUnit = ptr::null_mut();
+        let started = Instant::now();
+        // SAFETY: every pointer outlives the call; the collector is touched
+        // only by the callbacks until the call returns, and the callbacks
+        // never run concurrently with each other.
+        let code = unsafe {
+            clang_indexSourceFile(
+                self.action,
+                (&mut collector as *mut Collector).cast(),
+                &mut callbacks,
+                std::mem::size_of::<IndexerCallbacks>() as c_uint,
+                INDEX_OPTIONS,
+                file.as_ptr(),
+                arg_ptrs.as_ptr(),
+                arg_count,
+                ptr::null_mut(),
+                0,
+                &mut tu,
+                TU_OPTIONS,
+            )
+        };
+        let parse_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        let tu = TranslationUnit(tu);
+
+        if code != CXError_Success || tu.0.is_null() {
+            return Err(failure_reason(code, &request.file));
+        }
+        if let Some(message) = collector.panicked.take() {
+            return Err(format!("indexer callback panicked: {message}"));
+        }
+        if collector.files.is_empty() {
+            return Err("libclang reported no main file".into());
+        }
+        // SAFETY: `tu` is the live unit the collector's file handles belong to.
+        let seen = unsafe { collector.seen_files(tu.0) };
+        drop(tu);
+
+        let emit = grant(&seen);
+        if emit.len() != seen.len() {
+            return Err(format!("grant answered {} files for {} seen", emit.len(), seen.len()));
+        }
+        Ok(collector.finish(request.unit, parse_ms, &emit))
+    }
+
+    /// The request's arguments without the source file (it is passed
+    /// separately), plus `-resource-dir`.
+    fn arguments(&self, request: &IndexRequest) -> Result<Vec<CString>, String> {
+        let mut args: Vec<CString> =
+            request.args.iter().filter(|a| **a != request.file).map(|a| c_string(a)).collect::<Result<_, _>>()?;
+        if !self.resource_dir.is_empty() {
+            args.push(c_string("-resource-dir")?);
+            args.push(c_string(&self.resource_dir)?);
+        }
+        Ok(args)
+    }
+
+    /// Makes the library usable on the calling thread, which need not be
+    /// the one that created the indexer.
+    fn ensure_library(&self) {
+        if !clang_sys::is_loaded() {
+            clang_sys::set_library(Some(self.library.clone()));
+        }
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.ensure_library();
+        // SAFETY: both handles were created in `new` and are disposed once,
+        // the action before the index it belongs to.
+        unsafe {
+            clang_IndexAction_dispose(self.action);
+            clang_disposeIndex(self.index);
+        }
+    }
+}
+
+/// Disposes the translation unit on every path out of [`Indexer::index`].
+struct TranslationUnit(CXTranslationUnit);
+
+impl Drop for TranslationUnit {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the unit came from `clang_indexSourceFile` and is
+            // disposed once, on the thread that owns the indexer.
+            unsafe { clang_disposeTranslationUnit(self.0) }
+        }
+    }
+}
+
+fn failure_reason(code: CXErrorCode, file: &str) -> String {
+    let name = match code {
+        CXError_Failure => "CXError_Failure".to_owned(),
+        CXError_Crashed => "CXError_Crashed".to_owned(),
+        CXError_InvalidArguments => "CXError_InvalidArguments".to_owned(),
+        CXError_ASTReadError => "CXError_ASTReadError".to_owned(),
+        CXError_Success => "no translation unit returned".to_owned(),
+        other => format!("error code {other}"),
+    };
+    // The working directory is the unit's, so a relative name resolves as
+    // libclang resolved it.
+    if Path::new(file).exists() {
+        format!("libclang could not parse: {name}")
+    } else {
+        format!("libclang could not parse: {name}; {file} does not exist")
+    }
+}
+
+fn c_string(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("argument contains a NUL byte: {s:?}"))
+}
+
+/// Converts a `CXString` to a `String` (lossily) and disposes it.
+unsafe fn take_string(s: CXString) -> String {
+    let text = borrowed_str(clang_getCString(s)).into_owned();
+    clang_disposeString(s);
+    text
+}
+
+/// A C string owned by libclang, valid for the current callback.
+unsafe fn borrowed_str<'a>(p: *const c_char) -> Cow<'a, str> {
+    if p.is_null() {
+        Cow::Borrowed("")
+    } else {
+        CStr::from_ptr(p).to_string_lossy()
+    }
+}
+
+/// A libclang array as a slice, empty when null.
+unsafe fn c_slice<'a, T>(items: *const T, count: c_uint) -> &'a [T] {
+    if items.is_null() || count == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(items, count as usize)
+    }
+}
+
+/// A location resolved to this unit's file list.
+struct At {
+    file: u32,
+    line: u32,
+    column: u32,
+    system: bool,
+}
+
+/// A file seen by the unit being indexed, with the data located in it.
+struct FileState {
+    handle: CXFile,
+    path: String,
+    /// Whether it is a system header; learned from the first location seen
+    /// in it, or after parsing for files no callback pointed into.
+    system: Option<bool>,
+    data: FileIndex,
+}
+
+/// Everything the callbacks learn about one unit.
+struct Collector {
+    library: Arc<SharedLibrary>,
+    index_system_headers: bool,
+    files: Vec<FileState>,
+    file_by_handle: HashMap<CXFile, u32>,
+    /// Two handles for one path (seldom, e.g. a file replaced during the
+    /// parse) still make one file.
+    file_by_path: HashMap<String, u32>,
+    symbols: Vec<Symbol>,
+    symbol_by_usr: HashMap<String, SymbolRef>,
+    /// By `Decl*` (a cursor's `data[0]`), so that the USR of a declaration
+    /// is computed once per unit, not once per reference. `None`: the
+    /// declaration has no USR (locals) and is not recorded.
+    symbol_by_decl: HashMap<*const c_void, Option<SymbolRef>>,
+    diagnostics: Vec<Diagnostic>,
+    /// The message of the first panic inside a callback.
+    panicked: Option<String>,
+}
+
+impl Collector {
+    fn new(library: Arc<SharedLibrary>, index_system_headers: bool) -> Collector {
+        Collector {
+            library,
+            index_system_headers,
+            files: Vec::new(),
+            file_by_handle: HashMap::new(),
+            file_by_path: HashMap::new(),
+            symbols: Vec::new(),
+            symbol_by_usr: HashMap::new(),
+            symbol_by_decl: HashMap::new(),
+            diagnostics: Vec::new(),
+            panicked: None,
+        }
+    }
+
+    /// The index of `file` in this unit's list, registering it on first sight.
+    unsafe fn file_index(&mut self, file: CXFile) -> u32 {
+        if let Some(&index) = self.file_by_handle.get(&file) {
+            return index;
+        }
+        let path = file_path(file);
+        let index = match self.file_by_path.get(&path) {
+            Some(&index) => index,
+            None => {
+                let index = self.files.len() as u32;
+                self.file_by_path.insert(path.clone(), index);
+                self.files.push(FileState {
+                    handle: file,
+                    path,
+                    system: None,
+                    data: FileIndex { file: index, ..FileIndex::default() },
+                });
+                index
+            }
+        };
+        self.file_by_handle.insert(file, index);
+        index
+    }
+
+    /// Resolves an indexer location; `None` outside any file (built-ins,
+    /// the command line).
+    unsafe fn locate(&mut self, loc: CXIdxLoc) -> Option<At> {
+        let mut file: CXFile = ptr::null_mut();
+        let (mut line, mut column) = (0, 0);
+        clang_indexLoc_getFileLocation(loc, ptr::null_mut(), &mut file, &mut line, &mut column, ptr::null_mut());
+        if file.is_null() {
+            return None;
+        }
+        let index = self.file_index(file);
+        let state = &mut self.files[index as usize];
+        let system = *state
+            .system
+            .get_or_insert_with(|| clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(loc)) != 0);
+        Some(At { file: index, line, column, system })
+    }
+
+    unsafe fn declaration(&mut self, info: &CXIdxDeclInfo) {
+        if info.isImplicit != 0 {
+            return;
+        }
+        let Some(at) = self.locate(info.loc) else { return };
+        if at.system && !self.index_system_headers {
+            return;
+        }
+        let Some(symbol) = info.entityInfo.as_ref().and_then(|entity| self.entity_symbol(entity)) else {
+            return;
+        };
+        let container = self.container_symbol(info.semanticContainer);
+        let bases = self.bases(info, symbol);
+        // One override edge per method and unit: from its first declaration,
+        // which is the one any unit that emits the file sees.
+        let overrides = if info.isRedeclaration == 0 { self.overrides(info.cursor, symbol) } else { Vec::new() };
+
+        let data = &mut self.files[at.file as usize].data;
+        data.decls.push(Decl {
+            symbol,
+            line: at.line,
+            column: at.column,
+            extent: extent(info.cursor),
+            is_definition: info.isDefinition != 0,
+            container,
+        });
+        data.bases.extend(bases);
+        data.overrides.extend(overrides);
+    }
+
+    unsafe fn bases(&mut self, info: &CXIdxDeclInfo, derived: SymbolRef) -> Vec<Base> {
+        let Some(class) = clang_index_getCXXClassDeclInfo(info).as_ref() else { return Vec::new() };
+        let mut bases = Vec::new();
+        for &base in c_slice(class.bases, class.numBases) {
+            let Some(base) = base.as_ref() else { continue };
+            // A dependent base (`T` in a template) names no entity.
+            let Some(symbol) = base.base.as_ref().and_then(|entity| self.entity_symbol(entity)) else {
+                continue;
+            };
+            let (line, column) = idx_line_column(base.loc);
+            bases.push(Base { derived, base: symbol, line, column, is_virtual: clang_isVirtualBase(base.cursor) != 0 });
+        }
+        bases
+    }
+
+    unsafe fn overrides(&mut self, method: CXCursor, symbol: SymbolRef) -> Vec<Override> {
+        if !matches!(method.kind, CXCursor_CXXMethod | CXCursor_Destructor) {
+            return Vec::new();
+        }
+        let mut overridden: *mut CXCursor = ptr::null_mut();
+        let mut count: c_uint = 0;
+        clang_getOverriddenCursors(method, &mut overridden, &mut count);
+        let edges = c_slice(overridden, count)
+            .iter()
+            .filter_map(|&cursor| self.cursor_symbol(cursor, None))
+            .map(|base_method| Override { method: symbol, overridden: base_method })
+            .collect();
+        if !overridden.is_null() {
+            clang_disposeOverriddenCursors(overridden);
+        }
+        edges
+    }
+
+    unsafe fn reference(&mut self, info: &CXIdxEntityRefInfo) {
+        let Some(at) = self.locate(info.loc) else { return };
+        if at.system {
+            return;
+        }
+        let Some(symbol) = info.referencedEntity.as_ref().and_then(|entity| self.entity_symbol(entity)) else {
+            return;
+        };
+        let container = self.container_symbol(info.container);
+        self.files[at.file as usize].data.refs.push(Reference {
+            symbol,
+            line: at.line,
+            column: at.column,
+            roles: info.role as u32 & ROLE_MASK,
+            container,
+        });
+    }
+
+    unsafe fn included_file(&mut self, info: &CXIdxIncludedFileInfo) {
+        // A missing header has no file; its error arrives as a diagnostic.
+        if info.file.is_null() {
+            return;
+        }
+        let included = self.file_index(info.file);
+        // A forced include (`-include`) comes from no file.
+        if let Some(at) = self.locate(info.hashLoc) {
+            self.files[at.file as usize].data.includes.push(Include { line: at.line, included });
+        }
+    }
+
+    unsafe fn diagnostic_set(&mut self, set: CXDiagnosticSet) {
+        for i in 0..clang_getNumDiagnosticsInSet(set) {
+            let diagnostic = clang_getDiagnosticInSet(set, i);
+            self.diagnostic(diagnostic);
+            clang_disposeDiagnostic(diagnostic);
+        }
+    }
+
+    /// Records a diagnostic and then its notes, which libclang nests as
+    /// children.
+    unsafe fn diagnostic(&mut self, diagnostic: CXDiagnostic) {
+        let severity = match clang_getDiagnosticSeverity(diagnostic) {
+            CXDiagnostic_Note => "note",
+            CXDiagnostic_Warning => "warning",
+            CXDiagnostic_Error => "error",
+            CXDiagnostic_Fatal => "fatal",
+            _ => return,
+        };
+        let mut file: CXFile = ptr::null_mut();
+        let (mut line, mut column) = (0, 0);
+        clang_getFileLocation(
+            clang_getDiagnosticLocation(diagnostic),
+            &mut file,
+            &mut line,
+            &mut column,
+            ptr::null_mut(),
+        );
+        let file = (!file.is_null()).then(|| self.file_index(file));
+        let message = take_string(clang_getDiagnosticSpelling(diagnostic));
+        self.diagnostics.push(Diagnostic { severity: severity.to_owned(), file, line, column, message });
+        // The child set belongs to its parent and is not disposed.
+        self.diagnostic_set(clang_getChildDiagnostics(diagnostic));
+    }
+
+    unsafe fn entity_symbol(&mut self, entity: &CXIdxEntityInfo) -> Option<SymbolRef> {
+        self.cursor_symbol(entity.cursor, Some(entity))
+    }
+
+    /// The symbol of a container, unless it is the translation unit.
+    unsafe fn container_symbol(&mut self, container: *const CXIdxContainerInfo) -> Option<SymbolRef> {
+        let cursor = container.as_ref()?.cursor;
+        if clang_isTranslationUnit(cursor.kind) != 0 {
+            return None;
+        }
+        self.cursor_symbol(cursor, None)
+    }
+
+    /// Interns the symbol a declaration cursor stands for. `entity`, when
+    /// the cursor comes from one, supplies the USR, name and template kind
+    /// libclang already computed.
+    unsafe fn cursor_symbol(&mut self, cursor: CXCursor, entity: Option<&CXIdxEntityInfo>) -> Option<SymbolRef> {
+        let decl = cursor.data[0];
+        if let Some(&known) = self.symbol_by_decl.get(&decl) {
+            return known;
+        }
+        let symbol = self.intern(cursor, entity);
+        self.symbol_by_decl.insert(decl, symbol);
+        symbol
+    }
+
+    unsafe fn intern(&mut self, cursor: CXCursor, entity: Option<&CXIdxEntityInfo>) -> Option<SymbolRef> {
+        let usr = match entity {
+            Some(entity) if !entity.USR.is_null() => borrowed_str(entity.USR),
+            _ => Cow::Owned(take_string(clang_getCursorUSR(cursor))),
+        };
+        if usr.is_empty() {
+            return None;
+        }
+        let template = entity.map_or(CXIdxEntity_NonTemplate, |e| e.templateKind);
+        eprintln!("DEBUG {usr} cursor={} template={template} entitykind={:?}", cursor.kind, entity.map(|e| e.kind));
+        let kind = symbol_kind(cursor.kind, template);
+        if let Some(&index) = self.symbol_by_usr.get(usr.as_ref()) {
+            // A class template is also reached through its pattern
+            // `CXXRecordDecl` (as the container of its members), whose
+            // cursor says `class`; the template kind wins, whatever the order.
+            if is_template_kind(kind) {
+                self.symbols[index as usize].kind = kind.to_owned();
+            }
+            return Some(index);
+        }
+
+        let name = match entity.map(|e| borrowed_str(e.name)) {
+            Some(name) if !name.is_empty() => name.into_owned(),
+            _ => scope_name(cursor),
+        };
+        let qualified_name = qualified_name(cursor, &name);
+        let type_spelling = type_spelling(cursor);
+        let index = self.symbols.len() as SymbolRef;
+        let usr = usr.into_owned();
+        self.symbol_by_usr.insert(usr.clone(), index);
+        self.symbols.push(Symbol { usr, name, qualified_name, kind: kind.to_owned(), type_spelling });
+        Some(index)
+    }
+
+    /// The files as the protocol reports them, hashed from the bytes
+    /// libclang parsed.
+    unsafe fn seen_files(&mut self, tu: CXTranslationUnit) -> Vec<SeenFile> {
+        self.files
+            .iter_mut()
+            .map(|state| {
+                let system = *state.system.get_or_insert_with(|| {
+                    clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0)) != 0
+                });
+                let (hash, size) = parsed_content_hash(tu, state.handle, &state.path);
+                SeenFile { path: state.path.clone(), hash, size, mtime_ns: mtime_ns(&state.path), system }
+            })
+            .collect()
+    }
+
+    /// The unit's data restricted to the granted files.
+    fn finish(self, unit: u32, parse_ms: u32, emit: &[bool]) -> UnitIndex {
+        let mut files: Vec<FileIndex> =
+            self.files.into_iter().zip(emit).filter(|(_, &granted)| granted).map(|(state, _)| state.data).collect();
+        let symbols = prune_symbols(self.symbols, &mut files);
+        UnitIndex { unit, parse_ms, worker_rss: 0, files, symbols, diagnostics: self.diagnostics }
+    }
+}
+
+/// xxh3 and length of the content libclang parsed; falls back to the file
+/// on disk if libclang no longer holds the buffer, and to nothing if that
+/// is gone too.
+unsafe fn parsed_content_hash(tu: CXTranslationUnit, file: CXFile, path: &str) -> (u64, u64) {
+    let mut size = 0;
+    let data = clang_getFileContents(tu, file, &mut size);
+    let bytes: Cow<[u8]> = if data.is_null() {
+        Cow::Owned(std::fs::read(path).unwrap_or_default())
+    } else {
+        Cow::Borrowed(std::slice::from_raw_parts(data.cast::<u8>(), size))
+    };
+    (xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len() as u64)
+}
+
+/// Modification time in nanoseconds, computed as `refresh` computes it so
+/// the two compare equal; 0 if the file is gone.
+fn mtime_ns(path: &str) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |meta| meta.mtime() * 1_000_000_000 + meta.mtime_nsec())
+}
+
+/// A normalized absolute path for a file: libclang's real path when it has
+/// one, otherwise its name made absolute against the working directory
+/// (the unit's directory).
+unsafe fn file_path(file: CXFile) -> String {
+    let real = take_string(clang_File_tryGetRealPathName(file));
+    if !real.is_empty() {
+        return real;
+    }
+    let name = take_string(clang_getFileName(file));
+    let path = Path::new(&name);
+    match std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)) {
+        Ok(absolute) => absolute.to_string_lossy().into_owned(),
+        Err(_) => name,
+    }
+}
+
+unsafe fn idx_line_column(loc: CXIdxLoc) -> (u32, u32) {
+    let (mut line, mut column) = (0, 0);
+    clang_indexLoc_getFileLocation(loc, ptr::null_mut(), ptr::null_mut(), &mut line, &mut column, ptr::null_mut());
+    (line, column)
+}
+
+unsafe fn line_column(loc: CXSourceLocation) -> (u32, u32) {
+    let (mut line, mut column) = (0, 0);
+    clang_getFileLocation(loc, ptr::null_mut(), &mut line, &mut column, ptr::null_mut());
+    (line, column)
+}
+
+/// The extent of a declaration; the end is one past its last character.
+unsafe fn extent(cursor: CXCursor) -> Span {
+    let range = clang_getCursorExtent(cursor);
+    let (line, column) = line_column(clang_getRangeStart(range));
+    let (end_line, end_column) = line_column(clang_getRangeEnd(range));
+    Span { line, column, end_line, end_column }
+}
+
+unsafe fn type_spelling(cursor: CXCursor) -> String {
+    let ty = clang_getCursorType(cursor);
+    if ty.kind == CXType_Invalid {
+        String::new()
+    } else {
+        take_string(clang_getTypeSpelling(ty))
+    }
+}
+
+/// The name of a cursor as a scope, with placeholders for unnamed
+/// namespaces and types. libclang 14 spells those empty; later versions
+/// spell them like `(unnamed struct at f.h:3:1)`.
+unsafe fn scope_name(cursor: CXCursor) -> String {
+    let spelling = take_string(clang_getCursorSpelling(cursor));
+    let unnamed = spelling.is_empty() || spelling.contains("(unnamed") || spelling.contains("(anonymous");
+    match cursor.kind {
+        CXCursor_Namespace if unnamed => "(anonymous namespace)".to_owned(),
+        CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl | CXCursor_EnumDecl if unnamed => {
+            "(anonymous)".to_owned()
+        }
+        _ => spelling,
+    }
+}
+
+/// `name` prefixed with the names of its semantic parents up to the
+/// translation unit, `::`-separated, without template arguments. Unnamed
+/// scopes that are not namespaces or types (`extern "C"` blocks) are skipped.
+unsafe fn qualified_name(cursor: CXCursor, name: &str) -> String {
+    let mut scopes = Vec::new();
+    let mut parent = clang_getCursorSemanticParent(cursor);
+    for _ in 0..MAX_SCOPE_DEPTH {
+        if clang_isTranslationUnit(parent.kind) != 0 || clang_isInvalid(parent.kind) != 0 {
+            break;
+        }
+        let scope = scope_name(parent);
+        if !scope.is_empty() {
+            scopes.push(scope);
+        }
+        parent = clang_getCursorSemanticParent(parent);
+    }
+    scopes.reverse();
+    scopes.push(name.to_owned());
+    scopes.join("::")
+}
+
+/// The documented lower-case kind of a declaration. The indexer reports a
+/// function template as its templated function (cursor kind
+/// `FunctionDecl`/`CXXMethod`) with the entity's template kind set, hence
+/// the second argument.
+fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) -> &'static str {
+    let function_like = matches!(
+        cursor_kind,
+        CXCursor_FunctionDecl
+            | CXCursor_CXXMethod
+            | CXCursor_Constructor
+            | CXCursor_Destructor
+            | CXCursor_ConversionFunction
+    );
+    let record_like = matches!(cursor_kind, CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl);
+    match (cursor_kind, template) {
+        (_, CXIdxEntity_Template) if function_like => "function_template",
+        (_, CXIdxEntity_Template) if record_like => "class_template",
+        (_, CXIdxEntity_TemplatePartialSpecialization) if record_like => "class_template_partial_specialization",
+        (CXCursor_TypeAliasDecl, CXIdxEntity_Template) => "type_alias_template",
+        (CXCursor_Namespace, _) => "namespace",
+        (CXCursor_ClassDecl, _) => "class",
+        (CXCursor_StructDecl, _) => "struct",
+        (CXCursor_UnionDecl, _) => "union",
+        (CXCursor_EnumDecl, _) => "enum",
+        (CXCursor_EnumConstantDecl, _) => "enum_constant",
+        (CXCursor_FunctionDecl, _) => "function",
+        (CXCursor_CXXMethod, _) => "method",
+        (CXCursor_Constructor, _) => "constructor",
+        (CXCursor_Destructor, _) => "destructor",
+        (CXCursor_ConversionFunction, _) => "conversion_function",
+        (CXCursor_FieldDecl, _) => "field",
+        (CXCursor_VarDecl, _) => "variable",
+        (CXCursor_ParmDecl, _) => "parameter",
+        (CXCursor_TypedefDecl, _) => "typedef",
+        (CXCursor_TypeAliasDecl, _) => "type_alias",
+        (CXCursor_ClassTemplate, _) => "class_template",
+        (CXCursor_ClassTemplatePartialSpecialization, _) => "class_template_partial_specialization",
+        (CXCursor_FunctionTemplate, _) => "function_template",
+        (CXCursor_TypeAliasTemplateDecl, _) => "type_alias_template",
+        (CXCursor_NamespaceAlias, _) => "namespace_alias",
+        (CXCursor_MacroDefinition, _) => "macro",
+        (CXCursor_UsingDeclaration, _) => "using",
+        (CXCursor_TemplateTypeParameter | CXCursor_NonTypeTemplateParameter | CXCursor_TemplateTemplateParameter, _) => {
+            "template_parameter"
+        }
+        (CXCursor_ConceptDecl, _) => "concept",
+        _ => "other",
+    }
+}
+
+fn is_template_kind(kind: &str) -> bool {
+    matches!(kind, "class_template" | "class_template_partial_specialization" | "function_template" | "type_alias_template")
+}
+
+/// Keeps only the symbols that `files` refer to, in their original order,
+/// and rewrites every reference to the new numbering.
+fn prune_symbols(symbols: Vec<Symbol>, files: &mut [FileIndex]) -> Vec<Symbol> {
+    let mut used = vec![false; symbols.len()];
+    for_each_symbol_ref(files, |s| used[*s as usize] = true);
+    let mut renumbered = vec![0; symbols.len()];
+    let mut kept = Vec::new();
+    for ((symbol, used), new) in symbols.into_iter().zip(&used).zip(&mut renumbered) {
+        if *used {
+            *new = kept.len() as SymbolRef;
+            kept.push(symbol);
+        }
+    }
+    for_each_symbol_ref(files, |s| *s = renumbered[*s as usize]);
+    kept
+}
+
+fn for_each_symbol_ref(files: &mut [FileIndex], mut visit: impl FnMut(&mut SymbolRef)) {
+    for file in files {
+        for decl in &mut file.decls {
+            visit(&mut decl.symbol);
+            if let Some(container) = &mut decl.container {
+                visit(container);
+            }
+        }
+        for reference in &mut file.refs {
+            visit(&mut reference.symbol);
+            if let Some(container) = &mut reference.container {
+                visit(container);
+            }
+        }
+        for base in &mut file.bases {
+            visit(&mut base.derived);
+            visit(&mut base.base);
+        }
+        for edge in &mut file.overrides {
+            visit(&mut edge.method);
+            visit(&mut edge.overridden);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Callbacks. libclang calls them on its parsing thread; each one installs the
+// library there and forwards to the collector behind `client_data`.
+
+/// Runs `f` on the collector behind `client_data` unless an earlier
+/// callback panicked, turning a panic into a recorded failure.
+fn with_collector(client_data: CXClientData, f: impl FnOnce(&mut Collector)) {
+    // SAFETY: `client_data` is the `&mut Collector` that `Indexer::index`
+    // passed to `clang_indexSourceFile`, which is blocked in that call;
+    // callbacks never overlap, so this is the only live reference.
+    let collector = unsafe { &mut *client_data.cast::<Collector>() };
+    if collector.panicked.is_some() {
+        return;
+    }
+    if !clang_sys::is_loaded() {
+        clang_sys::set_library(Some(collector.library.clone()));
+    }
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *collector))) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        collector.panicked = Some(message);
+    }
+}
+
+extern "C" fn abort_query(client_data: CXClientData, _reserved: *mut c_void) -> c_int {
+    // SAFETY: as in `with_collector`.
+    let collector = unsafe { &*client_data.cast::<Collector>() };
+    c_int::from(collector.panicked.is_some())
+}
+
+extern "C" fn on_diagnostic(client_data: CXClientData, set: CXDiagnosticSet, _reserved: *mut c_void) {
+    // SAFETY: libclang passes a live set (owned by it) for this call.
+    with_collector(client_data, |c| unsafe { c.diagnostic_set(set) });
+}
+
+extern "C" fn on_entered_main_file(client_data: CXClientData, file: CXFile, _reserved: *mut c_void) -> CXIdxClientFile {
+    // Called before any other file is seen, so the main file gets index 0.
+    if !file.is_null() {
+        // SAFETY: a live file handle of the unit being parsed.
+        with_collector(client_data, |c| unsafe {
+            c.file_index(file);
+        });
+    }
+    ptr::null_mut()
+}
+
+extern "C" fn on_included_file(client_data: CXClientData, info: *const CXIdxIncludedFileInfo) -> CXIdxClientFile {
+    // SAFETY: libclang passes a valid info for the duration of the call.
+    with_collector(client_data, |c| unsafe {
+        if let Some(info) = info.as_ref() {
+            c.included_file(info);
+        }
+    });
+    ptr::null_mut()
+}
+
+extern "C" fn on_declaration(client_data: CXClientData, info: *const CXIdxDeclInfo) {
+    // SAFETY: libclang passes a valid info for the duration of the call.
+    with_collector(client_data, |c| unsafe {
+        if let Some(info) = info.as_ref() {
+            c.declaration(info);
+        }
+    });
+}
+
+extern "C" fn on_reference(client_data: CXClientData, info: *const CXIdxEntityRefInfo) {
+    // SAFETY: libclang passes a valid info for the duration of the call.
+    with_collector(client_data, |c| unsafe {
+        if let Some(info) = info.as_ref() {
+            c.reference(info);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Mutex, MutexGuard};
+
+    const LIBCLANG: &str = "/usr/lib/llvm-14/lib/libclang-14.so.1";
+    const RESOURCE_DIR: &str = "/usr/lib/llvm-14/lib/clang/14.0.6";
+
+    /// `Indexer::index` changes the working directory, and the tests share
+    /// one process.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// A directory of sources and an indexer, for one test at a time.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        indexer: Indexer,
+        _serial: MutexGuard<'static, ()>,
+    }
+
+    impl Fixture {
+        fn new(files: &[(&str, &str)]) -> Fixture {
+            let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if std::env::var_os("LIBCLANG_PATH").is_none() {
+                std::env::set_var("LIBCLANG_PATH", LIBCLANG);
+            }
+            let dir = tempfile::tempdir().unwrap();
+            for (name, text) in files {
+                std::fs::write(dir.path().join(name), text).unwrap();
+            }
+            Fixture { dir, indexer: Indexer::new(false, RESOURCE_DIR).unwrap(), _serial: serial }
+        }
+
+        fn path(&self, name: &str) -> String {
+            std::fs::canonicalize(self.dir.path()).unwrap().join(name).to_string_lossy().into_owned()
+        }
+
+        /// Indexes `main`, granting files as `grant` says, and returns what
+        /// the grant was shown along with the result.
+        fn index_with(
+            &mut self,
+            main: &str,
+            mut grant: impl FnMut(&[SeenFile]) -> Vec<bool>,
+        ) -> (Vec<SeenFile>, Result<UnitIndex, String>) {
+            let request = IndexRequest {
+                unit: 7,
+                file: self.path(main),
+                directory: self.dir.path().to_string_lossy().into_owned(),
+                args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
+            };
+            let mut seen = Vec::new();
+            let result = self.indexer.index(&request, &mut |files| {
+                seen = files.to_vec();
+                grant(files)
+            });
+            (seen, result)
+        }
+
+        /// Indexes `main` granting every file.
+        fn index(&mut self, main: &str) -> (Vec<SeenFile>, UnitIndex) {
+            let (seen, result) = self.index_with(main, |files| vec![true; files.len()]);
+            (seen, result.unwrap())
+        }
+    }
+
+    fn symbol<'a>(unit: &'a UnitIndex, qualified_name: &str) -> (SymbolRef, &'a Symbol) {
+        let (index, symbol) = unit
+            .symbols
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.qualified_name == qualified_name)
+            .unwrap_or_else(|| panic!("no symbol {qualified_name} in {:#?}", unit.symbols));
+        (index as SymbolRef, symbol)
+    }
+
+    fn file<'a>(unit: &'a UnitIndex, seen: &[SeenFile], name: &str) -> &'a FileIndex {
+        unit.files
+            .iter()
+            .find(|f| seen[f.file as usize].path.ends_with(&format!("/{name}")))
+            .unwrap_or_else(|| panic!("no data for {name}"))
+    }
+
+    #[test]
+    fn dump() {
+        let mut f = Fixture::new(&[("main.cpp", "namespace ns { template <typename T> using Ptr = T*; using Q = int; }\nnamespace alias = ns;\nalias::Ptr<int> p; ns::Q q;\n")]);
+        let (_, unit) = f.index("main.cpp");
+        eprintln!("{unit:#?}");
+    }
+
+    #[test]
+    fn qualified_names_and_kinds() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            r#"
+namespace ns {
+class Widget {
+public:
+    Widget();
+    ~Widget();
+    operator bool() const;
+    double area(int scale) const;
+    template <typename T> T convert(T v) { return v; }
+    int count;
+};
+template <typename T> struct Box { T value; T get() const { return value; } };
+template <typename T> struct Box<T*> {};
+template <typename T> T twice(T x) { return x + x; }
+enum Color { Red, Green };
+enum class Mode { On };
+union Bits { int i; float f; };
+namespace { int hidden; }
+struct { int x; } unnamed_var;
+typedef int Int;
+using Real = double;
+template <typename T> using Ptr = T*;
+namespace alias = ns;
+extern "C" { void c_function(int); }
+}
+int global;
+"#,
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        let kind_of = |name: &str| symbol(&unit, name).1.kind.as_str();
+        assert_eq!(kind_of("ns"), "namespace");
+        assert_eq!(kind_of("ns::Widget"), "class");
+        assert_eq!(kind_of("ns::Widget::Widget"), "constructor");
+        assert_eq!(kind_of("ns::Widget::~Widget"), "destructor");
+        assert_eq!(kind_of("ns::Widget::operator bool"), "conversion_function");
+        assert_eq!(kind_of("ns::Widget::area"), "method");
+        assert_eq!(kind_of("ns::Widget::convert"), "function_template");
+        assert_eq!(kind_of("ns::Widget::count"), "field");
+        assert_eq!(kind_of("ns::Box"), "class_template");
+        assert_eq!(kind_of("ns::Box::get"), "method");
+        assert_eq!(kind_of("ns::twice"), "function_template");
+        assert_eq!(kind_of("ns::Color"), "enum");
+        assert_eq!(kind_of("ns::Color::Red"), "enum_constant");
+        assert_eq!(kind_of("ns::Mode::On"), "enum_constant");
+        assert_eq!(kind_of("ns::Bits"), "union");
+        assert_eq!(kind_of("ns::(anonymous namespace)::hidden"), "variable");
+        assert_eq!(kind_of("ns::(anonymous)::x"), "field");
+        assert_eq!(kind_of("ns::unnamed_var"), "variable");
+        assert_eq!(kind_of("ns::Int"), "typedef");
+        assert_eq!(kind_of("ns::Real"), "type_alias");
+        assert_eq!(kind_of("ns::Ptr"), "type_alias_template");
+        assert_eq!(kind_of("ns::alias"), "namespace_alias");
+        assert_eq!(kind_of("ns::c_function"), "function");
+        assert_eq!(kind_of("global"), "variable");
+
+        let partial = unit.symbols.iter().find(|s| s.kind == "class_template_partial_specialization");
+        assert_eq!(partial.map(|s| s.qualified_name.as_str()), Some("ns::Box"));
+        let (area_index, area) = symbol(&unit, "ns::Widget::area");
+        assert_eq!(area.name, "area");
+        assert_eq!(area.type_spelling, "double (int) const");
+        let (widget, _) = symbol(&unit, "ns::Widget");
+        let decl = unit.files[0].decls.iter().find(|d| d.symbol == area_index).unwrap();
+        assert_eq!((decl.line, decl.column, decl.container), (8, 12, Some(widget)));
+        assert_eq!((decl.extent.line, decl.extent.column, decl.extent.end_line), (8, 5, 8));
+        assert!(!decl.is_definition);
+    }
+
+    #[test]
+    fn header_declaration_and_out_of_line_definition_share_one_symbol() {
+        let mut f = Fixture::new(&[
+            ("shape.h", "#pragma once\nstruct Shape {\n    int sides() const;\n};\n"),
+            ("shape.cpp", "#include \"shape.h\"\n\nint Shape::sides() const { return 4; }\n"),
+        ]);
+        let (seen, unit) = f.index("shape.cpp");
+        let (sides, _) = symbol(&unit, "Shape::sides");
+        assert_eq!(unit.symbols.iter().filter(|s| s.usr == unit.symbols[sides as usize].usr).count(), 1);
+
+        let declared: Vec<_> = file(&unit, &seen, "shape.h").decls.iter().filter(|d| d.symbol == sides).collect();
+        let defined: Vec<_> = file(&unit, &seen, "shape.cpp").decls.iter().filter(|d| d.symbol == sides).collect();
+        assert_eq!(declared.len(), 1);
+        assert!(!declared[0].is_definition);
+        assert_eq!(declared[0].line, 3);
+        assert_eq!(defined.len(), 1);
+        assert!(defined[0].is_definition);
+        assert_eq!((defined[0].line, defined[0].column), (3, 12));
+    }
+
+    #[test]
+    fn virtual_calls_bases_and_overrides() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            r#"struct Base { virtual void run(); virtual ~Base(); };
+struct Derived : Base { void run() override; };
+struct Shared : virtual Base {};
+void call(Base* b) {
+    b->run();
+}
+"#,
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        let main = &unit.files[0];
+        let (base, _) = symbol(&unit, "Base");
+        let (base_run, _) = symbol(&unit, "Base::run");
+        let (derived, _) = symbol(&unit, "Derived");
+        let (derived_run, _) = symbol(&unit, "Derived::run");
+        let (shared, _) = symbol(&unit, "Shared");
+        let (call, _) = symbol(&unit, "call");
+
+        // libclang 14 marks a virtual call CALL | DYNAMIC.
+        let calls: Vec<_> = main.refs.iter().filter(|r| r.symbol == base_run).collect();
+        assert_eq!(calls.len(), 1);
+        assert_eq!((calls[0].line, calls[0].column), (5, 8));
+        assert_eq!(calls[0].roles, role::CALL | role::DYNAMIC);
+        assert_eq!(calls[0].container, Some(call));
+
+        assert!(main.bases.contains(&Base { derived, base, line: 2, column: 18, is_virtual: false }));
+        assert!(main.bases.contains(&Base { derived: shared, base, line: 3, column: 17, is_virtual: true }));
+        assert_eq!(main.overrides, vec![Override { method: derived_run, overridden: base_run }]);
+    }
+
+    #[test]
+    fn includes_are_edges_of_the_including_file() {
+        let mut f = Fixture::new(&[
+            ("empty.h", "// nothing declared here\n"),
+            ("outer.h", "#include \"empty.h\"\n"),
+            ("main.cpp", "// main\n#include \"outer.h\"\nint main() { return 0; }\n"),
+        ]);
+        let (seen, unit) = f.index("main.cpp");
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].path, f.path("main.cpp"));
+        assert!(seen.iter().all(|s| !s.system));
+        let content = std::fs::read(f.path("main.cpp")).unwrap();
+        assert_eq!((seen[0].hash, seen[0].size), (xxhash_rust::xxh3::xxh3_64(&content), content.len() as u64));
+        assert_ne!(seen[0].mtime_ns, 0);
+
+        let index_of = |name: &str| seen.iter().position(|s| s.path == f.path(name)).unwrap() as u32;
+        assert_eq!(unit.files[0].includes, vec![Include { line: 2, included: index_of("outer.h") }]);
+        assert_eq!(file(&unit, &seen, "outer.h").includes, vec![Include { line: 1, included: index_of("empty.h") }]);
+    }
+
+    #[test]
+    fn builtin_headers_come_from_the_resource_dir() {
+        let mut f = Fixture::new(&[("main.cpp", "#include <stddef.h>\nsize_t length;\n")]);
+        let (seen, unit) = f.index("main.cpp");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        let stddef = seen.iter().find(|s| s.path.ends_with("/stddef.h")).unwrap();
+        assert!(stddef.path.starts_with(RESOURCE_DIR));
+        assert!(stddef.system);
+        assert_eq!(symbol(&unit, "length").1.type_spelling, "size_t");
+        // Declarations in system headers are not indexed by default; the
+        // reference to one from project code is.
+        let (size_t, _) = symbol(&unit, "size_t");
+        assert!(unit.files.iter().flat_map(|f| &f.decls).all(|d| d.symbol != size_t));
+        assert!(unit.files[0].refs.iter().any(|r| r.symbol == size_t));
+    }
+
+    #[test]
+    fn a_unit_with_errors_keeps_what_parsed() {
+        let mut f = Fixture::new(&[("main.cpp", "int before() { return 1; }\nint broken( {\n")]);
+        let (_, unit) = f.index("main.cpp");
+        assert!(
+            unit.diagnostics.iter().any(|d| d.severity == "error" && d.file == Some(0) && d.line == 2),
+            "{:#?}",
+            unit.diagnostics
+        );
+        symbol(&unit, "before");
+    }
+
+    #[test]
+    fn denied_files_and_their_symbols_are_left_out() {
+        let mut f = Fixture::new(&[
+            ("lib.h", "struct OnlyInHeader { int member; };\ninline int helper() { return 0; }\n"),
+            ("main.cpp", "#include \"lib.h\"\nint use() { return helper(); }\n"),
+        ]);
+        let (seen, result) = f.index_with("main.cpp", |files| (0..files.len()).map(|i| i == 0).collect());
+        let unit = result.unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(unit.files.len(), 1);
+        assert_eq!(unit.files[0].file, 0);
+        let names: Vec<&str> = unit.symbols.iter().map(|s| s.qualified_name.as_str()).collect();
+        assert_eq!(names, ["use", "helper"]);
+        // Every index points into the pruned symbols.
+        let main = &unit.files[0];
+        assert!(main.decls.iter().all(|d| (d.symbol as usize) < names.len()));
+        assert!(main.refs.iter().all(|r| names[r.symbol as usize] == "helper" && r.container == Some(0)));
+
+        // The same indexer goes on with the next unit, this time granted all.
+        let (_, unit) = f.index("main.cpp");
+        assert_eq!(unit.files.len(), 2);
+        symbol(&unit, "OnlyInHeader::member");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        let mut f = Fixture::new(&[]);
+        let (seen, result) = f.index_with("missing.cpp", |_| panic!("nothing to grant"));
+        assert!(seen.is_empty());
+        let reason = result.unwrap_err();
+        assert!(reason.starts_with("libclang could not parse: CXError_"), "{reason}");
+        assert!(reason.ends_with("missing.cpp does not exist"), "{reason}");
+    }
+
+    #[test]
+    fn pruning_keeps_used_symbols_in_order_and_renumbers() {
+        let symbols: Vec<Symbol> = (0..5)
+            .map(|i| Symbol {
+                usr: format!("u{i}"),
+                name: String::new(),
+                qualified_name: String::new(),
+                kind: "other".into(),
+                type_spelling: String::new(),
+            })
+            .collect();
+        let extent = Span { line: 1, column: 1, end_line: 1, end_column: 2 };
+        let mut files = vec![
+            FileIndex {
+                file: 0,
+                decls: vec![Decl { symbol: 4, line: 1, column: 1, extent, is_definition: true, container: Some(1) }],
+                refs: vec![Reference { symbol: 3, line: 2, column: 1, roles: 0, container: Some(4) }],
+                ..FileIndex::default()
+            },
+            FileIndex {
+                file: 2,
+                bases: vec![Base { derived: 4, base: 1, line: 1, column: 1, is_virtual: false }],
+                overrides: vec![Override { method: 3, overridden: 1 }],
+                ..FileIndex::default()
+            },
+        ];
+        let kept = prune_symbols(symbols, &mut files);
+        let usrs: Vec<&str> = kept.iter().map(|s| s.usr.as_str()).collect();
+        assert_eq!(usrs, ["u1", "u3", "u4"]);
+        assert_eq!((files[0].decls[0].symbol, files[0].decls[0].container), (2, Some(0)));
+        assert_eq!((files[0].refs[0].symbol, files[0].refs[0].container), (1, Some(2)));
+        assert_eq!((files[1].bases[0].derived, files[1].bases[0].base), (2, 0));
+        assert_eq!(files[1].overrides[0], Override { method: 1, overridden: 0 });
+    }
+
+    #[test]
+    fn pruning_nothing_used_empties_the_symbols() {
+        let symbol = Symbol {
+            usr: "u".into(),
+            name: String::new(),
+            qualified_name: String::new(),
+            kind: "other".into(),
+            type_spelling: String::new(),
+        };
+        let mut files = vec![FileIndex { includes: vec![Include { line: 1, included: 1 }], ..FileIndex::default() }];
+        assert!(prune_symbols(vec![symbol], &mut files).is_empty());
+        assert!(prune_symbols(Vec::new(), &mut []).is_empty());
+    }
+}

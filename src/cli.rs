@@ -1,0 +1,485 @@
+//! The command line: flags, the `build` sequence, query printing, exit codes.
+//!
+//! Exit codes (documented in the README):
+//! 0 success (failed units are reported, not fatal), 1 fatal error,
+//! 2 usage or configuration error (bad flags, invalid compile_commands.json),
+//! 130 cancelled by SIGINT, 143 cancelled by SIGTERM.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use crossbeam_channel::{bounded, Receiver};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::discover::{self, Source};
+use crate::memory::{self, human};
+use crate::plan::Queue;
+use crate::progress::Progress;
+use crate::query;
+use crate::refresh;
+use crate::store::{self, Access, BuildLock, StoreError};
+use crate::supervise::{self, Ending, Signal, Supervisor};
+use crate::toolchain;
+
+pub(crate) const EXIT_OK: i32 = 0;
+pub(crate) const EXIT_FATAL: i32 = 1;
+pub(crate) const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
+pub(crate) const EXIT_TERMINATED: i32 = 143;
+
+#[derive(Debug, Parser)]
+#[command(name = "indexer", version, about = "Build and query a semantic index of a C/C++ code base", max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Index a project, or refresh its index (only what changed is re-indexed)
+    Build(BuildArgs),
+    /// Show what the index holds, its last run, and the units that failed
+    Status(StatusArgs),
+    /// List symbols whose name or qualified name contains PATTERN (`*` and `?` glob)
+    Find(FindArgs),
+    /// List the uses of a symbol (a qualified name like `geo::Circle::area`, or a USR)
+    Refs(SymbolArgs),
+    /// List the call sites of a function or method, with their callers
+    Callers(SymbolArgs),
+    /// List what a function or method calls
+    Callees(SymbolArgs),
+    /// Internal: run as a worker process (started by `build`)
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// The index database [default: PROJECT/.indexer/index.db]
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// The project's root directory
+    #[arg(default_value = ".")]
+    project: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
+    /// compile_commands.json (or its directory) [default: PROJECT/compile_commands.json,
+    /// then PROJECT/build/compile_commands.json, else the project's sources are walked]
+    #[arg(long, value_name = "PATH")]
+    compdb: Option<PathBuf>,
+    /// Worker processes [default: available cores]
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Re-index every unit, ignoring what the index holds
+    #[arg(long)]
+    full: bool,
+    /// List the units that need indexing, with the reason, and index nothing
+    #[arg(long)]
+    explain: bool,
+    /// Retry units quarantined after failing twice
+    #[arg(long)]
+    retry_failed: bool,
+    /// Also index declarations in system headers
+    #[arg(long)]
+    index_system_headers: bool,
+    /// Replace a worker after this many units
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    files_per_worker: u32,
+    /// Kill a worker stuck this long on one unit (the unit fails)
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    tu_timeout: u64,
+    /// Kill a worker owning more memory than this (e.g. 1500M, 2G)
+    /// [default: memory budget / jobs, at most 4G]
+    #[arg(long, value_name = "SIZE", value_parser = memory::parse_size)]
+    worker_rss_limit: Option<u64>,
+    /// Replace a worker owning more than this after its current unit [default: 75% of the hard limit]
+    #[arg(long, value_name = "SIZE", value_parser = memory::parse_size)]
+    worker_rss_soft_limit: Option<u64>,
+    /// Pause dispatch while all workers together own more than this [default: 75% of RAM]
+    #[arg(long, value_name = "SIZE", value_parser = memory::parse_size)]
+    memory_budget: Option<u64>,
+    /// Print one JSON summary object on stdout when done
+    #[arg(long)]
+    json: bool,
+    /// No progress and no summary (errors are still printed)
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[arg(default_value = ".")]
+    project: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Also list the N slowest units of the last builds
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    slowest: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct FindArgs {
+    pattern: String,
+    /// Only symbols of this kind (class, function, method, ...)
+    #[arg(long)]
+    kind: Option<String>,
+    /// The project whose index to query
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct SymbolArgs {
+    /// A qualified name (`geo::Circle::area`), a plain name, or a USR
+    symbol: String,
+    /// The project whose index to query
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+fn db_path(project: &Path, db: &DbArgs) -> PathBuf {
+    db.db.clone().unwrap_or_else(|| project.join(".indexer").join("index.db"))
+}
+
+/// Runs the command line and returns the process exit code.
+pub(crate) fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    let result = match cli.command {
+        Command::Build(args) => build(args),
+        Command::Status(args) => status(args),
+        Command::Find(args) => {
+            let db = db_path(&args.project, &args.db);
+            with_index(&db, |conn| query::find(conn, &args.pattern, args.kind.as_deref())).and_then(|rows| print_rows(&rows, args.json))
+        }
+        Command::Refs(args) => symbol_query(args, query::refs),
+        Command::Callers(args) => symbol_query(args, query::callers),
+        Command::Callees(args) => symbol_query(args, query::callees),
+        Command::Worker => crate::worker::run().map(|()| EXIT_OK),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<discover::DiscoverError>().is_some() {
+                EXIT_USAGE
+            } else {
+                EXIT_FATAL
+            }
+        }
+    }
+}
+
+fn with_index<T>(db: &Path, f: impl FnOnce(&Connection) -> Result<T, query::QueryError>) -> anyhow::Result<T> {
+    let conn = store::open(db, Access::Read)?;
+    Ok(f(&conn)?)
+}
+
+fn symbol_query(args: SymbolArgs, f: fn(&Connection, &str) -> Result<Vec<query::Row>, query::QueryError>) -> anyhow::Result<i32> {
+    let db = db_path(&args.project, &args.db);
+    let rows = with_index(&db, |conn| f(conn, &args.symbol))?;
+    print_rows(&rows, args.json)
+}
+
+fn print_rows(rows: &[query::Row], json: bool) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, rows)?;
+        writeln!(out)?;
+        return Ok(EXIT_OK);
+    }
+    for row in rows {
+        let place = format!("{}:{}:{}", row.file.as_deref().unwrap_or("?"), row.line.unwrap_or(0), row.column.unwrap_or(0));
+        match (&row.roles, &row.container) {
+            (Some(roles), container) => writeln!(
+                out,
+                "{place}  {} {}{}{}",
+                row.kind,
+                row.qualified_name,
+                if roles.is_empty() { String::new() } else { format!(" [{}]", roles.join(",")) },
+                container.as_ref().map(|c| format!("  in {c}")).unwrap_or_default()
+            )?,
+            (None, _) => writeln!(out, "{place}  {} {}", row.kind, row.qualified_name)?,
+        }
+    }
+    if rows.is_empty() && !json {
+        eprintln!("(no results)");
+    }
+    Ok(EXIT_OK)
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<i32> {
+    let db = db_path(&args.project, &args.db);
+    let conn = store::open(&db, Access::Read)?;
+    let running = matches!(BuildLock::acquire(&db), Err(StoreError::Locked { .. }));
+    let status = query::status(&conn, running, args.slowest)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &status)?;
+        writeln!(out)?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(out, "index:       {}", db.display())?;
+    writeln!(out, "files:       {}", status.files)?;
+    writeln!(
+        out,
+        "units:       {} ({} indexed, {} pending, {} failed)",
+        status.units, status.units_indexed, status.units_pending, status.units_failed
+    )?;
+    writeln!(out, "symbols:     {}", status.symbols)?;
+    writeln!(out, "references:  {}", status.references)?;
+    match &status.last_run {
+        Some(run) => writeln!(
+            out,
+            "last run:    {} (started {}, {} indexed, {} failed, {} removed)",
+            run.status, run.started_at, run.indexed, run.failed, run.removed
+        )?,
+        None => writeln!(out, "last run:    none")?,
+    }
+    for failed in &status.failed {
+        writeln!(out, "failed:      {}: {}{}", failed.file, failed.reason, if failed.quarantined { " (quarantined)" } else { "" })?;
+    }
+    for unit in &status.slowest {
+        writeln!(out, "slow:        {:>7} ms  {:>9}  {:>6} symbols  {}", unit.parse_ms, human(unit.worker_rss_bytes), unit.symbols, unit.file)?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// The `--json` summary of a build. Documented in the README.
+#[derive(Debug, Serialize)]
+struct Summary {
+    /// `complete` or `cancelled`.
+    status: &'static str,
+    files_total: u64,
+    indexed: u64,
+    unchanged: u64,
+    failed: u64,
+    removed: u64,
+    quarantined: u64,
+    folded: u64,
+    source: String,
+    symbols: u64,
+    references: u64,
+    elapsed_s: f64,
+    supervisor_peak_rss_bytes: u64,
+    worker_peak_rss_bytes: u64,
+    worker_peak_resident_bytes: u64,
+    workers_spawned: u64,
+    workers_recycled: u64,
+    workers_killed_for_memory: u64,
+    workers_timed_out: u64,
+    workers_crashed: u64,
+    writer_busy_fraction: f64,
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let project = std::path::absolute(&args.project).with_context(|| format!("{}", args.project.display()))?;
+    let db = db_path(&project, &args.db);
+    let discovery = discover::discover(&project, args.compdb.as_deref())?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let budget = args.memory_budget.unwrap_or(memory::physical_memory() / 4 * 3);
+    let hard = args.worker_rss_limit.unwrap_or((budget / jobs as u64).min(4 << 30));
+    let soft = args.worker_rss_soft_limit.unwrap_or(hard / 4 * 3);
+    if soft > hard {
+        eprintln!("error: --worker-rss-soft-limit ({}) is above the hard limit ({})", human(soft), human(hard));
+        return Ok(EXIT_USAGE);
+    }
+    let toolchain = toolchain::locate()?;
+
+    let mut progress = Progress::new(args.quiet || args.json);
+    match &discovery.source {
+        Source::CompileCommands(path) => {
+            progress.note(&format!("using {}", path.display()));
+        }
+        Source::Walk => progress.note(&format!(
+            "no compile_commands.json in {}: indexing its C/C++ sources with default flags (pass --compdb for exact ones)",
+            project.display()
+        )),
+    }
+    if discovery.folded > 0 {
+        progress.note(&format!("{} duplicate entries folded (each file is indexed once, with its first command)", discovery.folded));
+    }
+    for warning in &discovery.warnings {
+        progress.note(&format!("warning: {warning}"));
+    }
+
+    let _lock = BuildLock::acquire(&db)?;
+    let mut conn = store::open(&db, Access::Write)?;
+    let options = refresh::Options { full: args.full, retry_failed: args.retry_failed, libclang: &toolchain.identity() };
+    let tx = conn.transaction()?;
+    let freshness = refresh::refresh(&tx, &discovery.units, &options)?;
+    if args.explain {
+        let dirty = refresh::dirty_units(&tx)?;
+        drop(tx);
+        let mut out = std::io::stdout().lock();
+        for (file, reason) in &dirty {
+            writeln!(out, "{file}: {reason}")?;
+        }
+        writeln!(out, "{} of {} units would be indexed", dirty.len(), discovery.units.len())?;
+        return Ok(EXIT_OK);
+    }
+    tx.execute("INSERT INTO runs(started_at, status, pid) VALUES (?1, 'running', ?2)", rusqlite::params![store::now_s(), std::process::id()])?;
+    let run = tx.last_insert_rowid();
+    tx.commit()?;
+    if freshness.removed > 0 {
+        store::collect_garbage(&conn)?;
+    }
+
+    let signals = listen_for_signals()?;
+    let queue = Queue::new(store::open(&db, Access::Read)?)?;
+    let claims_conn = store::open(&db, Access::Read)?;
+    // Results are large; a few in flight per worker is all the writer needs
+    // to stay busy, and all the memory the supervisor may hold.
+    let (writer_tx, writer_rx) = bounded(jobs * 2);
+    let writer = store::spawn_writer(conn, writer_rx);
+    let config = supervise::Config {
+        jobs,
+        files_per_worker: args.files_per_worker.max(1),
+        tu_timeout: Duration::from_secs(args.tu_timeout.max(1)),
+        rss_hard_limit: hard,
+        rss_soft_limit: soft,
+        memory_budget: budget,
+        index_system_headers: args.index_system_headers,
+        full: args.full,
+        toolchain,
+        exe: std::env::current_exe().context("finding this program's path to start workers")?,
+    };
+    let (ending, report) = Supervisor::new(config, queue, claims_conn, writer_tx, &mut progress).run(&signals);
+    let (conn, written) = writer.join().expect("the writer thread does not panic");
+    let written = written.context("writing the index")?;
+
+    let complete = ending == Ending::Complete;
+    if complete {
+        store::collect_garbage(&conn)?;
+    }
+    conn.execute(
+        "UPDATE runs SET finished_at = ?2, status = ?3, indexed = ?4, failed = ?5, removed = ?6 WHERE id = ?1",
+        rusqlite::params![
+            run,
+            store::now_s(),
+            if complete { "complete" } else { "interrupted" },
+            written.units_indexed as i64,
+            written.units_failed as i64,
+            freshness.removed as i64
+        ],
+    )?;
+    // Fold the WAL into the database so the file is self-contained.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    let elapsed = started.elapsed();
+    let summary = Summary {
+        status: if complete { "complete" } else { "cancelled" },
+        files_total: discovery.units.len() as u64,
+        indexed: written.units_indexed,
+        unchanged: freshness.unchanged,
+        failed: written.units_failed,
+        removed: freshness.removed,
+        quarantined: freshness.quarantined,
+        folded: discovery.folded as u64,
+        source: match &discovery.source {
+            Source::CompileCommands(path) => path.display().to_string(),
+            Source::Walk => "walk".to_string(),
+        },
+        symbols: store::count(&conn, "symbols")?,
+        references: store::count(&conn, "refs")?,
+        elapsed_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        supervisor_peak_rss_bytes: memory::own_peak_rss(),
+        worker_peak_rss_bytes: report.worker_peak_rss,
+        worker_peak_resident_bytes: report.worker_peak_resident,
+        workers_spawned: report.workers_spawned,
+        workers_recycled: report.workers_recycled,
+        workers_killed_for_memory: report.killed_for_memory,
+        workers_timed_out: report.timed_out,
+        workers_crashed: report.crashed,
+        writer_busy_fraction: (written.busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9) * 1000.0).round() / 1000.0,
+    };
+    drop(conn);
+    print_summary(&summary, &ending, args.json, args.quiet)?;
+    Ok(match ending {
+        Ending::Complete => EXIT_OK,
+        Ending::Cancelled(Signal::Interrupt) => EXIT_INTERRUPTED,
+        Ending::Cancelled(Signal::Terminate) => EXIT_TERMINATED,
+        Ending::Fatal(_) => EXIT_FATAL,
+    })
+}
+
+fn print_summary(s: &Summary, ending: &Ending, json: bool, quiet: bool) -> anyhow::Result<()> {
+    if json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, s)?;
+        writeln!(out)?;
+    }
+    match ending {
+        Ending::Fatal(reason) => eprintln!("error: {reason}"),
+        Ending::Cancelled(_) => eprintln!(
+            "cancelled: {} units indexed and kept; run `indexer build` again to resume",
+            s.indexed
+        ),
+        Ending::Complete if !json && !quiet => {
+            println!(
+                "indexed {} units, {} unchanged, {} failed, {} removed in {:.2} s; index holds {} symbols, {} references",
+                s.indexed, s.unchanged, s.failed, s.removed, s.elapsed_s, s.symbols, s.references
+            );
+            println!(
+                "memory: supervisor peak {}, largest worker {}; {} workers started, {} recycled, {} killed for memory, {} timed out, {} crashed",
+                human(s.supervisor_peak_rss_bytes),
+                human(s.worker_peak_rss_bytes),
+                s.workers_spawned,
+                s.workers_recycled,
+                s.workers_killed_for_memory,
+                s.workers_timed_out,
+                s.workers_crashed
+            );
+            if s.failed > 0 {
+                println!("see the failures with `indexer status`");
+            }
+        }
+        Ending::Complete => {}
+    }
+    Ok(())
+}
+
+/// SIGINT and SIGTERM become messages to the supervisor; a second one ends
+/// the process at once (workers die with it through PR_SET_PDEATHSIG, and
+/// SQLite's journal keeps the database consistent).
+fn listen_for_signals() -> anyhow::Result<Receiver<Signal>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let (tx, rx) = bounded(4);
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let mut received = 0;
+        for signal in signals.forever() {
+            received += 1;
+            let signal = if signal == SIGTERM { Signal::Terminate } else { Signal::Interrupt };
+            if received > 1 {
+                eprintln!("\ncancelled again: exiting now");
+                std::process::exit(if signal == Signal::Terminate { EXIT_TERMINATED } else { EXIT_INTERRUPTED });
+            }
+            let _ = tx.try_send(signal);
+        }
+    })?;
+    Ok(rx)
+}

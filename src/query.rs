@@ -1,0 +1,327 @@
+//! Read-only questions asked of the index: `find`, `refs`, `callers`,
+//! `callees` and `status`.
+//!
+//! Every answer is a list of [`Row`]s (or a [`Status`]) that the CLI prints
+//! as text or JSON; this module never formats for people. The queries use
+//! the indexes of `schema.sql` (symbol name, qualified name, refs by symbol
+//! and by container), so they stay fast on a million-row index; only `find`
+//! with a substring scans the symbols table.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::protocol::role;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueryError {
+    #[error("no symbol matches `{0}`: try `indexer find {0}` to see what the index holds")]
+    NotFound(String),
+    #[error("`{name}` is ambiguous; pass one of these USRs instead:\n{}", .candidates.iter().map(|c| format!("  {}  {} {}  {}:{}", c.usr, c.kind, c.qualified_name, c.file.as_deref().unwrap_or("?"), c.line.unwrap_or(0))).collect::<Vec<_>>().join("\n"))]
+    Ambiguous { name: String, candidates: Vec<Row> },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// One answer line: a symbol, and where it is declared or used.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub usr: String,
+    pub name: String,
+    pub qualified_name: String,
+    pub kind: String,
+    /// `find`: where the symbol is defined (or first declared).
+    /// `refs`/`callers`/`callees`: where the use is.
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub definition: Option<bool>,
+    /// For uses: libclang's roles, e.g. `["call", "dynamic"]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<&'static str>>,
+    /// For uses: the function or variable whose body holds the use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_usr: Option<String>,
+}
+
+/// Symbols whose name or qualified name contains `pattern`, or matches it
+/// as a glob when it holds `*` or `?`. Only symbols declared in the project
+/// are listed.
+pub(crate) fn find(conn: &Connection, pattern: &str, kind: Option<&str>) -> Result<Vec<Row>, QueryError> {
+    let glob = pattern.contains(['*', '?']);
+    let filter = if glob { "(s.name GLOB ?1 OR s.qualified_name GLOB ?1)" } else { "(instr(s.name, ?1) > 0 OR instr(s.qualified_name, ?1) > 0)" };
+    let sql = format!(
+        "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
+         FROM symbols s
+         JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
+         JOIN files f ON f.id = d.file_id
+         WHERE {filter} AND (?2 IS NULL OR s.kind = ?2)
+         ORDER BY s.qualified_name, s.usr"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![pattern, kind], |r| {
+        let mut row = symbol_row(r)?;
+        row.file = r.get(4)?;
+        row.line = r.get(5)?;
+        row.column = r.get(6)?;
+        row.definition = Some(r.get(7)?);
+        Ok(row)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every use of the symbol, in file order.
+pub(crate) fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+    let id = resolve(conn, symbol)?;
+    uses(conn, "r.symbol_id = ?1", id)
+}
+
+/// The call sites of a function, with the calling symbol. For a virtual
+/// method, calls through a method it overrides are included: they may
+/// dispatch to it (`dynamic` among the roles).
+pub(crate) fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+    let id = resolve(conn, symbol)?;
+    let sql = format!(
+        "SELECT {SYMBOL_COLUMNS}, f.path, r.line, r.col, r.roles, callee.qualified_name, callee.usr
+         FROM refs r
+         JOIN symbols s ON s.id = r.container_id
+         JOIN symbols callee ON callee.id = r.symbol_id
+         JOIN files f ON f.id = r.file_id
+         WHERE (r.roles & {call}) != 0
+           AND (r.symbol_id = ?1
+                OR (r.roles & {dynamic}) != 0 AND r.symbol_id IN (
+                    WITH RECURSIVE up(id) AS (
+                        SELECT overridden_id FROM overrides WHERE method_id = ?1
+                        UNION SELECT o.overridden_id FROM overrides o JOIN up ON o.method_id = up.id)
+                    SELECT id FROM up))
+         ORDER BY f.path, r.line, r.col",
+        call = role::CALL,
+        dynamic = role::DYNAMIC,
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([id], |r| {
+        let mut row = symbol_row(r)?;
+        row.file = r.get(4)?;
+        row.line = r.get(5)?;
+        row.column = r.get(6)?;
+        row.roles = Some(role_names(r.get(7)?));
+        // For a caller, the "container" is what it calls.
+        row.container = r.get(8)?;
+        row.container_usr = r.get(9)?;
+        Ok(row)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// What a function calls, with the call sites.
+pub(crate) fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+    let id = resolve(conn, symbol)?;
+    uses(conn, &format!("r.container_id = ?1 AND (r.roles & {}) != 0", role::CALL), id)
+}
+
+fn uses(conn: &Connection, filter: &str, id: i64) -> Result<Vec<Row>, QueryError> {
+    let sql = format!(
+        "SELECT {SYMBOL_COLUMNS}, f.path, r.line, r.col, r.roles, c.qualified_name, c.usr
+         FROM refs r
+         JOIN symbols s ON s.id = r.symbol_id
+         JOIN files f ON f.id = r.file_id
+         LEFT JOIN symbols c ON c.id = r.container_id
+         WHERE {filter}
+         ORDER BY f.path, r.line, r.col"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([id], |r| {
+        let mut row = symbol_row(r)?;
+        row.file = r.get(4)?;
+        row.line = r.get(5)?;
+        row.column = r.get(6)?;
+        row.roles = Some(role_names(r.get(7)?));
+        row.container = r.get(8)?;
+        row.container_usr = r.get(9)?;
+        Ok(row)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+const SYMBOL_COLUMNS: &str = "s.usr, s.name, s.qualified_name, s.kind";
+
+fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        usr: r.get(0)?,
+        name: r.get(1)?,
+        qualified_name: r.get(2)?,
+        kind: r.get(3)?,
+        file: None,
+        line: None,
+        column: None,
+        definition: None,
+        roles: None,
+        container: None,
+        container_usr: None,
+    })
+}
+
+fn role_names(roles: u32) -> Vec<&'static str> {
+    [
+        (role::CALL, "call"),
+        (role::DYNAMIC, "dynamic"),
+        (role::READ, "read"),
+        (role::WRITE, "write"),
+        (role::ADDRESS_OF, "address_of"),
+        (role::IMPLICIT, "implicit"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| roles & bit != 0)
+    .map(|(_, name)| name)
+    .collect()
+}
+
+/// A USR, or else an exact qualified name, or else an exact plain name.
+fn resolve(conn: &Connection, symbol: &str) -> Result<i64, QueryError> {
+    if let Some(id) = conn.query_row("SELECT id FROM symbols WHERE usr = ?1", [symbol], |r| r.get(0)).optional()? {
+        return Ok(id);
+    }
+    for column in ["qualified_name", "name"] {
+        let ids: Vec<i64> = conn
+            .prepare_cached(&format!("SELECT id FROM symbols WHERE {column} = ?1 ORDER BY usr"))?
+            .query_map([symbol], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        match ids.len() {
+            0 => continue,
+            1 => return Ok(ids[0]),
+            _ => {
+                let candidates = ids.iter().map(|&id| describe(conn, id)).collect::<rusqlite::Result<_>>()?;
+                return Err(QueryError::Ambiguous { name: symbol.to_string(), candidates });
+            }
+        }
+    }
+    Err(QueryError::NotFound(symbol.to_string()))
+}
+
+/// A symbol with its defining (or first) location.
+fn describe(conn: &Connection, id: i64) -> rusqlite::Result<Row> {
+    conn.query_row(
+        &format!(
+            "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
+             FROM symbols s
+             LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
+             LEFT JOIN files f ON f.id = d.file_id
+             WHERE s.id = ?1"
+        ),
+        [id],
+        |r| {
+            let mut row = symbol_row(r)?;
+            row.file = r.get(4)?;
+            row.line = r.get(5)?;
+            row.column = r.get(6)?;
+            row.definition = r.get(7)?;
+            Ok(row)
+        },
+    )
+}
+
+/// The state of an index, for `indexer status`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Status {
+    pub files: u64,
+    pub units: u64,
+    pub units_indexed: u64,
+    pub units_pending: u64,
+    pub units_failed: u64,
+    pub symbols: u64,
+    pub references: u64,
+    pub last_run: Option<Run>,
+    pub failed: Vec<FailedUnit>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<UnitTiming>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Run {
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// `complete`, `interrupted`, or `running` (another build is active).
+    pub status: String,
+    pub indexed: u64,
+    pub failed: u64,
+    pub removed: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct FailedUnit {
+    pub file: String,
+    pub reason: String,
+    /// Failed twice: later builds skip it until it changes (or `--retry-failed`).
+    pub quarantined: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct UnitTiming {
+    pub file: String,
+    pub parse_ms: u64,
+    pub worker_rss_bytes: u64,
+    pub symbols: u64,
+}
+
+/// `running` is whether a build holds the database's lock now: a `running`
+/// row without one was killed and reads as interrupted.
+pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Result<Status> {
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
+    let last_run = conn
+        .query_row(
+            "SELECT started_at, finished_at, status, indexed, failed, removed FROM runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Run {
+                    started_at: r.get(0)?,
+                    finished_at: r.get(1)?,
+                    status: r.get(2)?,
+                    indexed: r.get::<_, i64>(3)? as u64,
+                    failed: r.get::<_, i64>(4)? as u64,
+                    removed: r.get::<_, i64>(5)? as u64,
+                })
+            },
+        )
+        .optional()?
+        .map(|mut run| {
+            if run.status == "running" && !running {
+                run.status = "interrupted".to_string();
+            }
+            run
+        });
+    let failed = conn
+        .prepare(
+            "SELECT f.path, coalesce(u.reason, ''), u.failures >= 2 FROM units u JOIN files f ON f.id = u.file_id
+             WHERE u.state = 'failed' ORDER BY f.path",
+        )?
+        .query_map([], |r| Ok(FailedUnit { file: r.get(0)?, reason: r.get(1)?, quarantined: r.get(2)? }))?
+        .collect::<rusqlite::Result<_>>()?;
+    let slowest = conn
+        .prepare(
+            "SELECT f.path, u.parse_ms, coalesce(u.worker_rss, 0), coalesce(u.symbols, 0) FROM units u JOIN files f ON f.id = u.file_id
+             WHERE u.parse_ms IS NOT NULL ORDER BY u.parse_ms DESC LIMIT ?1",
+        )?
+        .query_map([slowest as i64], |r| {
+            Ok(UnitTiming {
+                file: r.get(0)?,
+                parse_ms: r.get::<_, i64>(1)? as u64,
+                worker_rss_bytes: r.get::<_, i64>(2)? as u64,
+                symbols: r.get::<_, i64>(3)? as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Status {
+        files: count("SELECT count(*) FROM files")?,
+        units: count("SELECT count(*) FROM units")?,
+        units_indexed: count("SELECT count(*) FROM units WHERE state = 'indexed'")?,
+        units_pending: count("SELECT count(*) FROM units WHERE state = 'pending'")?,
+        units_failed: count("SELECT count(*) FROM units WHERE state = 'failed'")?,
+        symbols: count("SELECT count(*) FROM symbols")?,
+        references: count("SELECT count(*) FROM refs")?,
+        last_run,
+        failed,
+        slowest,
+    })
+}

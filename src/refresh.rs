@@ -1,0 +1,261 @@
+//! Incremental refresh: decides which translation units are dirty, and why.
+//!
+//! The database is the state: every unit row says `indexed`, `pending` (with
+//! the reason) or `failed`, and `unit_deps` records every file a unit read
+//! with the hash it had then. [`refresh`] brings that state up to date with
+//! the disk and the compilation database in one transaction:
+//!
+//! 1. units no longer discovered are removed (their rows go with them);
+//! 2. new units, and units whose compile command changed, become pending;
+//! 3. every known file is `stat`ed in parallel; a file whose size or mtime
+//!    moved is hashed, and if its content changed (or it is gone) every unit
+//!    that read it becomes pending, naming the file;
+//! 4. a different libclang or `--full` makes every unit pending.
+//!
+//! Pending units survive an interrupted build, which is how the next build
+//! resumes. The writer keeps the other half of the invariant (see
+//! `store::replace_file_rows`): a unit is only `indexed` while the hashes it
+//! recorded match the files table.
+//!
+//! Memory: files are scanned in pages of [`SCAN_PAGE`] rows, so the scan's
+//! footprint does not grow with the project.
+
+use std::io::Read;
+use std::path::Path;
+
+use rayon::prelude::*;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::discover::UnitSpec;
+use crate::store::{self, hash_to_sql};
+
+const SCAN_PAGE: i64 = 4096;
+
+/// What refresh needs to know besides the disk.
+pub(crate) struct Options<'a> {
+    pub full: bool,
+    pub retry_failed: bool,
+    /// Identifies the libclang that will parse; a different one invalidates
+    /// everything indexed before.
+    pub libclang: &'a str,
+}
+
+/// How the index compares with the project.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Freshness {
+    /// Units to index in this build.
+    pub dirty: u64,
+    /// Units whose index is current.
+    pub unchanged: u64,
+    /// Units dropped because the project no longer lists them.
+    pub removed: u64,
+    /// Units that failed twice and stay failed until they change.
+    pub quarantined: u64,
+}
+
+/// Brings unit states up to date (see the module comment) inside `tx`; the
+/// caller commits, or rolls back for `--explain`.
+pub(crate) fn refresh(tx: &Transaction<'_>, units: &[UnitSpec], options: &Options<'_>) -> rusqlite::Result<Freshness> {
+    let mut freshness = Freshness::default();
+    let previous_libclang = store::meta(tx, "libclang")?;
+    store::set_meta(tx, "libclang", options.libclang)?;
+    store::set_meta(tx, "indexer", env!("CARGO_PKG_VERSION"))?;
+
+    tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS live_units(id INTEGER PRIMARY KEY); DELETE FROM temp.live_units;")?;
+    for unit in units {
+        let id = upsert_unit(tx, unit)?;
+        tx.prepare_cached("INSERT OR IGNORE INTO temp.live_units(id) VALUES (?1)")?.execute([id])?;
+    }
+    freshness.removed =
+        tx.execute("DELETE FROM units WHERE id NOT IN (SELECT id FROM temp.live_units)", [])? as u64;
+    tx.execute_batch("DROP TABLE temp.live_units")?;
+
+    scan_files(tx)?;
+
+    let everything = if options.full {
+        Some("full rebuild requested (--full)".to_string())
+    } else {
+        match previous_libclang {
+            Some(previous) if previous != options.libclang => {
+                Some(format!("index written with another libclang ({previous})"))
+            }
+            _ => None,
+        }
+    };
+    if let Some(reason) = everything {
+        tx.execute("UPDATE units SET state = 'pending', reason = ?1, failures = 0", [reason])?;
+    }
+    if options.retry_failed {
+        tx.execute(
+            "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, ''), failures = 0
+             WHERE state = 'failed'",
+            [],
+        )?;
+    } else {
+        // A unit that failed once (not quarantined) gets its second chance.
+        tx.execute(
+            "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, '')
+             WHERE state = 'failed' AND failures < 2",
+            [],
+        )?;
+    }
+    let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
+    freshness.dirty = count("SELECT count(*) FROM units WHERE state = 'pending'")?;
+    freshness.quarantined = count("SELECT count(*) FROM units WHERE state = 'failed'")?;
+    freshness.unchanged = count("SELECT count(*) FROM units WHERE state = 'indexed'")?;
+    Ok(freshness)
+}
+
+/// Makes sure `unit` has a row, pending if it is new or its command
+/// changed. Returns its id.
+fn upsert_unit(tx: &Transaction<'_>, unit: &UnitSpec) -> rusqlite::Result<i64> {
+    let args = serde_json::to_string(&unit.args).expect("strings serialize");
+    let args_hash = hash_to_sql(command_hash(unit));
+    let file_id: i64 = match tx
+        .prepare_cached("SELECT id FROM files WHERE path = ?1")?
+        .query_row([&unit.file], |r| r.get(0))
+        .optional()?
+    {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, 0, 0, 0, 0)")?
+                .execute([&unit.file])?;
+            tx.last_insert_rowid()
+        }
+    };
+    let existing: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT id, args_hash FROM units WHERE file_id = ?1")?
+        .query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match existing {
+        Some((id, old_hash)) if old_hash == args_hash => Ok(id),
+        Some((id, _)) => {
+            tx.prepare_cached(
+                "UPDATE units SET directory = ?2, args = ?3, args_hash = ?4, state = 'pending',
+                                  reason = 'compile command changed', failures = 0 WHERE id = ?1",
+            )?
+            .execute(params![id, unit.directory, args, args_hash])?;
+            Ok(id)
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO units(file_id, directory, args, args_hash, state, reason)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 'new')",
+            )?
+            .execute(params![file_id, unit.directory, args, args_hash])?;
+            Ok(tx.last_insert_rowid())
+        }
+    }
+}
+
+/// The compile command's identity: directory and arguments.
+fn command_hash(unit: &UnitSpec) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(unit.directory.as_bytes());
+    for arg in &unit.args {
+        hasher.update(&[0]);
+        hasher.update(arg.as_bytes());
+    }
+    hasher.digest()
+}
+
+/// A file row as the scan sees it.
+struct KnownFile {
+    id: i64,
+    path: String,
+    size: i64,
+    mtime_ns: i64,
+    hash: i64,
+}
+
+/// How a file on disk compares with its row.
+enum DiskState {
+    Same,
+    /// Same content, new size or mtime: refresh the row so the next scan
+    /// takes the fast path.
+    Touched { size: i64, mtime_ns: i64 },
+    Changed,
+    Deleted,
+}
+
+fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut after = 0i64;
+    loop {
+        let page: Vec<KnownFile> = tx
+            .prepare_cached("SELECT id, path, size, mtime_ns, hash FROM files WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map(params![after, SCAN_PAGE], |r| {
+                Ok(KnownFile { id: r.get(0)?, path: r.get(1)?, size: r.get(2)?, mtime_ns: r.get(3)?, hash: r.get(4)? })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = last.id;
+        let states: Vec<DiskState> = page.par_iter().map(compare_with_disk).collect();
+        for (file, state) in page.iter().zip(states) {
+            match state {
+                DiskState::Same => {}
+                DiskState::Touched { size, mtime_ns } => {
+                    tx.prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3 WHERE id = ?1")?
+                        .execute(params![file.id, size, mtime_ns])?;
+                }
+                DiskState::Changed => mark_dependents(tx, file, "changed")?,
+                DiskState::Deleted => mark_dependents(tx, file, "was deleted")?,
+            }
+        }
+    }
+}
+
+fn compare_with_disk(file: &KnownFile) -> DiskState {
+    let Ok(meta) = std::fs::metadata(&file.path) else { return DiskState::Deleted };
+    let size = meta.len() as i64;
+    let mtime_ns = mtime_ns(&meta);
+    if size == file.size && mtime_ns == file.mtime_ns {
+        return DiskState::Same;
+    }
+    match hash_file(Path::new(&file.path)) {
+        Some(hash) if hash_to_sql(hash) == file.hash => DiskState::Touched { size, mtime_ns },
+        Some(_) => DiskState::Changed,
+        None => DiskState::Deleted,
+    }
+}
+
+/// Marks every unit that read `file` as pending. The unit whose main file
+/// it is says "content changed"; the others name the file.
+fn mark_dependents(tx: &Transaction<'_>, file: &KnownFile, what: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE units SET state = 'pending', failures = 0,
+                reason = CASE WHEN file_id = ?1 THEN 'content ' || ?2 ELSE ?3 || ' ' || ?2 END
+         WHERE file_id = ?1 OR id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1)",
+    )?
+    .execute(params![file.id, what, file.path])?;
+    Ok(())
+}
+
+pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+}
+
+/// xxh3-64 of a file's content, streamed so a huge file costs no memory.
+pub(crate) fn hash_file(path: &Path) -> Option<u64> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Some(hasher.digest()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The dirty units with their reasons, for `--explain`.
+pub(crate) fn dirty_units(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare(
+        "SELECT f.path, coalesce(u.reason, '') FROM units u JOIN files f ON f.id = u.file_id
+         WHERE u.state = 'pending' ORDER BY f.path",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}

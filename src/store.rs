@@ -1,0 +1,538 @@
+//! The SQLite database: opening it, its schema, the build lock and the
+//! writer thread.
+//!
+//! One function, [`open`], opens the database for every command: it sets the
+//! pragmas, refuses files that are not ours or come from a newer `indexer`,
+//! and creates the schema in one transaction. During a build a single writer
+//! thread ([`spawn_writer`]) owns the write connection; everything a unit
+//! produced lands in one transaction together with that unit's row and its
+//! files' rows, so a unit is never half-indexed, whatever kills the process.
+//! Transactions are batched on a row/time budget because one commit per unit
+//! would make the fsyncs, not libclang, the bottleneck.
+//!
+//! Readers (queries, `status`) use WAL and may run while a build writes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+
+use crate::protocol::{SeenFile, UnitId, UnitIndex};
+
+/// The schema version this binary reads and writes (`PRAGMA user_version`).
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// A transaction is committed once it holds this many rows...
+const COMMIT_ROWS: usize = 200_000;
+/// ...or has been open this long, so queries see progress and an interrupt
+/// loses little.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error("no index at {path}: run `indexer build` first (or pass --db)")]
+    Missing { path: PathBuf },
+    #[error("{path} is not an indexer database (not SQLite, or damaged): move it away or pass another --db; it is never overwritten")]
+    NotADatabase { path: PathBuf },
+    #[error("{path} is corrupt ({detail}): delete it and run `indexer build` again")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("{path} was written by a newer indexer (schema {found}, this one knows {supported}): use that version, or pass another --db")]
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    #[error("{path} is not an indexer database (it has other tables): pass another --db")]
+    Foreign { path: PathBuf },
+    #[error("{path} is read-only: fix its permissions (and its directory's) or pass another --db")]
+    ReadOnly { path: PathBuf },
+    #[error("another build (pid {pid}) is running on {path}: wait for it, or stop it")]
+    Locked { path: PathBuf, pid: String },
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        let path = path.to_path_buf();
+        match source.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path },
+            Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path, detail: source.to_string() },
+            Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) if is_read_only(&path) => StoreError::ReadOnly { path },
+            _ => StoreError::Sqlite { path, source },
+        }
+    }
+}
+
+fn is_read_only(path: &Path) -> bool {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) != 0 }
+}
+
+/// How a command means to use the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// `build`: create it if missing.
+    Write,
+    /// Queries: it must exist; nothing is created.
+    Read,
+}
+
+/// Opens the database at `path`, the one way every command does.
+pub(crate) fn open(path: &Path, access: Access) -> Result<Connection, StoreError> {
+    let flags = match access {
+        Access::Write => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+            }
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        }
+        Access::Read => {
+            if !path.exists() {
+                return Err(StoreError::Missing { path: path.to_path_buf() });
+            }
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        }
+    };
+    if access == Access::Write && path.exists() && is_read_only(path) {
+        return Err(StoreError::ReadOnly { path: path.to_path_buf() });
+    }
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    configure(&conn, access).map_err(|e| StoreError::sqlite(path, e))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    match version {
+        SCHEMA_VERSION => Ok(conn),
+        v if v > SCHEMA_VERSION => Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v, supported: SCHEMA_VERSION }),
+        0 => {
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            if tables != 0 {
+                return Err(StoreError::Foreign { path: path.to_path_buf() });
+            }
+            if access == Access::Read {
+                return Err(StoreError::Missing { path: path.to_path_buf() });
+            }
+            create_schema(&conn).map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(conn)
+        }
+        // Only version 1 exists; older numbers can only come from a foreign file.
+        _ => Err(StoreError::Foreign { path: path.to_path_buf() }),
+    }
+}
+
+fn configure(conn: &Connection, access: Access) -> rusqlite::Result<()> {
+    // Readers wait for the writer's short commits instead of failing.
+    conn.busy_timeout(Duration::from_secs(10))?;
+    if access == Access::Write {
+        // WAL: readers never block the writer and a crash mid-commit leaves
+        // the last committed state. NORMAL sync is durable across process
+        // crashes; a power loss may drop the last commits, never corrupt.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        debug_assert_eq!(mode, "wal");
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -16000;",
+        )?;
+    } else {
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -16000;")?;
+    }
+    Ok(())
+}
+
+fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
+/// Reads `meta[key]`.
+pub(crate) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])?;
+    Ok(())
+}
+
+/// Seconds since the epoch, for the `runs` table.
+pub(crate) fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Hashes are stored in SQLite's signed 64-bit integers.
+pub(crate) fn hash_to_sql(hash: u64) -> i64 {
+    hash as i64
+}
+
+/// The exclusive right to build into one database, held for the life of
+/// the build. It is an `flock` on `<db>.lock`, so it disappears with the
+/// process however that process ends: no stale lock after a SIGKILL.
+pub(crate) struct BuildLock {
+    _file: File,
+}
+
+impl BuildLock {
+    pub(crate) fn acquire(db: &Path) -> Result<BuildLock, StoreError> {
+        let mut path = db.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let io_err = |source| StoreError::Io { path: path.clone(), source };
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return Err(StoreError::Locked { path: db.to_path_buf(), pid: pid.trim().to_string() });
+        }
+        file.set_len(0).map_err(io_err)?;
+        write!(file, "{}", std::process::id()).map_err(io_err)?;
+        Ok(BuildLock { _file: file })
+    }
+}
+
+/// What the writer thread is asked to store.
+pub(crate) enum WriteOp {
+    /// A unit's results. `seen` is every file the unit read, in the order
+    /// the worker reported them; `index.files` name the granted ones.
+    Indexed { seen: Vec<SeenFile>, index: Box<UnitIndex> },
+    /// A unit that could not be indexed; `quarantine` keeps later builds
+    /// from retrying it until it changes.
+    Failed { unit: UnitId, reason: String, quarantine: bool },
+}
+
+/// What the writer did, for the build summary.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct WriterStats {
+    pub units_indexed: u64,
+    pub units_failed: u64,
+    pub commits: u64,
+    /// Time spent inside SQLite, to show the writer is not the bottleneck.
+    pub busy: Duration,
+}
+
+/// Starts the writer thread. It stores every op it receives and returns the
+/// connection when the channel closes, after a final commit.
+pub(crate) fn spawn_writer(
+    conn: Connection,
+    ops: Receiver<WriteOp>,
+) -> std::thread::JoinHandle<(Connection, Result<WriterStats, rusqlite::Error>)> {
+    std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || {
+            let result = write_all(&conn, ops);
+            (conn, result)
+        })
+        .expect("spawning the writer thread")
+}
+
+fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<WriterStats> {
+    let mut stats = WriterStats::default();
+    let mut tx: Option<(Transaction<'_>, Instant, usize)> = None;
+    loop {
+        // Wait for work only while nothing is pending; with an open
+        // transaction, wake up in time to honour the commit interval.
+        let op = match &tx {
+            None => match ops.recv() {
+                Ok(op) => Some(op),
+                Err(_) => break,
+            },
+            Some((_, opened, _)) => match ops.recv_deadline(*opened + COMMIT_INTERVAL) {
+                Ok(op) => Some(op),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        if let Some(op) = op {
+            let started = Instant::now();
+            if tx.is_none() {
+                tx = Some((conn.unchecked_transaction()?, Instant::now(), 0));
+            }
+            let (t, _, rows) = tx.as_mut().expect("just opened");
+            *rows += match op {
+                WriteOp::Indexed { seen, index } => {
+                    stats.units_indexed += 1;
+                    store_unit(t, &seen, &index)?
+                }
+                WriteOp::Failed { unit, reason, quarantine } => {
+                    stats.units_failed += 1;
+                    store_failure(t, unit, &reason, quarantine)?
+                }
+            };
+            stats.busy += started.elapsed();
+        }
+        let due = tx.as_ref().is_some_and(|(_, opened, rows)| *rows >= COMMIT_ROWS || opened.elapsed() >= COMMIT_INTERVAL);
+        if due {
+            let started = Instant::now();
+            tx.take().expect("due implies open").0.commit()?;
+            stats.commits += 1;
+            stats.busy += started.elapsed();
+        }
+    }
+    if let Some((t, _, _)) = tx {
+        let started = Instant::now();
+        t.commit()?;
+        stats.commits += 1;
+        stats.busy += started.elapsed();
+    }
+    Ok(stats)
+}
+
+/// Stores one unit's results and returns the number of rows written.
+fn store_unit(tx: &Transaction<'_>, seen: &[SeenFile], index: &UnitIndex) -> rusqlite::Result<usize> {
+    let unit = i64::from(index.unit);
+    let mut rows = 0;
+
+    let file_ids = seen.iter().map(|f| file_id(tx, f)).collect::<rusqlite::Result<Vec<i64>>>()?;
+
+    // Symbols are shared by every file; look each up once per unit.
+    let mut symbol_ids = Vec::with_capacity(index.symbols.len());
+    {
+        let mut find = tx.prepare_cached("SELECT id FROM symbols WHERE usr = ?1")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO symbols(usr, name, qualified_name, kind, type) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for s in &index.symbols {
+            let id = match find.query_row([&s.usr], |r| r.get::<_, i64>(0)).optional()? {
+                Some(id) => id,
+                None => {
+                    insert.execute(params![s.usr, s.name, s.qualified_name, s.kind, s.type_spelling])?;
+                    rows += 1;
+                    tx.last_insert_rowid()
+                }
+            };
+            symbol_ids.push(id);
+        }
+    }
+    let sym = |i: u32| symbol_ids[i as usize];
+    let opt_sym = |i: Option<u32>| i.map(sym);
+
+    for file in &index.files {
+        let fid = file_ids[file.file as usize];
+        let seen_file = &seen[file.file as usize];
+        rows += replace_file_rows(tx, fid, seen_file)?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO decls(symbol_id, file_id, line, col, end_line, end_col, is_definition, container_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for d in &file.decls {
+            stmt.execute(params![
+                sym(d.symbol),
+                fid,
+                d.line,
+                d.column,
+                d.extent.end_line,
+                d.extent.end_column,
+                d.is_definition,
+                opt_sym(d.container)
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO refs(symbol_id, file_id, line, col, roles, container_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for r in &file.refs {
+            stmt.execute(params![sym(r.symbol), fid, r.line, r.column, r.roles, opt_sym(r.container)])?;
+        }
+        let mut stmt = tx.prepare_cached("INSERT INTO includes(file_id, line, included_id) VALUES (?1, ?2, ?3)")?;
+        for i in &file.includes {
+            stmt.execute(params![fid, i.line, file_ids[i.included as usize]])?;
+        }
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO bases(derived_id, base_id, file_id, line, col, is_virtual) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for b in &file.bases {
+            stmt.execute(params![sym(b.derived), sym(b.base), fid, b.line, b.column, b.is_virtual])?;
+        }
+        let mut stmt =
+            tx.prepare_cached("INSERT INTO overrides(method_id, overridden_id, file_id) VALUES (?1, ?2, ?3)")?;
+        for o in &file.overrides {
+            stmt.execute(params![sym(o.method), sym(o.overridden), fid])?;
+        }
+        rows += file.decls.len() + file.refs.len() + file.includes.len() + file.bases.len() + file.overrides.len();
+    }
+
+    tx.prepare_cached("DELETE FROM unit_deps WHERE unit_id = ?1")?.execute([unit])?;
+    {
+        let mut stmt = tx.prepare_cached("INSERT OR REPLACE INTO unit_deps(unit_id, file_id, hash) VALUES (?1, ?2, ?3)")?;
+        for (f, id) in seen.iter().zip(&file_ids) {
+            stmt.execute(params![unit, id, hash_to_sql(f.hash)])?;
+        }
+    }
+    tx.prepare_cached("DELETE FROM diagnostics WHERE unit_id = ?1")?.execute([unit])?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO diagnostics(unit_id, file_id, line, col, severity, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for d in &index.diagnostics {
+            stmt.execute(params![unit, d.file.map(|f| file_ids[f as usize]), d.line, d.column, d.severity, d.message])?;
+        }
+    }
+    let symbol_count: usize = index.files.iter().map(|f| f.decls.len()).sum();
+    tx.prepare_cached(
+        "UPDATE units SET state = 'indexed', reason = NULL, failures = 0, parse_ms = ?2, worker_rss = ?3,
+                          symbols = ?4, indexed_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![unit, index.parse_ms, index.worker_rss as i64, symbol_count as i64, now_s()])?;
+    Ok(rows + seen.len() + index.diagnostics.len() + 1)
+}
+
+/// The id of a file's row, created if the file is new. An existing row is
+/// left alone: its hash describes the content its rows were indexed from,
+/// which only the unit that emits the file may change.
+fn file_id(tx: &Transaction<'_>, f: &SeenFile) -> rusqlite::Result<i64> {
+    if let Some(id) =
+        tx.prepare_cached("SELECT id FROM files WHERE path = ?1")?.query_row([&f.path], |r| r.get(0)).optional()?
+    {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![f.path, f.size as i64, f.mtime_ns, hash_to_sql(f.hash), f.system])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Drops a file's previous rows before its new ones are inserted, records
+/// the content they now describe, and — if that content changed — marks
+/// every other unit that read the old content as pending. That last step
+/// keeps an invariant the refresh relies on: an `indexed` unit's recorded
+/// dependency hashes match the files table.
+fn replace_file_rows(tx: &Transaction<'_>, file: i64, seen: &SeenFile) -> rusqlite::Result<usize> {
+    let mut rows = delete_file_rows(tx, file)?;
+    tx.prepare_cached(
+        "UPDATE units SET state = 'pending', reason = ?3
+         WHERE state = 'indexed' AND id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1 AND hash != ?2)",
+    )?
+    .execute(params![file, hash_to_sql(seen.hash), format!("{} changed", seen.path)])?;
+    rows += tx
+        .prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3, hash = ?4, is_system = ?5, indexed = 1 WHERE id = ?1")?
+        .execute(params![file, seen.size as i64, seen.mtime_ns, hash_to_sql(seen.hash), seen.system])?;
+    Ok(rows)
+}
+
+/// Deletes the rows located in a file (not the file's own row).
+pub(crate) fn delete_file_rows(tx: &Connection, file: i64) -> rusqlite::Result<usize> {
+    let mut rows = 0;
+    for sql in [
+        "DELETE FROM decls WHERE file_id = ?1",
+        "DELETE FROM refs WHERE file_id = ?1",
+        "DELETE FROM includes WHERE file_id = ?1",
+        "DELETE FROM bases WHERE file_id = ?1",
+        "DELETE FROM overrides WHERE file_id = ?1",
+    ] {
+        rows += tx.prepare_cached(sql)?.execute([file])?;
+    }
+    Ok(rows)
+}
+
+fn store_failure(tx: &Transaction<'_>, unit: UnitId, reason: &str, quarantine: bool) -> rusqlite::Result<usize> {
+    // A failed unit's old rows stay: stale data about a file beats none, and
+    // the unit's state says it is not current.
+    tx.prepare_cached("UPDATE units SET state = 'failed', reason = ?2, failures = ?3 WHERE id = ?1")?.execute(params![
+        i64::from(unit),
+        reason,
+        if quarantine { 2 } else { 1 }
+    ])
+}
+
+/// Deletes files that no unit reads any more, with their rows, and symbols
+/// nothing mentions. Returns the number of files removed.
+pub(crate) fn collect_garbage(conn: &Connection) -> rusqlite::Result<u64> {
+    let tx = conn.unchecked_transaction()?;
+    let orphans: Vec<i64> = tx
+        .prepare(
+            "SELECT id FROM files f
+             WHERE NOT EXISTS (SELECT 1 FROM units u WHERE u.file_id = f.id)
+               AND NOT EXISTS (SELECT 1 FROM unit_deps d WHERE d.file_id = f.id)",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for &file in &orphans {
+        delete_file_rows(&tx, file)?;
+        tx.execute("UPDATE diagnostics SET file_id = NULL WHERE file_id = ?1", [file])?;
+        tx.execute("DELETE FROM includes WHERE included_id = ?1", [file])?;
+        tx.execute("DELETE FROM files WHERE id = ?1", [file])?;
+    }
+    tx.execute_batch(
+        "DELETE FROM symbols WHERE id IN (
+             SELECT s.id FROM symbols s
+             WHERE NOT EXISTS (SELECT 1 FROM decls WHERE symbol_id = s.id)
+               AND NOT EXISTS (SELECT 1 FROM refs WHERE symbol_id = s.id)
+               AND NOT EXISTS (SELECT 1 FROM refs WHERE container_id = s.id)
+               AND NOT EXISTS (SELECT 1 FROM decls WHERE container_id = s.id)
+               AND NOT EXISTS (SELECT 1 FROM bases WHERE derived_id = s.id OR base_id = s.id)
+               AND NOT EXISTS (SELECT 1 FROM overrides WHERE method_id = s.id OR overridden_id = s.id))",
+    )?;
+    tx.commit()?;
+    Ok(orphans.len() as u64)
+}
+
+/// Counts used by `status` and the build summary.
+pub(crate) fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
+    debug_assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_gets_the_schema_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/index.db");
+        drop(open(&path, Access::Write).unwrap());
+        let conn = open(&path, Access::Read).unwrap();
+        assert_eq!(count(&conn, "files").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        std::fs::write(&path, b"this is not a database, it is a text file with enough bytes to look like a header").unwrap();
+        let err = open(&path, Access::Write).unwrap_err();
+        assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
+        assert!(std::fs::read(&path).unwrap().starts_with(b"this is not"));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        drop(open(&path, Access::Write).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        let err = open(&path, Access::Write).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_second_lock_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        let _held = BuildLock::acquire(&path).unwrap();
+        match BuildLock::acquire(&path) {
+            Err(StoreError::Locked { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+            Err(other) => panic!("unexpected {other}"),
+            Ok(_) => panic!("two locks on one database"),
+        }
+    }
+}
