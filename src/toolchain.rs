@@ -108,11 +108,16 @@ fn find_library(path: &Path) -> Option<PathBuf> {
     found.iter().find(|p| p.file_name().is_some_and(|n| n == "libclang.so")).or_else(|| found.last()).cloned()
 }
 
-/// libclang looks for `clang/<version>/include` next to its real location.
+/// libclang looks for `clang/<version>/include` next to itself. Debian's
+/// `llvm-14/lib/libclang.so` is a symlink into `x86_64-linux-gnu`, where no
+/// such directory exists, so both the given and the real location are tried.
 fn resource_dir_of(library: &Path) -> Option<PathBuf> {
-    let real = std::fs::canonicalize(library).ok()?;
-    let clang_dir = real.parent()?.join("clang");
-    let mut versions: Vec<PathBuf> = std::fs::read_dir(clang_dir).ok()?.flatten().map(|e| e.path()).collect();
-    versions.sort();
-    versions.into_iter().rev().find(|dir| dir.join("include/stddef.h").is_file())
+    let real = std::fs::canonicalize(library).ok();
+    let found = [Some(library), real.as_deref()].into_iter().flatten().find_map(|lib| {
+        let mut versions: Vec<PathBuf> =
+            std::fs::read_dir(lib.parent()?.join("clang")).ok()?.flatten().map(|e| e.path()).collect();
+        versions.sort();
+        versions.into_iter().rev().find(|dir| dir.join("include/stddef.h").is_file())
+    });
+    found
 }

@@ -556,7 +556,6 @@ impl Collector {
             return None;
         }
         let template = entity.map_or(CXIdxEntity_NonTemplate, |e| e.templateKind);
-        eprintln!("DEBUG {usr} cursor={} template={template} entitykind={:?}", cursor.kind, entity.map(|e| e.kind));
         let kind = symbol_kind(cursor.kind, template);
         if let Some(&index) = self.symbol_by_usr.get(usr.as_ref()) {
             // A class template is also reached through its pattern
@@ -725,7 +724,6 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (_, CXIdxEntity_Template) if function_like => "function_template",
         (_, CXIdxEntity_Template) if record_like => "class_template",
         (_, CXIdxEntity_TemplatePartialSpecialization) if record_like => "class_template_partial_specialization",
-        (CXCursor_TypeAliasDecl, CXIdxEntity_Template) => "type_alias_template",
         (CXCursor_Namespace, _) => "namespace",
         (CXCursor_ClassDecl, _) => "class",
         (CXCursor_StructDecl, _) => "struct",
@@ -962,13 +960,6 @@ mod tests {
     }
 
     #[test]
-    fn dump() {
-        let mut f = Fixture::new(&[("main.cpp", "namespace ns { template <typename T> using Ptr = T*; using Q = int; }\nnamespace alias = ns;\nalias::Ptr<int> p; ns::Q q;\n")]);
-        let (_, unit) = f.index("main.cpp");
-        eprintln!("{unit:#?}");
-    }
-
-    #[test]
     fn qualified_names_and_kinds() {
         let mut f = Fixture::new(&[(
             "main.cpp",
@@ -994,13 +985,14 @@ struct { int x; } unnamed_var;
 typedef int Int;
 using Real = double;
 template <typename T> using Ptr = T*;
-namespace alias = ns;
 extern "C" { void c_function(int); }
 }
-int global;
+namespace alias = ns;
+alias::Int global;
 "#,
         )]);
         let (_, unit) = f.index("main.cpp");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
         let kind_of = |name: &str| symbol(&unit, name).1.kind.as_str();
         assert_eq!(kind_of("ns"), "namespace");
         assert_eq!(kind_of("ns::Widget"), "class");
@@ -1022,8 +1014,12 @@ int global;
         assert_eq!(kind_of("ns::unnamed_var"), "variable");
         assert_eq!(kind_of("ns::Int"), "typedef");
         assert_eq!(kind_of("ns::Real"), "type_alias");
-        assert_eq!(kind_of("ns::Ptr"), "type_alias_template");
-        assert_eq!(kind_of("ns::alias"), "namespace_alias");
+        // libclang 14 reports an alias template only as its templated
+        // `TypeAliasDecl`, with no template kind.
+        assert_eq!(kind_of("ns::Ptr"), "type_alias");
+        // Nor does it report the declaration of a namespace alias; the
+        // symbol comes from the reference.
+        assert_eq!(kind_of("alias"), "namespace_alias");
         assert_eq!(kind_of("ns::c_function"), "function");
         assert_eq!(kind_of("global"), "variable");
 
@@ -1152,11 +1148,15 @@ void call(Base* b) {
         assert_eq!(unit.files.len(), 1);
         assert_eq!(unit.files[0].file, 0);
         let names: Vec<&str> = unit.symbols.iter().map(|s| s.qualified_name.as_str()).collect();
-        assert_eq!(names, ["use", "helper"]);
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["helper", "use"]);
         // Every index points into the pruned symbols.
         let main = &unit.files[0];
-        assert!(main.decls.iter().all(|d| (d.symbol as usize) < names.len()));
-        assert!(main.refs.iter().all(|r| names[r.symbol as usize] == "helper" && r.container == Some(0)));
+        assert!(main.decls.iter().all(|d| names[d.symbol as usize] == "use"));
+        assert!(!main.refs.is_empty());
+        assert!(main.refs.iter().all(|r| names[r.symbol as usize] == "helper"));
+        assert!(main.refs.iter().all(|r| r.container.map(|c| names[c as usize]) == Some("use")));
 
         // The same indexer goes on with the next unit, this time granted all.
         let (_, unit) = f.index("main.cpp");
