@@ -67,11 +67,8 @@ use crate::protocol::{
 const SKIP_PARSED_BODIES_IN_SESSION: bool = false;
 
 /// No `CXIndexOpt_SuppressRedundantRefs`: every reference is kept.
-const INDEX_OPTIONS: CXIndexOptFlags = if SKIP_PARSED_BODIES_IN_SESSION {
-    CXIndexOptSkipParsedBodiesInSession
-} else {
-    CXIndexOptNone
-};
+const INDEX_OPTIONS: CXIndexOptFlags =
+    if SKIP_PARSED_BODIES_IN_SESSION { CXIndexOptSkipParsedBodiesInSession } else { CXIndexOptNone };
 
 /// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
 /// preprocessing record, ...), none of which we need; in particular
@@ -120,18 +117,18 @@ impl Indexer {
         }
     }
 
-    /// `clang_getClangVersion()`, e.g. `Ubuntu clang version 14.0.6`.
+    /// `clang_getClangVersion()`, e.g. `Debian clang version 14.0.6`.
     pub(crate) fn libclang_version(&self) -> String {
         self.ensure_library();
         // SAFETY: the library is loaded on this thread.
         unsafe { take_string(clang_getClangVersion()) }
     }
 
-    /// Indexes one unit. `grant` is called exactly once, after parsing, with
-    /// every file the unit saw (`files[0]` is the main file) and answers, for
-    /// each, whether to emit its data. `Err` only when libclang produced no
-    /// translation unit at all; a unit with errors is `Ok` and carries them
-    /// as diagnostics.
+    /// Indexes one unit. Once libclang has parsed it, `grant` is called
+    /// exactly once with every file the unit saw (`files[0]` is the main
+    /// file) and answers, for each, whether to emit its data. `Err` when
+    /// libclang produced no translation unit at all (then `grant` is not
+    /// called); a unit with errors is `Ok` and carries them as diagnostics.
     pub(crate) fn index(
         &mut self,
         request: &IndexRequest,
@@ -186,11 +183,11 @@ impl Indexer {
         let parse_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
         let tu = TranslationUnit(tu);
 
-        if code != CXError_Success || tu.0.is_null() {
-            return Err(failure_reason(code, &request.file));
-        }
         if let Some(message) = collector.panicked.take() {
             return Err(format!("indexer callback panicked: {message}"));
+        }
+        if code != CXError_Success || tu.0.is_null() {
+            return Err(failure_reason(code, &request.file));
         }
         if collector.files.is_empty() {
             return Err("libclang reported no main file".into());
@@ -539,6 +536,9 @@ impl Collector {
     /// libclang already computed.
     unsafe fn cursor_symbol(&mut self, cursor: CXCursor, entity: Option<&CXIdxEntityInfo>) -> Option<SymbolRef> {
         let decl = cursor.data[0];
+        if decl.is_null() || clang_isDeclaration(cursor.kind) == 0 {
+            return self.intern(cursor, entity);
+        }
         if let Some(&known) = self.symbol_by_decl.get(&decl) {
             return known;
         }
@@ -747,16 +747,20 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_NamespaceAlias, _) => "namespace_alias",
         (CXCursor_MacroDefinition, _) => "macro",
         (CXCursor_UsingDeclaration, _) => "using",
-        (CXCursor_TemplateTypeParameter | CXCursor_NonTypeTemplateParameter | CXCursor_TemplateTemplateParameter, _) => {
-            "template_parameter"
-        }
+        (
+            CXCursor_TemplateTypeParameter | CXCursor_NonTypeTemplateParameter | CXCursor_TemplateTemplateParameter,
+            _,
+        ) => "template_parameter",
         (CXCursor_ConceptDecl, _) => "concept",
         _ => "other",
     }
 }
 
 fn is_template_kind(kind: &str) -> bool {
-    matches!(kind, "class_template" | "class_template_partial_specialization" | "function_template" | "type_alias_template")
+    matches!(
+        kind,
+        "class_template" | "class_template_partial_specialization" | "function_template" | "type_alias_template"
+    )
 }
 
 /// Keeps only the symbols that `files` refer to, in their original order,
@@ -894,7 +898,15 @@ mod tests {
     struct Fixture {
         dir: tempfile::TempDir,
         indexer: Indexer,
+        /// Restored on drop, so no test is left in a deleted directory.
+        cwd: std::path::PathBuf,
         _serial: MutexGuard<'static, ()>,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::env::set_current_dir(&self.cwd);
+        }
     }
 
     impl Fixture {
@@ -907,7 +919,8 @@ mod tests {
             for (name, text) in files {
                 std::fs::write(dir.path().join(name), text).unwrap();
             }
-            Fixture { dir, indexer: Indexer::new(false, RESOURCE_DIR).unwrap(), _serial: serial }
+            let cwd = std::env::current_dir().unwrap();
+            Fixture { dir, indexer: Indexer::new(false, RESOURCE_DIR).unwrap(), cwd, _serial: serial }
         }
 
         fn path(&self, name: &str) -> String {

@@ -1,0 +1,5 @@
+//! The integration tests: one binary, driving the real `indexer` (real
+//! libclang, real SQLite files, real worker processes) in a fresh temporary
+//! directory per test. See `util.rs` for the harness.
+
+mod util;
