@@ -32,7 +32,12 @@ pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 pub(crate) const EXIT_TERMINATED: i32 = 143;
 
 #[derive(Debug, Parser)]
-#[command(name = "indexer", version, about = "Build and query a semantic index of a C/C++ code base", max_term_width = 100)]
+#[command(
+    name = "indexer",
+    version,
+    about = "Build and query a semantic index of a C/C++ code base",
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -156,7 +161,9 @@ struct SymbolArgs {
 }
 
 fn db_path(project: &Path, db: &DbArgs) -> PathBuf {
-    db.db.clone().unwrap_or_else(|| project.join(".indexer").join("index.db"))
+    db.db
+        .clone()
+        .unwrap_or_else(|| project.join(".indexer").join("index.db"))
 }
 
 /// Runs the command line and returns the process exit code.
@@ -173,7 +180,10 @@ pub(crate) fn main() -> i32 {
         Command::Status(args) => status(args),
         Command::Find(args) => {
             let db = db_path(&args.project, &args.db);
-            with_index(&db, |conn| query::find(conn, &args.pattern, args.kind.as_deref())).and_then(|rows| print_rows(&rows, args.json))
+            with_index(&db, |conn| {
+                query::find(conn, &args.pattern, args.kind.as_deref())
+            })
+            .and_then(|rows| print_rows(&rows, args.json))
         }
         Command::Refs(args) => symbol_query(args, query::refs),
         Command::Callers(args) => symbol_query(args, query::callers),
@@ -193,12 +203,18 @@ pub(crate) fn main() -> i32 {
     }
 }
 
-fn with_index<T>(db: &Path, f: impl FnOnce(&Connection) -> Result<T, query::QueryError>) -> anyhow::Result<T> {
+fn with_index<T>(
+    db: &Path,
+    f: impl FnOnce(&Connection) -> Result<T, query::QueryError>,
+) -> anyhow::Result<T> {
     let conn = store::open(db, Access::Read)?;
     Ok(f(&conn)?)
 }
 
-fn symbol_query(args: SymbolArgs, f: fn(&Connection, &str) -> Result<Vec<query::Row>, query::QueryError>) -> anyhow::Result<i32> {
+fn symbol_query(
+    args: SymbolArgs,
+    f: fn(&Connection, &str) -> Result<Vec<query::Row>, query::QueryError>,
+) -> anyhow::Result<i32> {
     let db = db_path(&args.project, &args.db);
     let rows = with_index(&db, |conn| f(conn, &args.symbol))?;
     print_rows(&rows, args.json)
@@ -212,15 +228,27 @@ fn print_rows(rows: &[query::Row], json: bool) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     for row in rows {
-        let place = format!("{}:{}:{}", row.file.as_deref().unwrap_or("?"), row.line.unwrap_or(0), row.column.unwrap_or(0));
+        let place = format!(
+            "{}:{}:{}",
+            row.file.as_deref().unwrap_or("?"),
+            row.line.unwrap_or(0),
+            row.column.unwrap_or(0)
+        );
         match (&row.roles, &row.container) {
             (Some(roles), container) => writeln!(
                 out,
                 "{place}  {} {}{}{}",
                 row.kind,
                 row.qualified_name,
-                if roles.is_empty() { String::new() } else { format!(" [{}]", roles.join(",")) },
-                container.as_ref().map(|c| format!("  in {c}")).unwrap_or_default()
+                if roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", roles.join(","))
+                },
+                container
+                    .as_ref()
+                    .map(|c| format!("  in {c}"))
+                    .unwrap_or_default()
             )?,
             (None, _) => writeln!(out, "{place}  {} {}", row.kind, row.qualified_name)?,
         }
@@ -260,10 +288,27 @@ fn status(args: StatusArgs) -> anyhow::Result<i32> {
         None => writeln!(out, "last run:    none")?,
     }
     for failed in &status.failed {
-        writeln!(out, "failed:      {}: {}{}", failed.file, failed.reason, if failed.quarantined { " (quarantined)" } else { "" })?;
+        writeln!(
+            out,
+            "failed:      {}: {}{}",
+            failed.file,
+            failed.reason,
+            if failed.quarantined {
+                " (quarantined)"
+            } else {
+                ""
+            }
+        )?;
     }
     for unit in &status.slowest {
-        writeln!(out, "slow:        {:>7} ms  {:>9}  {:>6} symbols  {}", unit.parse_ms, human(unit.worker_rss_bytes), unit.symbols, unit.file)?;
+        writeln!(
+            out,
+            "slow:        {:>7} ms  {:>9}  {:>6} symbols  {}",
+            unit.parse_ms,
+            human(unit.worker_rss_bytes),
+            unit.symbols,
+            unit.file
+        )?;
     }
     Ok(EXIT_OK)
 }
@@ -297,15 +342,33 @@ struct Summary {
 
 fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
-    let project = std::path::absolute(&args.project).with_context(|| format!("{}", args.project.display()))?;
+    let project = std::path::absolute(&args.project)
+        .with_context(|| format!("{}", args.project.display()))?;
     let db = db_path(&project, &args.db);
-    let discovery = discover::discover(&project, args.compdb.as_deref())?;
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let budget = args.memory_budget.unwrap_or(memory::physical_memory() / 4 * 3);
-    let hard = args.worker_rss_limit.unwrap_or((budget / jobs as u64).min(4 << 30));
+    // A first pass validates the whole compilation database before the
+    // index is touched; units are not kept (see `discover`).
+    let discovery = discover::discover(&project, args.compdb.as_deref(), &mut |_| {})?;
+    if discovery.units == 0 {
+        eprintln!("error: no C/C++ translation units found in {}: pass --compdb with a compile_commands.json", project.display());
+        return Ok(EXIT_USAGE);
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let budget = args
+        .memory_budget
+        .unwrap_or(memory::physical_memory() / 4 * 3);
+    let hard = args
+        .worker_rss_limit
+        .unwrap_or((budget / jobs as u64).min(4 << 30));
     let soft = args.worker_rss_soft_limit.unwrap_or(hard / 4 * 3);
     if soft > hard {
-        eprintln!("error: --worker-rss-soft-limit ({}) is above the hard limit ({})", human(soft), human(hard));
+        eprintln!(
+            "error: --worker-rss-soft-limit ({}) is above the hard limit ({})",
+            human(soft),
+            human(hard)
+        );
         return Ok(EXIT_USAGE);
     }
     let toolchain = toolchain::locate()?;
@@ -321,7 +384,10 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         )),
     }
     if discovery.folded > 0 {
-        progress.note(&format!("{} duplicate entries folded (each file is indexed once, with its first command)", discovery.folded));
+        progress.note(&format!(
+            "{} duplicate entries folded (each file is indexed once, with its first command)",
+            discovery.folded
+        ));
     }
     for warning in &discovery.warnings {
         progress.note(&format!("warning: {warning}"));
@@ -329,9 +395,23 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
 
     let _lock = BuildLock::acquire(&db)?;
     let mut conn = store::open(&db, Access::Write)?;
-    let options = refresh::Options { full: args.full, retry_failed: args.retry_failed, libclang: &toolchain.identity() };
+    let options = refresh::Options {
+        full: args.full,
+        retry_failed: args.retry_failed,
+        libclang: &toolchain.identity(),
+    };
     let tx = conn.transaction()?;
-    let freshness = refresh::refresh(&tx, &discovery.units, &options)?;
+    let mut refresher = refresh::Refresher::start(&tx, &options)?;
+    let mut failure = None;
+    discover::discover(&project, args.compdb.as_deref(), &mut |unit| {
+        if failure.is_none() {
+            failure = refresher.add(&unit).err();
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e).context(format!("recording the units in {}", db.display()));
+    }
+    let freshness = refresher.finish()?;
     if args.explain {
         let dirty = refresh::dirty_units(&tx)?;
         drop(tx);
@@ -339,10 +419,18 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         for (file, reason) in &dirty {
             writeln!(out, "{file}: {reason}")?;
         }
-        writeln!(out, "{} of {} units would be indexed", dirty.len(), discovery.units.len())?;
+        writeln!(
+            out,
+            "{} of {} units would be indexed",
+            dirty.len(),
+            discovery.units
+        )?;
         return Ok(EXIT_OK);
     }
-    tx.execute("INSERT INTO runs(started_at, status, pid) VALUES (?1, 'running', ?2)", rusqlite::params![store::now_s(), std::process::id()])?;
+    tx.execute(
+        "INSERT INTO runs(started_at, status, pid) VALUES (?1, 'running', ?2)",
+        rusqlite::params![store::now_s(), std::process::id()],
+    )?;
     let run = tx.last_insert_rowid();
     tx.commit()?;
     if freshness.removed > 0 {
@@ -368,7 +456,8 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         toolchain,
         exe: std::env::current_exe().context("finding this program's path to start workers")?,
     };
-    let (ending, report) = Supervisor::new(config, queue, claims_conn, writer_tx, &mut progress).run(&signals);
+    let (ending, report) =
+        Supervisor::new(config, queue, claims_conn, writer_tx, &mut progress).run(&signals);
     let (conn, written) = writer.join().expect("the writer thread does not panic");
     let written = written.context("writing the index")?;
 
@@ -392,7 +481,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let elapsed = started.elapsed();
     let summary = Summary {
         status: if complete { "complete" } else { "cancelled" },
-        files_total: discovery.units.len() as u64,
+        files_total: discovery.units as u64,
         indexed: written.units_indexed,
         unchanged: freshness.unchanged,
         failed: written.units_failed,
@@ -414,7 +503,10 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         workers_killed_for_memory: report.killed_for_memory,
         workers_timed_out: report.timed_out,
         workers_crashed: report.crashed,
-        writer_busy_fraction: (written.busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9) * 1000.0).round() / 1000.0,
+        writer_busy_fraction: (written.busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
+            * 1000.0)
+            .round()
+            / 1000.0,
     };
     drop(conn);
     print_summary(&summary, &ending, args.json, args.quiet)?;
@@ -467,19 +559,30 @@ fn print_summary(s: &Summary, ending: &Ending, json: bool, quiet: bool) -> anyho
 /// SQLite's journal keeps the database consistent).
 fn listen_for_signals() -> anyhow::Result<Receiver<Signal>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing signal handlers")?;
     let (tx, rx) = bounded(4);
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        let mut received = 0;
-        for signal in signals.forever() {
-            received += 1;
-            let signal = if signal == SIGTERM { Signal::Terminate } else { Signal::Interrupt };
-            if received > 1 {
-                eprintln!("\ncancelled again: exiting now");
-                std::process::exit(if signal == Signal::Terminate { EXIT_TERMINATED } else { EXIT_INTERRUPTED });
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut received = 0;
+            for signal in signals.forever() {
+                received += 1;
+                let signal = if signal == SIGTERM {
+                    Signal::Terminate
+                } else {
+                    Signal::Interrupt
+                };
+                if received > 1 {
+                    eprintln!("\ncancelled again: exiting now");
+                    std::process::exit(if signal == Signal::Terminate {
+                        EXIT_TERMINATED
+                    } else {
+                        EXIT_INTERRUPTED
+                    });
+                }
+                let _ = tx.try_send(signal);
             }
-            let _ = tx.try_send(signal);
-        }
-    })?;
+        })?;
     Ok(rx)
 }

@@ -70,8 +70,9 @@ pub(crate) enum Source {
 
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    /// In database order (first occurrence), or sorted by path after a walk.
-    pub units: Vec<UnitSpec>,
+    /// Units handed to the sink: in database order (first occurrence), or
+    /// sorted by path after a walk.
+    pub units: usize,
     pub source: Source,
     /// Database entries dropped because their file was already listed.
     pub folded: usize,
@@ -146,12 +147,21 @@ pub(crate) enum EntryProblem {
 /// Finds the translation units of `project`, from `compdb` if given (a
 /// file, or a directory holding `compile_commands.json`), else from the
 /// project's own compilation database, else by walking the project.
-pub(crate) fn discover(project: &Path, compdb: Option<&Path>) -> Result<Discovery, DiscoverError> {
+///
+/// Units are handed to `sink` one at a time and not kept: the supervisor's
+/// memory must not grow with the project. An error may come after some
+/// units were handed over; callers that must not act on a partial list
+/// (the build) run a first pass with a sink that does nothing.
+pub(crate) fn discover(
+    project: &Path,
+    compdb: Option<&Path>,
+    sink: &mut dyn FnMut(UnitSpec),
+) -> Result<Discovery, DiscoverError> {
     let root = project_root(project)?;
     let mut warnings = Vec::new();
     match locate_compdb(&root, compdb, &mut warnings)? {
         Some(path) => {
-            let (units, folded) = read_compdb(&path)?;
+            let (units, folded) = read_compdb(&path, sink)?;
             Ok(Discovery {
                 units,
                 source: Source::CompileCommands(path),
@@ -160,7 +170,7 @@ pub(crate) fn discover(project: &Path, compdb: Option<&Path>) -> Result<Discover
             })
         }
         None => {
-            let units = walk(&root, &mut warnings)?;
+            let units = walk(&root, &mut warnings, sink)?;
             Ok(Discovery {
                 units,
                 source: Source::Walk,
@@ -222,16 +232,19 @@ fn locate_compdb(
     Ok(None)
 }
 
-/// Parses the database at `path` (absolute) into units, returning them with
-/// the number of duplicate entries folded away.
-fn read_compdb(path: &Path) -> Result<(Vec<UnitSpec>, usize), DiscoverError> {
+/// Parses the database at `path` (absolute) into units for `sink`,
+/// returning their number and the number of duplicate entries folded away.
+fn read_compdb(
+    path: &Path,
+    sink: &mut dyn FnMut(UnitSpec),
+) -> Result<(usize, usize), DiscoverError> {
     let file = File::open(path).map_err(|source| DiscoverError::CompdbUnreadable {
         path: path.to_path_buf(),
         source,
     })?;
     // `path` is absolute and names a file, so it has a parent.
     let base = path.parent().unwrap_or(path);
-    let mut collector = Collector::new(base);
+    let mut collector = Collector::new(base, sink);
     let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(file));
     let parsed = Entries(&mut collector)
         .deserialize(&mut deserializer)
@@ -265,8 +278,11 @@ struct Collector<'a> {
     /// Directory holding the database: relative `directory` fields are
     /// relative to it.
     base: &'a Path,
-    units: Vec<UnitSpec>,
-    seen: HashSet<String>,
+    sink: &'a mut dyn FnMut(UnitSpec),
+    units: usize,
+    /// xxh3 hashes of the files listed so far: 8 bytes per unit instead of
+    /// its path (a collision would fold two files: 1 in 2^64 per pair).
+    seen: HashSet<u64>,
     folded: usize,
     /// Entries accepted so far, which is also the index of the one being
     /// parsed when an error strikes.
@@ -280,10 +296,11 @@ struct Collector<'a> {
 }
 
 impl<'a> Collector<'a> {
-    fn new(base: &'a Path) -> Self {
+    fn new(base: &'a Path, sink: &'a mut dyn FnMut(UnitSpec)) -> Self {
         Collector {
             base,
-            units: Vec::new(),
+            sink,
+            units: 0,
             seen: HashSet::new(),
             folded: 0,
             entries: 0,
@@ -312,14 +329,17 @@ impl<'a> Collector<'a> {
         // relative fields and leaves absolute ones alone.
         let directory = normalize(&self.base.join(directory));
         let file = into_utf8(normalize(&directory.join(file)))?;
-        if self.seen.contains(&file) {
+        if !self
+            .seen
+            .insert(xxhash_rust::xxh3::xxh3_64(file.as_bytes()))
+        {
             self.folded += 1;
             return Ok(());
         }
         let args = compile_args(words, &directory, Path::new(&file));
         let directory = into_utf8(directory)?;
-        self.seen.insert(file.clone());
-        self.units.push(UnitSpec {
+        self.units += 1;
+        (self.sink)(UnitSpec {
             file,
             directory,
             args,
@@ -519,7 +539,11 @@ impl Language {
 /// Walks the project for sources, sorted by path. Everything that goes
 /// wrong along the way (unreadable directories, bad ignore files, names
 /// that are not UTF-8) becomes a warning: a partial index beats none.
-fn walk(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<UnitSpec>, DiscoverError> {
+fn walk(
+    root: &Path,
+    warnings: &mut Vec<String>,
+    sink: &mut dyn FnMut(UnitSpec),
+) -> Result<usize, DiscoverError> {
     let root_text = root
         .to_str()
         .ok_or_else(|| DiscoverError::ProjectNotUtf8 {
@@ -578,9 +602,9 @@ fn walk(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<UnitSpec>, Discov
         .chain(&include_dirs)
         .map(|dir| format!("-I{dir}"))
         .collect();
-    Ok(sources
-        .into_iter()
-        .map(|(file, language)| UnitSpec {
+    let count = sources.len();
+    for (file, language) in sources {
+        sink(UnitSpec {
             file,
             directory: root_text.clone(),
             args: language
@@ -589,8 +613,9 @@ fn walk(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<UnitSpec>, Discov
                 .map(String::from)
                 .chain(include_flags.iter().cloned())
                 .collect(),
-        })
-        .collect())
+        });
+    }
+    Ok(count)
 }
 
 /// Whether the walk should stay out of this entry: a build-output or tool
@@ -620,6 +645,27 @@ fn utf8_or_warn(path: PathBuf, warnings: &mut Vec<String>) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// What `discover` hands over, collected.
+    #[derive(Debug)]
+    struct Found {
+        units: Vec<UnitSpec>,
+        source: Source,
+        folded: usize,
+        warnings: Vec<String>,
+    }
+
+    fn discover_all(project: &Path, compdb: Option<&Path>) -> Result<Found, DiscoverError> {
+        let mut units = Vec::new();
+        let d = discover(project, compdb, &mut |unit| units.push(unit))?;
+        assert_eq!(d.units, units.len());
+        Ok(Found {
+            units,
+            source: d.source,
+            folded: d.folded,
+            warnings: d.warnings,
+        })
+    }
+
     use std::fs;
 
     use serde_json::json;
@@ -640,10 +686,10 @@ mod tests {
 
     /// A project whose `compile_commands.json` holds `json`, and what
     /// discovery makes of it.
-    fn with_compdb(json: &str) -> (TempDir, Result<Discovery, DiscoverError>) {
+    fn with_compdb(json: &str) -> (TempDir, Result<Found, DiscoverError>) {
         let dir = tempfile::tempdir().unwrap();
         write(&dir.path().join(COMPDB_NAME), json);
-        let found = discover(dir.path(), None);
+        let found = discover_all(dir.path(), None);
         (dir, found)
     }
 
@@ -659,7 +705,7 @@ mod tests {
         }]);
         write(&root.join(COMPDB_NAME), &db.to_string());
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         assert_eq!(
             found.source,
             Source::CompileCommands(root.join(COMPDB_NAME))
@@ -687,7 +733,7 @@ mod tests {
         }]);
         write(&root.join(COMPDB_NAME), &db.to_string());
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         assert_eq!(
             found.units[0].args,
             strings(&["-DNAME=a b", "-I", "inc dir"])
@@ -705,7 +751,7 @@ mod tests {
         }]);
         write(&root.join("build").join(COMPDB_NAME), &db.to_string());
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         assert_eq!(
             found.source,
             Source::CompileCommands(root.join("build").join(COMPDB_NAME))
@@ -773,7 +819,7 @@ mod tests {
         ]);
         write(&root.join(COMPDB_NAME), &db.to_string());
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         let files: Vec<_> = found.units.iter().map(|u| u.file.as_str()).collect();
         assert_eq!(files, [text(&root.join("a.c")), text(&root.join("b.c"))]);
         assert_eq!(found.units[0].args, ["-DFIRST"]);
@@ -801,10 +847,10 @@ mod tests {
         write(&in_dir, &other.to_string());
         write(&named, &other.to_string());
 
-        let found = discover(&root, Some(in_dir.parent().unwrap())).unwrap();
+        let found = discover_all(&root, Some(in_dir.parent().unwrap())).unwrap();
         assert_eq!(found.source, Source::CompileCommands(in_dir));
         assert_eq!(found.units[0].file, "/other.c");
-        let found = discover(&root, Some(&named)).unwrap();
+        let found = discover_all(&root, Some(&named)).unwrap();
         assert_eq!(found.source, Source::CompileCommands(named));
     }
 
@@ -812,7 +858,7 @@ mod tests {
     fn missing_explicit_compdb_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.json");
-        let err = discover(dir.path(), Some(&missing)).unwrap_err();
+        let err = discover_all(dir.path(), Some(&missing)).unwrap_err();
         assert!(
             matches!(&err, DiscoverError::CompdbUnreadable { path, source }
             if *path == missing && source.kind() == io::ErrorKind::NotFound)
@@ -820,7 +866,7 @@ mod tests {
         assert!(err.to_string().contains("nope.json"), "{err}");
 
         // A directory without a database inside.
-        let err = discover(dir.path(), Some(dir.path())).unwrap_err();
+        let err = discover_all(dir.path(), Some(dir.path())).unwrap_err();
         assert!(
             matches!(&err, DiscoverError::CompdbUnreadable { path, .. } if path.ends_with(COMPDB_NAME))
         );
@@ -833,7 +879,7 @@ mod tests {
         std::os::unix::fs::symlink("build/compile_commands.json", root.join(COMPDB_NAME)).unwrap();
         write(&root.join("a.c"), "");
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         assert_eq!(found.source, Source::Walk);
         assert_eq!(found.units.len(), 1);
         assert!(
@@ -945,7 +991,7 @@ mod tests {
     fn project_must_be_an_existing_directory() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        let err = discover(&missing, None).unwrap_err();
+        let err = discover_all(&missing, None).unwrap_err();
         assert!(
             matches!(err, DiscoverError::ProjectUnreadable { .. }),
             "{err:?}"
@@ -954,7 +1000,7 @@ mod tests {
 
         let file = dir.path().join("file");
         write(&file, "");
-        let err = discover(&file, None).unwrap_err();
+        let err = discover_all(&file, None).unwrap_err();
         assert!(
             matches!(err, DiscoverError::ProjectNotDirectory { .. }),
             "{err:?}"
@@ -969,7 +1015,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join(OsStr::from_bytes(b"proj\xff"));
         write(&root.join("a.c"), "");
-        let err = discover(&root, None).unwrap_err();
+        let err = discover_all(&root, None).unwrap_err();
         assert!(
             matches!(err, DiscoverError::ProjectNotUtf8 { .. }),
             "{err:?}"
@@ -982,7 +1028,7 @@ mod tests {
             &db,
             r#"[{"directory": ".", "file": "a.c", "command": "cc a.c"}]"#,
         );
-        let err = discover(&root, None).unwrap_err();
+        let err = discover_all(&root, None).unwrap_err();
         assert!(
             matches!(
                 &err,
@@ -1016,7 +1062,7 @@ mod tests {
             write(&root.join(name), "");
         }
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         assert_eq!(found.source, Source::Walk);
         assert!(found.warnings.is_empty(), "{:?}", found.warnings);
         let files: Vec<_> = found.units.iter().map(|u| u.file.as_str()).collect();
@@ -1063,7 +1109,7 @@ mod tests {
             write(&root.join(name), "");
         }
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         assert_eq!(
             found.units,
             [UnitSpec {
@@ -1079,7 +1125,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("build");
         write(&root.join("a.c"), "");
-        let found = discover(&root, None).unwrap();
+        let found = discover_all(&root, None).unwrap();
         assert_eq!(found.units.len(), 1);
     }
 
@@ -1090,7 +1136,7 @@ mod tests {
         write(&root.join("sub/a.c"), "");
         std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         let files: Vec<_> = found.units.iter().map(|u| u.file.as_str()).collect();
         assert_eq!(files, [text(&root.join("sub/a.c"))]);
         assert!(found.warnings.is_empty(), "{:?}", found.warnings);
@@ -1105,7 +1151,7 @@ mod tests {
         std::os::unix::fs::symlink("../shared/s.c", root.join("s.c")).unwrap();
         std::os::unix::fs::symlink("nowhere.c", root.join("dangling.c")).unwrap();
 
-        let found = discover(&root, None).unwrap();
+        let found = discover_all(&root, None).unwrap();
         let files: Vec<_> = found.units.iter().map(|u| u.file.as_str()).collect();
         assert_eq!(files, [text(&root.join("s.c"))]);
     }
@@ -1120,7 +1166,7 @@ mod tests {
         write(&root.join("good.c"), "");
         write(&root.join(OsStr::from_bytes(b"bad\xff.cpp")), "");
 
-        let found = discover(root, None).unwrap();
+        let found = discover_all(root, None).unwrap();
         let files: Vec<_> = found.units.iter().map(|u| u.file.as_str()).collect();
         assert_eq!(files, [text(&root.join("good.c"))]);
         assert_eq!(found.warnings.len(), 1, "{:?}", found.warnings);

@@ -44,7 +44,11 @@ pub(crate) struct Statm {
 
 impl Statm {
     pub(crate) fn open(pid: u32) -> std::io::Result<Statm> {
-        Ok(Statm { file: File::open(format!("/proc/{pid}/statm"))?, buf: String::with_capacity(64), page: page_size() })
+        Ok(Statm {
+            file: File::open(format!("/proc/{pid}/statm"))?,
+            buf: String::with_capacity(64),
+            page: page_size(),
+        })
     }
 
     /// `None` once the process is gone.
@@ -52,10 +56,17 @@ impl Statm {
         self.buf.clear();
         self.file.seek(SeekFrom::Start(0)).ok()?;
         self.file.read_to_string(&mut self.buf).ok()?;
-        let mut fields = self.buf.split_ascii_whitespace().skip(1).map(|f| f.parse::<u64>().ok());
+        let mut fields = self
+            .buf
+            .split_ascii_whitespace()
+            .skip(1)
+            .map(|f| f.parse::<u64>().ok());
         let resident = fields.next()??;
         let shared = fields.next()??;
-        Some(Rss { resident: resident * self.page, shared: shared * self.page })
+        Some(Rss {
+            resident: resident * self.page,
+            shared: shared * self.page,
+        })
     }
 }
 
@@ -73,16 +84,25 @@ pub(crate) fn physical_memory() -> u64 {
 fn status_field(path: &str, name: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with(name))?;
-    let kb: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: u64 = line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
 /// Parses `1500M`, `2G`, `2GiB`, `512k` or a plain byte count.
 pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("`{text}` is not a size (try 1500M or 2G)"))?;
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 1500M or 2G)"))?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,

@@ -38,7 +38,11 @@ pub(crate) struct Queue {
 impl Queue {
     /// `conn` must see the committed plan (see `refresh`).
     pub(crate) fn new(conn: Connection) -> rusqlite::Result<Queue> {
-        let total = conn.query_row("SELECT count(*) FROM units WHERE state = 'pending'", [], |r| r.get::<_, i64>(0))?;
+        let total = conn.query_row(
+            "SELECT count(*) FROM units WHERE state = 'pending'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
         Ok(Queue {
             conn,
             after: (i64::MAX, 0),
@@ -62,12 +66,18 @@ impl Queue {
 
     pub(crate) fn next(&mut self) -> rusqlite::Result<Option<Task>> {
         if let Some(request) = self.retries.pop_front() {
-            return Ok(Some(Task { request, retry: true }));
+            return Ok(Some(Task {
+                request,
+                retry: true,
+            }));
         }
         if self.page.is_empty() && !self.exhausted {
             self.fill()?;
         }
-        Ok(self.page.pop_front().map(|request| Task { request, retry: false }))
+        Ok(self.page.pop_front().map(|request| Task {
+            request,
+            retry: false,
+        }))
     }
 
     fn fill(&mut self) -> rusqlite::Result<()> {

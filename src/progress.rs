@@ -40,14 +40,19 @@ impl Progress {
         if quiet {
             Progress::Quiet
         } else if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
+            let bar =
+                ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} units  {per_sec}  ETA {eta}  {msg}")
-                    .expect("valid template"),
+                ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} units  {per_sec}  ETA {eta}  {msg}",
+                )
+                .expect("valid template"),
             );
             Progress::Bar(bar)
         } else {
-            Progress::Log { last: Instant::now() }
+            Progress::Log {
+                last: Instant::now(),
+            }
         }
     }
 
@@ -65,7 +70,12 @@ impl Progress {
             Progress::Bar(bar) => {
                 bar.set_length(s.total);
                 bar.set_position(s.done);
-                bar.set_message(format!("{} failed  {} workers, {}", s.failed, s.workers, human(s.workers_rss)));
+                bar.set_message(format!(
+                    "{} failed  {} workers, {}",
+                    s.failed,
+                    s.workers,
+                    human(s.workers_rss)
+                ));
             }
             Progress::Log { last } => {
                 if last.elapsed() >= LOG_INTERVAL {

@@ -48,7 +48,9 @@ pub(crate) enum Request {
     Index(IndexRequest),
     /// Answer to [`Response::Parsed`]: `emit[i]` says whether the worker
     /// sends the data of `files[i]`.
-    Grant { emit: Vec<bool> },
+    Grant {
+        emit: Vec<bool>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -90,7 +92,10 @@ pub(crate) enum Response {
     /// libclang produced no translation unit at all (missing file, unusable
     /// arguments). A unit that parsed with errors is `Indexed` and carries
     /// its diagnostics instead.
-    Failed { unit: UnitId, reason: String },
+    Failed {
+        unit: UnitId,
+        reason: String,
+    },
 }
 
 /// A file as libclang saw it while parsing a unit. The hash is of the bytes
@@ -241,7 +246,9 @@ pub(crate) fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io
 
 /// Reads one frame. `Ok(None)` is a clean end of stream between frames;
 /// an end of stream inside a frame is an error.
-pub(crate) fn read_frame<T: for<'de> Deserialize<'de>>(input: &mut impl Read) -> io::Result<Option<T>> {
+pub(crate) fn read_frame<T: for<'de> Deserialize<'de>>(
+    input: &mut impl Read,
+) -> io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match input.read(&mut len[..1])? {
         0 => return Ok(None),
@@ -268,15 +275,30 @@ mod tests {
     #[test]
     fn frames_round_trip_and_end_cleanly() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &Request::Grant { emit: vec![true, false] }).unwrap();
-        write_frame(&mut buf, &Response::Failed { unit: 7, reason: "no such file".into() }).unwrap();
+        write_frame(
+            &mut buf,
+            &Request::Grant {
+                emit: vec![true, false],
+            },
+        )
+        .unwrap();
+        write_frame(
+            &mut buf,
+            &Response::Failed {
+                unit: 7,
+                reason: "no such file".into(),
+            },
+        )
+        .unwrap();
         let mut input = &buf[..];
         match read_frame::<Request>(&mut input).unwrap() {
             Some(Request::Grant { emit }) => assert_eq!(emit, vec![true, false]),
             other => panic!("unexpected {other:?}"),
         }
         match read_frame::<Response>(&mut input).unwrap() {
-            Some(Response::Failed { unit, reason }) => assert_eq!((unit, reason.as_str()), (7, "no such file")),
+            Some(Response::Failed { unit, reason }) => {
+                assert_eq!((unit, reason.as_str()), (7, "no such file"))
+            }
             other => panic!("unexpected {other:?}"),
         }
         assert!(read_frame::<Response>(&mut input).unwrap().is_none());
@@ -285,7 +307,13 @@ mod tests {
     #[test]
     fn a_frame_cut_short_is_an_error() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &Request::Grant { emit: vec![true; 10] }).unwrap();
+        write_frame(
+            &mut buf,
+            &Request::Grant {
+                emit: vec![true; 10],
+            },
+        )
+        .unwrap();
         buf.truncate(buf.len() - 3);
         assert!(read_frame::<Request>(&mut &buf[..]).is_err());
     }

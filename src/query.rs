@@ -49,9 +49,17 @@ pub(crate) struct Row {
 /// Symbols whose name or qualified name contains `pattern`, or matches it
 /// as a glob when it holds `*` or `?`. Only symbols declared in the project
 /// are listed.
-pub(crate) fn find(conn: &Connection, pattern: &str, kind: Option<&str>) -> Result<Vec<Row>, QueryError> {
+pub(crate) fn find(
+    conn: &Connection,
+    pattern: &str,
+    kind: Option<&str>,
+) -> Result<Vec<Row>, QueryError> {
     let glob = pattern.contains(['*', '?']);
-    let filter = if glob { "(s.name GLOB ?1 OR s.qualified_name GLOB ?1)" } else { "(instr(s.name, ?1) > 0 OR instr(s.qualified_name, ?1) > 0)" };
+    let filter = if glob {
+        "(s.name GLOB ?1 OR s.qualified_name GLOB ?1)"
+    } else {
+        "(instr(s.name, ?1) > 0 OR instr(s.qualified_name, ?1) > 0)"
+    };
     let sql = format!(
         "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
          FROM symbols s
@@ -118,7 +126,11 @@ pub(crate) fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, Query
 /// What a function calls, with the call sites.
 pub(crate) fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
-    uses(conn, &format!("r.container_id = ?1 AND (r.roles & {}) != 0", role::CALL), id)
+    uses(
+        conn,
+        &format!("r.container_id = ?1 AND (r.roles & {}) != 0", role::CALL),
+        id,
+    )
 }
 
 fn uses(conn: &Connection, filter: &str, id: i64) -> Result<Vec<Row>, QueryError> {
@@ -180,20 +192,33 @@ fn role_names(roles: u32) -> Vec<&'static str> {
 
 /// A USR, or else an exact qualified name, or else an exact plain name.
 fn resolve(conn: &Connection, symbol: &str) -> Result<i64, QueryError> {
-    if let Some(id) = conn.query_row("SELECT id FROM symbols WHERE usr = ?1", [symbol], |r| r.get(0)).optional()? {
+    if let Some(id) = conn
+        .query_row("SELECT id FROM symbols WHERE usr = ?1", [symbol], |r| {
+            r.get(0)
+        })
+        .optional()?
+    {
         return Ok(id);
     }
     for column in ["qualified_name", "name"] {
         let ids: Vec<i64> = conn
-            .prepare_cached(&format!("SELECT id FROM symbols WHERE {column} = ?1 ORDER BY usr"))?
+            .prepare_cached(&format!(
+                "SELECT id FROM symbols WHERE {column} = ?1 ORDER BY usr"
+            ))?
             .query_map([symbol], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         match ids.len() {
             0 => continue,
             1 => return Ok(ids[0]),
             _ => {
-                let candidates = ids.iter().map(|&id| describe(conn, id)).collect::<rusqlite::Result<_>>()?;
-                return Err(QueryError::Ambiguous { name: symbol.to_string(), candidates });
+                let candidates = ids
+                    .iter()
+                    .map(|&id| describe(conn, id))
+                    .collect::<rusqlite::Result<_>>()?;
+                return Err(QueryError::Ambiguous {
+                    name: symbol.to_string(),
+                    candidates,
+                });
             }
         }
     }
@@ -268,7 +293,10 @@ pub(crate) struct UnitTiming {
 /// `running` is whether a build holds the database's lock now: a `running`
 /// row without one was killed and reads as interrupted.
 pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Result<Status> {
-    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
+    let count = |sql: &str| {
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+    };
     let last_run = conn
         .query_row(
             "SELECT started_at, finished_at, status, indexed, failed, removed FROM runs ORDER BY id DESC LIMIT 1",

@@ -53,57 +53,90 @@ pub(crate) struct Freshness {
     pub quarantined: u64,
 }
 
-/// Brings unit states up to date (see the module comment) inside `tx`; the
-/// caller commits, or rolls back for `--explain`.
-pub(crate) fn refresh(tx: &Transaction<'_>, units: &[UnitSpec], options: &Options<'_>) -> rusqlite::Result<Freshness> {
-    let mut freshness = Freshness::default();
-    let previous_libclang = store::meta(tx, "libclang")?;
-    store::set_meta(tx, "libclang", options.libclang)?;
-    store::set_meta(tx, "indexer", env!("CARGO_PKG_VERSION"))?;
+/// Brings unit states up to date (see the module comment) inside `tx`,
+/// whose caller commits, or rolls back for `--explain`. Units stream in
+/// through [`Refresher::add`]; [`Refresher::finish`] does the rest.
+pub(crate) struct Refresher<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    options: &'t Options<'t>,
+    previous_libclang: Option<String>,
+}
 
-    tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS live_units(id INTEGER PRIMARY KEY); DELETE FROM temp.live_units;")?;
-    for unit in units {
-        let id = upsert_unit(tx, unit)?;
-        tx.prepare_cached("INSERT OR IGNORE INTO temp.live_units(id) VALUES (?1)")?.execute([id])?;
+impl<'t, 'c> Refresher<'t, 'c> {
+    pub(crate) fn start(
+        tx: &'t Transaction<'c>,
+        options: &'t Options<'t>,
+    ) -> rusqlite::Result<Self> {
+        let previous_libclang = store::meta(tx, "libclang")?;
+        store::set_meta(tx, "libclang", options.libclang)?;
+        store::set_meta(tx, "indexer", env!("CARGO_PKG_VERSION"))?;
+        // Units seen in this discovery; the others were removed from the project.
+        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS live_units(id INTEGER PRIMARY KEY); DELETE FROM temp.live_units;")?;
+        Ok(Refresher {
+            tx,
+            options,
+            previous_libclang,
+        })
     }
-    freshness.removed =
-        tx.execute("DELETE FROM units WHERE id NOT IN (SELECT id FROM temp.live_units)", [])? as u64;
-    tx.execute_batch("DROP TABLE temp.live_units")?;
 
-    scan_files(tx)?;
+    pub(crate) fn add(&mut self, unit: &UnitSpec) -> rusqlite::Result<()> {
+        let id = upsert_unit(self.tx, unit)?;
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO temp.live_units(id) VALUES (?1)")?
+            .execute([id])?;
+        Ok(())
+    }
 
-    let everything = if options.full {
-        Some("full rebuild requested (--full)".to_string())
-    } else {
-        match previous_libclang {
-            Some(previous) if previous != options.libclang => {
-                Some(format!("index written with another libclang ({previous})"))
+    pub(crate) fn finish(self) -> rusqlite::Result<Freshness> {
+        let (tx, options) = (self.tx, self.options);
+        let mut freshness = Freshness::default();
+        freshness.removed = tx.execute(
+            "DELETE FROM units WHERE id NOT IN (SELECT id FROM temp.live_units)",
+            [],
+        )? as u64;
+        tx.execute_batch("DROP TABLE temp.live_units")?;
+
+        scan_files(tx)?;
+
+        let everything = if options.full {
+            Some("full rebuild requested (--full)".to_string())
+        } else {
+            match self.previous_libclang {
+                Some(previous) if previous != options.libclang => {
+                    Some(format!("index written with another libclang ({previous})"))
+                }
+                _ => None,
             }
-            _ => None,
+        };
+        if let Some(reason) = everything {
+            tx.execute(
+                "UPDATE units SET state = 'pending', reason = ?1, failures = 0",
+                [reason],
+            )?;
         }
-    };
-    if let Some(reason) = everything {
-        tx.execute("UPDATE units SET state = 'pending', reason = ?1, failures = 0", [reason])?;
+        if options.retry_failed {
+            tx.execute(
+                "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, ''), failures = 0
+                 WHERE state = 'failed'",
+                [],
+            )?;
+        } else {
+            // A unit that failed once (not quarantined) gets its second chance.
+            tx.execute(
+                "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, '')
+                 WHERE state = 'failed' AND failures < 2",
+                [],
+            )?;
+        }
+        let count = |sql: &str| {
+            tx.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        };
+        freshness.dirty = count("SELECT count(*) FROM units WHERE state = 'pending'")?;
+        freshness.quarantined = count("SELECT count(*) FROM units WHERE state = 'failed'")?;
+        freshness.unchanged = count("SELECT count(*) FROM units WHERE state = 'indexed'")?;
+        Ok(freshness)
     }
-    if options.retry_failed {
-        tx.execute(
-            "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, ''), failures = 0
-             WHERE state = 'failed'",
-            [],
-        )?;
-    } else {
-        // A unit that failed once (not quarantined) gets its second chance.
-        tx.execute(
-            "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, '')
-             WHERE state = 'failed' AND failures < 2",
-            [],
-        )?;
-    }
-    let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
-    freshness.dirty = count("SELECT count(*) FROM units WHERE state = 'pending'")?;
-    freshness.quarantined = count("SELECT count(*) FROM units WHERE state = 'failed'")?;
-    freshness.unchanged = count("SELECT count(*) FROM units WHERE state = 'indexed'")?;
-    Ok(freshness)
 }
 
 /// Makes sure `unit` has a row, pending if it is new or its command
@@ -118,8 +151,10 @@ fn upsert_unit(tx: &Transaction<'_>, unit: &UnitSpec) -> rusqlite::Result<i64> {
     {
         Some(id) => id,
         None => {
-            tx.prepare_cached("INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, 0, 0, 0, 0)")?
-                .execute([&unit.file])?;
+            tx.prepare_cached(
+                "INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, 0, 0, 0, 0)",
+            )?
+            .execute([&unit.file])?;
             tx.last_insert_rowid()
         }
     };
@@ -173,7 +208,10 @@ enum DiskState {
     Same,
     /// Same content, new size or mtime: refresh the row so the next scan
     /// takes the fast path.
-    Touched { size: i64, mtime_ns: i64 },
+    Touched {
+        size: i64,
+        mtime_ns: i64,
+    },
     Changed,
     Deleted,
 }
@@ -187,7 +225,9 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                 Ok(KnownFile { id: r.get(0)?, path: r.get(1)?, size: r.get(2)?, mtime_ns: r.get(3)?, hash: r.get(4)? })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let Some(last) = page.last() else { return Ok(()) };
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         after = last.id;
         let states: Vec<DiskState> = page.par_iter().map(compare_with_disk).collect();
         for (file, state) in page.iter().zip(states) {
@@ -205,7 +245,9 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 }
 
 fn compare_with_disk(file: &KnownFile) -> DiskState {
-    let Ok(meta) = std::fs::metadata(&file.path) else { return DiskState::Deleted };
+    let Ok(meta) = std::fs::metadata(&file.path) else {
+        return DiskState::Deleted;
+    };
     let size = meta.len() as i64;
     let mtime_ns = mtime_ns(&meta);
     if size == file.size && mtime_ns == file.mtime_ns {
@@ -219,11 +261,13 @@ fn compare_with_disk(file: &KnownFile) -> DiskState {
 }
 
 /// Marks every unit that read `file` as pending. The unit whose main file
-/// it is says "content changed"; the others name the file.
+/// it is says "content changed"; the others name the file. A new unit
+/// stays "new": its file's row is a placeholder that always looks changed.
 fn mark_dependents(tx: &Transaction<'_>, file: &KnownFile, what: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE units SET state = 'pending', failures = 0,
-                reason = CASE WHEN file_id = ?1 THEN 'content ' || ?2 ELSE ?3 || ' ' || ?2 END
+                reason = CASE WHEN state = 'pending' AND reason = 'new' THEN reason
+                              WHEN file_id = ?1 THEN 'content ' || ?2 ELSE ?3 || ' ' || ?2 END
          WHERE file_id = ?1 OR id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1)",
     )?
     .execute(params![file.id, what, file.path])?;

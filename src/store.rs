@@ -41,7 +41,11 @@ pub(crate) enum StoreError {
     #[error("{path} is corrupt ({detail}): delete it and run `indexer build` again")]
     Corrupt { path: PathBuf, detail: String },
     #[error("{path} was written by a newer indexer (schema {found}, this one knows {supported}): use that version, or pass another --db")]
-    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("{path} is not an indexer database (it has other tables): pass another --db")]
     Foreign { path: PathBuf },
     #[error("{path} is read-only: fix its permissions (and its directory's) or pass another --db")]
@@ -68,8 +72,13 @@ impl StoreError {
         let path = path.to_path_buf();
         match source.sqlite_error_code() {
             Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path },
-            Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path, detail: source.to_string() },
-            Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) if is_read_only(&path) => StoreError::ReadOnly { path },
+            Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                path,
+                detail: source.to_string(),
+            },
+            Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) if is_read_only(&path) => {
+                StoreError::ReadOnly { path }
+            }
             _ => StoreError::Sqlite { path, source },
         }
     }
@@ -95,19 +104,26 @@ pub(crate) fn open(path: &Path, access: Access) -> Result<Connection, StoreError
     let flags = match access {
         Access::Write => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
             }
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         }
         Access::Read => {
             if !path.exists() {
-                return Err(StoreError::Missing { path: path.to_path_buf() });
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                });
             }
             OpenFlags::SQLITE_OPEN_READ_ONLY
         }
     };
     if access == Access::Write && path.exists() && is_read_only(path) {
-        return Err(StoreError::ReadOnly { path: path.to_path_buf() });
+        return Err(StoreError::ReadOnly {
+            path: path.to_path_buf(),
+        });
     }
     let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| StoreError::sqlite(path, e))?;
@@ -117,22 +133,32 @@ pub(crate) fn open(path: &Path, access: Access) -> Result<Connection, StoreError
         .map_err(|e| StoreError::sqlite(path, e))?;
     match version {
         SCHEMA_VERSION => Ok(conn),
-        v if v > SCHEMA_VERSION => Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v, supported: SCHEMA_VERSION }),
+        v if v > SCHEMA_VERSION => Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
         0 => {
             let tables: i64 = conn
                 .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
                 .map_err(|e| StoreError::sqlite(path, e))?;
             if tables != 0 {
-                return Err(StoreError::Foreign { path: path.to_path_buf() });
+                return Err(StoreError::Foreign {
+                    path: path.to_path_buf(),
+                });
             }
             if access == Access::Read {
-                return Err(StoreError::Missing { path: path.to_path_buf() });
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                });
             }
             create_schema(&conn).map_err(|e| StoreError::sqlite(path, e))?;
             Ok(conn)
         }
         // Only version 1 exists; older numbers can only come from a foreign file.
-        _ => Err(StoreError::Foreign { path: path.to_path_buf() }),
+        _ => Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+        }),
     }
 }
 
@@ -148,11 +174,13 @@ fn configure(conn: &Connection, access: Access) -> rusqlite::Result<()> {
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -16000;",
+             PRAGMA temp_store = MEMORY;",
         )?;
+        // The page cache is the one cost here that would grow with the
+        // index; capped, the OS page cache still serves what it misses.
+        conn.execute_batch("PRAGMA cache_size = -4096;")?;
     } else {
-        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -16000;")?;
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -2048;")?;
     }
     Ok(())
 }
@@ -166,7 +194,8 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Reads `meta[key]`.
 pub(crate) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
 }
 
 pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
@@ -176,7 +205,9 @@ pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::R
 
 /// Seconds since the epoch, for the `runs` table.
 pub(crate) fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Hashes are stored in SQLite's signed 64-bit integers.
@@ -196,14 +227,34 @@ impl BuildLock {
         let mut path = db.as_os_str().to_owned();
         path.push(".lock");
         let path = PathBuf::from(path);
-        let io_err = |source| StoreError::Io { path: path.clone(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
+        let io_err = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        // The lock is taken before the database is opened (and its
+        // directory created), so a first build must create the directory.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
-            return Err(StoreError::Locked { path: db.to_path_buf(), pid: pid.trim().to_string() });
+            return Err(StoreError::Locked {
+                path: db.to_path_buf(),
+                pid: pid.trim().to_string(),
+            });
         }
         file.set_len(0).map_err(io_err)?;
         write!(file, "{}", std::process::id()).map_err(io_err)?;
@@ -215,10 +266,17 @@ impl BuildLock {
 pub(crate) enum WriteOp {
     /// A unit's results. `seen` is every file the unit read, in the order
     /// the worker reported them; `index.files` name the granted ones.
-    Indexed { seen: Vec<SeenFile>, index: Box<UnitIndex> },
+    Indexed {
+        seen: Vec<SeenFile>,
+        index: Box<UnitIndex>,
+    },
     /// A unit that could not be indexed; `quarantine` keeps later builds
     /// from retrying it until it changes.
-    Failed { unit: UnitId, reason: String, quarantine: bool },
+    Failed {
+        unit: UnitId,
+        reason: String,
+        quarantine: bool,
+    },
 }
 
 /// What the writer did, for the build summary.
@@ -274,14 +332,20 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
                     stats.units_indexed += 1;
                     store_unit(t, &seen, &index)?
                 }
-                WriteOp::Failed { unit, reason, quarantine } => {
+                WriteOp::Failed {
+                    unit,
+                    reason,
+                    quarantine,
+                } => {
                     stats.units_failed += 1;
                     store_failure(t, unit, &reason, quarantine)?
                 }
             };
             stats.busy += started.elapsed();
         }
-        let due = tx.as_ref().is_some_and(|(_, opened, rows)| *rows >= COMMIT_ROWS || opened.elapsed() >= COMMIT_INTERVAL);
+        let due = tx.as_ref().is_some_and(|(_, opened, rows)| {
+            *rows >= COMMIT_ROWS || opened.elapsed() >= COMMIT_INTERVAL
+        });
         if due {
             let started = Instant::now();
             tx.take().expect("due implies open").0.commit()?;
@@ -299,24 +363,74 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
 }
 
 /// Stores one unit's results and returns the number of rows written.
-fn store_unit(tx: &Transaction<'_>, seen: &[SeenFile], index: &UnitIndex) -> rusqlite::Result<usize> {
+fn store_unit(
+    tx: &Transaction<'_>,
+    seen: &[SeenFile],
+    index: &UnitIndex,
+) -> rusqlite::Result<usize> {
     let unit = i64::from(index.unit);
     let mut rows = 0;
 
-    let file_ids = seen.iter().map(|f| file_id(tx, f)).collect::<rusqlite::Result<Vec<i64>>>()?;
+    let file_ids = seen
+        .iter()
+        .map(|f| file_id(tx, f))
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
 
-    // Symbols are shared by every file; look each up once per unit.
+    // Symbols are shared by every file; look each up once per unit. A
+    // symbol's attributes follow its latest indexing: an edit may keep the
+    // USR but change them (`struct S` becomes `class S`, `int x` `long x`).
     let mut symbol_ids = Vec::with_capacity(index.symbols.len());
     {
-        let mut find = tx.prepare_cached("SELECT id FROM symbols WHERE usr = ?1")?;
+        let mut find = tx.prepare_cached(
+            "SELECT id, name, qualified_name, kind, type FROM symbols WHERE usr = ?1",
+        )?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO symbols(usr, name, qualified_name, kind, type) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE symbols SET name = ?2, qualified_name = ?3, kind = ?4, type = ?5 WHERE id = ?1",
+        )?;
         for s in &index.symbols {
-            let id = match find.query_row([&s.usr], |r| r.get::<_, i64>(0)).optional()? {
-                Some(id) => id,
+            let found = find
+                .query_row([&s.usr], |r| {
+                    let current = (
+                        r.get_ref(1)?.as_str()?,
+                        r.get_ref(2)?.as_str()?,
+                        r.get_ref(3)?.as_str()?,
+                        r.get_ref(4)?.as_str()?,
+                    );
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        current
+                            == (
+                                &s.name[..],
+                                &s.qualified_name[..],
+                                &s.kind[..],
+                                &s.type_spelling[..],
+                            ),
+                    ))
+                })
+                .optional()?;
+            let id = match found {
+                Some((id, true)) => id,
+                Some((id, false)) => {
+                    rows += update.execute(params![
+                        id,
+                        s.name,
+                        s.qualified_name,
+                        s.kind,
+                        s.type_spelling
+                    ])?;
+                    id
+                }
                 None => {
-                    insert.execute(params![s.usr, s.name, s.qualified_name, s.kind, s.type_spelling])?;
+                    insert.execute(params![
+                        s.usr,
+                        s.name,
+                        s.qualified_name,
+                        s.kind,
+                        s.type_spelling
+                    ])?;
                     rows += 1;
                     tx.last_insert_rowid()
                 }
@@ -351,9 +465,18 @@ fn store_unit(tx: &Transaction<'_>, seen: &[SeenFile], index: &UnitIndex) -> rus
             "INSERT INTO refs(symbol_id, file_id, line, col, roles, container_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for r in &file.refs {
-            stmt.execute(params![sym(r.symbol), fid, r.line, r.column, r.roles, opt_sym(r.container)])?;
+            stmt.execute(params![
+                sym(r.symbol),
+                fid,
+                r.line,
+                r.column,
+                r.roles,
+                opt_sym(r.container)
+            ])?;
         }
-        let mut stmt = tx.prepare_cached("INSERT INTO includes(file_id, line, included_id) VALUES (?1, ?2, ?3)")?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO includes(file_id, line, included_id) VALUES (?1, ?2, ?3)",
+        )?;
         for i in &file.includes {
             stmt.execute(params![fid, i.line, file_ids[i.included as usize]])?;
         }
@@ -361,30 +484,53 @@ fn store_unit(tx: &Transaction<'_>, seen: &[SeenFile], index: &UnitIndex) -> rus
             "INSERT INTO bases(derived_id, base_id, file_id, line, col, is_virtual) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for b in &file.bases {
-            stmt.execute(params![sym(b.derived), sym(b.base), fid, b.line, b.column, b.is_virtual])?;
+            stmt.execute(params![
+                sym(b.derived),
+                sym(b.base),
+                fid,
+                b.line,
+                b.column,
+                b.is_virtual
+            ])?;
         }
-        let mut stmt =
-            tx.prepare_cached("INSERT INTO overrides(method_id, overridden_id, file_id) VALUES (?1, ?2, ?3)")?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO overrides(method_id, overridden_id, file_id) VALUES (?1, ?2, ?3)",
+        )?;
         for o in &file.overrides {
             stmt.execute(params![sym(o.method), sym(o.overridden), fid])?;
         }
-        rows += file.decls.len() + file.refs.len() + file.includes.len() + file.bases.len() + file.overrides.len();
+        rows += file.decls.len()
+            + file.refs.len()
+            + file.includes.len()
+            + file.bases.len()
+            + file.overrides.len();
     }
 
-    tx.prepare_cached("DELETE FROM unit_deps WHERE unit_id = ?1")?.execute([unit])?;
+    tx.prepare_cached("DELETE FROM unit_deps WHERE unit_id = ?1")?
+        .execute([unit])?;
     {
-        let mut stmt = tx.prepare_cached("INSERT OR REPLACE INTO unit_deps(unit_id, file_id, hash) VALUES (?1, ?2, ?3)")?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO unit_deps(unit_id, file_id, hash) VALUES (?1, ?2, ?3)",
+        )?;
         for (f, id) in seen.iter().zip(&file_ids) {
             stmt.execute(params![unit, id, hash_to_sql(f.hash)])?;
         }
     }
-    tx.prepare_cached("DELETE FROM diagnostics WHERE unit_id = ?1")?.execute([unit])?;
+    tx.prepare_cached("DELETE FROM diagnostics WHERE unit_id = ?1")?
+        .execute([unit])?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO diagnostics(unit_id, file_id, line, col, severity, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for d in &index.diagnostics {
-            stmt.execute(params![unit, d.file.map(|f| file_ids[f as usize]), d.line, d.column, d.severity, d.message])?;
+            stmt.execute(params![
+                unit,
+                d.file.map(|f| file_ids[f as usize]),
+                d.line,
+                d.column,
+                d.severity,
+                d.message
+            ])?;
         }
     }
     let symbol_count: usize = index.files.iter().map(|f| f.decls.len()).sum();
@@ -400,13 +546,23 @@ fn store_unit(tx: &Transaction<'_>, seen: &[SeenFile], index: &UnitIndex) -> rus
 /// left alone: its hash describes the content its rows were indexed from,
 /// which only the unit that emits the file may change.
 fn file_id(tx: &Transaction<'_>, f: &SeenFile) -> rusqlite::Result<i64> {
-    if let Some(id) =
-        tx.prepare_cached("SELECT id FROM files WHERE path = ?1")?.query_row([&f.path], |r| r.get(0)).optional()?
+    if let Some(id) = tx
+        .prepare_cached("SELECT id FROM files WHERE path = ?1")?
+        .query_row([&f.path], |r| r.get(0))
+        .optional()?
     {
         return Ok(id);
     }
-    tx.prepare_cached("INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![f.path, f.size as i64, f.mtime_ns, hash_to_sql(f.hash), f.system])?;
+    tx.prepare_cached(
+        "INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        f.path,
+        f.size as i64,
+        f.mtime_ns,
+        hash_to_sql(f.hash),
+        f.system
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
@@ -443,10 +599,18 @@ pub(crate) fn delete_file_rows(tx: &Connection, file: i64) -> rusqlite::Result<u
     Ok(rows)
 }
 
-fn store_failure(tx: &Transaction<'_>, unit: UnitId, reason: &str, quarantine: bool) -> rusqlite::Result<usize> {
+fn store_failure(
+    tx: &Transaction<'_>,
+    unit: UnitId,
+    reason: &str,
+    quarantine: bool,
+) -> rusqlite::Result<usize> {
     // A failed unit's old rows stay: stale data about a file beats none, and
     // the unit's state says it is not current.
-    tx.prepare_cached("UPDATE units SET state = 'failed', reason = ?2, failures = ?3 WHERE id = ?1")?.execute(params![
+    tx.prepare_cached(
+        "UPDATE units SET state = 'failed', reason = ?2, failures = ?3 WHERE id = ?1",
+    )?
+    .execute(params![
         i64::from(unit),
         reason,
         if quarantine { 2 } else { 1 }
@@ -467,7 +631,10 @@ pub(crate) fn collect_garbage(conn: &Connection) -> rusqlite::Result<u64> {
         .collect::<rusqlite::Result<_>>()?;
     for &file in &orphans {
         delete_file_rows(&tx, file)?;
-        tx.execute("UPDATE diagnostics SET file_id = NULL WHERE file_id = ?1", [file])?;
+        tx.execute(
+            "UPDATE diagnostics SET file_id = NULL WHERE file_id = ?1",
+            [file],
+        )?;
         tx.execute("DELETE FROM includes WHERE included_id = ?1", [file])?;
         tx.execute("DELETE FROM files WHERE id = ?1", [file])?;
     }
@@ -488,7 +655,10 @@ pub(crate) fn collect_garbage(conn: &Connection) -> rusqlite::Result<u64> {
 /// Counts used by `status` and the build summary.
 pub(crate) fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
     debug_assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as u64)
 }
 
 #[cfg(test)]
@@ -508,7 +678,11 @@ mod tests {
     fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index.db");
-        std::fs::write(&path, b"this is not a database, it is a text file with enough bytes to look like a header").unwrap();
+        std::fs::write(
+            &path,
+            b"this is not a database, it is a text file with enough bytes to look like a header",
+        )
+        .unwrap();
         let err = open(&path, Access::Write).unwrap_err();
         assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
         assert!(std::fs::read(&path).unwrap().starts_with(b"this is not"));
@@ -519,9 +693,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index.db");
         drop(open(&path, Access::Write).unwrap());
-        Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
         let err = open(&path, Access::Write).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found: 2, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -40,7 +40,9 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::memory::{self, Statm};
 use crate::plan::{Queue, Task};
 use crate::progress::{Progress, Snapshot};
-use crate::protocol::{self, Hello, IndexRequest, Request, Response, SeenFile, UnitId, PROTOCOL_VERSION};
+use crate::protocol::{
+    self, Hello, IndexRequest, Request, Response, SeenFile, UnitId, PROTOCOL_VERSION,
+};
 use crate::store::{hash_to_sql, WriteOp};
 use crate::toolchain::Toolchain;
 
@@ -105,21 +107,35 @@ pub(crate) struct Report {
 /// one place, [`Death::reason`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Death {
-    OverMemory { rss: u64, limit: u64 },
-    TimedOut { after: Duration },
-    Crashed { status: Option<ExitStatus>, stderr: Option<String> },
+    OverMemory {
+        rss: u64,
+        limit: u64,
+    },
+    TimedOut {
+        after: Duration,
+    },
+    Crashed {
+        status: Option<ExitStatus>,
+        stderr: Option<String>,
+    },
 }
 
 impl Death {
     fn reason(&self) -> String {
         match self {
             Death::OverMemory { rss, limit } => {
-                format!("worker exceeded memory limit: {} > {}", memory::human(*rss), memory::human(*limit))
+                format!(
+                    "worker exceeded memory limit: {} > {}",
+                    memory::human(*rss),
+                    memory::human(*limit)
+                )
             }
             Death::TimedOut { after } => format!("timed out after {} s", after.as_secs()),
             Death::Crashed { status, stderr } => {
                 let mut reason = match status.and_then(|s| s.signal()) {
-                    Some(signal) => format!("worker crashed: signal {signal} ({})", signal_name(signal)),
+                    Some(signal) => {
+                        format!("worker crashed: signal {signal} ({})", signal_name(signal))
+                    }
                     None => match status.and_then(|s| s.code()) {
                         Some(code) => format!("worker exited with status {code}"),
                         None => "worker closed its output unexpectedly".to_string(),
@@ -152,13 +168,27 @@ type WorkerId = u64;
 
 /// What reader threads tell the loop. Results themselves go to the writer.
 enum Event {
-    Ready { worker: WorkerId, libclang: String },
-    Parsed { worker: WorkerId, unit: UnitId, files: Vec<SeenFile> },
+    Ready {
+        worker: WorkerId,
+        libclang: String,
+    },
+    Parsed {
+        worker: WorkerId,
+        unit: UnitId,
+        files: Vec<SeenFile>,
+    },
     /// The unit's results were handed to the writer (`Ok`), or libclang
     /// could not parse it (`Err`).
-    Finished { worker: WorkerId, unit: UnitId, result: Result<(), String> },
+    Finished {
+        worker: WorkerId,
+        unit: UnitId,
+        result: Result<(), String>,
+    },
     /// End of the worker's stdout: it exited, was killed, or misbehaved.
-    Exited { worker: WorkerId, error: Option<String> },
+    Exited {
+        worker: WorkerId,
+        error: Option<String>,
+    },
 }
 
 /// A child process that is killed, with its whole process group, when
@@ -235,7 +265,12 @@ struct Claims {
 const FRESH: UnitId = UnitId::MAX;
 
 impl Claims {
-    fn decide(&mut self, unit: UnitId, files: &[SeenFile], index_system_headers: bool) -> Vec<bool> {
+    fn decide(
+        &mut self,
+        unit: UnitId,
+        files: &[SeenFile],
+        index_system_headers: bool,
+    ) -> Vec<bool> {
         files
             .iter()
             .enumerate()
@@ -252,7 +287,11 @@ impl Claims {
                 if self.owners.contains_key(&key) {
                     return false;
                 }
-                let owner = if !self.full && self.is_current(file) { FRESH } else { unit };
+                let owner = if !self.full && self.is_current(file) {
+                    FRESH
+                } else {
+                    unit
+                };
                 self.owners.insert(key, owner);
                 owner == unit
             })
@@ -263,7 +302,12 @@ impl Claims {
     fn is_current(&self, file: &SeenFile) -> bool {
         self.index
             .prepare_cached("SELECT 1 FROM files WHERE path = ?1 AND hash = ?2 AND indexed = 1")
-            .and_then(|mut s| s.query_row(rusqlite::params![file.path, hash_to_sql(file.hash)], |_| Ok(())).optional())
+            .and_then(|mut s| {
+                s.query_row(rusqlite::params![file.path, hash_to_sql(file.hash)], |_| {
+                    Ok(())
+                })
+                .optional()
+            })
             .is_ok_and(|row| row.is_some())
     }
 
@@ -305,7 +349,11 @@ impl<'a> Supervisor<'a> {
         Supervisor {
             config,
             queue,
-            claims: Claims { owners: HashMap::new(), index, full },
+            claims: Claims {
+                owners: HashMap::new(),
+                index,
+                full,
+            },
             writer,
             events_tx,
             events,
@@ -352,14 +400,21 @@ impl<'a> Supervisor<'a> {
         if over_budget {
             // Idle workers hold memory too; letting them go is how the pool
             // gets back under its budget.
-            for worker in self.workers.iter_mut().filter(|w| w.busy.is_none() && !w.retire) {
+            for worker in self
+                .workers
+                .iter_mut()
+                .filter(|w| w.busy.is_none() && !w.retire)
+            {
                 worker.retire = true;
                 worker.stdin = None;
             }
             return;
         }
         loop {
-            let idle = self.workers.iter().position(|w| w.busy.is_none() && !w.retire && w.stdin.is_some());
+            let idle = self
+                .workers
+                .iter()
+                .position(|w| w.busy.is_none() && !w.retire && w.stdin.is_some());
             let live = self.workers.iter().filter(|w| !w.retire).count();
             if idle.is_none() && live >= self.config.jobs {
                 return;
@@ -375,7 +430,9 @@ impl<'a> Supervisor<'a> {
                     return;
                 }
                 Err(e) => {
-                    self.stop(Ending::Fatal(format!("reading the plan from the index: {e}")));
+                    self.stop(Ending::Fatal(format!(
+                        "reading the plan from the index: {e}"
+                    )));
                     return;
                 }
             };
@@ -397,7 +454,13 @@ impl<'a> Supervisor<'a> {
     fn assign(&mut self, slot: usize, task: Task) {
         let worker = &mut self.workers[slot];
         match worker.send(&Request::Index(task.request.clone())) {
-            Ok(()) => worker.busy = Some(Busy { request: task.request, retry: task.retry, started: Instant::now() }),
+            Ok(()) => {
+                worker.busy = Some(Busy {
+                    request: task.request,
+                    retry: task.retry,
+                    started: Instant::now(),
+                })
+            }
             // The worker died before it could take the unit; its exit event
             // will come. The unit is not its fault: queue it again.
             Err(_) => {
@@ -433,7 +496,9 @@ impl<'a> Supervisor<'a> {
                 Ok(())
             });
         }
-        let mut child = command.spawn().map_err(|e| format!("starting a worker ({}): {e}", self.config.exe.display()))?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("starting a worker ({}): {e}", self.config.exe.display()))?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let stdin = BufWriter::new(child.stdin.take().expect("piped"));
@@ -486,20 +551,34 @@ impl<'a> Supervisor<'a> {
                 }
                 self.report.libclang_version.get_or_insert(libclang);
             }
-            Event::Parsed { worker, unit, files } => {
-                let emit = self.claims.decide(unit, &files, self.config.index_system_headers);
+            Event::Parsed {
+                worker,
+                unit,
+                files,
+            } => {
+                let emit = self
+                    .claims
+                    .decide(unit, &files, self.config.index_system_headers);
                 if let Some(slot) = self.slot(worker) {
                     // A failed send means the worker died; its exit event
                     // handles the unit.
                     let _ = self.workers[slot].send(&Request::Grant { emit });
                 }
             }
-            Event::Finished { worker, unit, result } => {
-                let Some(slot) = self.slot(worker) else { return };
+            Event::Finished {
+                worker,
+                unit,
+                result,
+            } => {
+                let Some(slot) = self.slot(worker) else {
+                    return;
+                };
                 let w = &mut self.workers[slot];
                 w.busy = None;
                 w.units_done += 1;
-                if w.units_done >= self.config.files_per_worker || w.rss > self.config.rss_soft_limit {
+                if w.units_done >= self.config.files_per_worker
+                    || w.rss > self.config.rss_soft_limit
+                {
                     w.retire = true;
                     w.stdin = None;
                     self.report.workers_recycled += 1;
@@ -520,10 +599,21 @@ impl<'a> Supervisor<'a> {
         if !worker.ready && worker.killed.is_none() && self.ending.is_none() {
             // A worker that dies before its handshake cannot index anything:
             // libclang is missing or broken, or the binary is stale.
-            let detail = worker.last_stderr_line().or_else(|| error.clone()).unwrap_or_else(|| Death::Crashed { status, stderr: None }.reason());
+            let detail = worker
+                .last_stderr_line()
+                .or_else(|| error.clone())
+                .unwrap_or_else(|| {
+                    Death::Crashed {
+                        status,
+                        stderr: None,
+                    }
+                    .reason()
+                });
             self.stop(Ending::Fatal(format!("a worker failed to start: {detail}")));
         }
-        let Some(busy) = worker.busy.take() else { return };
+        let Some(busy) = worker.busy.take() else {
+            return;
+        };
         if matches!(self.ending, Some(Ending::Cancelled(_))) {
             // Killed by the cancellation: the unit stays pending for the
             // next build.
@@ -548,7 +638,11 @@ impl<'a> Supervisor<'a> {
 
     fn fail(&mut self, unit: UnitId, reason: String, quarantine: bool) {
         self.report.failed += 1;
-        let _ = self.writer.send(WriteOp::Failed { unit, reason, quarantine });
+        let _ = self.writer.send(WriteOp::Failed {
+            unit,
+            reason,
+            quarantine,
+        });
     }
 
     /// Samples memory, enforces limits and timeouts, updates progress.
@@ -556,7 +650,9 @@ impl<'a> Supervisor<'a> {
         let now = Instant::now();
         let mut total = 0;
         for worker in &mut self.workers {
-            let Some(rss) = worker.statm.as_mut().and_then(Statm::sample) else { continue };
+            let Some(rss) = worker.statm.as_mut().and_then(Statm::sample) else {
+                continue;
+            };
             worker.rss = rss.owned();
             total += worker.rss;
             self.report.worker_peak_rss = self.report.worker_peak_rss.max(worker.rss);
@@ -565,12 +661,17 @@ impl<'a> Supervisor<'a> {
                 continue;
             }
             if worker.rss > self.config.rss_hard_limit {
-                worker.killed = Some(Death::OverMemory { rss: worker.rss, limit: self.config.rss_hard_limit });
+                worker.killed = Some(Death::OverMemory {
+                    rss: worker.rss,
+                    limit: self.config.rss_hard_limit,
+                });
                 worker.process.signal_group(libc::SIGKILL);
             } else if let Some(busy) = &worker.busy {
                 let elapsed = now.duration_since(busy.started);
                 if elapsed > self.config.tu_timeout {
-                    worker.killed = Some(Death::TimedOut { after: self.config.tu_timeout });
+                    worker.killed = Some(Death::TimedOut {
+                        after: self.config.tu_timeout,
+                    });
                     worker.process.signal_group(libc::SIGKILL);
                 }
             }
@@ -600,7 +701,10 @@ impl<'a> Supervisor<'a> {
         }
         let deadline = Instant::now() + KILL_GRACE;
         while Instant::now() < deadline
-            && self.workers.iter_mut().any(|w| w.process.child.try_wait().ok().flatten().is_none())
+            && self
+                .workers
+                .iter_mut()
+                .any(|w| w.process.child.try_wait().ok().flatten().is_none())
         {
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -611,7 +715,12 @@ impl<'a> Supervisor<'a> {
 }
 
 /// Decodes one worker's stdout until it ends.
-fn read_worker(id: WorkerId, stdout: std::process::ChildStdout, events: &Sender<Event>, writer: &Sender<WriteOp>) {
+fn read_worker(
+    id: WorkerId,
+    stdout: std::process::ChildStdout,
+    events: &Sender<Event>,
+    writer: &Sender<WriteOp>,
+) {
     let mut input = BufReader::with_capacity(1 << 16, stdout);
     // The files of the unit being indexed, from its `Parsed` message.
     let mut seen: Vec<SeenFile> = Vec::new();
@@ -619,23 +728,46 @@ fn read_worker(id: WorkerId, stdout: std::process::ChildStdout, events: &Sender<
         let event = match protocol::read_frame::<Response>(&mut input) {
             Ok(Some(Response::Ready { version, libclang })) => {
                 if version != PROTOCOL_VERSION {
-                    break Some(format!("worker speaks protocol {version}, supervisor {PROTOCOL_VERSION}"));
+                    break Some(format!(
+                        "worker speaks protocol {version}, supervisor {PROTOCOL_VERSION}"
+                    ));
                 }
-                Event::Ready { worker: id, libclang }
+                Event::Ready {
+                    worker: id,
+                    libclang,
+                }
             }
             Ok(Some(Response::Parsed { unit, files })) => {
                 seen.clone_from(&files);
-                Event::Parsed { worker: id, unit, files }
+                Event::Parsed {
+                    worker: id,
+                    unit,
+                    files,
+                }
             }
             Ok(Some(Response::Indexed(index))) => {
                 let unit = index.unit;
                 // Blocks while the writer is behind: that is the back-pressure.
-                if writer.send(WriteOp::Indexed { seen: std::mem::take(&mut seen), index }).is_err() {
+                if writer
+                    .send(WriteOp::Indexed {
+                        seen: std::mem::take(&mut seen),
+                        index,
+                    })
+                    .is_err()
+                {
                     break Some("the writer stopped".to_string());
                 }
-                Event::Finished { worker: id, unit, result: Ok(()) }
+                Event::Finished {
+                    worker: id,
+                    unit,
+                    result: Ok(()),
+                }
             }
-            Ok(Some(Response::Failed { unit, reason })) => Event::Finished { worker: id, unit, result: Err(reason) },
+            Ok(Some(Response::Failed { unit, reason })) => Event::Finished {
+                worker: id,
+                unit,
+                result: Err(reason),
+            },
             Ok(None) => break None,
             Err(e) => break Some(format!("unreadable output: {e}")),
         };
@@ -643,7 +775,10 @@ fn read_worker(id: WorkerId, stdout: std::process::ChildStdout, events: &Sender<
             return;
         }
     };
-    let _ = events.send(Event::Exited { worker: id, error: exit_error });
+    let _ = events.send(Event::Exited {
+        worker: id,
+        error: exit_error,
+    });
 }
 
 /// Keeps the last lines a worker wrote on stderr. Reading continuously

@@ -22,7 +22,10 @@ impl Toolchain {
     /// Identifies the library in the index, so that another libclang makes
     /// every unit dirty.
     pub(crate) fn identity(&self) -> String {
-        std::fs::canonicalize(&self.library).unwrap_or_else(|_| self.library.clone()).display().to_string()
+        std::fs::canonicalize(&self.library)
+            .unwrap_or_else(|_| self.library.clone())
+            .display()
+            .to_string()
     }
 }
 
@@ -52,16 +55,24 @@ pub(crate) fn locate() -> Result<Toolchain, ToolchainError> {
             let path = PathBuf::from(path);
             find_library(&path).ok_or(ToolchainError::BadLibclangPath(path))?
         }
-        None => candidate_dirs().iter().find_map(|dir| find_library(dir)).ok_or(ToolchainError::NoLibclang)?,
+        None => candidate_dirs()
+            .iter()
+            .find_map(|dir| find_library(dir))
+            .ok_or(ToolchainError::NoLibclang)?,
     };
     let resource_dir = match std::env::var_os("INDEXER_RESOURCE_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => resource_dir_of(&library).ok_or_else(|| ToolchainError::NoBuiltinHeaders { library: library.clone() })?,
+        None => resource_dir_of(&library).ok_or_else(|| ToolchainError::NoBuiltinHeaders {
+            library: library.clone(),
+        })?,
     };
     if !resource_dir.join("include/stddef.h").is_file() {
         return Err(ToolchainError::NoBuiltinHeaders { library });
     }
-    Ok(Toolchain { library, resource_dir })
+    Ok(Toolchain {
+        library,
+        resource_dir,
+    })
 }
 
 fn candidate_dirs() -> Vec<PathBuf> {
@@ -83,7 +94,16 @@ fn candidate_dirs() -> Vec<PathBuf> {
         .collect();
     versioned.sort_by(|a, b| b.0.cmp(&a.0));
     dirs.extend(versioned.into_iter().map(|(_, dir)| dir));
-    dirs.extend(["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"].map(PathBuf::from));
+    dirs.extend(
+        [
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+            "/usr/local/lib",
+        ]
+        .map(PathBuf::from),
+    );
     dirs
 }
 
@@ -99,13 +119,20 @@ fn find_library(path: &Path) -> Option<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("libclang") && name.contains(".so") && !name.starts_with("libclang-cpp") && !name.starts_with("libclangC")
+            name.starts_with("libclang")
+                && name.contains(".so")
+                && !name.starts_with("libclang-cpp")
+                && !name.starts_with("libclangC")
                 && (name.starts_with("libclang.") || name.starts_with("libclang-"))
         })
         .filter(|p| p.is_file())
         .collect();
     found.sort();
-    found.iter().find(|p| p.file_name().is_some_and(|n| n == "libclang.so")).or_else(|| found.last()).cloned()
+    found
+        .iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "libclang.so"))
+        .or_else(|| found.last())
+        .cloned()
 }
 
 /// libclang looks for `clang/<version>/include` next to itself. Debian's
@@ -113,11 +140,20 @@ fn find_library(path: &Path) -> Option<PathBuf> {
 /// such directory exists, so both the given and the real location are tried.
 fn resource_dir_of(library: &Path) -> Option<PathBuf> {
     let real = std::fs::canonicalize(library).ok();
-    let found = [Some(library), real.as_deref()].into_iter().flatten().find_map(|lib| {
-        let mut versions: Vec<PathBuf> =
-            std::fs::read_dir(lib.parent()?.join("clang")).ok()?.flatten().map(|e| e.path()).collect();
-        versions.sort();
-        versions.into_iter().rev().find(|dir| dir.join("include/stddef.h").is_file())
-    });
+    let found = [Some(library), real.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|lib| {
+            let mut versions: Vec<PathBuf> = std::fs::read_dir(lib.parent()?.join("clang"))
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            versions.sort();
+            versions
+                .into_iter()
+                .rev()
+                .find(|dir| dir.join("include/stddef.h").is_file())
+        });
     found
 }

@@ -41,11 +41,19 @@ pub(crate) fn run() -> Result<()> {
     let mut indexer = clang::Indexer::new(hello.index_system_headers, &hello.resource_dir)
         .map_err(anyhow::Error::msg)
         .context("loading libclang")?;
-    protocol::write_frame(&mut output, &Response::Ready { version: PROTOCOL_VERSION, libclang: indexer.libclang_version() })?;
+    protocol::write_frame(
+        &mut output,
+        &Response::Ready {
+            version: PROTOCOL_VERSION,
+            libclang: indexer.libclang_version(),
+        },
+    )?;
 
     let mut statm = memory::Statm::open(std::process::id())?;
     while let Some(request) = protocol::read_frame::<Request>(&mut input)? {
-        let Request::Index(request) = request else { bail!("expected a unit to index, got {request:?}") };
+        let Request::Index(request) = request else {
+            bail!("expected a unit to index, got {request:?}")
+        };
         if let Some(fault) = faults.iter().find(|f| request.file.ends_with(&f.file)) {
             fault.trigger();
         }
@@ -66,7 +74,10 @@ pub(crate) fn run() -> Result<()> {
                 index.worker_rss = statm.sample().map_or(0, |rss| rss.owned());
                 Response::Indexed(Box::new(index))
             }
-            Err(reason) => Response::Failed { unit: request.unit, reason },
+            Err(reason) => Response::Failed {
+                unit: request.unit,
+                reason,
+            },
         };
         if let Some(e) = grant_error {
             return Err(e).context("asking the supervisor which files to emit");
@@ -84,7 +95,13 @@ fn ask_grant(
     unit: protocol::UnitId,
     files: &[SeenFile],
 ) -> Result<Vec<bool>> {
-    protocol::write_frame(output, &Response::Parsed { unit, files: files.to_vec() })?;
+    protocol::write_frame(
+        output,
+        &Response::Parsed {
+            unit,
+            files: files.to_vec(),
+        },
+    )?;
     match protocol::read_frame::<Request>(input)? {
         Some(Request::Grant { emit }) if emit.len() == files.len() => Ok(emit),
         Some(other) => bail!("expected a grant for {} files, got {other:?}", files.len()),
@@ -141,10 +158,17 @@ impl Fault {
                     "hang" => FaultKind::Hang,
                     other => match other.strip_prefix("alloc:") {
                         Some(size) => FaultKind::Alloc(memory::parse_size(size)?),
-                        None => return Err(format!("INDEXER_FAULT kind `{other}` is not crash, hang or alloc:SIZE")),
+                        None => {
+                            return Err(format!(
+                                "INDEXER_FAULT kind `{other}` is not crash, hang or alloc:SIZE"
+                            ))
+                        }
                     },
                 };
-                Ok(Fault { kind, file: file.trim().to_string() })
+                Ok(Fault {
+                    kind,
+                    file: file.trim().to_string(),
+                })
             })
             .collect()
     }
@@ -152,8 +176,11 @@ impl Fault {
     fn trigger(&self) {
         match self.kind {
             FaultKind::Crash => {
-                // SAFETY: raising a signal in our own process.
+                // SAFETY: raising a signal in our own process. Rust's runtime
+                // handles SIGSEGV (to report stack overflows) and returns
+                // from a raised one; the default disposition really crashes.
                 unsafe {
+                    libc::signal(libc::SIGSEGV, libc::SIG_DFL);
                     libc::raise(libc::SIGSEGV);
                 }
             }
@@ -182,9 +209,18 @@ mod tests {
         assert_eq!(
             faults,
             vec![
-                Fault { kind: FaultKind::Crash, file: "a.cpp".into() },
-                Fault { kind: FaultKind::Hang, file: "b.cpp".into() },
-                Fault { kind: FaultKind::Alloc(2 << 20), file: "c.cpp".into() },
+                Fault {
+                    kind: FaultKind::Crash,
+                    file: "a.cpp".into()
+                },
+                Fault {
+                    kind: FaultKind::Hang,
+                    file: "b.cpp".into()
+                },
+                Fault {
+                    kind: FaultKind::Alloc(2 << 20),
+                    file: "c.cpp".into()
+                },
             ]
         );
         assert!(Fault::parse("explode@a.cpp").is_err());

@@ -50,8 +50,8 @@ use std::time::Instant;
 use clang_sys::*;
 
 use crate::protocol::{
-    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Reference, SeenFile, Span, Symbol,
-    SymbolRef, UnitIndex,
+    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Reference, SeenFile,
+    Span, Symbol, SymbolRef, UnitIndex,
 };
 
 /// `CXIndexOpt_SkipParsedBodiesInSession` would let libclang skip function
@@ -67,8 +67,11 @@ use crate::protocol::{
 const SKIP_PARSED_BODIES_IN_SESSION: bool = false;
 
 /// No `CXIndexOpt_SuppressRedundantRefs`: every reference is kept.
-const INDEX_OPTIONS: CXIndexOptFlags =
-    if SKIP_PARSED_BODIES_IN_SESSION { CXIndexOptSkipParsedBodiesInSession } else { CXIndexOptNone };
+const INDEX_OPTIONS: CXIndexOptFlags = if SKIP_PARSED_BODIES_IN_SESSION {
+    CXIndexOptSkipParsedBodiesInSession
+} else {
+    CXIndexOptNone
+};
 
 /// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
 /// preprocessing record, ...), none of which we need; in particular
@@ -77,7 +80,8 @@ const TU_OPTIONS: CXTranslationUnit_Flags = CXTranslationUnit_None;
 
 /// The `CXSymbolRole` bits the protocol stores; `Declaration`, `Definition`
 /// and `Reference` say nothing about a reference and are dropped.
-const ROLE_MASK: u32 = role::READ | role::WRITE | role::CALL | role::DYNAMIC | role::ADDRESS_OF | role::IMPLICIT;
+const ROLE_MASK: u32 =
+    role::READ | role::WRITE | role::CALL | role::DYNAMIC | role::ADDRESS_OF | role::IMPLICIT;
 
 /// Bound on the walk up semantic parents, against a malformed AST looping.
 const MAX_SCOPE_DEPTH: usize = 256;
@@ -113,7 +117,13 @@ impl Indexer {
                 clang_disposeIndex(index);
                 return Err("clang_IndexAction_create failed".into());
             }
-            Ok(Indexer { library, index, action, index_system_headers, resource_dir: resource_dir.to_owned() })
+            Ok(Indexer {
+                library,
+                index,
+                action,
+                index_system_headers,
+                resource_dir: resource_dir.to_owned(),
+            })
         }
     }
 
@@ -144,7 +154,8 @@ impl Indexer {
         let file = c_string(&request.file)?;
         let args = self.arguments(request)?;
         let arg_ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        let arg_count = c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
+        let arg_count =
+            c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
 
         let mut collector = Collector::new(self.library.clone(), self.index_system_headers);
         let mut callbacks = IndexerCallbacks {
@@ -198,7 +209,11 @@ impl Indexer {
 
         let emit = grant(&seen);
         if emit.len() != seen.len() {
-            return Err(format!("grant answered {} files for {} seen", emit.len(), seen.len()));
+            return Err(format!(
+                "grant answered {} files for {} seen",
+                emit.len(),
+                seen.len()
+            ));
         }
         Ok(collector.finish(request.unit, parse_ms, &emit))
     }
@@ -206,8 +221,12 @@ impl Indexer {
     /// The request's arguments without the source file (it is passed
     /// separately), plus `-resource-dir`.
     fn arguments(&self, request: &IndexRequest) -> Result<Vec<CString>, String> {
-        let mut args: Vec<CString> =
-            request.args.iter().filter(|a| **a != request.file).map(|a| c_string(a)).collect::<Result<_, _>>()?;
+        let mut args: Vec<CString> = request
+            .args
+            .iter()
+            .filter(|a| **a != request.file)
+            .map(|a| c_string(a))
+            .collect::<Result<_, _>>()?;
         if !self.resource_dir.is_empty() {
             args.push(c_string("-resource-dir")?);
             args.push(c_string(&self.resource_dir)?);
@@ -365,7 +384,10 @@ impl Collector {
                     handle: file,
                     path,
                     system: None,
-                    data: FileIndex { file: index, ..FileIndex::default() },
+                    data: FileIndex {
+                        file: index,
+                        ..FileIndex::default()
+                    },
                 });
                 index
             }
@@ -379,34 +401,56 @@ impl Collector {
     unsafe fn locate(&mut self, loc: CXIdxLoc) -> Option<At> {
         let mut file: CXFile = ptr::null_mut();
         let (mut line, mut column) = (0, 0);
-        clang_indexLoc_getFileLocation(loc, ptr::null_mut(), &mut file, &mut line, &mut column, ptr::null_mut());
+        clang_indexLoc_getFileLocation(
+            loc,
+            ptr::null_mut(),
+            &mut file,
+            &mut line,
+            &mut column,
+            ptr::null_mut(),
+        );
         if file.is_null() {
             return None;
         }
         let index = self.file_index(file);
         let state = &mut self.files[index as usize];
-        let system = *state
-            .system
-            .get_or_insert_with(|| clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(loc)) != 0);
-        Some(At { file: index, line, column, system })
+        let system = *state.system.get_or_insert_with(|| {
+            clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(loc)) != 0
+        });
+        Some(At {
+            file: index,
+            line,
+            column,
+            system,
+        })
     }
 
     unsafe fn declaration(&mut self, info: &CXIdxDeclInfo) {
         if info.isImplicit != 0 {
             return;
         }
-        let Some(at) = self.locate(info.loc) else { return };
+        let Some(at) = self.locate(info.loc) else {
+            return;
+        };
         if at.system && !self.index_system_headers {
             return;
         }
-        let Some(symbol) = info.entityInfo.as_ref().and_then(|entity| self.entity_symbol(entity)) else {
+        let Some(symbol) = info
+            .entityInfo
+            .as_ref()
+            .and_then(|entity| self.entity_symbol(entity))
+        else {
             return;
         };
         let container = self.container_symbol(info.semanticContainer);
         let bases = self.bases(info, symbol);
         // One override edge per method and unit: from its first declaration,
         // which is the one any unit that emits the file sees.
-        let overrides = if info.isRedeclaration == 0 { self.overrides(info.cursor, symbol) } else { Vec::new() };
+        let overrides = if info.isRedeclaration == 0 {
+            self.overrides(info.cursor, symbol)
+        } else {
+            Vec::new()
+        };
 
         let data = &mut self.files[at.file as usize].data;
         data.decls.push(Decl {
@@ -422,16 +466,28 @@ impl Collector {
     }
 
     unsafe fn bases(&mut self, info: &CXIdxDeclInfo, derived: SymbolRef) -> Vec<Base> {
-        let Some(class) = clang_index_getCXXClassDeclInfo(info).as_ref() else { return Vec::new() };
+        let Some(class) = clang_index_getCXXClassDeclInfo(info).as_ref() else {
+            return Vec::new();
+        };
         let mut bases = Vec::new();
         for &base in c_slice(class.bases, class.numBases) {
             let Some(base) = base.as_ref() else { continue };
             // A dependent base (`T` in a template) names no entity.
-            let Some(symbol) = base.base.as_ref().and_then(|entity| self.entity_symbol(entity)) else {
+            let Some(symbol) = base
+                .base
+                .as_ref()
+                .and_then(|entity| self.entity_symbol(entity))
+            else {
                 continue;
             };
             let (line, column) = idx_line_column(base.loc);
-            bases.push(Base { derived, base: symbol, line, column, is_virtual: clang_isVirtualBase(base.cursor) != 0 });
+            bases.push(Base {
+                derived,
+                base: symbol,
+                line,
+                column,
+                is_virtual: clang_isVirtualBase(base.cursor) != 0,
+            });
         }
         bases
     }
@@ -446,7 +502,10 @@ impl Collector {
         let edges = c_slice(overridden, count)
             .iter()
             .filter_map(|&cursor| self.cursor_symbol(cursor, None))
-            .map(|base_method| Override { method: symbol, overridden: base_method })
+            .map(|base_method| Override {
+                method: symbol,
+                overridden: base_method,
+            })
             .collect();
         if !overridden.is_null() {
             clang_disposeOverriddenCursors(overridden);
@@ -455,11 +514,17 @@ impl Collector {
     }
 
     unsafe fn reference(&mut self, info: &CXIdxEntityRefInfo) {
-        let Some(at) = self.locate(info.loc) else { return };
+        let Some(at) = self.locate(info.loc) else {
+            return;
+        };
         if at.system {
             return;
         }
-        let Some(symbol) = info.referencedEntity.as_ref().and_then(|entity| self.entity_symbol(entity)) else {
+        let Some(symbol) = info
+            .referencedEntity
+            .as_ref()
+            .and_then(|entity| self.entity_symbol(entity))
+        else {
             return;
         };
         let container = self.container_symbol(info.container);
@@ -480,7 +545,10 @@ impl Collector {
         let included = self.file_index(info.file);
         // A forced include (`-include`) comes from no file.
         if let Some(at) = self.locate(info.hashLoc) {
-            self.files[at.file as usize].data.includes.push(Include { line: at.line, included });
+            self.files[at.file as usize].data.includes.push(Include {
+                line: at.line,
+                included,
+            });
         }
     }
 
@@ -513,7 +581,13 @@ impl Collector {
         );
         let file = (!file.is_null()).then(|| self.file_index(file));
         let message = take_string(clang_getDiagnosticSpelling(diagnostic));
-        self.diagnostics.push(Diagnostic { severity: severity.to_owned(), file, line, column, message });
+        self.diagnostics.push(Diagnostic {
+            severity: severity.to_owned(),
+            file,
+            line,
+            column,
+            message,
+        });
         // The child set belongs to its parent and is not disposed.
         self.diagnostic_set(clang_getChildDiagnostics(diagnostic));
     }
@@ -523,7 +597,10 @@ impl Collector {
     }
 
     /// The symbol of a container, unless it is the translation unit.
-    unsafe fn container_symbol(&mut self, container: *const CXIdxContainerInfo) -> Option<SymbolRef> {
+    unsafe fn container_symbol(
+        &mut self,
+        container: *const CXIdxContainerInfo,
+    ) -> Option<SymbolRef> {
         let cursor = container.as_ref()?.cursor;
         if clang_isTranslationUnit(cursor.kind) != 0 {
             return None;
@@ -534,7 +611,11 @@ impl Collector {
     /// Interns the symbol a declaration cursor stands for. `entity`, when
     /// the cursor comes from one, supplies the USR, name and template kind
     /// libclang already computed.
-    unsafe fn cursor_symbol(&mut self, cursor: CXCursor, entity: Option<&CXIdxEntityInfo>) -> Option<SymbolRef> {
+    unsafe fn cursor_symbol(
+        &mut self,
+        cursor: CXCursor,
+        entity: Option<&CXIdxEntityInfo>,
+    ) -> Option<SymbolRef> {
         let decl = cursor.data[0];
         if decl.is_null() || clang_isDeclaration(cursor.kind) == 0 {
             return self.intern(cursor, entity);
@@ -547,7 +628,11 @@ impl Collector {
         symbol
     }
 
-    unsafe fn intern(&mut self, cursor: CXCursor, entity: Option<&CXIdxEntityInfo>) -> Option<SymbolRef> {
+    unsafe fn intern(
+        &mut self,
+        cursor: CXCursor,
+        entity: Option<&CXIdxEntityInfo>,
+    ) -> Option<SymbolRef> {
         let usr = match entity {
             Some(entity) if !entity.USR.is_null() => borrowed_str(entity.USR),
             _ => Cow::Owned(take_string(clang_getCursorUSR(cursor))),
@@ -576,7 +661,13 @@ impl Collector {
         let index = self.symbols.len() as SymbolRef;
         let usr = usr.into_owned();
         self.symbol_by_usr.insert(usr.clone(), index);
-        self.symbols.push(Symbol { usr, name, qualified_name, kind: kind.to_owned(), type_spelling });
+        self.symbols.push(Symbol {
+            usr,
+            name,
+            qualified_name,
+            kind: kind.to_owned(),
+            type_spelling,
+        });
         Some(index)
     }
 
@@ -587,20 +678,39 @@ impl Collector {
             .iter_mut()
             .map(|state| {
                 let system = *state.system.get_or_insert_with(|| {
-                    clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0)) != 0
+                    clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0))
+                        != 0
                 });
                 let (hash, size) = parsed_content_hash(tu, state.handle, &state.path);
-                SeenFile { path: state.path.clone(), hash, size, mtime_ns: mtime_ns(&state.path), system }
+                SeenFile {
+                    path: state.path.clone(),
+                    hash,
+                    size,
+                    mtime_ns: mtime_ns(&state.path),
+                    system,
+                }
             })
             .collect()
     }
 
     /// The unit's data restricted to the granted files.
     fn finish(self, unit: u32, parse_ms: u32, emit: &[bool]) -> UnitIndex {
-        let mut files: Vec<FileIndex> =
-            self.files.into_iter().zip(emit).filter(|(_, &granted)| granted).map(|(state, _)| state.data).collect();
+        let mut files: Vec<FileIndex> = self
+            .files
+            .into_iter()
+            .zip(emit)
+            .filter(|(_, &granted)| granted)
+            .map(|(state, _)| state.data)
+            .collect();
         let symbols = prune_symbols(self.symbols, &mut files);
-        UnitIndex { unit, parse_ms, worker_rss: 0, files, symbols, diagnostics: self.diagnostics }
+        UnitIndex {
+            unit,
+            parse_ms,
+            worker_rss: 0,
+            files,
+            symbols,
+            diagnostics: self.diagnostics,
+        }
     }
 }
 
@@ -643,13 +753,26 @@ unsafe fn file_path(file: CXFile) -> String {
 
 unsafe fn idx_line_column(loc: CXIdxLoc) -> (u32, u32) {
     let (mut line, mut column) = (0, 0);
-    clang_indexLoc_getFileLocation(loc, ptr::null_mut(), ptr::null_mut(), &mut line, &mut column, ptr::null_mut());
+    clang_indexLoc_getFileLocation(
+        loc,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        &mut line,
+        &mut column,
+        ptr::null_mut(),
+    );
     (line, column)
 }
 
 unsafe fn line_column(loc: CXSourceLocation) -> (u32, u32) {
     let (mut line, mut column) = (0, 0);
-    clang_getFileLocation(loc, ptr::null_mut(), &mut line, &mut column, ptr::null_mut());
+    clang_getFileLocation(
+        loc,
+        ptr::null_mut(),
+        &mut line,
+        &mut column,
+        ptr::null_mut(),
+    );
     (line, column)
 }
 
@@ -658,7 +781,12 @@ unsafe fn extent(cursor: CXCursor) -> Span {
     let range = clang_getCursorExtent(cursor);
     let (line, column) = line_column(clang_getRangeStart(range));
     let (end_line, end_column) = line_column(clang_getRangeEnd(range));
-    Span { line, column, end_line, end_column }
+    Span {
+        line,
+        column,
+        end_line,
+        end_column,
+    }
 }
 
 unsafe fn type_spelling(cursor: CXCursor) -> String {
@@ -675,10 +803,13 @@ unsafe fn type_spelling(cursor: CXCursor) -> String {
 /// spell them like `(unnamed struct at f.h:3:1)`.
 unsafe fn scope_name(cursor: CXCursor) -> String {
     let spelling = take_string(clang_getCursorSpelling(cursor));
-    let unnamed = spelling.is_empty() || spelling.contains("(unnamed") || spelling.contains("(anonymous");
+    let unnamed =
+        spelling.is_empty() || spelling.contains("(unnamed") || spelling.contains("(anonymous");
     match cursor.kind {
         CXCursor_Namespace if unnamed => "(anonymous namespace)".to_owned(),
-        CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl | CXCursor_EnumDecl if unnamed => {
+        CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl | CXCursor_EnumDecl
+            if unnamed =>
+        {
             "(anonymous)".to_owned()
         }
         _ => spelling,
@@ -719,11 +850,16 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
             | CXCursor_Destructor
             | CXCursor_ConversionFunction
     );
-    let record_like = matches!(cursor_kind, CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl);
+    let record_like = matches!(
+        cursor_kind,
+        CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl
+    );
     match (cursor_kind, template) {
         (_, CXIdxEntity_Template) if function_like => "function_template",
         (_, CXIdxEntity_Template) if record_like => "class_template",
-        (_, CXIdxEntity_TemplatePartialSpecialization) if record_like => "class_template_partial_specialization",
+        (_, CXIdxEntity_TemplatePartialSpecialization) if record_like => {
+            "class_template_partial_specialization"
+        }
         (CXCursor_Namespace, _) => "namespace",
         (CXCursor_ClassDecl, _) => "class",
         (CXCursor_StructDecl, _) => "struct",
@@ -748,7 +884,9 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_MacroDefinition, _) => "macro",
         (CXCursor_UsingDeclaration, _) => "using",
         (
-            CXCursor_TemplateTypeParameter | CXCursor_NonTypeTemplateParameter | CXCursor_TemplateTemplateParameter,
+            CXCursor_TemplateTypeParameter
+            | CXCursor_NonTypeTemplateParameter
+            | CXCursor_TemplateTemplateParameter,
             _,
         ) => "template_parameter",
         (CXCursor_ConceptDecl, _) => "concept",
@@ -759,7 +897,10 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
 fn is_template_kind(kind: &str) -> bool {
     matches!(
         kind,
-        "class_template" | "class_template_partial_specialization" | "function_template" | "type_alias_template"
+        "class_template"
+            | "class_template_partial_specialization"
+            | "function_template"
+            | "type_alias_template"
     )
 }
 
@@ -838,12 +979,20 @@ extern "C" fn abort_query(client_data: CXClientData, _reserved: *mut c_void) -> 
     c_int::from(collector.panicked.is_some())
 }
 
-extern "C" fn on_diagnostic(client_data: CXClientData, set: CXDiagnosticSet, _reserved: *mut c_void) {
+extern "C" fn on_diagnostic(
+    client_data: CXClientData,
+    set: CXDiagnosticSet,
+    _reserved: *mut c_void,
+) {
     // SAFETY: libclang passes a live set (owned by it) for this call.
     with_collector(client_data, |c| unsafe { c.diagnostic_set(set) });
 }
 
-extern "C" fn on_entered_main_file(client_data: CXClientData, file: CXFile, _reserved: *mut c_void) -> CXIdxClientFile {
+extern "C" fn on_entered_main_file(
+    client_data: CXClientData,
+    file: CXFile,
+    _reserved: *mut c_void,
+) -> CXIdxClientFile {
     // Called before any other file is seen, so the main file gets index 0.
     if !file.is_null() {
         // SAFETY: a live file handle of the unit being parsed.
@@ -854,7 +1003,10 @@ extern "C" fn on_entered_main_file(client_data: CXClientData, file: CXFile, _res
     ptr::null_mut()
 }
 
-extern "C" fn on_included_file(client_data: CXClientData, info: *const CXIdxIncludedFileInfo) -> CXIdxClientFile {
+extern "C" fn on_included_file(
+    client_data: CXClientData,
+    info: *const CXIdxIncludedFileInfo,
+) -> CXIdxClientFile {
     // SAFETY: libclang passes a valid info for the duration of the call.
     with_collector(client_data, |c| unsafe {
         if let Some(info) = info.as_ref() {
@@ -911,7 +1063,9 @@ mod tests {
 
     impl Fixture {
         fn new(files: &[(&str, &str)]) -> Fixture {
-            let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let serial = SERIAL
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if std::env::var_os("LIBCLANG_PATH").is_none() {
                 std::env::set_var("LIBCLANG_PATH", LIBCLANG);
             }
@@ -920,11 +1074,20 @@ mod tests {
                 std::fs::write(dir.path().join(name), text).unwrap();
             }
             let cwd = std::env::current_dir().unwrap();
-            Fixture { dir, indexer: Indexer::new(false, RESOURCE_DIR).unwrap(), cwd, _serial: serial }
+            Fixture {
+                dir,
+                indexer: Indexer::new(false, RESOURCE_DIR).unwrap(),
+                cwd,
+                _serial: serial,
+            }
         }
 
         fn path(&self, name: &str) -> String {
-            std::fs::canonicalize(self.dir.path()).unwrap().join(name).to_string_lossy().into_owned()
+            std::fs::canonicalize(self.dir.path())
+                .unwrap()
+                .join(name)
+                .to_string_lossy()
+                .into_owned()
         }
 
         /// Indexes `main`, granting files as `grant` says, and returns what
@@ -1036,30 +1199,63 @@ alias::Int global;
         assert_eq!(kind_of("ns::c_function"), "function");
         assert_eq!(kind_of("global"), "variable");
 
-        let partial = unit.symbols.iter().find(|s| s.kind == "class_template_partial_specialization");
+        let partial = unit
+            .symbols
+            .iter()
+            .find(|s| s.kind == "class_template_partial_specialization");
         assert_eq!(partial.map(|s| s.qualified_name.as_str()), Some("ns::Box"));
         let (area_index, area) = symbol(&unit, "ns::Widget::area");
         assert_eq!(area.name, "area");
         assert_eq!(area.type_spelling, "double (int) const");
         let (widget, _) = symbol(&unit, "ns::Widget");
-        let decl = unit.files[0].decls.iter().find(|d| d.symbol == area_index).unwrap();
-        assert_eq!((decl.line, decl.column, decl.container), (8, 12, Some(widget)));
-        assert_eq!((decl.extent.line, decl.extent.column, decl.extent.end_line), (8, 5, 8));
+        let decl = unit.files[0]
+            .decls
+            .iter()
+            .find(|d| d.symbol == area_index)
+            .unwrap();
+        assert_eq!(
+            (decl.line, decl.column, decl.container),
+            (8, 12, Some(widget))
+        );
+        assert_eq!(
+            (decl.extent.line, decl.extent.column, decl.extent.end_line),
+            (8, 5, 8)
+        );
         assert!(!decl.is_definition);
     }
 
     #[test]
     fn header_declaration_and_out_of_line_definition_share_one_symbol() {
         let mut f = Fixture::new(&[
-            ("shape.h", "#pragma once\nstruct Shape {\n    int sides() const;\n};\n"),
-            ("shape.cpp", "#include \"shape.h\"\n\nint Shape::sides() const { return 4; }\n"),
+            (
+                "shape.h",
+                "#pragma once\nstruct Shape {\n    int sides() const;\n};\n",
+            ),
+            (
+                "shape.cpp",
+                "#include \"shape.h\"\n\nint Shape::sides() const { return 4; }\n",
+            ),
         ]);
         let (seen, unit) = f.index("shape.cpp");
         let (sides, _) = symbol(&unit, "Shape::sides");
-        assert_eq!(unit.symbols.iter().filter(|s| s.usr == unit.symbols[sides as usize].usr).count(), 1);
+        assert_eq!(
+            unit.symbols
+                .iter()
+                .filter(|s| s.usr == unit.symbols[sides as usize].usr)
+                .count(),
+            1
+        );
 
-        let declared: Vec<_> = file(&unit, &seen, "shape.h").decls.iter().filter(|d| d.symbol == sides).collect();
-        let defined: Vec<_> = file(&unit, &seen, "shape.cpp").decls.iter().filter(|d| d.symbol == sides).collect();
+        let declared: Vec<_> = file(&unit, &seen, "shape.h")
+            .decls
+            .iter()
+            .filter(|d| d.symbol == sides)
+            .collect();
+        let defined: Vec<_> = file(&unit, &seen, "shape.cpp")
+            .decls
+            .iter()
+            .filter(|d| d.symbol == sides)
+            .collect();
         assert_eq!(declared.len(), 1);
         assert!(!declared[0].is_definition);
         assert_eq!(declared[0].line, 3);
@@ -1096,9 +1292,27 @@ void call(Base* b) {
         assert_eq!(calls[0].roles, role::CALL | role::DYNAMIC);
         assert_eq!(calls[0].container, Some(call));
 
-        assert!(main.bases.contains(&Base { derived, base, line: 2, column: 18, is_virtual: false }));
-        assert!(main.bases.contains(&Base { derived: shared, base, line: 3, column: 17, is_virtual: true }));
-        assert_eq!(main.overrides, vec![Override { method: derived_run, overridden: base_run }]);
+        assert!(main.bases.contains(&Base {
+            derived,
+            base,
+            line: 2,
+            column: 18,
+            is_virtual: false
+        }));
+        assert!(main.bases.contains(&Base {
+            derived: shared,
+            base,
+            line: 3,
+            column: 17,
+            is_virtual: true
+        }));
+        assert_eq!(
+            main.overrides,
+            vec![Override {
+                method: derived_run,
+                overridden: base_run
+            }]
+        );
     }
 
     #[test]
@@ -1106,19 +1320,38 @@ void call(Base* b) {
         let mut f = Fixture::new(&[
             ("empty.h", "// nothing declared here\n"),
             ("outer.h", "#include \"empty.h\"\n"),
-            ("main.cpp", "// main\n#include \"outer.h\"\nint main() { return 0; }\n"),
+            (
+                "main.cpp",
+                "// main\n#include \"outer.h\"\nint main() { return 0; }\n",
+            ),
         ]);
         let (seen, unit) = f.index("main.cpp");
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].path, f.path("main.cpp"));
         assert!(seen.iter().all(|s| !s.system));
         let content = std::fs::read(f.path("main.cpp")).unwrap();
-        assert_eq!((seen[0].hash, seen[0].size), (xxhash_rust::xxh3::xxh3_64(&content), content.len() as u64));
+        assert_eq!(
+            (seen[0].hash, seen[0].size),
+            (xxhash_rust::xxh3::xxh3_64(&content), content.len() as u64)
+        );
         assert_ne!(seen[0].mtime_ns, 0);
 
-        let index_of = |name: &str| seen.iter().position(|s| s.path == f.path(name)).unwrap() as u32;
-        assert_eq!(unit.files[0].includes, vec![Include { line: 2, included: index_of("outer.h") }]);
-        assert_eq!(file(&unit, &seen, "outer.h").includes, vec![Include { line: 1, included: index_of("empty.h") }]);
+        let index_of =
+            |name: &str| seen.iter().position(|s| s.path == f.path(name)).unwrap() as u32;
+        assert_eq!(
+            unit.files[0].includes,
+            vec![Include {
+                line: 2,
+                included: index_of("outer.h")
+            }]
+        );
+        assert_eq!(
+            file(&unit, &seen, "outer.h").includes,
+            vec![Include {
+                line: 1,
+                included: index_of("empty.h")
+            }]
+        );
     }
 
     #[test]
@@ -1133,8 +1366,24 @@ void call(Base* b) {
         // Declarations in system headers are not indexed by default; the
         // reference to one from project code is.
         let (size_t, _) = symbol(&unit, "size_t");
-        assert!(unit.files.iter().flat_map(|f| &f.decls).all(|d| d.symbol != size_t));
+        assert!(unit
+            .files
+            .iter()
+            .flat_map(|f| &f.decls)
+            .all(|d| d.symbol != size_t));
         assert!(unit.files[0].refs.iter().any(|r| r.symbol == size_t));
+    }
+
+    #[test]
+    fn system_declarations_are_indexed_on_request() {
+        let mut f = Fixture::new(&[("main.cpp", "#include <stddef.h>\nsize_t length;\n")]);
+        f.indexer = Indexer::new(true, RESOURCE_DIR).unwrap();
+        let (seen, unit) = f.index("main.cpp");
+        let (size_t, _) = symbol(&unit, "size_t");
+        assert!(file(&unit, &seen, "stddef.h")
+            .decls
+            .iter()
+            .any(|d| d.symbol == size_t));
     }
 
     #[test]
@@ -1142,7 +1391,9 @@ void call(Base* b) {
         let mut f = Fixture::new(&[("main.cpp", "int before() { return 1; }\nint broken( {\n")]);
         let (_, unit) = f.index("main.cpp");
         assert!(
-            unit.diagnostics.iter().any(|d| d.severity == "error" && d.file == Some(0) && d.line == 2),
+            unit.diagnostics
+                .iter()
+                .any(|d| d.severity == "error" && d.file == Some(0) && d.line == 2),
             "{:#?}",
             unit.diagnostics
         );
@@ -1152,15 +1403,27 @@ void call(Base* b) {
     #[test]
     fn denied_files_and_their_symbols_are_left_out() {
         let mut f = Fixture::new(&[
-            ("lib.h", "struct OnlyInHeader { int member; };\ninline int helper() { return 0; }\n"),
-            ("main.cpp", "#include \"lib.h\"\nint use() { return helper(); }\n"),
+            (
+                "lib.h",
+                "struct OnlyInHeader { int member; };\ninline int helper() { return 0; }\n",
+            ),
+            (
+                "main.cpp",
+                "#include \"lib.h\"\nint use() { return helper(); }\n",
+            ),
         ]);
-        let (seen, result) = f.index_with("main.cpp", |files| (0..files.len()).map(|i| i == 0).collect());
+        let (seen, result) = f.index_with("main.cpp", |files| {
+            (0..files.len()).map(|i| i == 0).collect()
+        });
         let unit = result.unwrap();
         assert_eq!(seen.len(), 2);
         assert_eq!(unit.files.len(), 1);
         assert_eq!(unit.files[0].file, 0);
-        let names: Vec<&str> = unit.symbols.iter().map(|s| s.qualified_name.as_str()).collect();
+        let names: Vec<&str> = unit
+            .symbols
+            .iter()
+            .map(|s| s.qualified_name.as_str())
+            .collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(sorted, ["helper", "use"]);
@@ -1168,8 +1431,14 @@ void call(Base* b) {
         let main = &unit.files[0];
         assert!(main.decls.iter().all(|d| names[d.symbol as usize] == "use"));
         assert!(!main.refs.is_empty());
-        assert!(main.refs.iter().all(|r| names[r.symbol as usize] == "helper"));
-        assert!(main.refs.iter().all(|r| r.container.map(|c| names[c as usize]) == Some("use")));
+        assert!(main
+            .refs
+            .iter()
+            .all(|r| names[r.symbol as usize] == "helper"));
+        assert!(main
+            .refs
+            .iter()
+            .all(|r| r.container.map(|c| names[c as usize]) == Some("use")));
 
         // The same indexer goes on with the next unit, this time granted all.
         let (_, unit) = f.index("main.cpp");
@@ -1183,7 +1452,10 @@ void call(Base* b) {
         let (seen, result) = f.index_with("missing.cpp", |_| panic!("nothing to grant"));
         assert!(seen.is_empty());
         let reason = result.unwrap_err();
-        assert!(reason.starts_with("libclang could not parse: CXError_"), "{reason}");
+        assert!(
+            reason.starts_with("libclang could not parse: CXError_"),
+            "{reason}"
+        );
         assert!(reason.ends_with("missing.cpp does not exist"), "{reason}");
     }
 
@@ -1198,28 +1470,67 @@ void call(Base* b) {
                 type_spelling: String::new(),
             })
             .collect();
-        let extent = Span { line: 1, column: 1, end_line: 1, end_column: 2 };
+        let extent = Span {
+            line: 1,
+            column: 1,
+            end_line: 1,
+            end_column: 2,
+        };
         let mut files = vec![
             FileIndex {
                 file: 0,
-                decls: vec![Decl { symbol: 4, line: 1, column: 1, extent, is_definition: true, container: Some(1) }],
-                refs: vec![Reference { symbol: 3, line: 2, column: 1, roles: 0, container: Some(4) }],
+                decls: vec![Decl {
+                    symbol: 4,
+                    line: 1,
+                    column: 1,
+                    extent,
+                    is_definition: true,
+                    container: Some(1),
+                }],
+                refs: vec![Reference {
+                    symbol: 3,
+                    line: 2,
+                    column: 1,
+                    roles: 0,
+                    container: Some(4),
+                }],
                 ..FileIndex::default()
             },
             FileIndex {
                 file: 2,
-                bases: vec![Base { derived: 4, base: 1, line: 1, column: 1, is_virtual: false }],
-                overrides: vec![Override { method: 3, overridden: 1 }],
+                bases: vec![Base {
+                    derived: 4,
+                    base: 1,
+                    line: 1,
+                    column: 1,
+                    is_virtual: false,
+                }],
+                overrides: vec![Override {
+                    method: 3,
+                    overridden: 1,
+                }],
                 ..FileIndex::default()
             },
         ];
         let kept = prune_symbols(symbols, &mut files);
         let usrs: Vec<&str> = kept.iter().map(|s| s.usr.as_str()).collect();
         assert_eq!(usrs, ["u1", "u3", "u4"]);
-        assert_eq!((files[0].decls[0].symbol, files[0].decls[0].container), (2, Some(0)));
-        assert_eq!((files[0].refs[0].symbol, files[0].refs[0].container), (1, Some(2)));
+        assert_eq!(
+            (files[0].decls[0].symbol, files[0].decls[0].container),
+            (2, Some(0))
+        );
+        assert_eq!(
+            (files[0].refs[0].symbol, files[0].refs[0].container),
+            (1, Some(2))
+        );
         assert_eq!((files[1].bases[0].derived, files[1].bases[0].base), (2, 0));
-        assert_eq!(files[1].overrides[0], Override { method: 1, overridden: 0 });
+        assert_eq!(
+            files[1].overrides[0],
+            Override {
+                method: 1,
+                overridden: 0
+            }
+        );
     }
 
     #[test]
@@ -1231,7 +1542,13 @@ void call(Base* b) {
             kind: "other".into(),
             type_spelling: String::new(),
         };
-        let mut files = vec![FileIndex { includes: vec![Include { line: 1, included: 1 }], ..FileIndex::default() }];
+        let mut files = vec![FileIndex {
+            includes: vec![Include {
+                line: 1,
+                included: 1,
+            }],
+            ..FileIndex::default()
+        }];
         assert!(prune_symbols(vec![symbol], &mut files).is_empty());
         assert!(prune_symbols(Vec::new(), &mut []).is_empty());
     }
