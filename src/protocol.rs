@@ -12,7 +12,7 @@
 //!     Hello{version, ...}   ──────▶
 //!                           ◀──────  Ready{version, libclang}
 //!     Index(unit)           ──────▶
-//!                           ◀──────  Parsed{unit, files}      (every file the unit saw)
+//!                           ◀──────  Parsed{unit, files, ..}  (every file the unit saw)
 //!     Grant{emit}           ──────▶                            (which headers it may emit)
 //!                           ◀──────  Indexed(UnitIndex) | Failed{unit, reason}
 //!     Index(unit) ...
@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -87,6 +87,12 @@ pub(crate) enum Response {
         unit: UnitId,
         /// Every file the unit read; `files[0]` is the main file.
         files: Vec<SeenFile>,
+        /// Indices into `files` of headers an earlier unit of this worker
+        /// already parsed: libclang skipped their function bodies this time
+        /// (`CXIndexOpt_SkipParsedBodiesInSession`), so this unit's data for
+        /// them lacks the references inside those bodies and must not be
+        /// emitted.
+        bodies_skipped: Vec<u32>,
     },
     Indexed(Box<UnitIndex>),
     /// libclang produced no translation unit at all (missing file, unusable

@@ -114,6 +114,18 @@ impl<'t, 'c> Refresher<'t, 'c> {
                 [reason],
             )?;
         }
+        // A project header no unit emitted (its claimant's worker died, or
+        // every unit that read it had skipped its bodies) has no rows: the
+        // units that read it are indexed again so that one of them emits it.
+        tx.execute(
+            "UPDATE units SET state = 'pending', reason = (
+                 SELECT f.path || ' was never indexed' FROM unit_deps d JOIN files f ON f.id = d.file_id
+                 WHERE d.unit_id = units.id AND f.indexed = 0 AND f.is_system = 0 LIMIT 1)
+             WHERE state = 'indexed' AND id IN (
+                 SELECT d.unit_id FROM unit_deps d JOIN files f ON f.id = d.file_id
+                 WHERE f.indexed = 0 AND f.is_system = 0)",
+            [],
+        )?;
         if options.retry_failed {
             tx.execute(
                 "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, ''), failures = 0

@@ -176,6 +176,7 @@ enum Event {
         worker: WorkerId,
         unit: UnitId,
         files: Vec<SeenFile>,
+        bodies_skipped: Vec<u32>,
     },
     /// The unit's results were handed to the writer (`Ok`), or libclang
     /// could not parse it (`Err`).
@@ -265,10 +266,15 @@ struct Claims {
 const FRESH: UnitId = UnitId::MAX;
 
 impl Claims {
+    /// Which of `files` the unit emits. Headers whose bodies its worker
+    /// skipped are neither granted nor claimed: a later unit parsing them in
+    /// full will be. (If none does, refresh notices that the header was
+    /// never emitted and indexes its includers again.)
     fn decide(
         &mut self,
         unit: UnitId,
         files: &[SeenFile],
+        bodies_skipped: &[u32],
         index_system_headers: bool,
     ) -> Vec<bool> {
         files
@@ -287,11 +293,11 @@ impl Claims {
                 if self.owners.contains_key(&key) {
                     return false;
                 }
-                let owner = if !self.full && self.is_current(file) {
-                    FRESH
-                } else {
-                    unit
-                };
+                let current = !self.full && self.is_current(file);
+                if !current && bodies_skipped.contains(&(i as u32)) {
+                    return false;
+                }
+                let owner = if current { FRESH } else { unit };
                 self.owners.insert(key, owner);
                 owner == unit
             })
@@ -555,10 +561,14 @@ impl<'a> Supervisor<'a> {
                 worker,
                 unit,
                 files,
+                bodies_skipped,
             } => {
-                let emit = self
-                    .claims
-                    .decide(unit, &files, self.config.index_system_headers);
+                let emit = self.claims.decide(
+                    unit,
+                    &files,
+                    &bodies_skipped,
+                    self.config.index_system_headers,
+                );
                 if let Some(slot) = self.slot(worker) {
                     // A failed send means the worker died; its exit event
                     // handles the unit.
@@ -737,12 +747,17 @@ fn read_worker(
                     libclang,
                 }
             }
-            Ok(Some(Response::Parsed { unit, files })) => {
+            Ok(Some(Response::Parsed {
+                unit,
+                files,
+                bodies_skipped,
+            })) => {
                 seen.clone_from(&files);
                 Event::Parsed {
                     worker: id,
                     unit,
                     files,
+                    bodies_skipped,
                 }
             }
             Ok(Some(Response::Indexed(index))) => {

@@ -13,6 +13,7 @@
 
 mod clang;
 
+use std::collections::HashSet;
 use std::io::{self, BufReader, BufWriter};
 
 use anyhow::{bail, Context, Result};
@@ -50,6 +51,9 @@ pub(crate) fn run() -> Result<()> {
     )?;
 
     let mut statm = memory::Statm::open(std::process::id())?;
+    // Hashes of the project headers earlier units of this session parsed:
+    // libclang skips their bodies from now on (see `clang`).
+    let mut session = HashSet::new();
     while let Some(request) = protocol::read_frame::<Request>(&mut input)? {
         let Request::Index(request) = request else {
             bail!("expected a unit to index, got {request:?}")
@@ -61,7 +65,7 @@ pub(crate) fn run() -> Result<()> {
         // state for the unit is alive, so its I/O errors are carried out.
         let mut grant_error = None;
         let mut grant = |files: &[SeenFile]| -> Vec<bool> {
-            match ask_grant(&mut input, &mut output, request.unit, files) {
+            match ask_grant(&mut input, &mut output, request.unit, files, &mut session) {
                 Ok(emit) => emit,
                 Err(e) => {
                     grant_error = Some(e);
@@ -94,12 +98,20 @@ fn ask_grant(
     output: &mut impl io::Write,
     unit: protocol::UnitId,
     files: &[SeenFile],
+    session: &mut HashSet<u64>,
 ) -> Result<Vec<bool>> {
+    let mut bodies_skipped = Vec::new();
+    for (i, file) in files.iter().enumerate().skip(1) {
+        if !file.system && !session.insert(xxhash_rust::xxh3::xxh3_64(file.path.as_bytes())) {
+            bodies_skipped.push(i as u32);
+        }
+    }
     protocol::write_frame(
         output,
         &Response::Parsed {
             unit,
             files: files.to_vec(),
+            bodies_skipped,
         },
     )?;
     match protocol::read_frame::<Request>(input)? {

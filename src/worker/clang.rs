@@ -54,17 +54,14 @@ use crate::protocol::{
     Span, Symbol, SymbolRef, UnitIndex,
 };
 
-/// `CXIndexOpt_SkipParsedBodiesInSession` would let libclang skip function
+/// `CXIndexOpt_SkipParsedBodiesInSession` lets libclang skip function
 /// bodies in headers that an earlier unit of this worker already parsed, a
-/// large saving on header-heavy C++. It stays off: a skipped body reports no
-/// references, and the unit that parses a header a second time may be the
-/// one the supervisor grants it to (the first unit to see it in this worker
-/// was denied, or the granted unit elsewhere failed and the header was
-/// granted again). That header would then be stored without the references
-/// inside its inline functions and templates. Turn it on only if the grant
-/// policy guarantees a header denied once in a worker is never granted to a
-/// later unit of the same worker.
-const SKIP_PARSED_BODIES_IN_SESSION: bool = false;
+/// large saving on header-heavy C++ (it is much of why clangd's background
+/// index beats a plain parse). A skipped body reports no references, so a
+/// unit's data for such a header is incomplete: the worker loop tells the
+/// supervisor which headers those are (`Response::Parsed::bodies_skipped`)
+/// and the supervisor never grants them.
+const SKIP_PARSED_BODIES_IN_SESSION: bool = true;
 
 /// No `CXIndexOpt_SuppressRedundantRefs`: every reference is kept.
 const INDEX_OPTIONS: CXIndexOptFlags = if SKIP_PARSED_BODIES_IN_SESSION {
