@@ -342,6 +342,10 @@ struct Summary {
 
 fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
+    // Listen before anything else: a signal during discovery or refresh
+    // (seconds on a large project) must still end the build as cancelled,
+    // with its exit code and an interrupted run, not kill it outright.
+    let signals = listen_for_signals()?;
     let project = std::path::absolute(&args.project)
         .with_context(|| format!("{}", args.project.display()))?;
     let db = db_path(&project, &args.db);
@@ -437,7 +441,6 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         store::collect_garbage(&conn)?;
     }
 
-    let signals = listen_for_signals()?;
     let queue = Queue::new(store::open(&db, Access::Read)?)?;
     let claims_conn = store::open(&db, Access::Read)?;
     // Results are large; a few in flight per worker is all the writer needs

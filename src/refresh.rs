@@ -213,6 +213,8 @@ struct KnownFile {
     size: i64,
     mtime_ns: i64,
     hash: i64,
+    /// Whether some unit emitted the file's rows.
+    indexed: bool,
 }
 
 /// How a file on disk compares with its row.
@@ -224,7 +226,7 @@ enum DiskState {
         size: i64,
         mtime_ns: i64,
     },
-    Changed,
+    Changed { size: i64, mtime_ns: i64, hash: i64 },
     Deleted,
 }
 
@@ -232,9 +234,18 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let mut after = 0i64;
     loop {
         let page: Vec<KnownFile> = tx
-            .prepare_cached("SELECT id, path, size, mtime_ns, hash FROM files WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .prepare_cached(
+                "SELECT id, path, size, mtime_ns, hash, indexed FROM files WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?
             .query_map(params![after, SCAN_PAGE], |r| {
-                Ok(KnownFile { id: r.get(0)?, path: r.get(1)?, size: r.get(2)?, mtime_ns: r.get(3)?, hash: r.get(4)? })
+                Ok(KnownFile {
+                    id: r.get(0)?,
+                    path: r.get(1)?,
+                    size: r.get(2)?,
+                    mtime_ns: r.get(3)?,
+                    hash: r.get(4)?,
+                    indexed: r.get(5)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
         let Some(last) = page.last() else {
@@ -249,7 +260,18 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                     tx.prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3 WHERE id = ?1")?
                         .execute(params![file.id, size, mtime_ns])?;
                 }
-                DiskState::Changed => mark_dependents(tx, file, "changed")?,
+                DiskState::Changed { size, mtime_ns, hash } => {
+                    mark_dependents(tx, file, "changed")?;
+                    // No rows describe the old content of a file nobody
+                    // emitted (a new unit's placeholder, a unit that never
+                    // indexed), so its row follows the disk: a unit failing
+                    // on this content stays failed, and quarantined, until
+                    // the file changes again.
+                    if !file.indexed {
+                        tx.prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3, hash = ?4 WHERE id = ?1")?
+                            .execute(params![file.id, size, mtime_ns, hash])?;
+                    }
+                }
                 DiskState::Deleted => mark_dependents(tx, file, "was deleted")?,
             }
         }
@@ -267,7 +289,7 @@ fn compare_with_disk(file: &KnownFile) -> DiskState {
     }
     match hash_file(Path::new(&file.path)) {
         Some(hash) if hash_to_sql(hash) == file.hash => DiskState::Touched { size, mtime_ns },
-        Some(_) => DiskState::Changed,
+        Some(hash) => DiskState::Changed { size, mtime_ns, hash: hash_to_sql(hash) },
         None => DiskState::Deleted,
     }
 }

@@ -20,15 +20,28 @@ pub struct Project {
 
 impl Project {
     pub fn new() -> Project {
-        let dir = tempfile::Builder::new().prefix("indexer-test-").tempdir().expect("temp dir");
-        let tag = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+        let dir = tempfile::Builder::new()
+            .prefix("indexer-test-")
+            .tempdir()
+            .expect("temp dir");
+        let tag = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         Project { dir, tag }
     }
 
     /// A copy of `testdata/<name>`.
     pub fn from_testdata(name: &str) -> Project {
         let project = Project::new();
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name), project.root());
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata")
+                .join(name),
+            project.root(),
+        );
         project
     }
 
@@ -64,7 +77,10 @@ impl Project {
                 serde_json::json!({ "directory": root, "file": format!("{root}/{file}"), "arguments": args })
             })
             .collect();
-        self.write("compile_commands.json", &serde_json::to_string_pretty(&entries).unwrap());
+        self.write(
+            "compile_commands.json",
+            &serde_json::to_string_pretty(&entries).unwrap(),
+        );
     }
 
     pub fn db(&self) -> PathBuf {
@@ -74,7 +90,10 @@ impl Project {
     /// The real binary, run in the project's root.
     pub fn indexer(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_indexer"));
-        command.current_dir(self.root()).env("INDEXER_TEST_TAG", &self.tag).env_remove("INDEXER_FAULT");
+        command
+            .current_dir(self.root())
+            .env("INDEXER_TEST_TAG", &self.tag)
+            .env_remove("INDEXER_FAULT");
         command
     }
 
@@ -131,11 +150,22 @@ impl Project {
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
             .filter(|pid| {
-                let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+                let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                    return false;
+                };
                 let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+                    .map(|s| {
+                        s.rsplit(')')
+                            .next()
+                            .unwrap_or("")
+                            .trim_start()
+                            .starts_with('Z')
+                    })
                     .unwrap_or(true);
-                !zombie && environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
+                !zombie
+                    && environ
+                        .split(|&b| b == 0)
+                        .any(|var| var == needle.as_bytes())
             })
             .collect()
     }
@@ -156,7 +186,10 @@ impl Project {
 
     /// `PRAGMA integrity_check` of the index.
     pub fn assert_integrity(&self) {
-        let result: String = self.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let result: String = self
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(result, "ok");
     }
 }
@@ -173,7 +206,11 @@ pub fn assert_success(output: &Output) {
 
 pub fn parse_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
     })
 }
 
@@ -192,4 +229,319 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Appended helpers: index snapshots and file edits that refresh must notice.
+
+/// Everything the index says about the code, as sorted text: one line per
+/// row of `symbols` (usr, kind, qualified name), `decls` (usr, file, line,
+/// column, definition), `refs` (usr, file, line, column, roles, container
+/// usr), `bases`, `overrides` and `includes`. Files under the project root
+/// are shown relative to it, others absolute. No row ids, no timestamps, no
+/// hashes: two indexes of the same code give the same text whatever order
+/// they were built in.
+pub fn snapshot(project: &Project) -> String {
+    snapshot_db(project, &project.db())
+}
+
+/// [`snapshot`] of the index at `db` (e.g. a second index built with `--db`).
+pub fn snapshot_db(project: &Project, db: &Path) -> String {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", db.display()));
+    let mut roots = vec![format!("{}/", project.root().display())];
+    if let Ok(canonical) = std::fs::canonicalize(project.root()) {
+        roots.push(format!("{}/", canonical.display()));
+    }
+    let rel = |path: String| -> String {
+        roots
+            .iter()
+            .find_map(|root| path.strip_prefix(root.as_str()).map(str::to_owned))
+            .unwrap_or(path)
+    };
+    let sections: [(&str, &str); 6] = [
+        ("symbol", "SELECT usr, kind, qualified_name FROM symbols"),
+        (
+            "decl",
+            "SELECT s.usr, f.path, d.line, d.col, d.is_definition
+             FROM decls d JOIN symbols s ON s.id = d.symbol_id JOIN files f ON f.id = d.file_id",
+        ),
+        (
+            "ref",
+            "SELECT s.usr, f.path, r.line, r.col, r.roles, c.usr
+             FROM refs r JOIN symbols s ON s.id = r.symbol_id JOIN files f ON f.id = r.file_id
+             LEFT JOIN symbols c ON c.id = r.container_id",
+        ),
+        (
+            "base",
+            "SELECT d.usr, b.usr, f.path, x.line, x.col, x.is_virtual
+             FROM bases x JOIN symbols d ON d.id = x.derived_id JOIN symbols b ON b.id = x.base_id
+             JOIN files f ON f.id = x.file_id",
+        ),
+        (
+            "override",
+            "SELECT m.usr, o.usr, f.path
+             FROM overrides x JOIN symbols m ON m.id = x.method_id JOIN symbols o ON o.id = x.overridden_id
+             JOIN files f ON f.id = x.file_id",
+        ),
+        (
+            "include",
+            "SELECT f.path, i.line, g.path
+             FROM includes i JOIN files f ON f.id = i.file_id JOIN files g ON g.id = i.included_id",
+        ),
+    ];
+    let mut text = String::new();
+    for (section, sql) in sections {
+        let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let columns = stmt.column_count();
+        let is_path = |name: &str| name == "path";
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut lines: Vec<String> = stmt
+            .query_map([], |r| {
+                let mut fields = vec![section.to_string()];
+                for i in 0..columns {
+                    let value = match r.get::<_, rusqlite::types::Value>(i)? {
+                        rusqlite::types::Value::Text(s) if is_path(&names[i]) => rel(s),
+                        rusqlite::types::Value::Text(s) => s,
+                        rusqlite::types::Value::Integer(n) => n.to_string(),
+                        rusqlite::types::Value::Null => "-".to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    fields.push(value);
+                }
+                Ok(fields.join(" | "))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        lines.sort();
+        for line in lines {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// The lines only in `a` and only in `b` (multisets), for failure messages.
+pub fn snapshot_diff(a: &str, b: &str) -> String {
+    let mut only_a: Vec<&str> = a.lines().collect();
+    let mut only_b: Vec<&str> = Vec::new();
+    for line in b.lines() {
+        match only_a.iter().position(|l| *l == line) {
+            Some(i) => {
+                only_a.remove(i);
+            }
+            None => only_b.push(line),
+        }
+    }
+    let mut out = String::new();
+    for line in only_a {
+        out.push_str(&format!("- {line}\n"));
+    }
+    for line in only_b {
+        out.push_str(&format!("+ {line}\n"));
+    }
+    out
+}
+
+/// Replaces a file's content and makes sure its mtime moved, so that a
+/// refresh cannot miss the edit however coarse the file system's clock.
+pub fn edit(project: &Project, rel: &str, content: &str) {
+    let path = project.path(rel);
+    let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    project.write(rel, content);
+    let after = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap();
+    if let Some(before) = before {
+        if after <= before {
+            set_mtime(project, rel, before + Duration::from_secs(1));
+        }
+    }
+}
+
+/// Sets a file's modification time, leaving its content alone.
+pub fn set_mtime(project: &Project, rel: &str, mtime: std::time::SystemTime) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(project.path(rel))
+        .unwrap();
+    file.set_modified(mtime).unwrap();
+}
+
+/// A file's modification time.
+pub fn mtime(project: &Project, rel: &str) -> std::time::SystemTime {
+    std::fs::metadata(project.path(rel))
+        .and_then(|m| m.modified())
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Appended helpers: builds running in the background (signals, concurrent
+// commands, kills), and reads of an index that a build may be writing.
+
+/// An `indexer` process started without waiting for it. Its stdout and
+/// stderr are collected by threads, so it never blocks on a full pipe.
+pub struct Running {
+    pub child: std::process::Child,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    pub started: Instant,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the process (`libc::SIGINT`, `libc::SIGKILL`, ...).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child, which has not been reaped yet.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(
+            rc,
+            0,
+            "kill({}, {signal}): {}",
+            self.child.id(),
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Whether the process has exited (without reaping the output).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_some()
+    }
+
+    /// Waits at most `limit` for the process to exit (killing it and failing
+    /// the test past that); returns its output and the moment its exit was
+    /// seen (polled every 2 ms).
+    pub fn wait(mut self, limit: Duration) -> (Output, Instant) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "indexer (pid {}) still running after {limit:?}",
+                    self.child.id()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let exited = Instant::now();
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (
+            Output {
+                status,
+                stdout,
+                stderr,
+            },
+            exited,
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave a build running.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Project {
+    /// Starts `indexer <args>` with extra environment variables.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
+        use std::io::Read;
+        let mut command = self.indexer();
+        command
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let started = Instant::now();
+        let mut child = command.spawn().expect("starting indexer");
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.read_to_end(&mut buf);
+            buf
+        });
+        Running {
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+            started,
+        }
+    }
+
+    /// `SELECT count(*) ...` on the index at `db`, read-only, or `None` while
+    /// the database or its schema does not exist yet. Safe while a build
+    /// writes it (WAL).
+    pub fn try_count_db(&self, db: &Path, sql: &str) -> Option<i64> {
+        if !db.exists() {
+            return None;
+        }
+        let conn =
+            Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+        conn.busy_timeout(Duration::from_secs(5)).ok()?;
+        conn.query_row(sql, [], |r| r.get(0)).ok()
+    }
+
+    /// Units of the default index in state `indexed` (0 before it exists).
+    pub fn indexed_units(&self) -> i64 {
+        self.try_count_db(
+            &self.db(),
+            "SELECT count(*) FROM units WHERE state = 'indexed'",
+        )
+        .unwrap_or(0)
+    }
+
+    /// `indexer status --json <args>`, asserting success.
+    pub fn status_json(&self, args: &[&str]) -> Value {
+        let output = self.run(&[&["status", "--json"], args].concat());
+        assert_success(&output);
+        parse_json(&output)
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds; fails the test after `limit`.
+#[track_caller]
+pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The exit code, failing the test with the output if the process was
+/// killed by a signal instead of exiting.
+#[track_caller]
+pub fn exit_code(output: &Output) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    output.status.code().unwrap_or_else(|| {
+        panic!(
+            "indexer did not exit: killed by signal {:?}\nstdout:\n{}\nstderr:\n{}",
+            output.status.signal(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }

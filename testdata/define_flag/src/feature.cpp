@@ -1,0 +1,7 @@
+int always();
+
+#ifdef FEATURE
+void feature_on();
+#else
+void feature_off();
+#endif

@@ -1,0 +1,8 @@
+#pragma once
+
+namespace ov {
+
+int scale(int value);
+double scale(double value);
+
+}  // namespace ov

@@ -1,0 +1,3 @@
+#include "shared.h"
+
+int u1() { return shared::value(); }

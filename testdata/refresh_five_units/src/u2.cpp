@@ -1,0 +1,3 @@
+#include "shared.h"
+
+int u2(shared::Pair pair) { return pair.first; }

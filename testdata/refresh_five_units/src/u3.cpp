@@ -1,0 +1,3 @@
+#include "shared.h"
+
+int u3() { return shared::value() + 3; }

@@ -1,0 +1,223 @@
+//! Cancellation and durability: a build stopped by SIGINT or SIGTERM (once or
+//! twice) or killed outright leaves a consistent index, no worker behind,
+//! and a next build that indexes exactly what is left and ends with the same
+//! index as an uninterrupted build. While a build runs, queries work and a
+//! second build is refused with the running one's pid.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Project};
+
+/// Units in the slow project: with -j 2 a build takes a few seconds.
+const UNITS: i64 = 30;
+
+/// `UNITS` units that each include a few heavy standard headers, so each
+/// takes a few hundred milliseconds to parse; indexed by walking the project.
+fn slow_project() -> Project {
+    let project = Project::new();
+    project.write(
+        "include/slow/common.h",
+        "#pragma once\n#include <map>\n#include <string>\n#include <vector>\n#include <algorithm>\n\
+         namespace slow {\nstruct Tally {\n    std::map<std::string, int> counts;\n    int add(const std::string& key);\n};\n}\n",
+    );
+    for k in 1..=UNITS {
+        project.write(
+            &format!("src/unit{k:02}.cpp"),
+            &format!(
+                "#include \"slow/common.h\"\n\n\
+                 namespace slow {{\n\
+                 int count{k}(const std::vector<int>& values) {{\n\
+                 \x20   Tally tally;\n\
+                 \x20   tally.counts[\"k\"] = {k};\n\
+                 \x20   return static_cast<int>(std::count(values.begin(), values.end(), tally.counts[\"k\"]));\n\
+                 }}\n\
+                 }}\n"
+            ),
+        );
+    }
+    project
+}
+
+/// The snapshot of an uninterrupted build of the slow project. Snapshots
+/// show project files relative to the root, so one reference serves every
+/// test's copy of the project.
+fn reference() -> &'static str {
+    static REFERENCE: OnceLock<String> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let project = slow_project();
+        let started = Instant::now();
+        let summary = project.build(&["-j", "2"]);
+        println!("uninterrupted build of {UNITS} slow units: {:?} ({}s by the summary)", started.elapsed(), summary["elapsed_s"]);
+        assert_eq!(summary["indexed"], UNITS, "{summary}");
+        assert_eq!(summary["failed"], 0, "{summary}");
+        util::snapshot(&project)
+    })
+}
+
+/// Where in the build the signal is sent.
+#[derive(Debug, Clone, Copy)]
+enum Point {
+    /// 100 ms after the process started.
+    Early,
+    /// Once a third of the units are in the index.
+    Mid,
+    /// Once three quarters of the units are in the index.
+    Late,
+}
+
+/// Starts a build of `project` and waits until `point`.
+fn start_build(project: &Project, point: Point) -> util::Running {
+    let build = project.spawn(&["build", "--json", "-j", "2"], &[]);
+    let enough = match point {
+        Point::Early => {
+            std::thread::sleep(Duration::from_millis(100).saturating_sub(build.started.elapsed()));
+            return build;
+        }
+        Point::Mid => UNITS / 3,
+        Point::Late => UNITS * 3 / 4,
+    };
+    util::wait_until(Duration::from_secs(120), &format!("{enough} units are indexed"), || project.indexed_units() >= enough);
+    build
+}
+
+/// Sends `signals` (the second one `gap` after the first) and waits for the
+/// build to exit; returns its output and the latency from the first signal.
+fn interrupt(mut build: util::Running, signals: &[i32], gap: Duration) -> (std::process::Output, Duration) {
+    assert!(!build.exited(), "the build finished before it could be interrupted");
+    let sent = Instant::now();
+    for (i, &signal) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(gap);
+        }
+        build.signal(signal);
+    }
+    let (output, exited) = build.wait(Duration::from_secs(30));
+    (output, exited - sent)
+}
+
+/// `status` of the last row of the runs table.
+fn last_run_status(project: &Project) -> String {
+    project.column("SELECT status FROM runs ORDER BY id DESC LIMIT 1").pop().expect("a run row")
+}
+
+/// Resumes with a plain build: it must index exactly the `UNITS - before`
+/// units left, and end with the reference index.
+#[track_caller]
+fn assert_resume_completes(project: &Project, before: i64) {
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let after = summary["indexed"].as_i64().unwrap();
+    assert_eq!(before + after, UNITS, "{before} indexed before the interruption, {after} by the resume: {summary}");
+    assert_eq!(summary["unchanged"].as_i64(), Some(before), "{summary}");
+    let snapshot = util::snapshot(project);
+    let expected = reference();
+    assert!(snapshot == expected, "resumed index differs from a full build:\n{}", util::snapshot_diff(expected, &snapshot));
+    project.assert_integrity();
+    project.assert_no_workers_survive();
+}
+
+/// The checks every graceful cancellation must pass; returns the number of
+/// units it kept.
+#[track_caller]
+fn assert_cancelled(project: &Project, output: &std::process::Output, latency: Duration, code: i32, what: &str) -> i64 {
+    println!("{what}: exited {latency:?} after the signal");
+    assert_eq!(util::exit_code(output), code, "{what}: stderr:\n{}", util::stderr(output));
+    assert!(latency < Duration::from_secs(2), "{what}: took {latency:?} to exit");
+    let summary = util::parse_json(output);
+    assert_eq!(summary["status"], "cancelled", "{what}: {summary}");
+    assert!(util::stderr(output).contains("run `indexer build` again to resume"), "{what}: {}", util::stderr(output));
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+    assert_eq!(last_run_status(project), "interrupted", "{what}");
+    let before = summary["indexed"].as_i64().unwrap();
+    assert!(before < UNITS, "{what}: nothing was left to do: {summary}");
+    assert_eq!(project.indexed_units(), before, "{what}: the summary's count is not what the index holds");
+    before
+}
+
+/// SIGINT early, mid-run and late: exit 130 at once, nothing lost, and a resume completes the index.
+#[test]
+fn sigint_at_any_point_exits_130_and_the_build_resumes() {
+    reference();
+    for point in [Point::Early, Point::Mid, Point::Late] {
+        let project = slow_project();
+        let build = start_build(&project, point);
+        let (output, latency) = interrupt(build, &[libc::SIGINT], Duration::ZERO);
+        let before = assert_cancelled(&project, &output, latency, 130, &format!("SIGINT {point:?}"));
+        assert_resume_completes(&project, before);
+    }
+}
+
+/// SIGTERM mid-run: exit 143 at once, nothing lost, and a resume completes the index.
+#[test]
+fn sigterm_exits_143_and_the_build_resumes() {
+    reference();
+    let project = slow_project();
+    let build = start_build(&project, Point::Mid);
+    let (output, latency) = interrupt(build, &[libc::SIGTERM], Duration::ZERO);
+    let before = assert_cancelled(&project, &output, latency, 143, "SIGTERM mid-run");
+    assert_resume_completes(&project, before);
+}
+
+/// A second SIGINT 20 ms after the first exits at once (130) and the index stays sound and resumable.
+#[test]
+fn double_sigint_exits_at_once_and_the_build_resumes() {
+    reference();
+    let project = slow_project();
+    let build = start_build(&project, Point::Mid);
+    let (output, latency) = interrupt(build, &[libc::SIGINT, libc::SIGINT], Duration::from_millis(20));
+    println!("double SIGINT: exited {latency:?} after the first signal");
+    assert_eq!(util::exit_code(&output), 130, "stderr:\n{}", util::stderr(&output));
+    assert!(latency < Duration::from_secs(2), "took {latency:?} to exit");
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+    let status = project.status_json(&[]);
+    assert_eq!(status["last_run"]["status"], "interrupted", "{status}");
+    assert_resume_completes(&project, project.indexed_units());
+}
+
+/// SIGKILL of the supervisor mid-run: the index stays sound, the run reads as interrupted, and a resume completes it.
+#[test]
+fn sigkill_mid_run_leaves_a_sound_resumable_index() {
+    reference();
+    let project = slow_project();
+    let build = start_build(&project, Point::Mid);
+    let (output, _) = interrupt(build, &[libc::SIGKILL], Duration::ZERO);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&output.status), Some(libc::SIGKILL));
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+    let status = project.status_json(&[]);
+    assert_eq!(status["last_run"]["status"], "interrupted", "{status}");
+    assert_eq!(status["units_indexed"].as_i64(), Some(project.indexed_units()), "{status}");
+    assert_resume_completes(&project, project.indexed_units());
+}
+
+/// While a build runs, queries and status work, and a second build is refused naming the running pid.
+#[test]
+fn queries_work_during_a_build_and_a_second_build_is_refused() {
+    reference();
+    let project = slow_project();
+    let build = start_build(&project, Point::Mid);
+
+    let status = project.status_json(&[]);
+    assert_eq!(status["last_run"]["status"], "running", "{status}");
+    assert!(status["units_indexed"].as_i64().unwrap() >= UNITS / 3, "{status}");
+    let rows = project.query(&["find", "count*"]);
+    assert!(rows.len() as i64 >= UNITS / 3, "find saw {} of the indexed functions: {rows:?}", rows.len());
+
+    let second = project.run(&["build", "--json", "-j", "2"]);
+    assert_eq!(util::exit_code(&second), 1, "stdout:\n{}", String::from_utf8_lossy(&second.stdout));
+    let message = util::stderr(&second);
+    assert!(message.contains(&format!("pid {}", build.pid())), "the refusal does not name pid {}: {message}", build.pid());
+
+    let (output, _) = build.wait(Duration::from_secs(300));
+    util::assert_success(&output);
+    let summary = util::parse_json(&output);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    let snapshot = util::snapshot(&project);
+    assert!(snapshot == reference(), "index differs from a full build:\n{}", util::snapshot_diff(reference(), &snapshot));
+    assert_eq!(last_run_status(&project), "complete");
+    project.assert_no_workers_survive();
+}

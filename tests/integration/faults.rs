@@ -1,0 +1,304 @@
+//! Bounded memory and fault isolation: a unit whose worker crashes, hangs or
+//! blows up its memory fails alone, with the cause, while every other unit
+//! is indexed; no worker outlives its supervisor; and the supervisor's own
+//! memory does not grow with the project or across refreshes.
+//!
+//! Faults are injected with `INDEXER_FAULT` (see `src/worker.rs`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{self, Project};
+
+/// How many cheap units stand next to the victim.
+const CHEAP: usize = 6;
+
+/// `src/cheap1.c` .. `src/cheap6.c` (one trivial function each) and
+/// `src/victim.cpp`, indexed by walking the project.
+fn victim_project() -> Project {
+    let project = Project::new();
+    for k in 1..=CHEAP {
+        project.write(&format!("src/cheap{k}.c"), &format!("int cheap{k}(void) {{ return {k}; }}\n"));
+    }
+    project.write("src/victim.cpp", "namespace v { int victim() { return 42; } }\n");
+    project
+}
+
+/// `indexer build --json -j 2 <args>` with `INDEXER_FAULT=<fault>` (if not
+/// empty); asserts exit 0 and returns the summary and the wall time.
+fn build_with_fault(project: &Project, fault: &str, args: &[&str]) -> (Value, Duration) {
+    let mut command = project.indexer();
+    command.args(["build", "--json", "-j", "2"]).args(args);
+    if !fault.is_empty() {
+        command.env("INDEXER_FAULT", fault);
+    }
+    let started = Instant::now();
+    let output = command.output().expect("running indexer");
+    let elapsed = started.elapsed();
+    util::assert_success(&output);
+    (util::parse_json(&output), elapsed)
+}
+
+/// `status --json`'s failed units as (file name relative to the project, reason, quarantined).
+fn failures(project: &Project) -> Vec<(String, String, bool)> {
+    let status = project.status_json(&[]);
+    let root = format!("{}/", project.root().display());
+    status["failed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no failed list in {status}"))
+        .iter()
+        .map(|f| {
+            let file = f["file"].as_str().unwrap();
+            (
+                file.strip_prefix(&root).unwrap_or(file).to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+                f["quarantined"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts the summary's indexed and failed counts.
+#[track_caller]
+fn assert_outcome(summary: &Value, indexed: u64, failed: u64) {
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(
+        (summary["indexed"].as_u64(), summary["failed"].as_u64()),
+        (Some(indexed), Some(failed)),
+        "indexed, failed in {summary}"
+    );
+}
+
+/// Every cheap unit is indexed, with its function in the index.
+#[track_caller]
+fn assert_cheap_units_indexed(project: &Project) {
+    let names = project.column("SELECT name FROM symbols WHERE name LIKE 'cheap%' ORDER BY name");
+    let expected: Vec<String> = (1..=CHEAP).map(|k| format!("cheap{k}")).collect();
+    assert_eq!(names, expected);
+    let states = project.column(
+        "SELECT f.path || ' ' || u.state FROM units u JOIN files f ON f.id = u.file_id
+         WHERE f.path LIKE '%/cheap%' AND u.state != 'indexed'",
+    );
+    assert!(states.is_empty(), "cheap units not indexed: {states:?}");
+}
+
+/// The victim's unit state in the index.
+fn victim_state(project: &Project) -> String {
+    project.column("SELECT u.state FROM units u JOIN files f ON f.id = u.file_id WHERE f.path LIKE '%/victim.cpp'")[0].clone()
+}
+
+/// A worker that segfaults on one unit: that unit alone fails, after one retry, and the build succeeds.
+#[test]
+fn a_crashing_unit_fails_alone_after_one_retry() {
+    let project = victim_project();
+    let (summary, _) = build_with_fault(&project, "crash@victim.cpp", &[]);
+    assert_outcome(&summary, CHEAP as u64, 1);
+    assert_eq!(summary["workers_crashed"], 2, "one crash, one crash of the retry: {summary}");
+    assert_eq!(summary["workers_timed_out"], 0, "{summary}");
+    assert_eq!(summary["workers_killed_for_memory"], 0, "{summary}");
+    let failed = failures(&project);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "src/victim.cpp");
+    assert!(failed[0].1.contains("signal 11 (SIGSEGV"), "reason: {}", failed[0].1);
+    assert_cheap_units_indexed(&project);
+    assert_eq!(victim_state(&project), "failed");
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+}
+
+/// A worker stuck on one unit is killed at --tu-timeout; that unit fails, the others are indexed.
+#[test]
+fn a_hanging_unit_times_out_alone() {
+    let project = victim_project();
+    let (summary, elapsed) = build_with_fault(&project, "hang@victim.cpp", &["--tu-timeout", "1"]);
+    assert_outcome(&summary, CHEAP as u64, 1);
+    assert_eq!(summary["workers_timed_out"], 2, "the unit and its retry: {summary}");
+    assert_eq!(summary["workers_crashed"], 0, "{summary}");
+    let failed = failures(&project);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "src/victim.cpp");
+    assert_eq!(failed[0].1, "timed out after 1 s");
+    // Two attempts of at least one second each, and not much more.
+    assert!(elapsed >= Duration::from_secs(2), "two 1 s timeouts took only {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(15), "two 1 s timeouts took {elapsed:?}");
+    assert_cheap_units_indexed(&project);
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+}
+
+/// A worker growing past --worker-rss-limit is killed within a sample or so; its unit fails with the sizes.
+#[test]
+fn a_unit_blowing_up_memory_is_killed_promptly() {
+    let project = victim_project();
+    // A generous --tu-timeout: had the kill waited for it, the build would
+    // take a minute.
+    let (summary, elapsed) =
+        build_with_fault(&project, "alloc:300M@victim.cpp", &["--worker-rss-limit", "200M", "--tu-timeout", "30"]);
+    assert_outcome(&summary, CHEAP as u64, 1);
+    assert_eq!(summary["workers_killed_for_memory"], 2, "the unit and its retry: {summary}");
+    assert_eq!(summary["workers_timed_out"], 0, "{summary}");
+    let failed = failures(&project);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "src/victim.cpp");
+    let reason = &failed[0].1;
+    assert!(
+        reason.starts_with("worker exceeded memory limit: ") && reason.ends_with(" > 200 MiB"),
+        "reason: {reason}"
+    );
+    println!("memory blow-up: build took {elapsed:?}; {reason}");
+    assert!(elapsed < Duration::from_secs(10), "the kills took {elapsed:?}: not within a sampling interval");
+    assert_cheap_units_indexed(&project);
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+}
+
+/// A worker past the soft limit finishes its unit (indexed) and is then replaced.
+#[test]
+fn a_worker_over_the_soft_limit_finishes_its_unit_and_is_recycled() {
+    let project = victim_project();
+    let (summary, _) = build_with_fault(
+        &project,
+        "alloc:120M@victim.cpp",
+        &["--worker-rss-limit", "1G", "--worker-rss-soft-limit", "100M"],
+    );
+    assert_outcome(&summary, CHEAP as u64 + 1, 0);
+    assert!(summary["workers_recycled"].as_u64().unwrap() >= 1, "no worker recycled: {summary}");
+    assert_eq!(summary["workers_killed_for_memory"], 0, "{summary}");
+    assert!(failures(&project).is_empty());
+    assert_eq!(victim_state(&project), "indexed");
+    assert_eq!(project.column("SELECT qualified_name FROM symbols WHERE name = 'victim'"), ["v::victim"]);
+    assert_cheap_units_indexed(&project);
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+}
+
+/// A unit that failed twice is quarantined: skipped by later builds until --retry-failed or an edit.
+#[test]
+fn a_unit_that_crashed_twice_is_quarantined_until_retried_or_edited() {
+    let project = victim_project();
+    let (summary, _) = build_with_fault(&project, "crash@victim.cpp", &[]);
+    assert_outcome(&summary, CHEAP as u64, 1);
+
+    // No fault any more, but the unit is not retried.
+    let (summary, _) = build_with_fault(&project, "", &[]);
+    assert_outcome(&summary, 0, 0);
+    assert_eq!(summary["quarantined"], 1, "{summary}");
+    assert_eq!(summary["workers_spawned"], 0, "nothing to index: {summary}");
+    let failed = failures(&project);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "src/victim.cpp");
+    assert!(failed[0].1.contains("signal 11 (SIGSEGV"), "reason: {}", failed[0].1);
+    assert!(failed[0].2, "not quarantined: {failed:?}");
+    assert_eq!(victim_state(&project), "failed");
+
+    // --retry-failed retries it (and it succeeds now).
+    let (summary, _) = build_with_fault(&project, "", &["--retry-failed"]);
+    assert_outcome(&summary, 1, 0);
+    assert_eq!(victim_state(&project), "indexed");
+    assert!(failures(&project).is_empty());
+
+    // Quarantined again; an edit of the file makes it dirty again.
+    let (summary, _) = build_with_fault(&project, "crash@victim.cpp", &["--full"]);
+    assert_outcome(&summary, CHEAP as u64, 1);
+    assert!(failures(&project)[0].2, "not quarantined");
+    util::edit(&project, "src/victim.cpp", "namespace v { int victim() { return 43; } }\n");
+    let (summary, _) = build_with_fault(&project, "", &[]);
+    assert_outcome(&summary, 1, 0);
+    assert_eq!(summary["quarantined"], 0, "{summary}");
+    assert_eq!(victim_state(&project), "indexed");
+    assert!(failures(&project).is_empty());
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+}
+
+/// SIGKILL of the supervisor takes its workers with it, even one hung on a unit.
+#[test]
+fn no_worker_survives_a_killed_supervisor() {
+    let project = victim_project();
+    let build = project.spawn(&["build", "--json", "-j", "2", "--tu-timeout", "600"], &[("INDEXER_FAULT", "hang@victim.cpp")]);
+    // The cheap units are done and committed: the worker left is the hung one.
+    util::wait_until(Duration::from_secs(30), "the cheap units are indexed", || project.indexed_units() == CHEAP as i64);
+    util::wait_until(Duration::from_secs(10), "a worker is alive", || !project.live_workers().is_empty());
+    let hung = project.live_workers();
+    build.signal(libc::SIGKILL);
+    let (output, _) = build.wait(Duration::from_secs(10));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&output.status), Some(libc::SIGKILL));
+    assert!(!hung.is_empty());
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+    // The killed run reads as interrupted, and the hung unit is still to do.
+    let status = project.status_json(&[]);
+    assert_eq!(status["last_run"]["status"], "interrupted", "{status}");
+    assert_eq!(status["units_pending"], 1, "{status}");
+}
+
+// ---------------------------------------------------------------------------
+// Leaks: the supervisor's memory must not grow with the number of units,
+// nor from one refresh to the next.
+
+/// A project of `n` trivial C units (`int fK(void){return K;}`).
+fn trivial_project(n: usize) -> Project {
+    let project = Project::new();
+    for k in 1..=n {
+        project.write(&format!("src/f{k}.c"), &format!("int f{k}(void){{return {k};}}\n"));
+    }
+    project
+}
+
+fn supervisor_peak(summary: &Value) -> u64 {
+    summary["supervisor_peak_rss_bytes"].as_u64().unwrap_or_else(|| panic!("no supervisor peak in {summary}"))
+}
+
+/// The lower supervisor peak of two fresh full builds of `project` (a
+/// second sample damps scheduling noise; a leak shows in both).
+fn fresh_build_peak(project: &Project, n: u64) -> u64 {
+    (0..2)
+        .map(|_| {
+            let _ = std::fs::remove_dir_all(project.path(".indexer"));
+            let summary = project.build(&["-j", "2"]);
+            assert_outcome(&summary, n, 0);
+            supervisor_peak(&summary)
+        })
+        .min()
+        .unwrap()
+}
+
+/// The supervisor's peak memory for 400 units is within 10% of that for 40 units.
+#[test]
+fn supervisor_memory_does_not_grow_with_the_number_of_units() {
+    let small = trivial_project(40);
+    let large = trivial_project(400);
+    let small_peak = fresh_build_peak(&small, 40);
+    let large_peak = fresh_build_peak(&large, 400);
+    let growth = large_peak as f64 / small_peak as f64 - 1.0;
+    println!(
+        "supervisor peak RSS: 40 units {:.1} MiB, 400 units {:.1} MiB: {:+.1}%",
+        small_peak as f64 / 1048576.0,
+        large_peak as f64 / 1048576.0,
+        growth * 100.0
+    );
+    assert!(growth < 0.10, "supervisor peak grew {:.1}% from 40 to 400 units ({small_peak} -> {large_peak} bytes)", growth * 100.0);
+    large.assert_no_workers_survive();
+}
+
+/// Five consecutive no-op refreshes of a 400-unit index do not grow the supervisor's peak memory.
+#[test]
+fn no_op_refreshes_do_not_grow_supervisor_memory() {
+    let project = trivial_project(400);
+    let summary = project.build(&["-j", "2"]);
+    assert_outcome(&summary, 400, 0);
+    let peaks: Vec<u64> = (0..5)
+        .map(|_| {
+            let summary = project.build(&["-j", "2"]);
+            assert_outcome(&summary, 0, 0);
+            assert_eq!(summary["unchanged"], 400, "{summary}");
+            supervisor_peak(&summary)
+        })
+        .collect();
+    println!("supervisor peak RSS over five no-op refreshes: {peaks:?}");
+    let first = peaks[0] as f64;
+    for (i, &peak) in peaks.iter().enumerate() {
+        assert!(peak as f64 <= first * 1.10, "refresh {} peaked at {peak} bytes, the first at {first}: {peaks:?}", i + 1);
+    }
+}

@@ -1,0 +1,869 @@
+//! The indexing pipeline end to end: what `build` stores for real C++ code
+//! (names, kinds, locations, references, inheritance), how it copes with
+//! broken inputs, and what the queries and the build summary report.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::util::{self, Project};
+
+const DEMO_UNITS: [&str; 3] = ["src/circle.cpp", "src/main.cpp", "src/total.cpp"];
+
+/// testdata/demo with a compile_commands.json listing its three units.
+fn demo() -> Project {
+    let project = Project::from_testdata("demo");
+    project.compdb(&DEMO_UNITS.map(|unit| (unit, &[][..])));
+    project
+}
+
+/// `demo()`, built with two workers.
+fn built_demo() -> Project {
+    let project = demo();
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 3, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    project
+}
+
+fn abs(project: &Project, rel: &str) -> String {
+    project.path(rel).display().to_string()
+}
+
+/// `field` of every row, as strings.
+fn field(rows: &[Value], field: &str) -> Vec<String> {
+    rows.iter()
+        .map(|row| match &row[field] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// A query row reduced to `qualified_name kind file:line:column [roles] container`.
+fn describe(project: &Project, row: &Value) -> String {
+    let root = format!("{}/", project.root().display());
+    let file = row["file"]
+        .as_str()
+        .unwrap_or("?")
+        .trim_start_matches(&root)
+        .to_string();
+    let mut text = format!(
+        "{} {} {}:{}:{}",
+        row["qualified_name"].as_str().unwrap(),
+        row["kind"].as_str().unwrap(),
+        file,
+        row["line"],
+        row["column"]
+    );
+    if let Some(roles) = row.get("roles") {
+        let roles: Vec<&str> = roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        text.push_str(&format!(" [{}]", roles.join(",")));
+    }
+    if let Some(container) = row.get("container").and_then(Value::as_str) {
+        text.push_str(&format!(" in {container}"));
+    }
+    text
+}
+
+fn describe_all(project: &Project, rows: &[Value]) -> Vec<String> {
+    rows.iter().map(|row| describe(project, row)).collect()
+}
+
+/// Qualified names, kinds and locations of what the demo declares in namespaces, classes, templates and enums.
+#[test]
+fn symbols_have_qualified_names_and_kinds() {
+    let project = built_demo();
+    let declared = project.column(
+        "SELECT DISTINCT s.qualified_name || ' ' || s.kind FROM symbols s JOIN decls d ON d.symbol_id = s.id
+         ORDER BY s.qualified_name, s.kind",
+    );
+    assert_eq!(
+        declared,
+        [
+            "geo namespace",
+            "geo::Circle class",
+            "geo::Circle::Circle constructor",
+            "geo::Circle::area method",
+            "geo::Circle::radius_ field",
+            "geo::Color enum",
+            "geo::Color::Blue enum_constant",
+            "geo::Color::Green enum_constant",
+            "geo::Color::Red enum_constant",
+            "geo::Shape class",
+            "geo::Shape::area method",
+            "geo::Shape::color method",
+            "geo::Shape::color_ field",
+            "geo::Shape::~Shape destructor",
+            "geo::Square class",
+            "geo::Square::Square constructor",
+            "geo::Square::area method",
+            "geo::Square::side_ field",
+            "geo::clamp function_template",
+            "geo::total_area function",
+            "geo::weight function",
+            "main function",
+            "weight function",
+        ]
+    );
+    // Plain names are the last component.
+    let names = project.column("SELECT name FROM symbols WHERE qualified_name IN ('geo::Shape::~Shape', 'geo::Color::Red', 'geo::clamp') ORDER BY name");
+    assert_eq!(names, ["Red", "clamp", "~Shape"]);
+    // The definition locations, as `find` reports them.
+    let rows = project.query(&["find", "geo::C*", "--kind", "class"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["geo::Circle class include/geo/shape.h:18:7"]
+    );
+    let rows = project.query(&["find", "clamp"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["geo::clamp function_template include/geo/shape.h:37:3"]
+    );
+    assert_eq!(rows[0]["definition"], true);
+}
+
+/// A declaration and its out-of-line definition are one symbol with two decls, one of them the definition.
+#[test]
+fn declaration_and_out_of_line_definition_are_one_symbol() {
+    let project = built_demo();
+    for (qualified_name, declaration, definition) in [
+        (
+            "geo::Circle::area",
+            "include/geo/shape.h:21:12",
+            "src/circle.cpp:7:16",
+        ),
+        (
+            "geo::Circle::Circle",
+            "include/geo/shape.h:20:14",
+            "src/circle.cpp:5:9",
+        ),
+        (
+            "geo::total_area",
+            "include/geo/shape.h:41:8",
+            "src/total.cpp:7:8",
+        ),
+    ] {
+        assert_eq!(
+            project.count(&format!(
+                "SELECT count(*) FROM symbols WHERE qualified_name = '{qualified_name}'"
+            )),
+            1,
+            "{qualified_name}"
+        );
+        let root = format!("{}/", project.root().display());
+        let decls = project.column(&format!(
+            "SELECT replace(f.path, '{root}', '') || ':' || d.line || ':' || d.col || ' ' || d.is_definition
+             FROM decls d JOIN symbols s ON s.id = d.symbol_id JOIN files f ON f.id = d.file_id
+             WHERE s.qualified_name = '{qualified_name}' ORDER BY d.is_definition"
+        ));
+        assert_eq!(
+            decls,
+            [format!("{declaration} 0"), format!("{definition} 1")],
+            "{qualified_name}"
+        );
+    }
+    // `find` points at the definition.
+    let rows = project.query(&["find", "geo::Circle::area"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["geo::Circle::area method src/circle.cpp:7:16"]
+    );
+    assert_eq!(rows[0]["definition"], true);
+}
+
+/// `static` functions with one name in two units are two symbols, each declared in its own file.
+#[test]
+fn static_functions_with_one_name_in_two_units_are_two_symbols() {
+    let project = Project::from_testdata("overloads_and_statics");
+    project.compdb(&[("src/a.cpp", &[]), ("src/b.cpp", &[])]);
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 2, "{summary}");
+    let root = format!("{}/", project.root().display());
+    let helpers = project.column(&format!(
+        "SELECT s.usr || ' ' || s.qualified_name || ' ' || replace(f.path, '{root}', '') || ':' || d.line
+         FROM symbols s JOIN decls d ON d.symbol_id = s.id JOIN files f ON f.id = d.file_id
+         WHERE s.name = 'helper' ORDER BY s.usr"
+    ));
+    assert_eq!(
+        helpers,
+        [
+            "c:a.cpp@F@helper#I# helper src/a.cpp:3",
+            "c:b.cpp@F@helper#I# helper src/b.cpp:3"
+        ]
+    );
+    // Each unit's call goes to its own helper.
+    let calls = project.column(
+        "SELECT s.usr || ' ' || c.qualified_name FROM refs r JOIN symbols s ON s.id = r.symbol_id
+         JOIN symbols c ON c.id = r.container_id WHERE s.name = 'helper' ORDER BY s.usr",
+    );
+    assert_eq!(
+        calls,
+        [
+            "c:a.cpp@F@helper#I# ov::scale",
+            "c:b.cpp@F@helper#I# ov::scale"
+        ]
+    );
+}
+
+/// Callers and refs of a virtual method include the dynamic call through the base, also for an override.
+#[test]
+fn virtual_method_callers_and_refs() {
+    let project = built_demo();
+    let rows = project.query(&["callers", "geo::Shape::area"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["geo::total_area function src/total.cpp:10:48 [call,dynamic] in geo::Shape::area"]
+    );
+    assert_eq!(rows[0]["name"], "total_area");
+
+    let rows = project.query(&["refs", "geo::Shape::area"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["geo::Shape::area method src/total.cpp:10:48 [call,dynamic] in geo::total_area"]
+    );
+    assert_eq!(
+        rows[0]["container_usr"],
+        "c:@N@geo@F@total_area#*1*1$@N@geo@S@Shape#l#"
+    );
+
+    // Circle::area is called directly in main and may be reached through
+    // Shape::area in total_area (the overrides table).
+    let rows = project.query(&["callers", "geo::Circle::area"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        [
+            "main function src/main.cpp:10:65 [call,dynamic] in geo::Circle::area",
+            "geo::total_area function src/total.cpp:10:48 [call,dynamic] in geo::Shape::area",
+        ]
+    );
+    // refs are only the direct uses.
+    let rows = project.query(&["refs", "geo::Circle::area"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["geo::Circle::area method src/main.cpp:10:65 [call,dynamic] in main"]
+    );
+}
+
+/// Inheritance and override edges are stored once each, at the base specifier.
+#[test]
+fn inheritance_and_override_edges() {
+    let project = built_demo();
+    let bases = project.column(
+        "SELECT d.qualified_name || ' -> ' || b.qualified_name || ' ' || x.line || ':' || x.col || ' virtual=' || x.is_virtual
+         FROM bases x JOIN symbols d ON d.id = x.derived_id JOIN symbols b ON b.id = x.base_id ORDER BY 1",
+    );
+    assert_eq!(
+        bases,
+        [
+            "geo::Circle -> geo::Shape 18:16 virtual=0",
+            "geo::Square -> geo::Shape 27:16 virtual=0"
+        ]
+    );
+    let overrides = project.column(
+        "SELECT m.qualified_name || ' -> ' || o.qualified_name
+         FROM overrides x JOIN symbols m ON m.id = x.method_id JOIN symbols o ON o.id = x.overridden_id ORDER BY 1",
+    );
+    assert_eq!(
+        overrides,
+        [
+            "geo::Circle::area -> geo::Shape::area",
+            "geo::Square::area -> geo::Shape::area"
+        ]
+    );
+}
+
+/// A header included by three units has one files row and its rows stored once.
+#[test]
+fn header_included_by_three_units_is_stored_once() {
+    let project = built_demo();
+    let header = abs(&project, "include/geo/shape.h");
+    assert_eq!(
+        project.count(&format!(
+            "SELECT count(*) FROM files WHERE path = '{header}'"
+        )),
+        1
+    );
+    // Three units read it...
+    assert_eq!(
+        project.count(&format!("SELECT count(*) FROM unit_deps d JOIN files f ON f.id = d.file_id WHERE f.path = '{header}'")),
+        3
+    );
+    assert_eq!(
+        project.count(&format!("SELECT count(*) FROM includes i JOIN files f ON f.id = i.included_id WHERE f.path = '{header}'")),
+        3
+    );
+    // ...but its declarations are there once.
+    for only_in_header in [
+        "geo::Shape::color",
+        "geo::Color::Red",
+        "geo::Square::area",
+        "geo::Shape",
+    ] {
+        assert_eq!(
+            project.count(&format!(
+                "SELECT count(*) FROM decls d JOIN symbols s ON s.id = d.symbol_id WHERE s.qualified_name = '{only_in_header}'"
+            )),
+            1,
+            "{only_in_header}"
+        );
+    }
+    assert_eq!(
+        project.count(&format!("SELECT count(*) FROM decls d JOIN files f ON f.id = d.file_id WHERE f.path = '{header}'")),
+        20
+    );
+    assert_eq!(
+        project.count(&format!("SELECT count(*) FROM refs r JOIN files f ON f.id = r.file_id WHERE f.path = '{header}'")),
+        15
+    );
+}
+
+/// A `-D` flag in the compile command decides which `#ifdef` branch is indexed.
+#[test]
+fn define_flag_changes_what_is_indexed() {
+    let project = Project::from_testdata("define_flag");
+    let functions =
+        || project.column("SELECT qualified_name FROM symbols WHERE kind = 'function' ORDER BY 1");
+
+    project.compdb(&[("src/feature.cpp", &["-DFEATURE"])]);
+    project.build(&["-j", "2"]);
+    assert_eq!(functions(), ["always", "feature_on"]);
+
+    project.compdb(&[("src/feature.cpp", &[])]);
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 1, "{summary}");
+    assert_eq!(functions(), ["always", "feature_off"]);
+}
+
+/// A unit with a syntax error keeps what precedes the error and stores the error with its line.
+#[test]
+fn syntax_error_unit_is_partly_indexed_with_diagnostics() {
+    let project = Project::from_testdata("syntax_error");
+    project.compdb(&[("src/broken.cpp", &[]), ("src/fine.cpp", &[])]);
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 2, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let symbols = project.column("SELECT qualified_name || ' ' || kind FROM symbols ORDER BY 1");
+    for before in [
+        "Before struct",
+        "Before::field field",
+        "before_error function",
+        "fine function",
+    ] {
+        assert!(
+            symbols.contains(&before.to_string()),
+            "{before} missing from {symbols:?}"
+        );
+    }
+    let root = format!("{}/", project.root().display());
+    let diagnostics = project.column(&format!(
+        "SELECT replace(f.path, '{root}', '') || ':' || d.line || ':' || d.col || ' ' || d.severity || ' ' || d.message
+         FROM diagnostics d JOIN files f ON f.id = d.file_id ORDER BY 1"
+    ));
+    assert_eq!(
+        diagnostics,
+        ["src/broken.cpp:8:15 error expected expression"]
+    );
+    assert_eq!(
+        project.column("SELECT state FROM units ORDER BY id"),
+        ["indexed", "indexed"]
+    );
+}
+
+/// A compile_commands.json entry for a missing file fails alone, with a reason naming the file.
+#[test]
+fn missing_file_in_compdb_fails_alone() {
+    let project = Project::from_testdata("demo");
+    project.compdb(&[
+        ("src/circle.cpp", &[]),
+        ("src/missing.cpp", &[]),
+        ("src/main.cpp", &[]),
+        ("src/total.cpp", &[]),
+    ]);
+    let output = project.run(&["build", "--json", "-j", "2"]);
+    assert_eq!(output.status.code(), Some(0), "{}", util::stderr(&output));
+    let summary = util::parse_json(&output);
+    assert_eq!(summary["failed"], 1, "{summary}");
+    assert_eq!(summary["indexed"], 3, "{summary}");
+    assert_eq!(summary["files_total"], 4, "{summary}");
+    let missing = abs(&project, "src/missing.cpp");
+    let rows = project.column(&format!(
+        "SELECT u.state || ': ' || u.reason FROM units u JOIN files f ON f.id = u.file_id WHERE f.path = '{missing}'"
+    ));
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].starts_with("failed: "), "{rows:?}");
+    assert!(
+        rows[0].contains(&format!("{missing} does not exist")),
+        "{rows:?}"
+    );
+    // The rest is indexed as usual.
+    assert_eq!(
+        project.count("SELECT count(*) FROM units WHERE state = 'indexed'"),
+        3
+    );
+    assert_eq!(
+        project.count("SELECT count(*) FROM symbols WHERE qualified_name = 'geo::total_area'"),
+        1
+    );
+}
+
+/// An invalid compile_commands.json is a usage error (exit 2) naming the file, and no database is created or changed.
+#[test]
+fn invalid_compdb_is_a_usage_error_and_touches_no_database() {
+    let cases = [
+        ("[\n  {\"directory\": \"/\", \"file\": \"a.cpp\", \"command\": \"c++ a.cpp\"},\n  {oops}\n]\n", "compile_commands.json:3:"),
+        ("{\"directory\": \"/\", \"file\": \"a.cpp\", \"command\": \"c++ a.cpp\"}", "not a JSON array"),
+        ("[{\"directory\": \"/\", \"command\": \"c++ a.cpp\"}]", "the entry at index 0 has no `file` field"),
+    ];
+    for (json, complaint) in cases {
+        // A project never indexed: nothing appears.
+        let project = Project::from_testdata("demo");
+        project.write("compile_commands.json", json);
+        let output = project.run(&["build", "--json"]);
+        let stderr = util::stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{json}: {stderr}");
+        assert!(
+            stderr.contains(&abs(&project, "compile_commands.json")),
+            "{json}: {stderr}"
+        );
+        assert!(stderr.contains(complaint), "{json}: {stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{json}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(
+            !project.path(".indexer").exists(),
+            "{json}: a database directory was created"
+        );
+    }
+
+    // A project already indexed: its database is left as it was.
+    let project = built_demo();
+    let files = [".indexer/index.db", ".indexer/index.db-wal"];
+    let before: Vec<Option<Vec<u8>>> = files
+        .iter()
+        .map(|f| std::fs::read(project.path(f)).ok())
+        .collect();
+    let listing = |p: &Project| {
+        let mut names: Vec<String> = std::fs::read_dir(p.path(".indexer"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let names_before = listing(&project);
+    for (json, _) in cases {
+        project.write("compile_commands.json", json);
+        let output = project.run(&["build", "--json"]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{json}: {}",
+            util::stderr(&output)
+        );
+    }
+    let after: Vec<Option<Vec<u8>>> = files
+        .iter()
+        .map(|f| std::fs::read(project.path(f)).ok())
+        .collect();
+    assert!(before == after, "the database changed");
+    assert_eq!(listing(&project), names_before);
+}
+
+/// libclang finds its builtin headers (stddef.h, stdarg.h): no 'file not found', and `size_t` uses are references.
+#[test]
+fn builtin_headers_are_found() {
+    let project = Project::from_testdata("builtin_headers");
+    project.compdb(&[("src/builtins.cpp", &[])]);
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 1, "{summary}");
+    let diagnostics = project.column("SELECT severity || ' ' || message FROM diagnostics");
+    assert!(
+        diagnostics.iter().all(|d| !d.contains("not found")),
+        "{diagnostics:?}"
+    );
+    assert!(
+        diagnostics
+            .iter()
+            .all(|d| !d.starts_with("error") && !d.starts_with("fatal")),
+        "{diagnostics:?}"
+    );
+    let refs = project.column(
+        "SELECT s.qualified_name || ' ' || s.kind || ' ' || r.line || ':' || r.col FROM refs r JOIN symbols s ON s.id = r.symbol_id
+         ORDER BY r.line, r.col",
+    );
+    assert_eq!(
+        refs,
+        [
+            "size_t typedef 4:1",
+            "va_list typedef 5:5",
+            "size_t typedef 7:5",
+            "size_t typedef 9:31"
+        ]
+    );
+    // Both builtin headers were read from libclang's resource directory.
+    let headers = project.column("SELECT path FROM files WHERE path LIKE '%/stddef.h' OR path LIKE '%/stdarg.h' ORDER BY path");
+    assert_eq!(headers.len(), 2, "{headers:?}");
+}
+
+/// Without compile_commands.json the project is walked with default flags (and says so); ignored and build dirs are skipped.
+#[test]
+fn walk_mode_indexes_with_default_flags_and_skips_ignored_dirs() {
+    let project = Project::from_testdata("demo");
+    project.write(".gitignore", "generated/\n");
+    project.write("generated/gen.cpp", "void ignored_generated();\n");
+    project.write("build/out.cpp", "void ignored_build_output();\n");
+    let output = project.run(&["build", "-j", "2"]);
+    util::assert_success(&output);
+    let stderr = util::stderr(&output);
+    assert!(
+        stderr.contains("no compile_commands.json") && stderr.contains("default flags"),
+        "{stderr}"
+    );
+
+    let units = project
+        .column("SELECT f.path FROM units u JOIN files f ON f.id = u.file_id ORDER BY f.path");
+    assert_eq!(units, DEMO_UNITS.map(|u| abs(&project, u)));
+    assert_eq!(
+        project.count("SELECT count(*) FROM symbols WHERE name LIKE 'ignored%'"),
+        0
+    );
+    // The default flags found the headers under include/: the whole demo is there.
+    assert_eq!(
+        project.count("SELECT count(*) FROM diagnostics WHERE severity IN ('error', 'fatal')"),
+        0
+    );
+    let args = project.column("SELECT args FROM units ORDER BY id LIMIT 1");
+    assert!(
+        args[0].contains("-std=c++17")
+            && args[0].contains(&format!("-I{}", abs(&project, "include"))),
+        "{args:?}"
+    );
+    let callers = project.query(&["callers", "geo::Shape::area"]);
+    assert_eq!(field(&callers, "qualified_name"), ["geo::total_area"]);
+
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["source"], "walk", "{summary}");
+    assert_eq!(summary["unchanged"], 3, "{summary}");
+}
+
+/// Duplicate compile_commands.json entries are folded: each file is indexed once, with its first command.
+#[test]
+fn duplicate_compdb_entries_are_folded() {
+    let project = Project::from_testdata("demo");
+    project.compdb(&[
+        ("src/circle.cpp", &[]),
+        ("src/main.cpp", &[]),
+        ("src/total.cpp", &[]),
+        ("src/total.cpp", &["-DSECOND"]),
+        ("src/main.cpp", &[]),
+    ]);
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["folded"], 2, "{summary}");
+    assert_eq!(summary["files_total"], 3, "{summary}");
+    assert_eq!(summary["indexed"], 3, "{summary}");
+    assert_eq!(project.count("SELECT count(*) FROM units"), 3);
+    assert_eq!(
+        project.count("SELECT count(*) FROM units WHERE args LIKE '%-DSECOND%'"),
+        0
+    );
+    assert_eq!(project.count("SELECT count(*) FROM decls d JOIN symbols s ON s.id = d.symbol_id WHERE s.qualified_name = 'geo::weight'"), 1);
+}
+
+/// The `--json` summary has exactly the documented keys with sane values, and query rows have the documented fields.
+#[test]
+fn json_summary_and_query_rows_have_the_documented_keys() {
+    let project = demo();
+    let summary = project.build(&["-j", "2"]);
+    let keys: BTreeSet<&str> = summary
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let documented: BTreeSet<&str> = [
+        "status",
+        "files_total",
+        "indexed",
+        "unchanged",
+        "failed",
+        "removed",
+        "quarantined",
+        "folded",
+        "source",
+        "symbols",
+        "references",
+        "elapsed_s",
+        "supervisor_peak_rss_bytes",
+        "worker_peak_rss_bytes",
+        "worker_peak_resident_bytes",
+        "workers_spawned",
+        "workers_recycled",
+        "workers_killed_for_memory",
+        "workers_timed_out",
+        "workers_crashed",
+        "writer_busy_fraction",
+    ]
+    .into();
+    assert_eq!(keys, documented);
+    assert_eq!(summary["status"], "complete");
+    for (key, expected) in [
+        ("files_total", 3),
+        ("indexed", 3),
+        ("unchanged", 0),
+        ("failed", 0),
+        ("removed", 0),
+        ("folded", 0),
+    ] {
+        assert_eq!(summary[key], expected, "{key}: {summary}");
+    }
+    assert_eq!(summary["source"], abs(&project, "compile_commands.json"));
+    assert_eq!(
+        summary["symbols"].as_i64(),
+        Some(project.count("SELECT count(*) FROM symbols"))
+    );
+    assert_eq!(
+        summary["references"].as_i64(),
+        Some(project.count("SELECT count(*) FROM refs"))
+    );
+    assert_eq!(summary["references"], 44, "{summary}");
+    let elapsed = summary["elapsed_s"].as_f64().unwrap();
+    assert!(elapsed > 0.0 && elapsed < 120.0, "{summary}");
+    let supervisor = summary["supervisor_peak_rss_bytes"].as_u64().unwrap();
+    assert!((1 << 20..1 << 30).contains(&supervisor), "{summary}");
+    let worker = summary["worker_peak_rss_bytes"].as_u64().unwrap();
+    let resident = summary["worker_peak_resident_bytes"].as_u64().unwrap();
+    assert!((1 << 20..1 << 31).contains(&worker), "{summary}");
+    assert!(resident >= worker, "{summary}");
+    let spawned = summary["workers_spawned"].as_u64().unwrap();
+    assert!(
+        (1..=2).contains(&spawned),
+        "-j 2 started {spawned} workers: {summary}"
+    );
+    for key in [
+        "workers_killed_for_memory",
+        "workers_timed_out",
+        "workers_crashed",
+    ] {
+        assert_eq!(summary[key], 0, "{key}: {summary}");
+    }
+    let busy = summary["writer_busy_fraction"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&busy), "{summary}");
+
+    let rows = project.query(&["find", "Shape"]);
+    assert!(!rows.is_empty());
+    for row in rows
+        .iter()
+        .chain(&project.query(&["callers", "geo::Shape::area"]))
+    {
+        for key in ["usr", "name", "qualified_name", "kind", "file"] {
+            assert!(row[key].is_string(), "{key} in {row}");
+        }
+        for key in ["line", "column"] {
+            assert!(row[key].as_u64().is_some_and(|n| n > 0), "{key} in {row}");
+        }
+    }
+}
+
+/// `find` by substring, by `*` glob and with `--kind`.
+#[test]
+fn find_by_substring_glob_and_kind() {
+    let project = built_demo();
+    let names = |args: &[&str]| field(&project.query(args), "qualified_name");
+    assert_eq!(
+        names(&["find", "area"]),
+        [
+            "geo::Circle::area",
+            "geo::Shape::area",
+            "geo::Square::area",
+            "geo::total_area"
+        ]
+    );
+    assert_eq!(
+        names(&["find", "geo::*::area"]),
+        ["geo::Circle::area", "geo::Shape::area", "geo::Square::area"]
+    );
+    assert_eq!(
+        names(&["find", "Circle"]),
+        [
+            "geo::Circle",
+            "geo::Circle::Circle",
+            "geo::Circle::area",
+            "geo::Circle::radius_"
+        ]
+    );
+    assert_eq!(
+        names(&["find", "Circle", "--kind", "class"]),
+        ["geo::Circle"]
+    );
+    assert_eq!(
+        names(&["find", "*", "--kind", "enum_constant"]),
+        ["geo::Color::Blue", "geo::Color::Green", "geo::Color::Red"]
+    );
+    assert_eq!(
+        names(&["find", "weight", "--kind", "function"]),
+        ["geo::weight", "weight"]
+    );
+    assert!(names(&["find", "no_such_symbol"]).is_empty());
+    let rows = project.query(&["find", "Shape::area"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["geo::Shape::area method include/geo/shape.h:11:20"]
+    );
+    assert_eq!(rows[0]["definition"], false);
+}
+
+/// `refs`/`callers` of an ambiguous name (two overloads, two statics) fail with exit 1 listing the candidates' USRs; a USR works.
+#[test]
+fn ambiguous_names_fail_and_list_candidates() {
+    let project = Project::from_testdata("overloads_and_statics");
+    project.compdb(&[("src/a.cpp", &[]), ("src/b.cpp", &[])]);
+    project.build(&["-j", "2"]);
+    for (name, usrs) in [
+        ("ov::scale", ["c:@N@ov@F@scale#I#", "c:@N@ov@F@scale#d#"]),
+        ("helper", ["c:a.cpp@F@helper#I#", "c:b.cpp@F@helper#I#"]),
+    ] {
+        for command in ["refs", "callers"] {
+            let output = project.run(&[command, name, "--json"]);
+            let stderr = util::stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{command} {name}: {stderr}");
+            assert!(stderr.contains("ambiguous"), "{command} {name}: {stderr}");
+            for usr in usrs {
+                assert!(
+                    stderr.contains(usr),
+                    "{command} {name}: {usr} missing from {stderr}"
+                );
+            }
+        }
+    }
+    // A USR picks one overload.
+    let rows = project.query(&["callers", "c:@N@ov@F@scale#d#"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["use_both function src/b.cpp:9:61 [call] in ov::scale"]
+    );
+    // An unknown name is an error too.
+    let output = project.run(&["refs", "nothing_like_this"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(util::stderr(&output).contains("nothing_like_this"));
+}
+
+/// `callees geo::total_area` lists the virtual `geo::Shape::area` and the file's static `weight`.
+#[test]
+fn callees_of_a_function() {
+    let project = built_demo();
+    let rows = project.query(&["callees", "geo::total_area"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        [
+            "geo::weight function src/total.cpp:10:16 [call] in geo::total_area",
+            "geo::Shape::area method src/total.cpp:10:48 [call,dynamic] in geo::total_area",
+        ]
+    );
+    assert_eq!(
+        rows[0]["usr"],
+        "c:total.cpp@N@geo@F@weight#&1$@N@geo@S@Shape#"
+    );
+}
+
+/// `status --json` counts match the database, and a failed unit is listed with its reason.
+#[test]
+fn status_counts_match_the_database() {
+    let project = Project::from_testdata("demo");
+    project.compdb(&[
+        ("src/circle.cpp", &[]),
+        ("src/main.cpp", &[]),
+        ("src/total.cpp", &[]),
+        ("src/gone.cpp", &[]),
+    ]);
+    project.build(&["-j", "2"]);
+    let output = project.run(&["status", "--json"]);
+    util::assert_success(&output);
+    let status = util::parse_json(&output);
+    for (key, sql) in [
+        ("files", "SELECT count(*) FROM files"),
+        ("units", "SELECT count(*) FROM units"),
+        (
+            "units_indexed",
+            "SELECT count(*) FROM units WHERE state = 'indexed'",
+        ),
+        (
+            "units_pending",
+            "SELECT count(*) FROM units WHERE state = 'pending'",
+        ),
+        (
+            "units_failed",
+            "SELECT count(*) FROM units WHERE state = 'failed'",
+        ),
+        ("symbols", "SELECT count(*) FROM symbols"),
+        ("references", "SELECT count(*) FROM refs"),
+    ] {
+        assert_eq!(
+            status[key].as_i64(),
+            Some(project.count(sql)),
+            "{key}: {status}"
+        );
+    }
+    assert_eq!(status["units"], 4);
+    assert_eq!(status["units_indexed"], 3);
+    assert_eq!(status["units_failed"], 1);
+    assert_eq!(status["last_run"]["status"], "complete");
+    assert_eq!(status["last_run"]["indexed"], 3);
+    assert_eq!(status["last_run"]["failed"], 1);
+    let failed = status["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{status}");
+    let gone = abs(&project, "src/gone.cpp");
+    assert_eq!(failed[0]["file"], gone.as_str());
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{gone} does not exist")),
+        "{status}"
+    );
+}
+
+/// `--files-per-worker 1` replaces workers after each unit and gives exactly the index of a default build.
+#[test]
+fn recycling_workers_gives_the_same_index() {
+    let project = Project::from_testdata("demo");
+    project.write(
+        "src/extra.cpp",
+        "#include \"geo/shape.h\"\n\ndouble unit_square() { return geo::Square(1.0).area(); }\n",
+    );
+    project.compdb(&[
+        ("src/circle.cpp", &[]),
+        ("src/main.cpp", &[]),
+        ("src/total.cpp", &[]),
+        ("src/extra.cpp", &[]),
+    ]);
+    let summary = project.build(&["-j", "2", "--files-per-worker", "1"]);
+    assert_eq!(summary["indexed"], 4, "{summary}");
+    assert!(
+        summary["workers_spawned"].as_u64().unwrap() >= 4,
+        "{summary}"
+    );
+
+    let other = project.path(".indexer/default.db");
+    let summary = project.build(&["-j", "2", "--db", other.to_str().unwrap()]);
+    assert_eq!(summary["indexed"], 4, "{summary}");
+    let recycled = util::snapshot(&project);
+    let default = util::snapshot_db(&project, &other);
+    assert!(
+        recycled.contains("symbol | c:@F@unit_square# | function | unit_square"),
+        "{recycled}"
+    );
+    assert_eq!(
+        recycled,
+        default,
+        "{}",
+        util::snapshot_diff(&recycled, &default)
+    );
+}
