@@ -226,7 +226,11 @@ enum DiskState {
         size: i64,
         mtime_ns: i64,
     },
-    Changed { size: i64, mtime_ns: i64, hash: i64 },
+    Changed {
+        size: i64,
+        mtime_ns: i64,
+        hash: i64,
+    },
     Deleted,
 }
 
@@ -260,7 +264,11 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                     tx.prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3 WHERE id = ?1")?
                         .execute(params![file.id, size, mtime_ns])?;
                 }
-                DiskState::Changed { size, mtime_ns, hash } => {
+                DiskState::Changed {
+                    size,
+                    mtime_ns,
+                    hash,
+                } => {
                     mark_dependents(tx, file, "changed")?;
                     // No rows describe the old content of a file nobody
                     // emitted (a new unit's placeholder, a unit that never
@@ -268,8 +276,10 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                     // on this content stays failed, and quarantined, until
                     // the file changes again.
                     if !file.indexed {
-                        tx.prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3, hash = ?4 WHERE id = ?1")?
-                            .execute(params![file.id, size, mtime_ns, hash])?;
+                        tx.prepare_cached(
+                            "UPDATE files SET size = ?2, mtime_ns = ?3, hash = ?4 WHERE id = ?1",
+                        )?
+                        .execute(params![file.id, size, mtime_ns, hash])?;
                     }
                 }
                 DiskState::Deleted => mark_dependents(tx, file, "was deleted")?,
@@ -289,7 +299,11 @@ fn compare_with_disk(file: &KnownFile) -> DiskState {
     }
     match hash_file(Path::new(&file.path)) {
         Some(hash) if hash_to_sql(hash) == file.hash => DiskState::Touched { size, mtime_ns },
-        Some(hash) => DiskState::Changed { size, mtime_ns, hash: hash_to_sql(hash) },
+        Some(hash) => DiskState::Changed {
+            size,
+            mtime_ns,
+            hash: hash_to_sql(hash),
+        },
         None => DiskState::Deleted,
     }
 }

@@ -50,6 +50,8 @@ pub(crate) enum StoreError {
     Foreign { path: PathBuf },
     #[error("{path} is read-only: fix its permissions (and its directory's) or pass another --db")]
     ReadOnly { path: PathBuf },
+    #[error("{path}: the disk is full ({detail}): free some space, or pass another --db")]
+    DiskFull { path: PathBuf, detail: String },
     #[error("another build (pid {pid}) is running on {path}: wait for it, or stop it")]
     Locked { path: PathBuf, pid: String },
     #[error("{path}: {source}")]
@@ -79,6 +81,14 @@ impl StoreError {
             Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) if is_read_only(&path) => {
                 StoreError::ReadOnly { path }
             }
+            // With no room left SQLite often fails to grow the WAL index
+            // (`-shm`) first, which it reports as a mere I/O error.
+            Some(ErrorCode::DiskFull) | Some(ErrorCode::SystemIoFailure) if is_disk_full(&path) => {
+                StoreError::DiskFull {
+                    path,
+                    detail: source.to_string(),
+                }
+            }
             _ => StoreError::Sqlite { path, source },
         }
     }
@@ -88,6 +98,23 @@ fn is_read_only(path: &Path) -> bool {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
     unsafe { libc::access(c.as_ptr(), libc::W_OK) != 0 }
+}
+
+/// Whether the file system holding `path` has (almost) no room left.
+fn is_disk_full(path: &Path) -> bool {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs on a valid NUL-terminated path into a zeroed struct.
+    unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c.as_ptr(), &mut stat) == 0
+            && (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) < 1 << 20
+    }
 }
 
 /// How a command means to use the database.

@@ -65,7 +65,7 @@ pub(crate) fn run() -> Result<()> {
         // state for the unit is alive, so its I/O errors are carried out.
         let mut grant_error = None;
         let mut grant = |files: &[SeenFile]| -> Vec<bool> {
-            match ask_grant(&mut input, &mut output, request.unit, files, &mut session) {
+            match ask_grant(&mut input, &mut output, &request, files, &mut session) {
                 Ok(emit) => emit,
                 Err(e) => {
                     grant_error = Some(e);
@@ -96,27 +96,35 @@ pub(crate) fn run() -> Result<()> {
 fn ask_grant(
     input: &mut impl io::Read,
     output: &mut impl io::Write,
-    unit: protocol::UnitId,
+    request: &protocol::IndexRequest,
     files: &[SeenFile],
     session: &mut HashSet<u64>,
 ) -> Result<Vec<bool>> {
+    // libclang names the main file by its real path; the unit's row uses the
+    // path the project lists. Reporting the latter keeps a project reached
+    // through a symlink from getting each source twice.
+    let mut files = files.to_vec();
+    if let Some(main) = files.first_mut() {
+        main.path.clone_from(&request.file);
+    }
     let mut bodies_skipped = Vec::new();
     for (i, file) in files.iter().enumerate().skip(1) {
         if !file.system && !session.insert(xxhash_rust::xxh3::xxh3_64(file.path.as_bytes())) {
             bodies_skipped.push(i as u32);
         }
     }
+    let count = files.len();
     protocol::write_frame(
         output,
         &Response::Parsed {
-            unit,
-            files: files.to_vec(),
+            unit: request.unit,
+            files,
             bodies_skipped,
         },
     )?;
     match protocol::read_frame::<Request>(input)? {
-        Some(Request::Grant { emit }) if emit.len() == files.len() => Ok(emit),
-        Some(other) => bail!("expected a grant for {} files, got {other:?}", files.len()),
+        Some(Request::Grant { emit }) if emit.len() == count => Ok(emit),
+        Some(other) => bail!("expected a grant for {count} files, got {other:?}"),
         None => bail!("the supervisor closed the pipe"),
     }
 }

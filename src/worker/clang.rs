@@ -61,14 +61,15 @@ use crate::protocol::{
 /// unit's data for such a header is incomplete: the worker loop tells the
 /// supervisor which headers those are (`Response::Parsed::bodies_skipped`)
 /// and the supervisor never grants them.
-const SKIP_PARSED_BODIES_IN_SESSION: bool = true;
-
+///
+/// `CXIndexOpt_SuppressWarnings` turns warnings off. Besides their text
+/// (errors, which explain a partial index, are still stored), this skips the
+/// analyses behind flags like `-Wthread-safety`, which build a CFG of every
+/// function body. Measured on LevelDB in docs/benchmarks.md.
+///
 /// No `CXIndexOpt_SuppressRedundantRefs`: every reference is kept.
-const INDEX_OPTIONS: CXIndexOptFlags = if SKIP_PARSED_BODIES_IN_SESSION {
-    CXIndexOptSkipParsedBodiesInSession
-} else {
-    CXIndexOptNone
-};
+const INDEX_OPTIONS: CXIndexOptFlags =
+    CXIndexOptSkipParsedBodiesInSession | CXIndexOptSuppressWarnings;
 
 /// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
 /// preprocessing record, ...), none of which we need; in particular
@@ -327,6 +328,11 @@ struct FileState {
     /// Whether it is a system header; learned from the first location seen
     /// in it, or after parsing for files no callback pointed into.
     system: Option<bool>,
+    /// Modification time when libclang first handed the file over, i.e.
+    /// just after it read it. Taken after the parse, an edit made during
+    /// the parse would be recorded with the old content's hash and size,
+    /// and refresh (which trusts size and mtime) would never look again.
+    mtime_ns: i64,
     data: FileIndex,
 }
 
@@ -379,6 +385,7 @@ impl Collector {
                 self.file_by_path.insert(path.clone(), index);
                 self.files.push(FileState {
                     handle: file,
+                    mtime_ns: mtime_ns(&path),
                     path,
                     system: None,
                     data: FileIndex {
@@ -683,7 +690,7 @@ impl Collector {
                     path: state.path.clone(),
                     hash,
                     size,
-                    mtime_ns: mtime_ns(&state.path),
+                    mtime_ns: state.mtime_ns,
                     system,
                 }
             })
