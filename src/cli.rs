@@ -21,7 +21,7 @@ use crate::plan::Queue;
 use crate::progress::Progress;
 use crate::query;
 use crate::refresh;
-use crate::store::{self, Access, BuildLock, StoreError};
+use crate::store::{self, Access, BuildLock};
 use crate::supervise::{self, Ending, Signal, Supervisor};
 use crate::toolchain;
 
@@ -262,7 +262,7 @@ fn print_rows(rows: &[query::Row], json: bool) -> anyhow::Result<i32> {
 fn status(args: StatusArgs) -> anyhow::Result<i32> {
     let db = db_path(&args.project, &args.db);
     let conn = store::open(&db, Access::Read)?;
-    let running = matches!(BuildLock::acquire(&db), Err(StoreError::Locked { .. }));
+    let running = BuildLock::is_held(&db);
     let status = query::status(&conn, running, args.slowest)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -249,11 +249,26 @@ pub(crate) struct BuildLock {
     _file: File,
 }
 
+fn lock_path(db: &Path) -> PathBuf {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    PathBuf::from(path)
+}
+
 impl BuildLock {
+    /// Whether a build holds the lock now. Only probes: takes a shared lock
+    /// for an instant and writes nothing, so it never gets in a build's way.
+    pub(crate) fn is_held(db: &Path) -> bool {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = File::open(lock_path(db)) else {
+            return false;
+        };
+        // SAFETY: flock on a descriptor we own; released when it closes.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+    }
+
     pub(crate) fn acquire(db: &Path) -> Result<BuildLock, StoreError> {
-        let mut path = db.as_os_str().to_owned();
-        path.push(".lock");
-        let path = PathBuf::from(path);
+        let path = lock_path(db);
         let io_err = |source| StoreError::Io {
             path: path.clone(),
             source,
@@ -735,7 +750,9 @@ mod tests {
     fn a_second_lock_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index.db");
+        assert!(!BuildLock::is_held(&path));
         let _held = BuildLock::acquire(&path).unwrap();
+        assert!(BuildLock::is_held(&path));
         match BuildLock::acquire(&path) {
             Err(StoreError::Locked { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
             Err(other) => panic!("unexpected {other}"),

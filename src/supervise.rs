@@ -178,12 +178,13 @@ enum Event {
         files: Vec<SeenFile>,
         bodies_skipped: Vec<u32>,
     },
-    /// The unit's results were handed to the writer (`Ok`), or libclang
-    /// could not parse it (`Err`).
+    /// The unit's results were handed to the writer (`Ok`, with the memory
+    /// the worker owned at the end of the unit), or libclang could not parse
+    /// it (`Err`).
     Finished {
         worker: WorkerId,
         unit: UnitId,
-        result: Result<(), String>,
+        result: Result<u64, String>,
     },
     /// End of the worker's stdout: it exited, was killed, or misbehaved.
     Exited {
@@ -586,6 +587,12 @@ impl<'a> Supervisor<'a> {
                 let w = &mut self.workers[slot];
                 w.busy = None;
                 w.units_done += 1;
+                if let Ok(rss) = result {
+                    // The worker measured itself as the unit ended: a peak
+                    // the 50 ms sampler may have missed on a short unit.
+                    w.rss = w.rss.max(rss);
+                    self.report.worker_peak_rss = self.report.worker_peak_rss.max(rss);
+                }
                 if w.units_done >= self.config.files_per_worker
                     || w.rss > self.config.rss_soft_limit
                 {
@@ -594,7 +601,7 @@ impl<'a> Supervisor<'a> {
                     self.report.workers_recycled += 1;
                 }
                 match result {
-                    Ok(()) => self.report.indexed += 1,
+                    Ok(_) => self.report.indexed += 1,
                     Err(reason) => self.fail(unit, reason, false),
                 }
             }
@@ -761,7 +768,7 @@ fn read_worker(
                 }
             }
             Ok(Some(Response::Indexed(index))) => {
-                let unit = index.unit;
+                let (unit, rss) = (index.unit, index.worker_rss);
                 // Blocks while the writer is behind: that is the back-pressure.
                 if writer
                     .send(WriteOp::Indexed {
@@ -775,7 +782,7 @@ fn read_worker(
                 Event::Finished {
                     worker: id,
                     unit,
-                    result: Ok(()),
+                    result: Ok(rss),
                 }
             }
             Ok(Some(Response::Failed { unit, reason })) => Event::Finished {
