@@ -377,7 +377,8 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     }
     let toolchain = toolchain::locate()?;
 
-    let mut progress = Progress::new(args.quiet || args.json);
+    // --json owns stdout only: progress and warnings still go to stderr.
+    let mut progress = Progress::new(args.quiet);
     match &discovery.source {
         Source::CompileCommands(path) => {
             progress.note(&format!("using {}", path.display()));
@@ -462,7 +463,21 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let (ending, report) =
         Supervisor::new(config, queue, claims_conn, writer_tx, &mut progress).run(&signals);
     let (conn, written) = writer.join().expect("the writer thread does not panic");
-    let written = written.context("writing the index")?;
+    let written = match written {
+        Ok(written) => written,
+        Err(e) => {
+            // Best effort: with a full disk even this may not be stored, and
+            // `status` then reads the run as interrupted anyway.
+            let _ = conn.execute(
+                "UPDATE runs SET finished_at = ?2, status = 'interrupted' WHERE id = ?1",
+                rusqlite::params![run, store::now_s()],
+            );
+            return Err(e).context(format!(
+                "writing the index {} (what was committed before is intact)",
+                db.display()
+            ));
+        }
+    };
 
     let complete = ending == Ending::Complete;
     if complete {

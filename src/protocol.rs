@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+pub(crate) const PROTOCOL_VERSION: u32 = 3;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -128,6 +128,9 @@ pub(crate) struct UnitIndex {
     pub parse_ms: u32,
     /// Resident-minus-shared bytes of the worker after this unit.
     pub worker_rss: u64,
+    /// All resident bytes of the worker after this unit, shared pages
+    /// (libclang's code) included.
+    pub worker_resident: u64,
     /// Indices into the `files` of the `Parsed` message that were granted,
     /// each with its data. The main file is always present.
     pub files: Vec<FileIndex>,

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::memory::{self, Statm};
+use crate::memory::{self, Rss, Statm};
 use crate::plan::{Queue, Task};
 use crate::progress::{Progress, Snapshot};
 use crate::protocol::{
@@ -101,6 +101,13 @@ pub(crate) struct Report {
     pub worker_peak_rss: u64,
     pub worker_peak_resident: u64,
     pub libclang_version: Option<String>,
+}
+
+impl Report {
+    fn note_worker_memory(&mut self, rss: Rss) {
+        self.worker_peak_rss = self.worker_peak_rss.max(rss.owned());
+        self.worker_peak_resident = self.worker_peak_resident.max(rss.resident);
+    }
 }
 
 /// Why a unit's worker stopped before finishing it. Rendered for people in
@@ -178,19 +185,30 @@ enum Event {
         files: Vec<SeenFile>,
         bodies_skipped: Vec<u32>,
     },
-    /// The unit's results were handed to the writer (`Ok`, with the memory
-    /// the worker owned at the end of the unit), or libclang could not parse
+    /// The unit's results were handed to the writer (`Ok`, with the
+    /// worker's memory at the end of the unit), or libclang could not parse
     /// it (`Err`).
     Finished {
         worker: WorkerId,
         unit: UnitId,
-        result: Result<u64, String>,
+        result: Result<Rss, String>,
     },
     /// End of the worker's stdout: it exited, was killed, or misbehaved.
     Exited {
         worker: WorkerId,
-        error: Option<String>,
+        end: StreamEnd,
     },
+}
+
+/// How a worker's stdout stopped being read.
+enum StreamEnd {
+    /// End of stream between frames: the worker exited (or was killed).
+    Closed,
+    /// Garbage or a protocol mismatch: the worker cannot be trusted.
+    Unreadable(String),
+    /// The writer thread is gone (its error, e.g. a full disk, is reported
+    /// by the caller), so nothing the worker sends can be stored.
+    WriterGone,
 }
 
 /// A child process that is killed, with its whole process group, when
@@ -590,8 +608,8 @@ impl<'a> Supervisor<'a> {
                 if let Ok(rss) = result {
                     // The worker measured itself as the unit ended: a peak
                     // the 50 ms sampler may have missed on a short unit.
-                    w.rss = w.rss.max(rss);
-                    self.report.worker_peak_rss = self.report.worker_peak_rss.max(rss);
+                    w.rss = w.rss.max(rss.owned());
+                    self.report.note_worker_memory(rss);
                 }
                 if w.units_done >= self.config.files_per_worker
                     || w.rss > self.config.rss_soft_limit
@@ -605,13 +623,29 @@ impl<'a> Supervisor<'a> {
                     Err(reason) => self.fail(unit, reason, false),
                 }
             }
-            Event::Exited { worker, error } => self.exited(worker, error),
+            Event::Exited { worker, end } => self.exited(worker, end),
         }
     }
 
-    fn exited(&mut self, id: WorkerId, error: Option<String>) {
+    fn exited(&mut self, id: WorkerId, end: StreamEnd) {
         let Some(slot) = self.slot(id) else { return };
         let mut worker = self.workers.swap_remove(slot);
+        let error = match end {
+            StreamEnd::Closed => None,
+            StreamEnd::Unreadable(error) => Some(error),
+            StreamEnd::WriterGone => {
+                // Nothing can be stored any more: stop instead of parsing
+                // every remaining unit for nothing.
+                self.stop(Ending::Fatal("the index writer stopped".to_string()));
+                Some("the index writer stopped".to_string())
+            }
+        };
+        if error.is_some() {
+            // The reader gave up on a worker that may still be running
+            // (blocked on its full pipe, or waiting for a request): end it,
+            // or waiting for it would never return.
+            worker.process.signal_group(libc::SIGKILL);
+        }
         let status = worker.process.child.wait().ok();
         if !worker.ready && worker.killed.is_none() && self.ending.is_none() {
             // A worker that dies before its handshake cannot index anything:
@@ -672,8 +706,7 @@ impl<'a> Supervisor<'a> {
             };
             worker.rss = rss.owned();
             total += worker.rss;
-            self.report.worker_peak_rss = self.report.worker_peak_rss.max(worker.rss);
-            self.report.worker_peak_resident = self.report.worker_peak_resident.max(rss.resident);
+            self.report.note_worker_memory(rss);
             if worker.killed.is_some() {
                 continue;
             }
@@ -741,11 +774,11 @@ fn read_worker(
     let mut input = BufReader::with_capacity(1 << 16, stdout);
     // The files of the unit being indexed, from its `Parsed` message.
     let mut seen: Vec<SeenFile> = Vec::new();
-    let exit_error = loop {
+    let end = loop {
         let event = match protocol::read_frame::<Response>(&mut input) {
             Ok(Some(Response::Ready { version, libclang })) => {
                 if version != PROTOCOL_VERSION {
-                    break Some(format!(
+                    break StreamEnd::Unreadable(format!(
                         "worker speaks protocol {version}, supervisor {PROTOCOL_VERSION}"
                     ));
                 }
@@ -768,7 +801,11 @@ fn read_worker(
                 }
             }
             Ok(Some(Response::Indexed(index))) => {
-                let (unit, rss) = (index.unit, index.worker_rss);
+                let unit = index.unit;
+                let rss = Rss {
+                    resident: index.worker_resident,
+                    shared: index.worker_resident.saturating_sub(index.worker_rss),
+                };
                 // Blocks while the writer is behind: that is the back-pressure.
                 if writer
                     .send(WriteOp::Indexed {
@@ -777,7 +814,7 @@ fn read_worker(
                     })
                     .is_err()
                 {
-                    break Some("the writer stopped".to_string());
+                    break StreamEnd::WriterGone;
                 }
                 Event::Finished {
                     worker: id,
@@ -790,17 +827,14 @@ fn read_worker(
                 unit,
                 result: Err(reason),
             },
-            Ok(None) => break None,
-            Err(e) => break Some(format!("unreadable output: {e}")),
+            Ok(None) => break StreamEnd::Closed,
+            Err(e) => break StreamEnd::Unreadable(format!("unreadable output: {e}")),
         };
         if events.send(event).is_err() {
             return;
         }
     };
-    let _ = events.send(Event::Exited {
-        worker: id,
-        error: exit_error,
-    });
+    let _ = events.send(Event::Exited { worker: id, end });
 }
 
 /// Keeps the last lines a worker wrote on stderr. Reading continuously

@@ -75,7 +75,9 @@ pub(crate) fn run() -> Result<()> {
         };
         let response = match indexer.index(&request, &mut grant) {
             Ok(mut index) => {
-                index.worker_rss = statm.sample().map_or(0, |rss| rss.owned());
+                let rss = statm.sample().unwrap_or_default();
+                index.worker_rss = rss.owned();
+                index.worker_resident = rss.resident;
                 Response::Indexed(Box::new(index))
             }
             Err(reason) => Response::Failed {

@@ -711,6 +711,7 @@ impl Collector {
             unit,
             parse_ms,
             worker_rss: 0,
+            worker_resident: 0,
             files,
             symbols,
             diagnostics: self.diagnostics,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::util::{self, Project};
 
 /// Units in the slow project: with -j 2 a build takes a few seconds.
-const UNITS: i64 = 30;
+const UNITS: i64 = 36;
 
 /// `UNITS` units that each include a few heavy standard headers, so each
 /// takes a few hundred milliseconds to parse; indexed by walking the project.
@@ -48,7 +48,11 @@ fn reference() -> &'static str {
         let project = slow_project();
         let started = Instant::now();
         let summary = project.build(&["-j", "2"]);
-        println!("uninterrupted build of {UNITS} slow units: {:?} ({}s by the summary)", started.elapsed(), summary["elapsed_s"]);
+        println!(
+            "uninterrupted build of {UNITS} slow units: {:?} ({}s by the summary)",
+            started.elapsed(),
+            summary["elapsed_s"]
+        );
         assert_eq!(summary["indexed"], UNITS, "{summary}");
         assert_eq!(summary["failed"], 0, "{summary}");
         util::snapshot(&project)
@@ -62,7 +66,8 @@ enum Point {
     Early,
     /// Once a third of the units are in the index.
     Mid,
-    /// Once three quarters of the units are in the index.
+    /// Once two thirds of the units are in the index (with commits every
+    /// half second, later would risk seeing the build end first).
     Late,
 }
 
@@ -75,16 +80,27 @@ fn start_build(project: &Project, point: Point) -> util::Running {
             return build;
         }
         Point::Mid => UNITS / 3,
-        Point::Late => UNITS * 3 / 4,
+        Point::Late => UNITS * 2 / 3,
     };
-    util::wait_until(Duration::from_secs(120), &format!("{enough} units are indexed"), || project.indexed_units() >= enough);
+    util::wait_until(
+        Duration::from_secs(120),
+        &format!("{enough} units are indexed"),
+        || project.indexed_units() >= enough,
+    );
     build
 }
 
 /// Sends `signals` (the second one `gap` after the first) and waits for the
 /// build to exit; returns its output and the latency from the first signal.
-fn interrupt(mut build: util::Running, signals: &[i32], gap: Duration) -> (std::process::Output, Duration) {
-    assert!(!build.exited(), "the build finished before it could be interrupted");
+fn interrupt(
+    mut build: util::Running,
+    signals: &[i32],
+    gap: Duration,
+) -> (std::process::Output, Duration) {
+    assert!(
+        !build.exited(),
+        "the build finished before it could be interrupted"
+    );
     let sent = Instant::now();
     for (i, &signal) in signals.iter().enumerate() {
         if i > 0 {
@@ -98,7 +114,10 @@ fn interrupt(mut build: util::Running, signals: &[i32], gap: Duration) -> (std::
 
 /// `status` of the last row of the runs table.
 fn last_run_status(project: &Project) -> String {
-    project.column("SELECT status FROM runs ORDER BY id DESC LIMIT 1").pop().expect("a run row")
+    project
+        .column("SELECT status FROM runs ORDER BY id DESC LIMIT 1")
+        .pop()
+        .expect("a run row")
 }
 
 /// Resumes with a plain build: it must index exactly the `UNITS - before`
@@ -109,11 +128,19 @@ fn assert_resume_completes(project: &Project, before: i64) {
     assert_eq!(summary["status"], "complete", "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
     let after = summary["indexed"].as_i64().unwrap();
-    assert_eq!(before + after, UNITS, "{before} indexed before the interruption, {after} by the resume: {summary}");
+    assert_eq!(
+        before + after,
+        UNITS,
+        "{before} indexed before the interruption, {after} by the resume: {summary}"
+    );
     assert_eq!(summary["unchanged"].as_i64(), Some(before), "{summary}");
     let snapshot = util::snapshot(project);
     let expected = reference();
-    assert!(snapshot == expected, "resumed index differs from a full build:\n{}", util::snapshot_diff(expected, &snapshot));
+    assert!(
+        snapshot == expected,
+        "resumed index differs from a full build:\n{}",
+        util::snapshot_diff(expected, &snapshot)
+    );
     project.assert_integrity();
     project.assert_no_workers_survive();
 }
@@ -121,19 +148,41 @@ fn assert_resume_completes(project: &Project, before: i64) {
 /// The checks every graceful cancellation must pass; returns the number of
 /// units it kept.
 #[track_caller]
-fn assert_cancelled(project: &Project, output: &std::process::Output, latency: Duration, code: i32, what: &str) -> i64 {
+fn assert_cancelled(
+    project: &Project,
+    output: &std::process::Output,
+    latency: Duration,
+    code: i32,
+    what: &str,
+) -> i64 {
     println!("{what}: exited {latency:?} after the signal");
-    assert_eq!(util::exit_code(output), code, "{what}: stderr:\n{}", util::stderr(output));
-    assert!(latency < Duration::from_secs(2), "{what}: took {latency:?} to exit");
+    assert_eq!(
+        util::exit_code(output),
+        code,
+        "{what}: stderr:\n{}",
+        util::stderr(output)
+    );
+    assert!(
+        latency < Duration::from_secs(2),
+        "{what}: took {latency:?} to exit"
+    );
     let summary = util::parse_json(output);
     assert_eq!(summary["status"], "cancelled", "{what}: {summary}");
-    assert!(util::stderr(output).contains("run `indexer build` again to resume"), "{what}: {}", util::stderr(output));
+    assert!(
+        util::stderr(output).contains("run `indexer build` again to resume"),
+        "{what}: {}",
+        util::stderr(output)
+    );
     project.assert_no_workers_survive();
     project.assert_integrity();
     assert_eq!(last_run_status(project), "interrupted", "{what}");
     let before = summary["indexed"].as_i64().unwrap();
     assert!(before < UNITS, "{what}: nothing was left to do: {summary}");
-    assert_eq!(project.indexed_units(), before, "{what}: the summary's count is not what the index holds");
+    assert_eq!(
+        project.indexed_units(),
+        before,
+        "{what}: the summary's count is not what the index holds"
+    );
     before
 }
 
@@ -145,7 +194,13 @@ fn sigint_at_any_point_exits_130_and_the_build_resumes() {
         let project = slow_project();
         let build = start_build(&project, point);
         let (output, latency) = interrupt(build, &[libc::SIGINT], Duration::ZERO);
-        let before = assert_cancelled(&project, &output, latency, 130, &format!("SIGINT {point:?}"));
+        let before = assert_cancelled(
+            &project,
+            &output,
+            latency,
+            130,
+            &format!("SIGINT {point:?}"),
+        );
         assert_resume_completes(&project, before);
     }
 }
@@ -167,9 +222,18 @@ fn double_sigint_exits_at_once_and_the_build_resumes() {
     reference();
     let project = slow_project();
     let build = start_build(&project, Point::Mid);
-    let (output, latency) = interrupt(build, &[libc::SIGINT, libc::SIGINT], Duration::from_millis(20));
+    let (output, latency) = interrupt(
+        build,
+        &[libc::SIGINT, libc::SIGINT],
+        Duration::from_millis(20),
+    );
     println!("double SIGINT: exited {latency:?} after the first signal");
-    assert_eq!(util::exit_code(&output), 130, "stderr:\n{}", util::stderr(&output));
+    assert_eq!(
+        util::exit_code(&output),
+        130,
+        "stderr:\n{}",
+        util::stderr(&output)
+    );
     assert!(latency < Duration::from_secs(2), "took {latency:?} to exit");
     project.assert_no_workers_survive();
     project.assert_integrity();
@@ -185,12 +249,19 @@ fn sigkill_mid_run_leaves_a_sound_resumable_index() {
     let project = slow_project();
     let build = start_build(&project, Point::Mid);
     let (output, _) = interrupt(build, &[libc::SIGKILL], Duration::ZERO);
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&output.status), Some(libc::SIGKILL));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(libc::SIGKILL)
+    );
     project.assert_no_workers_survive();
     project.assert_integrity();
     let status = project.status_json(&[]);
     assert_eq!(status["last_run"]["status"], "interrupted", "{status}");
-    assert_eq!(status["units_indexed"].as_i64(), Some(project.indexed_units()), "{status}");
+    assert_eq!(
+        status["units_indexed"].as_i64(),
+        Some(project.indexed_units()),
+        "{status}"
+    );
     assert_resume_completes(&project, project.indexed_units());
 }
 
@@ -203,21 +274,41 @@ fn queries_work_during_a_build_and_a_second_build_is_refused() {
 
     let status = project.status_json(&[]);
     assert_eq!(status["last_run"]["status"], "running", "{status}");
-    assert!(status["units_indexed"].as_i64().unwrap() >= UNITS / 3, "{status}");
+    assert!(
+        status["units_indexed"].as_i64().unwrap() >= UNITS / 3,
+        "{status}"
+    );
     let rows = project.query(&["find", "count*"]);
-    assert!(rows.len() as i64 >= UNITS / 3, "find saw {} of the indexed functions: {rows:?}", rows.len());
+    assert!(
+        rows.len() as i64 >= UNITS / 3,
+        "find saw {} of the indexed functions: {rows:?}",
+        rows.len()
+    );
 
     let second = project.run(&["build", "--json", "-j", "2"]);
-    assert_eq!(util::exit_code(&second), 1, "stdout:\n{}", String::from_utf8_lossy(&second.stdout));
+    assert_eq!(
+        util::exit_code(&second),
+        1,
+        "stdout:\n{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
     let message = util::stderr(&second);
-    assert!(message.contains(&format!("pid {}", build.pid())), "the refusal does not name pid {}: {message}", build.pid());
+    assert!(
+        message.contains(&format!("pid {}", build.pid())),
+        "the refusal does not name pid {}: {message}",
+        build.pid()
+    );
 
     let (output, _) = build.wait(Duration::from_secs(300));
     util::assert_success(&output);
     let summary = util::parse_json(&output);
     assert_eq!(summary["indexed"], UNITS, "{summary}");
     let snapshot = util::snapshot(&project);
-    assert!(snapshot == reference(), "index differs from a full build:\n{}", util::snapshot_diff(reference(), &snapshot));
+    assert!(
+        snapshot == reference(),
+        "index differs from a full build:\n{}",
+        util::snapshot_diff(reference(), &snapshot)
+    );
     assert_eq!(last_run_status(&project), "complete");
     project.assert_no_workers_survive();
 }

@@ -19,9 +19,15 @@ const CHEAP: usize = 6;
 fn victim_project() -> Project {
     let project = Project::new();
     for k in 1..=CHEAP {
-        project.write(&format!("src/cheap{k}.c"), &format!("int cheap{k}(void) {{ return {k}; }}\n"));
+        project.write(
+            &format!("src/cheap{k}.c"),
+            &format!("int cheap{k}(void) {{ return {k}; }}\n"),
+        );
     }
-    project.write("src/victim.cpp", "namespace v { int victim() { return 42; } }\n");
+    project.write(
+        "src/victim.cpp",
+        "namespace v { int victim() { return 42; } }\n",
+    );
     project
 }
 
@@ -94,13 +100,20 @@ fn a_crashing_unit_fails_alone_after_one_retry() {
     let project = victim_project();
     let (summary, _) = build_with_fault(&project, "crash@victim.cpp", &[]);
     assert_outcome(&summary, CHEAP as u64, 1);
-    assert_eq!(summary["workers_crashed"], 2, "one crash, one crash of the retry: {summary}");
+    assert_eq!(
+        summary["workers_crashed"], 2,
+        "one crash, one crash of the retry: {summary}"
+    );
     assert_eq!(summary["workers_timed_out"], 0, "{summary}");
     assert_eq!(summary["workers_killed_for_memory"], 0, "{summary}");
     let failed = failures(&project);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].0, "src/victim.cpp");
-    assert!(failed[0].1.contains("signal 11 (SIGSEGV"), "reason: {}", failed[0].1);
+    assert!(
+        failed[0].1.contains("signal 11 (SIGSEGV"),
+        "reason: {}",
+        failed[0].1
+    );
     assert_cheap_units_indexed(&project);
     assert_eq!(victim_state(&project), "failed");
     project.assert_no_workers_survive();
@@ -113,15 +126,24 @@ fn a_hanging_unit_times_out_alone() {
     let project = victim_project();
     let (summary, elapsed) = build_with_fault(&project, "hang@victim.cpp", &["--tu-timeout", "1"]);
     assert_outcome(&summary, CHEAP as u64, 1);
-    assert_eq!(summary["workers_timed_out"], 2, "the unit and its retry: {summary}");
+    assert_eq!(
+        summary["workers_timed_out"], 2,
+        "the unit and its retry: {summary}"
+    );
     assert_eq!(summary["workers_crashed"], 0, "{summary}");
     let failed = failures(&project);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].0, "src/victim.cpp");
     assert_eq!(failed[0].1, "timed out after 1 s");
     // Two attempts of at least one second each, and not much more.
-    assert!(elapsed >= Duration::from_secs(2), "two 1 s timeouts took only {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(15), "two 1 s timeouts took {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "two 1 s timeouts took only {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "two 1 s timeouts took {elapsed:?}"
+    );
     assert_cheap_units_indexed(&project);
     project.assert_no_workers_survive();
     project.assert_integrity();
@@ -133,10 +155,16 @@ fn a_unit_blowing_up_memory_is_killed_promptly() {
     let project = victim_project();
     // A generous --tu-timeout: had the kill waited for it, the build would
     // take a minute.
-    let (summary, elapsed) =
-        build_with_fault(&project, "alloc:300M@victim.cpp", &["--worker-rss-limit", "200M", "--tu-timeout", "30"]);
+    let (summary, elapsed) = build_with_fault(
+        &project,
+        "alloc:300M@victim.cpp",
+        &["--worker-rss-limit", "200M", "--tu-timeout", "30"],
+    );
     assert_outcome(&summary, CHEAP as u64, 1);
-    assert_eq!(summary["workers_killed_for_memory"], 2, "the unit and its retry: {summary}");
+    assert_eq!(
+        summary["workers_killed_for_memory"], 2,
+        "the unit and its retry: {summary}"
+    );
     assert_eq!(summary["workers_timed_out"], 0, "{summary}");
     let failed = failures(&project);
     assert_eq!(failed.len(), 1, "{failed:?}");
@@ -147,7 +175,10 @@ fn a_unit_blowing_up_memory_is_killed_promptly() {
         "reason: {reason}"
     );
     println!("memory blow-up: build took {elapsed:?}; {reason}");
-    assert!(elapsed < Duration::from_secs(10), "the kills took {elapsed:?}: not within a sampling interval");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "the kills took {elapsed:?}: not within a sampling interval"
+    );
     assert_cheap_units_indexed(&project);
     project.assert_no_workers_survive();
     project.assert_integrity();
@@ -160,14 +191,25 @@ fn a_worker_over_the_soft_limit_finishes_its_unit_and_is_recycled() {
     let (summary, _) = build_with_fault(
         &project,
         "alloc:120M@victim.cpp",
-        &["--worker-rss-limit", "1G", "--worker-rss-soft-limit", "100M"],
+        &[
+            "--worker-rss-limit",
+            "1G",
+            "--worker-rss-soft-limit",
+            "100M",
+        ],
     );
     assert_outcome(&summary, CHEAP as u64 + 1, 0);
-    assert!(summary["workers_recycled"].as_u64().unwrap() >= 1, "no worker recycled: {summary}");
+    assert!(
+        summary["workers_recycled"].as_u64().unwrap() >= 1,
+        "no worker recycled: {summary}"
+    );
     assert_eq!(summary["workers_killed_for_memory"], 0, "{summary}");
     assert!(failures(&project).is_empty());
     assert_eq!(victim_state(&project), "indexed");
-    assert_eq!(project.column("SELECT qualified_name FROM symbols WHERE name = 'victim'"), ["v::victim"]);
+    assert_eq!(
+        project.column("SELECT qualified_name FROM symbols WHERE name = 'victim'"),
+        ["v::victim"]
+    );
     assert_cheap_units_indexed(&project);
     project.assert_no_workers_survive();
     project.assert_integrity();
@@ -188,7 +230,11 @@ fn a_unit_that_crashed_twice_is_quarantined_until_retried_or_edited() {
     let failed = failures(&project);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].0, "src/victim.cpp");
-    assert!(failed[0].1.contains("signal 11 (SIGSEGV"), "reason: {}", failed[0].1);
+    assert!(
+        failed[0].1.contains("signal 11 (SIGSEGV"),
+        "reason: {}",
+        failed[0].1
+    );
     assert!(failed[0].2, "not quarantined: {failed:?}");
     assert_eq!(victim_state(&project), "failed");
 
@@ -202,7 +248,11 @@ fn a_unit_that_crashed_twice_is_quarantined_until_retried_or_edited() {
     let (summary, _) = build_with_fault(&project, "crash@victim.cpp", &["--full"]);
     assert_outcome(&summary, CHEAP as u64, 1);
     assert!(failures(&project)[0].2, "not quarantined");
-    util::edit(&project, "src/victim.cpp", "namespace v { int victim() { return 43; } }\n");
+    util::edit(
+        &project,
+        "src/victim.cpp",
+        "namespace v { int victim() { return 43; } }\n",
+    );
     let (summary, _) = build_with_fault(&project, "", &[]);
     assert_outcome(&summary, 1, 0);
     assert_eq!(summary["quarantined"], 0, "{summary}");
@@ -216,16 +266,43 @@ fn a_unit_that_crashed_twice_is_quarantined_until_retried_or_edited() {
 #[test]
 fn no_worker_survives_a_killed_supervisor() {
     let project = victim_project();
-    let build = project.spawn(&["build", "--json", "-j", "2", "--tu-timeout", "600"], &[("INDEXER_FAULT", "hang@victim.cpp")]);
+    let build = project.spawn(
+        &["build", "--json", "-j", "2", "--tu-timeout", "600"],
+        &[("INDEXER_FAULT", "hang@victim.cpp")],
+    );
     // The cheap units are done and committed: the worker left is the hung one.
-    util::wait_until(Duration::from_secs(30), "the cheap units are indexed", || project.indexed_units() == CHEAP as i64);
-    util::wait_until(Duration::from_secs(10), "a worker is alive", || !project.live_workers().is_empty());
-    let hung = project.live_workers();
+    util::wait_until(
+        Duration::from_secs(30),
+        "the cheap units are indexed",
+        || project.indexed_units() == CHEAP as i64,
+    );
+    util::wait_until(
+        Duration::from_secs(10),
+        "only the hung worker is left",
+        || project.worker_pids().len() == 1,
+    );
+    let hung = project.worker_pids();
     build.signal(libc::SIGKILL);
     let (output, _) = build.wait(Duration::from_secs(10));
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&output.status), Some(libc::SIGKILL));
-    assert!(!hung.is_empty());
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(libc::SIGKILL)
+    );
     project.assert_no_workers_survive();
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    util::wait_until(
+        Duration::from_secs(5),
+        &format!("the hung worker {} is gone", hung[0]),
+        || gone(hung[0]),
+    );
     project.assert_integrity();
     // The killed run reads as interrupted, and the hung unit is still to do.
     let status = project.status_json(&[]);
@@ -241,13 +318,18 @@ fn no_worker_survives_a_killed_supervisor() {
 fn trivial_project(n: usize) -> Project {
     let project = Project::new();
     for k in 1..=n {
-        project.write(&format!("src/f{k}.c"), &format!("int f{k}(void){{return {k};}}\n"));
+        project.write(
+            &format!("src/f{k}.c"),
+            &format!("int f{k}(void){{return {k};}}\n"),
+        );
     }
     project
 }
 
 fn supervisor_peak(summary: &Value) -> u64 {
-    summary["supervisor_peak_rss_bytes"].as_u64().unwrap_or_else(|| panic!("no supervisor peak in {summary}"))
+    summary["supervisor_peak_rss_bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no supervisor peak in {summary}"))
 }
 
 /// The lower supervisor peak of two fresh full builds of `project` (a
@@ -278,7 +360,11 @@ fn supervisor_memory_does_not_grow_with_the_number_of_units() {
         large_peak as f64 / 1048576.0,
         growth * 100.0
     );
-    assert!(growth < 0.10, "supervisor peak grew {:.1}% from 40 to 400 units ({small_peak} -> {large_peak} bytes)", growth * 100.0);
+    assert!(
+        growth < 0.10,
+        "supervisor peak grew {:.1}% from 40 to 400 units ({small_peak} -> {large_peak} bytes)",
+        growth * 100.0
+    );
     large.assert_no_workers_survive();
 }
 
@@ -299,6 +385,10 @@ fn no_op_refreshes_do_not_grow_supervisor_memory() {
     println!("supervisor peak RSS over five no-op refreshes: {peaks:?}");
     let first = peaks[0] as f64;
     for (i, &peak) in peaks.iter().enumerate() {
-        assert!(peak as f64 <= first * 1.10, "refresh {} peaked at {peak} bytes, the first at {first}: {peaks:?}", i + 1);
+        assert!(
+            peak as f64 <= first * 1.10,
+            "refresh {} peaked at {peak} bytes, the first at {first}: {peaks:?}",
+            i + 1
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! libclang, real SQLite files, real worker processes) in a fresh temporary
 //! directory per test. See `util.rs` for the harness.
 
+mod cancel;
+mod faults;
+mod hostile;
 mod pipeline;
 mod refresh;
 mod util;
-mod faults;
-mod cancel;
-mod hostile;

@@ -501,6 +501,19 @@ impl Project {
         conn.query_row(sql, [], |r| r.get(0)).ok()
     }
 
+    /// Pids of this project's live worker processes proper (`indexer
+    /// worker`): [`Project::live_workers`] also lists the supervisor and
+    /// anything else it started.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.live_workers()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).nth(1) == Some(&b"worker"[..]))
+            })
+            .collect()
+    }
+
     /// Units of the default index in state `indexed` (0 before it exists).
     pub fn indexed_units(&self) -> i64 {
         self.try_count_db(
