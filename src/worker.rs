@@ -13,7 +13,6 @@
 
 mod clang;
 
-use std::collections::HashSet;
 use std::io::{self, BufReader, BufWriter};
 
 use anyhow::{bail, Context, Result};
@@ -51,9 +50,6 @@ pub(crate) fn run() -> Result<()> {
     )?;
 
     let mut statm = memory::Statm::open(std::process::id())?;
-    // Hashes of the project headers earlier units of this session parsed:
-    // libclang skips their bodies from now on (see `clang`).
-    let mut session = HashSet::new();
     while let Some(request) = protocol::read_frame::<Request>(&mut input)? {
         let Request::Index(request) = request else {
             bail!("expected a unit to index, got {request:?}")
@@ -64,8 +60,8 @@ pub(crate) fn run() -> Result<()> {
         // The grant round-trip happens inside the parse, while libclang's
         // state for the unit is alive, so its I/O errors are carried out.
         let mut grant_error = None;
-        let mut grant = |files: &[SeenFile]| -> Vec<bool> {
-            match ask_grant(&mut input, &mut output, &request, files, &mut session) {
+        let mut grant = |files: &[SeenFile], bodies_skipped: &[u32]| -> Vec<bool> {
+            match ask_grant(&mut input, &mut output, &request, files, bodies_skipped) {
                 Ok(emit) => emit,
                 Err(e) => {
                     grant_error = Some(e);
@@ -100,7 +96,7 @@ fn ask_grant(
     output: &mut impl io::Write,
     request: &protocol::IndexRequest,
     files: &[SeenFile],
-    session: &mut HashSet<u64>,
+    bodies_skipped: &[u32],
 ) -> Result<Vec<bool>> {
     // libclang names the main file by its real path; the unit's row uses the
     // path the project lists. Reporting the latter keeps a project reached
@@ -109,19 +105,13 @@ fn ask_grant(
     if let Some(main) = files.first_mut() {
         main.path.clone_from(&request.file);
     }
-    let mut bodies_skipped = Vec::new();
-    for (i, file) in files.iter().enumerate().skip(1) {
-        if !file.system && !session.insert(xxhash_rust::xxh3::xxh3_64(file.path.as_bytes())) {
-            bodies_skipped.push(i as u32);
-        }
-    }
     let count = files.len();
     protocol::write_frame(
         output,
         &Response::Parsed {
             unit: request.unit,
             files,
-            bodies_skipped,
+            bodies_skipped: bodies_skipped.to_vec(),
         },
     )?;
     match protocol::read_frame::<Request>(input)? {

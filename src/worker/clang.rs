@@ -38,7 +38,7 @@
 #![allow(non_upper_case_globals)]
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::panic::{self, AssertUnwindSafe};
@@ -92,6 +92,11 @@ pub(crate) struct Indexer {
     action: CXIndexAction,
     index_system_headers: bool,
     resource_dir: String,
+    /// xxh3 of the paths of the project headers that earlier units of this
+    /// session parsed. libclang skips their function bodies from now on, so
+    /// what a unit sees of them is incomplete: their data is not even
+    /// collected, and they are reported as skipped to `grant`.
+    parsed_headers: HashSet<u64>,
 }
 
 impl Indexer {
@@ -121,6 +126,7 @@ impl Indexer {
                 action,
                 index_system_headers,
                 resource_dir: resource_dir.to_owned(),
+                parsed_headers: HashSet::new(),
             })
         }
     }
@@ -134,13 +140,15 @@ impl Indexer {
 
     /// Indexes one unit. Once libclang has parsed it, `grant` is called
     /// exactly once with every file the unit saw (`files[0]` is the main
-    /// file) and answers, for each, whether to emit its data. `Err` when
+    /// file) and the indices of the headers whose bodies this session had
+    /// already parsed, and answers, for each file, whether to emit its data
+    /// (skipped headers are never emitted, whatever it answers). `Err` when
     /// libclang produced no translation unit at all (then `grant` is not
     /// called); a unit with errors is `Ok` and carries them as diagnostics.
     pub(crate) fn index(
         &mut self,
         request: &IndexRequest,
-        grant: &mut dyn FnMut(&[SeenFile]) -> Vec<bool>,
+        grant: &mut dyn FnMut(&[SeenFile], &[u32]) -> Vec<bool>,
     ) -> Result<UnitIndex, String> {
         self.ensure_library();
         // libclang resolves relative paths (the file, `-I` directories)
@@ -155,7 +163,11 @@ impl Indexer {
         let arg_count =
             c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
 
-        let mut collector = Collector::new(self.library.clone(), self.index_system_headers);
+        let mut collector = Collector::new(
+            self.library.clone(),
+            self.index_system_headers,
+            &self.parsed_headers,
+        );
         let mut callbacks = IndexerCallbacks {
             abortQuery: Some(abort_query),
             diagnostic: Some(on_diagnostic),
@@ -204,8 +216,9 @@ impl Indexer {
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
         let seen = unsafe { collector.seen_files(tu.0) };
         drop(tu);
+        let skipped = collector.skipped_files();
 
-        let emit = grant(&seen);
+        let mut emit = grant(&seen, &skipped);
         if emit.len() != seen.len() {
             return Err(format!(
                 "grant answered {} files for {} seen",
@@ -213,7 +226,17 @@ impl Indexer {
                 seen.len()
             ));
         }
-        Ok(collector.finish(request.unit, parse_ms, &emit))
+        for &i in &skipped {
+            emit[i as usize] = false;
+        }
+        let index = collector.finish(request.unit, parse_ms, &emit);
+        self.parsed_headers.extend(
+            seen.iter()
+                .skip(1)
+                .filter(|file| !file.system)
+                .map(|file| path_key(&file.path)),
+        );
+        Ok(index)
     }
 
     /// The request's arguments without the source file (it is passed
@@ -328,6 +351,9 @@ struct FileState {
     /// Whether it is a system header; learned from the first location seen
     /// in it, or after parsing for files no callback pointed into.
     system: Option<bool>,
+    /// A project header an earlier unit of the session parsed: libclang
+    /// skips its bodies, and nothing located in it is collected.
+    skipped: bool,
     /// Modification time when libclang first handed the file over, i.e.
     /// just after it read it. Taken after the parse, an edit made during
     /// the parse would be recorded with the old content's hash and size,
@@ -337,9 +363,11 @@ struct FileState {
 }
 
 /// Everything the callbacks learn about one unit.
-struct Collector {
+struct Collector<'s> {
     library: Arc<SharedLibrary>,
     index_system_headers: bool,
+    /// The session's [`Indexer::parsed_headers`].
+    parsed_headers: &'s HashSet<u64>,
     files: Vec<FileState>,
     file_by_handle: HashMap<CXFile, u32>,
     /// Two handles for one path (seldom, e.g. a file replaced during the
@@ -356,11 +384,16 @@ struct Collector {
     panicked: Option<String>,
 }
 
-impl Collector {
-    fn new(library: Arc<SharedLibrary>, index_system_headers: bool) -> Collector {
+impl<'s> Collector<'s> {
+    fn new(
+        library: Arc<SharedLibrary>,
+        index_system_headers: bool,
+        parsed_headers: &'s HashSet<u64>,
+    ) -> Collector<'s> {
         Collector {
             library,
             index_system_headers,
+            parsed_headers,
             files: Vec::new(),
             file_by_handle: HashMap::new(),
             file_by_path: HashMap::new(),
@@ -382,9 +415,12 @@ impl Collector {
             Some(&index) => index,
             None => {
                 let index = self.files.len() as u32;
+                // The main file is registered first and never skipped.
+                let skipped = index > 0 && self.parsed_headers.contains(&path_key(&path));
                 self.file_by_path.insert(path.clone(), index);
                 self.files.push(FileState {
                     handle: file,
+                    skipped,
                     mtime_ns: mtime_ns(&path),
                     path,
                     system: None,
@@ -401,7 +437,7 @@ impl Collector {
     }
 
     /// Resolves an indexer location; `None` outside any file (built-ins,
-    /// the command line).
+    /// the command line) and in skipped headers, whose data is never sent.
     unsafe fn locate(&mut self, loc: CXIdxLoc) -> Option<At> {
         let mut file: CXFile = ptr::null_mut();
         let (mut line, mut column) = (0, 0);
@@ -418,6 +454,9 @@ impl Collector {
         }
         let index = self.file_index(file);
         let state = &mut self.files[index as usize];
+        if state.skipped {
+            return None;
+        }
         let system = *state.system.get_or_insert_with(|| {
             clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(loc)) != 0
         });
@@ -697,6 +736,13 @@ impl Collector {
             .collect()
     }
 
+    /// Indices of the headers whose bodies libclang skipped in this unit.
+    fn skipped_files(&self) -> Vec<u32> {
+        (0..self.files.len() as u32)
+            .filter(|&i| self.files[i as usize].skipped)
+            .collect()
+    }
+
     /// The unit's data restricted to the granted files.
     fn finish(self, unit: u32, parse_ms: u32, emit: &[bool]) -> UnitIndex {
         let mut files: Vec<FileIndex> = self
@@ -731,6 +777,11 @@ unsafe fn parsed_content_hash(tu: CXTranslationUnit, file: CXFile, path: &str) -
         Cow::Borrowed(std::slice::from_raw_parts(data.cast::<u8>(), size))
     };
     (xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len() as u64)
+}
+
+/// The key of a header in [`Indexer::parsed_headers`].
+fn path_key(path: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(path.as_bytes())
 }
 
 /// Modification time in nanoseconds, computed as `refresh` computes it so
@@ -1102,6 +1153,15 @@ mod tests {
             main: &str,
             mut grant: impl FnMut(&[SeenFile]) -> Vec<bool>,
         ) -> (Vec<SeenFile>, Result<UnitIndex, String>) {
+            self.index_seeing_skips(main, |files, _| grant(files))
+        }
+
+        /// Like [`Fixture::index_with`], with the headers reported skipped.
+        fn index_seeing_skips(
+            &mut self,
+            main: &str,
+            mut grant: impl FnMut(&[SeenFile], &[u32]) -> Vec<bool>,
+        ) -> (Vec<SeenFile>, Result<UnitIndex, String>) {
             let request = IndexRequest {
                 unit: 7,
                 file: self.path(main),
@@ -1109,9 +1169,9 @@ mod tests {
                 args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
             };
             let mut seen = Vec::new();
-            let result = self.indexer.index(&request, &mut |files| {
+            let result = self.indexer.index(&request, &mut |files, skipped| {
                 seen = files.to_vec();
-                grant(files)
+                grant(files, skipped)
             });
             (seen, result)
         }
@@ -1445,10 +1505,19 @@ void call(Base* b) {
             .iter()
             .all(|r| r.container.map(|c| names[c as usize]) == Some("use")));
 
-        // The same indexer goes on with the next unit, this time granted all.
-        let (_, unit) = f.index("main.cpp");
-        assert_eq!(unit.files.len(), 2);
-        symbol(&unit, "OnlyInHeader::member");
+        // The same session goes on with the next unit. libclang skips the
+        // header's bodies this time, so it is reported skipped and never
+        // emitted, even when granted.
+        let (_, result) = f.index_seeing_skips("main.cpp", |files, skipped| {
+            assert_eq!(skipped, [1]);
+            vec![true; files.len()]
+        });
+        let unit = result.unwrap();
+        assert_eq!(unit.files.len(), 1);
+        assert!(unit
+            .symbols
+            .iter()
+            .all(|s| s.qualified_name != "OnlyInHeader::member"));
     }
 
     #[test]

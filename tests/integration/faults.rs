@@ -392,3 +392,80 @@ fn no_op_refreshes_do_not_grow_supervisor_memory() {
         );
     }
 }
+
+/// A budget smaller than one worker's memory pauses dispatch whenever a
+/// worker holds memory: each worker indexes one unit and is let go before
+/// the next starts, and the build still completes. (Without the budget, two
+/// workers index all twelve units.)
+#[test]
+fn a_memory_budget_below_one_worker_lets_one_unit_through_per_worker() {
+    let units = 12;
+    let project = trivial_project(units);
+    // The per-worker limits, derived from the budget by default, are set
+    // high so that the budget alone acts.
+    let summary = project.build(&[
+        "-j",
+        "2",
+        "--memory-budget",
+        "1M",
+        "--worker-rss-limit",
+        "1G",
+    ]);
+    assert_outcome(&summary, units as u64, 0);
+    assert_eq!(summary["workers_spawned"], units, "{summary}");
+    assert_eq!(summary["workers_killed_for_memory"], 0, "{summary}");
+    project.assert_no_workers_survive();
+
+    let _ = std::fs::remove_dir_all(project.path(".indexer"));
+    let summary = project.build(&["-j", "2"]);
+    assert_outcome(&summary, units as u64, 0);
+    assert_eq!(summary["workers_spawned"], 2, "{summary}");
+}
+
+/// One worker indexing the same unit 100 times (recycling off) holds no
+/// more memory at the end than after its first units: nothing per unit
+/// outlives the unit. The copies differ only in path, so after the first
+/// one libclang skips the shared headers' bodies and each copy costs the
+/// same work.
+#[test]
+fn one_worker_indexing_a_unit_100_times_does_not_grow() {
+    let project = Project::new();
+    let source = "#include <map>\n#include <string>\n#include <vector>\n\
+                  namespace w { struct Item { std::string name; std::vector<int> parts; };\n\
+                  int total(const std::map<std::string, Item>& items) {\n\
+                  int n = 0; for (const auto& [k, v] : items) n += int(v.parts.size() + k.size());\n\
+                  return n; } }\n";
+    for k in 0..100 {
+        project.write(&format!("src/copy{k:03}.cpp"), source);
+    }
+    let summary = project.build(&["-j", "1", "--files-per-worker", "1000"]);
+    assert_outcome(&summary, 100, 0);
+    assert_eq!(summary["workers_spawned"], 1, "{summary}");
+
+    // Units are dispatched in id order (equal cost), and each records the
+    // memory its worker owned as it finished.
+    let owned: Vec<i64> = project
+        .column("SELECT worker_rss FROM units ORDER BY id")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(owned.len(), 100);
+    let median = |window: &[i64]| {
+        let mut w = window.to_vec();
+        w.sort_unstable();
+        w[w.len() / 2]
+    };
+    let early = median(&owned[10..30]);
+    let late = median(&owned[80..100]);
+    println!(
+        "worker memory after units 10-30: {:.1} MiB, after units 80-100: {:.1} MiB",
+        early as f64 / 1048576.0,
+        late as f64 / 1048576.0
+    );
+    // Generous: a leak of one translation unit per unit would grow by
+    // megabytes per unit, hundreds over the run.
+    assert!(
+        late <= early + early / 5,
+        "worker memory grew from {early} to {late} bytes over 100 units: {owned:?}"
+    );
+}
