@@ -5,7 +5,7 @@ CARGO ?= cargo
 INDEXER := target/release/indexer
 DEMO_DB := target/demo/index.db
 
-.PHONY: deps build demo test bench-corpora bench clean
+.PHONY: deps bench-deps build demo test bench-corpora bench clean
 
 deps:
 	@.ci/install-deps
@@ -26,11 +26,20 @@ demo: build
 test: deps
 	$(CARGO) test --release
 
-bench-corpora: deps
+bench-deps:
+	@.ci/install-deps --bench
+
+bench-corpora: bench-deps
 	benches/fetch-corpora.sh
 
+# Every benchmark of docs/benchmarks.md, on a quiet machine (about 40 min).
 bench: build bench-corpora
-	python3 benches/compare.py
+	python3 benches/compare.py --repeat 3 leveldb
+	python3 benches/compare.py protobuf
+	python3 benches/scale.py
+	python3 benches/refresh.py
+	python3 benches/cancel.py --corpus leveldb
+	python3 benches/cancel.py --corpus protobuf
 
 clean:
 	$(CARGO) clean

@@ -418,18 +418,16 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     }
     let freshness = refresher.finish()?;
     if args.explain {
-        let dirty = refresh::dirty_units(&tx)?;
-        drop(tx);
+        // Streamed: the list is as long as the project.
         let mut out = std::io::stdout().lock();
-        for (file, reason) in &dirty {
-            writeln!(out, "{file}: {reason}")?;
-        }
-        writeln!(
-            out,
-            "{} of {} units would be indexed",
-            dirty.len(),
-            discovery.units
-        )?;
+        let mut written = Ok(());
+        let dirty = refresh::each_dirty_unit(&tx, |file, reason| {
+            if written.is_ok() {
+                written = writeln!(out, "{file}: {reason}");
+            }
+        })?;
+        written?;
+        writeln!(out, "{dirty} of {} units would be indexed", discovery.units)?;
         return Ok(EXIT_OK);
     }
     tx.execute(
@@ -441,6 +439,10 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     if freshness.removed > 0 {
         store::collect_garbage(&conn)?;
     }
+    // Discovery and refresh are done with what they allocated in proportion
+    // to the project (the duplicate filter, scan pages): hand it back before
+    // the long part of the build.
+    memory::release_free_memory();
 
     let queue = Queue::new(store::open(&db, Access::Read)?)?;
     let claims_conn = store::open(&db, Access::Read)?;

@@ -70,6 +70,17 @@ impl Statm {
     }
 }
 
+/// Returns freed heap pages to the system, so that resident memory is what
+/// is really in use. Rust allocations go through mimalloc, libclang's and
+/// SQLite's through glibc's malloc: both are trimmed.
+pub(crate) fn release_free_memory() {
+    // SAFETY: both calls only walk their allocator's own structures.
+    unsafe {
+        libc::malloc_trim(0);
+        libmimalloc_sys::mi_collect(true);
+    }
+}
+
 /// This process's peak resident set (`VmHWM`), in bytes.
 pub(crate) fn own_peak_rss() -> u64 {
     status_field("/proc/self/status", "VmHWM:").unwrap_or(0)

@@ -9,8 +9,16 @@
 //! Cost is the unit's parse time in the previous run when known, else its
 //! size (roughly a millisecond per kilobyte). Expensive units go first so
 //! that the last worker does not finish a long unit alone.
+//!
+//! A worker may ask for a unit near the one it did last: libclang skips the
+//! bodies of headers a worker already parsed, so units of one directory,
+//! which share most of their headers, are cheaper on the same worker. Such
+//! a unit is taken out of order only while it costs at least a quarter of
+//! the next unit in line, so that affinity never leaves an expensive unit
+//! for the end.
 
 use std::collections::VecDeque;
+use std::path::Path;
 
 use rusqlite::{params, Connection};
 
@@ -29,7 +37,8 @@ pub(crate) struct Queue {
     conn: Connection,
     /// The `(cost, id)` of the last unit read from the table.
     after: (i64, i64),
-    page: VecDeque<IndexRequest>,
+    /// Units read from the table, most expensive first, with their cost.
+    page: VecDeque<(i64, IndexRequest)>,
     retries: VecDeque<IndexRequest>,
     exhausted: bool,
     total: u64,
@@ -64,7 +73,9 @@ impl Queue {
         self.retries.push_back(request);
     }
 
-    pub(crate) fn next(&mut self) -> rusqlite::Result<Option<Task>> {
+    /// The next unit to dispatch; preferably one whose source file is in
+    /// the directory `near` (see the module comment).
+    pub(crate) fn next(&mut self, near: Option<&Path>) -> rusqlite::Result<Option<Task>> {
         if let Some(request) = self.retries.pop_front() {
             return Ok(Some(Task {
                 request,
@@ -74,7 +85,18 @@ impl Queue {
         if self.page.is_empty() && !self.exhausted {
             self.fill()?;
         }
-        Ok(self.page.pop_front().map(|request| Task {
+        let Some(&(head_cost, _)) = self.page.front() else {
+            return Ok(None);
+        };
+        let chosen = near
+            .and_then(|dir| {
+                self.page.iter().position(|(cost, request)| {
+                    *cost < head_cost / 4 || Path::new(&request.file).parent() == Some(dir)
+                })
+            })
+            .filter(|&i| self.page[i].0 >= head_cost / 4)
+            .unwrap_or(0);
+        Ok(self.page.remove(chosen).map(|(_, request)| Task {
             request,
             retry: false,
         }))
@@ -97,14 +119,91 @@ impl Queue {
             let id: i64 = row.get(1)?;
             let args: String = row.get(4)?;
             self.after = (cost, id);
-            self.page.push_back(IndexRequest {
-                unit: UnitId::try_from(id).expect("unit ids fit in 32 bits"),
-                file: row.get(2)?,
-                directory: row.get(3)?,
-                args: serde_json::from_str(&args).unwrap_or_default(),
-            });
+            self.page.push_back((
+                cost,
+                IndexRequest {
+                    unit: UnitId::try_from(id).expect("unit ids fit in 32 bits"),
+                    file: row.get(2)?,
+                    directory: row.get(3)?,
+                    args: serde_json::from_str(&args).unwrap_or_default(),
+                },
+            ));
         }
         self.exhausted = (self.page.len() as i64) < PAGE;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue over pending units `(path, parse_ms)`, in an in-memory index.
+    fn queue(units: &[(&str, i64)]) -> Queue {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        for (id, (path, cost)) in units.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO files(id, path, size, mtime_ns, hash, is_system) VALUES (?1, ?2, 0, 0, 0, 0)",
+                params![id as i64, path],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO units(id, file_id, directory, args, args_hash, state, parse_ms)
+                 VALUES (?1, ?1, '/build', '[]', 0, 'pending', ?2)",
+                params![id as i64, cost],
+            )
+            .unwrap();
+        }
+        Queue::new(conn).unwrap()
+    }
+
+    fn next(queue: &mut Queue, near: Option<&str>) -> String {
+        queue
+            .next(near.map(Path::new))
+            .unwrap()
+            .map_or_else(|| "-".to_owned(), |task| task.request.file)
+    }
+
+    #[test]
+    fn most_expensive_first_then_retries_ahead_of_everything() {
+        let mut q = queue(&[("/p/a.c", 10), ("/p/b.c", 30), ("/p/c.c", 20)]);
+        assert_eq!(q.total(), 3);
+        assert_eq!(next(&mut q, None), "/p/b.c");
+        let retried = q.next(None).unwrap().unwrap();
+        assert_eq!(retried.request.file, "/p/c.c");
+        q.retry(retried.request);
+        let again = q.next(None).unwrap().unwrap();
+        assert!(again.retry);
+        assert_eq!(again.request.file, "/p/c.c");
+        assert_eq!(next(&mut q, None), "/p/a.c");
+        assert_eq!(next(&mut q, None), "-");
+    }
+
+    #[test]
+    fn a_worker_gets_a_unit_of_its_directory_unless_it_is_much_cheaper() {
+        let mut q = queue(&[
+            ("/p/x/big.c", 100),
+            ("/p/y/one.c", 90),
+            ("/p/x/mid.c", 40),
+            ("/p/y/two.c", 30),
+            ("/p/x/tiny.c", 5),
+        ]);
+        // one.c (90) costs at least a quarter of big.c (100): out of order.
+        assert_eq!(next(&mut q, Some("/p/y")), "/p/y/one.c");
+        assert_eq!(next(&mut q, Some("/p/x")), "/p/x/big.c");
+        // two.c (30) is at least a quarter of mid.c (40).
+        assert_eq!(next(&mut q, Some("/p/y")), "/p/y/two.c");
+        // No unit of /p/z: the head.
+        assert_eq!(next(&mut q, Some("/p/z")), "/p/x/mid.c");
+        assert_eq!(next(&mut q, Some("/p/x")), "/p/x/tiny.c");
+        assert_eq!(next(&mut q, Some("/p/x")), "-");
+    }
+
+    #[test]
+    fn affinity_never_skips_over_a_much_more_expensive_unit() {
+        let mut q = queue(&[("/p/x/huge.c", 1000), ("/p/y/small.c", 100)]);
+        assert_eq!(next(&mut q, Some("/p/y")), "/p/x/huge.c");
+        assert_eq!(next(&mut q, Some("/p/y")), "/p/y/small.c");
     }
 }

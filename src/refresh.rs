@@ -29,7 +29,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use crate::discover::UnitSpec;
 use crate::store::{self, hash_to_sql};
 
-const SCAN_PAGE: i64 = 4096;
+const SCAN_PAGE: i64 = 1024;
 
 /// What refresh needs to know besides the disk.
 pub(crate) struct Options<'a> {
@@ -89,11 +89,14 @@ impl<'t, 'c> Refresher<'t, 'c> {
 
     pub(crate) fn finish(self) -> rusqlite::Result<Freshness> {
         let (tx, options) = (self.tx, self.options);
-        let mut freshness = Freshness::default();
-        freshness.removed = tx.execute(
+        let removed = tx.execute(
             "DELETE FROM units WHERE id NOT IN (SELECT id FROM temp.live_units)",
             [],
         )? as u64;
+        let mut freshness = Freshness {
+            removed,
+            ..Freshness::default()
+        };
         tx.execute_batch("DROP TABLE temp.live_units")?;
 
         scan_files(tx)?;
@@ -342,12 +345,21 @@ pub(crate) fn hash_file(path: &Path) -> Option<u64> {
     }
 }
 
-/// The dirty units with their reasons, for `--explain`.
-pub(crate) fn dirty_units(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
-    conn.prepare(
+/// Hands each dirty unit's path and reason to `visit`, in path order, for
+/// `--explain`; returns how many there were.
+pub(crate) fn each_dirty_unit(
+    conn: &Connection,
+    mut visit: impl FnMut(&str, &str),
+) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(
         "SELECT f.path, coalesce(u.reason, '') FROM units u JOIN files f ON f.id = u.file_id
          WHERE u.state = 'pending' ORDER BY f.path",
-    )?
-    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-    .collect()
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut count = 0;
+    while let Some(row) = rows.next()? {
+        visit(row.get_ref(0)?.as_str()?, row.get_ref(1)?.as_str()?);
+        count += 1;
+    }
+    Ok(count)
 }

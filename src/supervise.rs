@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -250,6 +250,8 @@ struct Worker {
     ready: bool,
     busy: Option<Busy>,
     units_done: u32,
+    /// Directory of the source file of the last unit it was given.
+    last_directory: Option<PathBuf>,
     rss: u64,
     /// Set when the supervisor kills the worker, to name the cause.
     killed: Option<Death>,
@@ -273,8 +275,11 @@ impl Worker {
 
 /// Which unit emits each header in this build. Keys are xxh3 hashes of
 /// paths (a collision would make one header skipped: 1 in 2^64 per pair);
-/// the value is the claiming unit, or `FRESH` for a header whose rows in
-/// the index are already current. Cost: about 24 bytes per distinct file.
+/// the value is the claiming unit, `FRESH` for a header whose rows in the
+/// index are already current, or `MAIN_FILE` for a file that some unit of
+/// the project compiles (that unit emits it). Main files are not recorded
+/// otherwise, so the map grows with the distinct headers, not with the
+/// units: about 24 bytes per header.
 struct Claims {
     owners: HashMap<u64, UnitId>,
     /// Looks up what the index holds, to leave current headers alone.
@@ -283,6 +288,7 @@ struct Claims {
 }
 
 const FRESH: UnitId = UnitId::MAX;
+const MAIN_FILE: UnitId = UnitId::MAX - 1;
 
 impl Claims {
     /// Which of `files` the unit emits. Headers whose bodies its worker
@@ -300,16 +306,19 @@ impl Claims {
             .iter()
             .enumerate()
             .map(|(i, file)| {
-                let key = xxhash_rust::xxh3::xxh3_64(file.path.as_bytes());
                 if i == 0 {
                     // A unit always emits its own main file.
-                    self.owners.insert(key, unit);
                     return true;
                 }
                 if file.system && !index_system_headers {
                     return false;
                 }
+                let key = xxhash_rust::xxh3::xxh3_64(file.path.as_bytes());
                 if self.owners.contains_key(&key) {
+                    return false;
+                }
+                if self.is_main_file(file) {
+                    self.owners.insert(key, MAIN_FILE);
                     return false;
                 }
                 let current = !self.full && self.is_current(file);
@@ -321,6 +330,19 @@ impl Claims {
                 owner == unit
             })
             .collect()
+    }
+
+    /// Whether some unit of the project compiles `file` (a `.cc` included
+    /// by another unit, say): then that unit emits it, as its main file. A
+    /// failed unit emits nothing, so its file is left to its includers.
+    fn is_main_file(&self, file: &SeenFile) -> bool {
+        self.index
+            .prepare_cached(
+                "SELECT 1 FROM units u JOIN files f ON f.id = u.file_id
+                 WHERE f.path = ?1 AND u.state != 'failed'",
+            )
+            .and_then(|mut s| s.query_row([&file.path], |_| Ok(())).optional())
+            .is_ok_and(|row| row.is_some())
     }
 
     /// Whether the index already holds rows for exactly this content.
@@ -444,7 +466,8 @@ impl<'a> Supervisor<'a> {
             if idle.is_none() && live >= self.config.jobs {
                 return;
             }
-            let task = match self.queue.next() {
+            let near = idle.and_then(|slot| self.workers[slot].last_directory.as_deref());
+            let task = match self.queue.next(near) {
                 Ok(Some(task)) => task,
                 Ok(None) => {
                     // No more work: idle workers can go.
@@ -480,6 +503,9 @@ impl<'a> Supervisor<'a> {
         let worker = &mut self.workers[slot];
         match worker.send(&Request::Index(task.request.clone())) {
             Ok(()) => {
+                worker.last_directory = Path::new(&task.request.file)
+                    .parent()
+                    .map(Path::to_path_buf);
                 worker.busy = Some(Busy {
                     request: task.request,
                     retry: task.retry,
@@ -537,6 +563,7 @@ impl<'a> Supervisor<'a> {
             ready: false,
             busy: None,
             units_done: 0,
+            last_directory: None,
             rss: 0,
             killed: None,
             retire: false,

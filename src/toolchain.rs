@@ -92,7 +92,7 @@ fn candidate_dirs() -> Vec<PathBuf> {
             Some((version, entry.path().join("lib")))
         })
         .collect();
-    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     dirs.extend(versioned.into_iter().map(|(_, dir)| dir));
     dirs.extend(
         [

@@ -86,7 +86,8 @@ pub(crate) fn run() -> Result<()> {
         }
         protocol::write_frame(&mut output, &response)?;
         drop(response);
-        trim_heap();
+        // What the supervisor samples is then what the worker really holds.
+        memory::release_free_memory();
     }
     Ok(())
 }
@@ -118,18 +119,6 @@ fn ask_grant(
         Some(Request::Grant { emit }) if emit.len() == count => Ok(emit),
         Some(other) => bail!("expected a grant for {count} files, got {other:?}"),
         None => bail!("the supervisor closed the pipe"),
-    }
-}
-
-/// Returns freed heap pages to the system, so that the resident size the
-/// supervisor samples is what the worker really holds. libclang allocates
-/// through glibc's malloc, our own collections through mimalloc: both heaps
-/// are trimmed.
-fn trim_heap() {
-    // SAFETY: both calls only walk their allocator's own structures.
-    unsafe {
-        libc::malloc_trim(0);
-        libmimalloc_sys::mi_collect(true);
     }
 }
 

@@ -84,6 +84,10 @@ const ROLE_MASK: u32 =
 /// Bound on the walk up semantic parents, against a malformed AST looping.
 const MAX_SCOPE_DEPTH: usize = 256;
 
+/// Decides which of a unit's files it emits: given every file the unit saw
+/// and the indices of those whose bodies were skipped, one answer per file.
+pub(crate) type Grant<'a> = dyn FnMut(&[SeenFile], &[u32]) -> Vec<bool> + 'a;
+
 /// One libclang session: loaded library, index and index action, reused for
 /// every unit a worker process indexes.
 pub(crate) struct Indexer {
@@ -148,7 +152,7 @@ impl Indexer {
     pub(crate) fn index(
         &mut self,
         request: &IndexRequest,
-        grant: &mut dyn FnMut(&[SeenFile], &[u32]) -> Vec<bool>,
+        grant: &mut Grant<'_>,
     ) -> Result<UnitIndex, String> {
         self.ensure_library();
         // libclang resolves relative paths (the file, `-I` directories)

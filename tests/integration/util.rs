@@ -293,15 +293,14 @@ pub fn snapshot_db(project: &Project, db: &Path) -> String {
     let mut text = String::new();
     for (section, sql) in sections {
         let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let columns = stmt.column_count();
         let is_path = |name: &str| name == "path";
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let mut lines: Vec<String> = stmt
             .query_map([], |r| {
                 let mut fields = vec![section.to_string()];
-                for i in 0..columns {
+                for (i, name) in names.iter().enumerate() {
                     let value = match r.get::<_, rusqlite::types::Value>(i)? {
-                        rusqlite::types::Value::Text(s) if is_path(&names[i]) => rel(s),
+                        rusqlite::types::Value::Text(s) if is_path(name) => rel(s),
                         rusqlite::types::Value::Text(s) => s,
                         rusqlite::types::Value::Integer(n) => n.to_string(),
                         rusqlite::types::Value::Null => "-".to_string(),
