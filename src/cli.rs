@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use crossbeam_channel::{bounded, Receiver};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::discover::{self, Source};
@@ -436,8 +436,21 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     )?;
     let run = tx.last_insert_rowid();
     tx.commit()?;
+    // Symbols orphaned by a build that never reached its collection are
+    // only found by looking at all of them.
+    let previous_run: Option<String> = conn
+        .query_row(
+            "SELECT status FROM runs WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+            [run],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let sweep = match previous_run.as_deref() {
+        None | Some("complete") => store::Sweep::Touched,
+        Some(_) => store::Sweep::Everything,
+    };
     if freshness.removed > 0 {
-        store::collect_garbage(&conn)?;
+        store::collect_garbage(&conn, sweep)?;
     }
     // Discovery and refresh are done with what they allocated in proportion
     // to the project (the duplicate filter, scan pages): hand it back before
@@ -483,7 +496,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
 
     let complete = ending == Ending::Complete;
     if complete {
-        store::collect_garbage(&conn)?;
+        store::collect_garbage(&conn, sweep)?;
     }
     conn.execute(
         "UPDATE runs SET finished_at = ?2, status = ?3, indexed = ?4, failed = ?5, removed = ?6 WHERE id = ?1",

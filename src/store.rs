@@ -210,6 +210,11 @@ fn configure(conn: &Connection, access: Access) -> rusqlite::Result<()> {
         // cache still serves what they miss, and the supervisor's memory
         // stays flat from a thousand units to fifty thousand.
         conn.execute_batch("PRAGMA cache_size = -1024; PRAGMA temp.cache_size = -256;")?;
+        // Symbols that rows deleted on this connection pointed to: the only
+        // ones that can have become orphans (see `collect_garbage`).
+        conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS touched_symbols(id INTEGER PRIMARY KEY);",
+        )?;
     } else {
         conn.execute_batch(
             "PRAGMA query_only = ON; PRAGMA cache_size = -256; PRAGMA temp.cache_size = -256;",
@@ -632,8 +637,21 @@ fn replace_file_rows(tx: &Transaction<'_>, file: i64, seen: &SeenFile) -> rusqli
     Ok(rows)
 }
 
-/// Deletes the rows located in a file (not the file's own row).
+/// Deletes the rows located in a file (not the file's own row), noting the
+/// symbols they named for the garbage collection.
 pub(crate) fn delete_file_rows(tx: &Connection, file: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO temp.touched_symbols(id)
+         SELECT symbol_id FROM decls WHERE file_id = ?1
+         UNION SELECT container_id FROM decls WHERE file_id = ?1 AND container_id IS NOT NULL
+         UNION SELECT symbol_id FROM refs WHERE file_id = ?1
+         UNION SELECT container_id FROM refs WHERE file_id = ?1 AND container_id IS NOT NULL
+         UNION SELECT derived_id FROM bases WHERE file_id = ?1
+         UNION SELECT base_id FROM bases WHERE file_id = ?1
+         UNION SELECT method_id FROM overrides WHERE file_id = ?1
+         UNION SELECT overridden_id FROM overrides WHERE file_id = ?1",
+    )?
+    .execute([file])?;
     let mut rows = 0;
     for sql in [
         "DELETE FROM decls WHERE file_id = ?1",
@@ -665,9 +683,20 @@ fn store_failure(
     ])
 }
 
+/// Which symbols [`collect_garbage`] checks for orphans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sweep {
+    /// Those that rows deleted on this connection named: enough when every
+    /// earlier build ended with a collection. A no-op refresh then checks
+    /// nothing, instead of every symbol of the index.
+    Touched,
+    /// All of them: after a build that was interrupted before collecting.
+    Everything,
+}
+
 /// Deletes files that no unit reads any more, with their rows, and symbols
 /// nothing mentions. Returns the number of files removed.
-pub(crate) fn collect_garbage(conn: &Connection) -> rusqlite::Result<u64> {
+pub(crate) fn collect_garbage(conn: &Connection, sweep: Sweep) -> rusqlite::Result<u64> {
     let tx = conn.unchecked_transaction()?;
     let orphans: Vec<i64> = tx
         .prepare(
@@ -686,16 +715,21 @@ pub(crate) fn collect_garbage(conn: &Connection) -> rusqlite::Result<u64> {
         tx.execute("DELETE FROM includes WHERE included_id = ?1", [file])?;
         tx.execute("DELETE FROM files WHERE id = ?1", [file])?;
     }
-    tx.execute_batch(
+    let candidates = match sweep {
+        Sweep::Touched => "temp.touched_symbols",
+        Sweep::Everything => "symbols",
+    };
+    tx.execute_batch(&format!(
         "DELETE FROM symbols WHERE id IN (
-             SELECT s.id FROM symbols s
+             SELECT s.id FROM {candidates} s
              WHERE NOT EXISTS (SELECT 1 FROM decls WHERE symbol_id = s.id)
                AND NOT EXISTS (SELECT 1 FROM refs WHERE symbol_id = s.id)
                AND NOT EXISTS (SELECT 1 FROM refs WHERE container_id = s.id)
                AND NOT EXISTS (SELECT 1 FROM decls WHERE container_id = s.id)
                AND NOT EXISTS (SELECT 1 FROM bases WHERE derived_id = s.id OR base_id = s.id)
-               AND NOT EXISTS (SELECT 1 FROM overrides WHERE method_id = s.id OR overridden_id = s.id))",
-    )?;
+               AND NOT EXISTS (SELECT 1 FROM overrides WHERE method_id = s.id OR overridden_id = s.id));
+         DELETE FROM temp.touched_symbols;"
+    ))?;
     tx.commit()?;
     Ok(orphans.len() as u64)
 }
@@ -712,6 +746,65 @@ pub(crate) fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database holding one unit's file with a declaration of `kept` and
+    /// a reference to `dropped`, and a symbol `stray` that nothing names.
+    fn small_index(dir: &Path) -> Connection {
+        let conn = open(&dir.join("index.db"), Access::Write).unwrap();
+        conn.execute_batch(
+            "INSERT INTO files(id, path, size, mtime_ns, hash, is_system, indexed)
+                 VALUES (1, '/p/a.c', 0, 0, 0, 0, 1);
+             INSERT INTO units(id, file_id, directory, args, args_hash, state)
+                 VALUES (1, 1, '/p', '[]', 0, 'indexed');
+             INSERT INTO symbols(id, usr, name, qualified_name, kind, type) VALUES
+                 (1, 'c:@F@kept', 'kept', 'kept', 'function', ''),
+                 (2, 'c:@F@dropped', 'dropped', 'dropped', 'function', ''),
+                 (3, 'c:@F@stray', 'stray', 'stray', 'function', '');
+             INSERT INTO decls(symbol_id, file_id, line, col, end_line, end_col, is_definition)
+                 VALUES (1, 1, 1, 5, 1, 20, 1);
+             INSERT INTO refs(symbol_id, file_id, line, col, roles, container_id)
+                 VALUES (2, 1, 1, 12, 32, 1);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn symbol_names(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT name FROM symbols ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn collection_after_deleting_rows_removes_the_symbols_they_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = small_index(dir.path());
+        // The file is re-emitted without its reference to `dropped`.
+        delete_file_rows(&conn, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO decls(symbol_id, file_id, line, col, end_line, end_col, is_definition)
+                 VALUES (1, 1, 1, 5, 1, 20, 1);",
+        )
+        .unwrap();
+        collect_garbage(&conn, Sweep::Touched).unwrap();
+        // `stray` was named by no deleted row, so only a full sweep sees it.
+        assert_eq!(symbol_names(&conn), ["kept", "stray"]);
+        collect_garbage(&conn, Sweep::Everything).unwrap();
+        assert_eq!(symbol_names(&conn), ["kept"]);
+    }
+
+    #[test]
+    fn a_collection_with_nothing_deleted_keeps_every_symbol_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = small_index(dir.path());
+        collect_garbage(&conn, Sweep::Touched).unwrap();
+        assert_eq!(symbol_names(&conn), ["kept", "dropped", "stray"]);
+        collect_garbage(&conn, Sweep::Everything).unwrap();
+        assert_eq!(symbol_names(&conn), ["kept", "dropped"]);
+    }
 
     #[test]
     fn a_new_database_gets_the_schema_and_reopens() {

@@ -57,10 +57,11 @@ use crate::protocol::{
 /// `CXIndexOpt_SkipParsedBodiesInSession` lets libclang skip function
 /// bodies in headers that an earlier unit of this worker already parsed, a
 /// large saving on header-heavy C++ (it is much of why clangd's background
-/// index beats a plain parse). A skipped body reports no references, so a
-/// unit's data for such a header is incomplete: the worker loop tells the
-/// supervisor which headers those are (`Response::Parsed::bodies_skipped`)
-/// and the supervisor never grants them.
+/// index beats a plain parse; 20% of the parse time on protobuf, see
+/// docs/benchmarks.md). A skipped body reports no references, so a unit's
+/// data for such a header is incomplete: [`Indexer::index`] collects
+/// nothing located in it, reports it to `grant` as skipped
+/// (`Response::Parsed::bodies_skipped` on the wire) and never emits it.
 ///
 /// `CXIndexOpt_SuppressWarnings` turns warnings off. Besides their text
 /// (errors, which explain a partial index, are still stored), this skips the

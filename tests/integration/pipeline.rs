@@ -867,3 +867,48 @@ fn recycling_workers_gives_the_same_index() {
         util::snapshot_diff(&recycled, &default)
     );
 }
+
+/// Runs `indexer build` on the demo with `env` set; asserts exit 1 and no
+/// index created, and returns stderr.
+fn build_failing_with_env(env: &[(&str, &str)]) -> String {
+    let project = demo();
+    let mut command = project.indexer();
+    command.arg("build");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("running indexer");
+    assert_eq!(
+        util::exit_code(&output),
+        1,
+        "stderr:\n{}",
+        util::stderr(&output)
+    );
+    assert!(!project.db().exists(), "an index was created");
+    util::stderr(&output)
+}
+
+/// A LIBCLANG_PATH naming a directory without libclang is an error that names the variable and the fix.
+#[test]
+fn a_libclang_path_without_libclang_is_explained() {
+    let empty = tempfile::tempdir().unwrap();
+    let message = build_failing_with_env(&[("LIBCLANG_PATH", empty.path().to_str().unwrap())]);
+    assert!(
+        message.contains("LIBCLANG_PATH is set to") && message.contains("point it at libclang.so"),
+        "{message}"
+    );
+}
+
+/// Builtin headers missing from libclang's resource directory: the error says which package or variable fixes it.
+#[test]
+fn missing_builtin_headers_are_explained() {
+    let empty = tempfile::tempdir().unwrap();
+    let message =
+        build_failing_with_env(&[("INDEXER_RESOURCE_DIR", empty.path().to_str().unwrap())]);
+    assert!(
+        message.contains("builtin headers (stddef.h) were not found")
+            && message.contains("apt-get install libclang-common-14-dev")
+            && message.contains("INDEXER_RESOURCE_DIR"),
+        "{message}"
+    );
+}
