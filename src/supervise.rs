@@ -470,10 +470,14 @@ impl<'a> Supervisor<'a> {
             let task = match self.queue.next(near) {
                 Ok(Some(task)) => task,
                 Ok(None) => {
-                    // No more work: idle workers can go.
+                    // No more work: idle workers can go. They hold nothing
+                    // that is not already sent, so they are killed rather
+                    // than left to tear libclang's heap down while the build
+                    // waits for them to exit.
                     for worker in self.workers.iter_mut().filter(|w| w.busy.is_none()) {
                         worker.retire = true;
                         worker.stdin = None;
+                        worker.process.signal_group(libc::SIGKILL);
                     }
                     return;
                 }
