@@ -282,8 +282,16 @@ fn status(args: StatusArgs) -> anyhow::Result<i32> {
     match &status.last_run {
         Some(run) => writeln!(
             out,
-            "last run:    {} (started {}, {} indexed, {} failed, {} removed)",
-            run.status, run.started_at, run.indexed, run.failed, run.removed
+            "last run:    {} (started {}{}; {} indexed, {} failed, {} removed)",
+            run.status,
+            run.started,
+            run.finished
+                .as_ref()
+                .map(|f| format!(", finished {f}"))
+                .unwrap_or_default(),
+            run.indexed,
+            run.failed,
+            run.removed
         )?,
         None => writeln!(out, "last run:    none")?,
     }

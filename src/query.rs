@@ -265,8 +265,12 @@ pub(crate) struct Status {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Run {
+    /// Seconds since the epoch.
     pub started_at: i64,
     pub finished_at: Option<i64>,
+    /// The same moments for people, e.g. `2026-12-02 07:00:00 UTC`.
+    pub started: String,
+    pub finished: Option<String>,
     /// `complete`, `interrupted`, or `running` (another build is active).
     pub status: String,
     pub indexed: u64,
@@ -299,7 +303,9 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
     };
     let last_run = conn
         .query_row(
-            "SELECT started_at, finished_at, status, indexed, failed, removed FROM runs ORDER BY id DESC LIMIT 1",
+            "SELECT started_at, finished_at, status, indexed, failed, removed,
+                    datetime(started_at, 'unixepoch') || ' UTC', datetime(finished_at, 'unixepoch') || ' UTC'
+             FROM runs ORDER BY id DESC LIMIT 1",
             [],
             |r| {
                 Ok(Run {
@@ -309,6 +315,8 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
                     indexed: r.get::<_, i64>(3)? as u64,
                     failed: r.get::<_, i64>(4)? as u64,
                     removed: r.get::<_, i64>(5)? as u64,
+                    started: r.get(6)?,
+                    finished: r.get(7)?,
                 })
             },
         )

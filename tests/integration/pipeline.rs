@@ -817,6 +817,27 @@ fn status_counts_match_the_database() {
     assert_eq!(status["last_run"]["status"], "complete");
     assert_eq!(status["last_run"]["indexed"], 3);
     assert_eq!(status["last_run"]["failed"], 1);
+    // The moments are there for people too, in UTC, and agree with the
+    // epoch seconds.
+    let started_at = status["last_run"]["started_at"].as_i64().unwrap();
+    let expected: String = project
+        .conn()
+        .query_row(
+            "SELECT datetime(?1, 'unixepoch') || ' UTC'",
+            [started_at],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status["last_run"]["started"], expected.as_str(), "{status}");
+    assert!(
+        expected.len() == "2026-12-02 07:00:00 UTC".len() && expected.starts_with("20"),
+        "{expected}"
+    );
+    let human = String::from_utf8(project.run(&["status"]).stdout).unwrap();
+    assert!(
+        human.contains(&format!("started {expected}, finished ")),
+        "{human}"
+    );
     let failed = status["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{status}");
     let gone = abs(&project, "src/gone.cpp");
