@@ -19,31 +19,16 @@ stays pristine for the other benchmarks. Timings are medians of --repeat runs.
 """
 
 import argparse
-import json
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from indexer_run import build
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def build(indexer: Path, project: Path, db: Path, full: bool = False) -> dict:
-    cmd = [str(indexer), "build", str(project), "--db", str(db), "-j", "2", "--json", "-q"]
-    if full:
-        cmd.append("--full")
-    started = time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr}")
-    summary = json.loads(out.stdout)
-    summary["wall_s"] = wall
-    return summary
 
 
 def append_comment(path: Path, n: int) -> None:

@@ -17,11 +17,10 @@ reused across runs.
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from indexer_run import build
 
 REPO = Path(__file__).resolve().parent.parent
 HEADERS = 50
@@ -59,20 +58,6 @@ def generate(root: Path, units: int) -> Path:
     (project / "compile_commands.json").write_text(json.dumps(entries))
     marker.write_text("")
     return project
-
-
-def build(indexer: Path, project: Path, db: Path, jobs: int, full: bool) -> dict:
-    cmd = [str(indexer), "build", str(project), "--db", str(db), "-j", str(jobs), "--json"]
-    if full:
-        cmd.append("--full")
-    started = time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr}")
-    summary = json.loads(out.stdout)
-    summary["wall_s"] = wall
-    return summary
 
 
 def mib(n: int) -> str:

@@ -83,6 +83,18 @@ fn unit_states(project: &Project) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The `(file, state, reason)` of `file` among `states`.
+#[track_caller]
+fn unit_state<'a>(
+    states: &'a [(String, String, String)],
+    file: &str,
+) -> &'a (String, String, String) {
+    states
+        .iter()
+        .find(|(f, _, _)| f == file)
+        .unwrap_or_else(|| panic!("no unit {file}: {states:?}"))
+}
+
 /// Runs a command needed to set a test up (`mount`, ...); false if it failed.
 fn sh(program: &str, args: &[&OsStr]) -> bool {
     Command::new(program).args(args).output().is_ok_and(|o| {
@@ -264,12 +276,7 @@ fn compdb_entries_with_missing_files_or_directories_fail_alone() {
         "{summary}"
     );
     let states = unit_states(&project);
-    let find = |file: &str| {
-        states
-            .iter()
-            .find(|(f, _, _)| f == file)
-            .unwrap_or_else(|| panic!("no unit {file}: {states:?}"))
-    };
+    let find = |file: &str| unit_state(&states, file);
     let (_, state, reason) = find("src/ghost.cpp");
     assert_eq!(state, "failed");
     assert!(
@@ -438,13 +445,7 @@ fn a_binary_file_named_cpp_does_not_stop_the_build() {
     assert_eq!(summary["files_total"], 5, "{summary}");
     assert_good_units_kept(&project, &summary);
     let states = unit_states(&project);
-    let state = |file: &str| {
-        states
-            .iter()
-            .find(|(f, _, _)| f == file)
-            .unwrap_or_else(|| panic!("no {file}: {states:?}"))
-            .clone()
-    };
+    let state = |file: &str| unit_state(&states, file).clone();
     assert_eq!(state("src/zafter.cpp").1, "indexed", "{states:?}");
     let (_, junk_state, reason) = state("src/junk.cpp");
     println!("random bytes: {junk_state} {reason}");
@@ -556,13 +557,7 @@ fn include_cycles_complete() {
     assert_eq!(summary["status"], "complete", "{summary}");
     assert_good_units_kept(&project, &summary);
     let states = unit_states(&project);
-    let state = |file: &str| {
-        states
-            .iter()
-            .find(|(f, _, _)| f == file)
-            .unwrap_or_else(|| panic!("no {file}: {states:?}"))
-            .clone()
-    };
+    let state = |file: &str| unit_state(&states, file).clone();
     assert_eq!(state("src/guarded.cpp").1, "indexed", "{states:?}");
     let names = project.column("SELECT qualified_name FROM symbols WHERE name IN ('from_a', 'from_b', 'guarded') ORDER BY 1");
     assert_eq!(names, ["from_a", "from_b", "guarded"]);
@@ -651,10 +646,7 @@ fn sources_deleted_or_edited_during_a_build_are_caught_up_next_time() {
     let summary = util::parse_json(&output);
     assert_eq!(summary["status"], "complete", "{summary}");
     let states = unit_states(&project);
-    let deleted = states
-        .iter()
-        .find(|(f, _, _)| f == "src/unit12.cpp")
-        .unwrap_or_else(|| panic!("no unit12 in {states:?}\n{summary}"));
+    let deleted = unit_state(&states, "src/unit12.cpp");
     assert_eq!(deleted.1, "failed", "{states:?}");
     assert!(deleted.2.contains("unit12.cpp"), "{states:?}");
     project.assert_integrity();

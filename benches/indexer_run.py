@@ -1,0 +1,23 @@
+"""Shared by the benchmark scripts: runs `indexer build` and returns its summary."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def build(indexer: Path, project: Path, db: Path, jobs: int = 2, full: bool = False) -> dict:
+    """`indexer build PROJECT --db DB -j JOBS --json [--full]`: its --json
+    summary, plus `wall_s` as measured from here. Exits on failure."""
+    cmd = [str(indexer), "build", str(project), "--db", str(db), "-j", str(jobs), "--json", "-q"]
+    if full:
+        cmd.append("--full")
+    started = time.monotonic()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr}")
+    summary = json.loads(out.stdout)
+    summary["wall_s"] = wall
+    return summary
