@@ -408,10 +408,30 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
 
     let _lock = BuildLock::acquire(&db)?;
     let mut conn = store::open(&db, Access::Write)?;
+    let libclang = toolchain.identity();
+    let config = supervise::Config {
+        jobs,
+        files_per_worker: args.files_per_worker.max(1),
+        tu_timeout: Duration::from_secs(args.tu_timeout.max(1)),
+        rss_hard_limit: hard,
+        rss_soft_limit: soft,
+        memory_budget: budget,
+        index_system_headers: args.index_system_headers,
+        full: args.full,
+        toolchain,
+        exe: std::env::current_exe().context("finding this program's path to start workers")?,
+    };
+    // A worker that cannot start is reported by the supervisor, which
+    // starts its workers again if this one is missing.
+    let prestarted = if args.explain {
+        None
+    } else {
+        supervise::prestart_worker(&config).ok()
+    };
     let options = refresh::Options {
         full: args.full,
         retry_failed: args.retry_failed,
-        libclang: &toolchain.identity(),
+        libclang: &libclang,
     };
     let tx = conn.transaction()?;
     let mut refresher = refresh::Refresher::start(&tx, &options)?;
@@ -471,20 +491,15 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     // to stay busy, and all the memory the supervisor may hold.
     let (writer_tx, writer_rx) = bounded(jobs * 2);
     let writer = store::spawn_writer(conn, writer_rx);
-    let config = supervise::Config {
-        jobs,
-        files_per_worker: args.files_per_worker.max(1),
-        tu_timeout: Duration::from_secs(args.tu_timeout.max(1)),
-        rss_hard_limit: hard,
-        rss_soft_limit: soft,
-        memory_budget: budget,
-        index_system_headers: args.index_system_headers,
-        full: args.full,
-        toolchain,
-        exe: std::env::current_exe().context("finding this program's path to start workers")?,
-    };
-    let (ending, report) =
-        Supervisor::new(config, queue, claims_conn, writer_tx, &mut progress).run(&signals);
+    let (ending, report) = Supervisor::new(
+        config,
+        queue,
+        claims_conn,
+        writer_tx,
+        &mut progress,
+        prestarted,
+    )
+    .run(&signals);
     let (conn, written) = writer.join().expect("the writer thread does not panic");
     let written = match written {
         Ok(written) => written,

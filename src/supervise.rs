@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -255,6 +255,9 @@ struct Worker {
     rss: u64,
     /// Set when the supervisor kills the worker, to name the cause.
     killed: Option<Death>,
+    /// Ended by the supervisor with no unit to give it: its exit, even
+    /// before its handshake, says nothing about libclang.
+    discarded: bool,
     /// Finish the current unit, then stop.
     retire: bool,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -382,18 +385,20 @@ pub(crate) struct Supervisor<'a> {
 
 impl<'a> Supervisor<'a> {
     /// `index` is a read connection used to decide which headers are
-    /// current; `writer` receives every result.
+    /// current; `writer` receives every result; `prestarted`, if any,
+    /// joins the pool as its first worker.
     pub(crate) fn new(
         config: Config,
         queue: Queue,
         index: Connection,
         writer: Sender<WriteOp>,
         progress: &'a mut Progress,
+        prestarted: Option<StartedWorker>,
     ) -> Supervisor<'a> {
         // Room for each worker's few control messages; results bypass it.
         let (events_tx, events) = bounded(64 * config.jobs.max(1));
         let full = config.full;
-        Supervisor {
+        let mut supervisor = Supervisor {
             config,
             queue,
             claims: Claims {
@@ -410,7 +415,14 @@ impl<'a> Supervisor<'a> {
             ending: None,
             started: Instant::now(),
             progress,
+        };
+        if let Some(started) = prestarted {
+            supervisor.next_worker = started.worker.id + 1;
+            // Should its reader threads not start, the worker is dropped
+            // (killed) and dispatch starts another the usual way.
+            let _ = supervisor.adopt(started);
         }
+        supervisor
     }
 
     /// Runs until every unit is done, a signal arrives, or workers cannot
@@ -477,6 +489,7 @@ impl<'a> Supervisor<'a> {
                     for worker in self.workers.iter_mut().filter(|w| w.busy.is_none()) {
                         worker.retire = true;
                         worker.stdin = None;
+                        worker.discarded = true;
                         worker.process.signal_group(libc::SIGKILL);
                     }
                     return;
@@ -529,57 +542,20 @@ impl<'a> Supervisor<'a> {
     fn spawn(&mut self) -> Result<usize, String> {
         let id = self.next_worker;
         self.next_worker += 1;
-        let mut command = Command::new(&self.config.exe);
-        command
-            .arg("worker")
-            .env("LIBCLANG_PATH", &self.config.toolchain.library)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let parent = std::process::id() as i32;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // Its own process group: a terminal's Ctrl-C reaches only the
-                // supervisor, and the whole group can be killed at once.
-                libc::setpgid(0, 0);
-                // Die with the supervisor, even if it is SIGKILLed.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("starting a worker ({}): {e}", self.config.exe.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let stdin = BufWriter::new(child.stdin.take().expect("piped"));
-        let pid = child.id();
-        let tail = Arc::new(Mutex::new(Vec::new()));
-        let mut worker = Worker {
-            id,
-            process: WorkerProcess { child },
-            stdin: Some(stdin),
-            statm: Statm::open(pid).ok(),
-            ready: false,
-            busy: None,
-            units_done: 0,
-            last_directory: None,
-            rss: 0,
-            killed: None,
-            retire: false,
-            stderr: Arc::clone(&tail),
-        };
-        worker
-            .send(&Request::Hello(Hello {
-                version: PROTOCOL_VERSION,
-                index_system_headers: self.config.index_system_headers,
-                resource_dir: self.config.toolchain.resource_dir.display().to_string(),
-            }))
-            .map_err(|e| format!("starting a worker: {e}"))?;
+        let started = start_worker(&self.config, id)?;
+        self.adopt(started)
+    }
+
+    /// Starts the threads that read a started worker's output and takes it
+    /// into the pool.
+    fn adopt(&mut self, started: StartedWorker) -> Result<usize, String> {
+        let StartedWorker {
+            worker,
+            stdout,
+            stderr,
+        } = started;
+        let id = worker.id;
+        let tail = Arc::clone(&worker.stderr);
         let events = self.events_tx.clone();
         let writer = self.writer.clone();
         std::thread::Builder::new()
@@ -678,9 +654,10 @@ impl<'a> Supervisor<'a> {
             worker.process.signal_group(libc::SIGKILL);
         }
         let status = worker.process.child.wait().ok();
-        if !worker.ready && worker.killed.is_none() && self.ending.is_none() {
-            // A worker that dies before its handshake cannot index anything:
-            // libclang is missing or broken, or the binary is stale.
+        // A worker that dies before its handshake cannot index anything:
+        // libclang is missing or broken, or the binary is stale.
+        let never_started = !worker.ready && worker.killed.is_none() && !worker.discarded;
+        if never_started && self.ending.is_none() {
             let detail = worker
                 .last_stderr_line()
                 .or_else(|| error.clone())
@@ -696,9 +673,9 @@ impl<'a> Supervisor<'a> {
         let Some(busy) = worker.busy.take() else {
             return;
         };
-        if matches!(self.ending, Some(Ending::Cancelled(_))) {
-            // Killed by the cancellation: the unit stays pending for the
-            // next build.
+        if never_started || matches!(self.ending, Some(Ending::Cancelled(_))) {
+            // Not the unit's doing (no libclang, or killed by the
+            // cancellation): it stays pending for the next build.
             return;
         }
         let death = worker.killed.take().unwrap_or_else(|| Death::Crashed {
@@ -795,10 +772,85 @@ impl<'a> Supervisor<'a> {
     }
 }
 
+/// A worker process that was started and sent its hello, with the pipes its
+/// reader threads will own.
+pub(crate) struct StartedWorker {
+    worker: Worker,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+}
+
+/// Starts the first worker before the supervisor exists, so that it loads
+/// libclang while the refresh decides what is dirty: a one-file refresh
+/// then does not wait for it. The supervisor adopts it (see
+/// [`Supervisor::new`]), or dropping it kills it.
+pub(crate) fn prestart_worker(config: &Config) -> Result<StartedWorker, String> {
+    start_worker(config, 0)
+}
+
+fn start_worker(config: &Config, id: WorkerId) -> Result<StartedWorker, String> {
+    let mut command = Command::new(&config.exe);
+    command
+        .arg("worker")
+        .env("LIBCLANG_PATH", &config.toolchain.library)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let parent = std::process::id() as i32;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // Its own process group: a terminal's Ctrl-C reaches only the
+            // supervisor, and the whole group can be killed at once.
+            libc::setpgid(0, 0);
+            // Die with the supervisor, even if it is SIGKILLed.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting a worker ({}): {e}", config.exe.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let stdin = BufWriter::new(child.stdin.take().expect("piped"));
+    let pid = child.id();
+    let mut worker = Worker {
+        id,
+        process: WorkerProcess { child },
+        stdin: Some(stdin),
+        statm: Statm::open(pid).ok(),
+        ready: false,
+        busy: None,
+        units_done: 0,
+        last_directory: None,
+        rss: 0,
+        killed: None,
+        discarded: false,
+        retire: false,
+        stderr: Arc::new(Mutex::new(Vec::new())),
+    };
+    worker
+        .send(&Request::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            index_system_headers: config.index_system_headers,
+            resource_dir: config.toolchain.resource_dir.display().to_string(),
+        }))
+        .map_err(|e| format!("starting a worker: {e}"))?;
+    Ok(StartedWorker {
+        worker,
+        stdout,
+        stderr,
+    })
+}
+
 /// Decodes one worker's stdout until it ends.
 fn read_worker(
     id: WorkerId,
-    stdout: std::process::ChildStdout,
+    stdout: ChildStdout,
     events: &Sender<Event>,
     writer: &Sender<WriteOp>,
 ) {
@@ -870,7 +922,7 @@ fn read_worker(
 
 /// Keeps the last lines a worker wrote on stderr. Reading continuously
 /// means a chatty worker can never block on a full pipe.
-fn drain_stderr(stderr: std::process::ChildStderr, tail: &Mutex<Vec<String>>) {
+fn drain_stderr(stderr: ChildStderr, tail: &Mutex<Vec<String>>) {
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {

@@ -603,6 +603,13 @@ fn slow_project(n: usize) -> Project {
     project
 }
 
+/// Units in the default index's plan (0 before the refresh commits).
+fn units_recorded(project: &Project) -> i64 {
+    project
+        .try_count_db(&project.db(), "SELECT count(*) FROM units")
+        .unwrap_or(0)
+}
+
 /// The index equals a fresh full build of the project as it is now.
 #[track_caller]
 fn assert_matches_a_fresh_build(project: &Project) {
@@ -630,9 +637,12 @@ fn assert_matches_a_fresh_build(project: &Project) {
 fn sources_deleted_or_edited_during_a_build_are_caught_up_next_time() {
     let project = slow_project(12);
     let build = project.spawn(&["build", "--json", "-j", "2"], &[]);
-    util::wait_until(Duration::from_secs(60), "a worker runs", || {
-        !project.worker_pids().is_empty()
-    });
+    // The first worker starts before the refresh: wait for the plan too.
+    util::wait_until(
+        Duration::from_secs(60),
+        "the plan is recorded and a worker runs",
+        || units_recorded(&project) == 12 && !project.worker_pids().is_empty(),
+    );
     // The last units in the queue: still to do when they change.
     project.remove("src/unit12.cpp");
     util::edit(&project, "src/unit11.cpp", "int omega11() { return 11; }\n");
@@ -674,9 +684,11 @@ fn a_source_rewritten_while_it_is_parsed_is_reindexed_next_time() {
     };
     project.write("src/only.cpp", &body("alpha"));
     let build = project.spawn(&["build", "--json", "-j", "1"], &[]);
-    util::wait_until(Duration::from_secs(60), "a worker runs", || {
-        !project.worker_pids().is_empty()
-    });
+    util::wait_until(
+        Duration::from_secs(60),
+        "the plan is recorded and a worker runs",
+        || units_recorded(&project) == 1 && !project.worker_pids().is_empty(),
+    );
     // libclang reads the main file first, then spends a while in the headers.
     std::thread::sleep(Duration::from_millis(300));
     util::edit(&project, "src/only.cpp", &body("omega"));

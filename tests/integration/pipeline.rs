@@ -933,3 +933,35 @@ fn missing_builtin_headers_are_explained() {
         "{message}"
     );
 }
+
+/// A libclang that does not load makes workers die before their handshake: the build stops with exit 1 saying why, and its units stay pending.
+#[test]
+fn a_worker_that_cannot_load_libclang_stops_the_build() {
+    let not_libclang = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/aarch64-linux-gnu/libc.so.6",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("a libc to pass off as libclang");
+    let project = demo();
+    let resource_dir = "/usr/lib/llvm-14/lib/clang/14.0.6";
+    let output = project
+        .indexer()
+        .args(["build", "-j", "2"])
+        .env("LIBCLANG_PATH", not_libclang)
+        .env("INDEXER_RESOURCE_DIR", resource_dir)
+        .output()
+        .expect("running indexer");
+    let message = util::stderr(&output);
+    assert_eq!(util::exit_code(&output), 1, "stderr:\n{message}");
+    assert!(
+        message.contains("a worker failed to start") && message.contains("libclang"),
+        "{message}"
+    );
+    project.assert_no_workers_survive();
+    project.assert_integrity();
+    let status = project.status_json(&[]);
+    assert_eq!(status["last_run"]["status"], "interrupted", "{status}");
+    assert_eq!(status["units_pending"], 3, "{status}");
+}
