@@ -478,7 +478,9 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         Some(_) => store::Sweep::Everything,
     };
     if freshness.removed > 0 {
-        store::collect_garbage(&conn, sweep)?;
+        // The full sweep, if one is due, is left to the end of the build:
+        // until then nothing here depends on it.
+        store::collect_garbage(&conn, store::Sweep::Touched)?;
     }
     // Discovery and refresh are done with what they allocated in proportion
     // to the project (the duplicate filter, scan pages): hand it back before
