@@ -396,12 +396,6 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
             project.display()
         )),
     }
-    if discovery.folded > 0 {
-        progress.note(&format!(
-            "{} duplicate entries folded (each file is indexed once, with its first command)",
-            discovery.folded
-        ));
-    }
     for warning in &discovery.warnings {
         progress.note(&format!("warning: {warning}"));
     }
@@ -445,6 +439,13 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         return Err(e).context(format!("recording the units in {}", db.display()));
     }
     let freshness = refresher.finish()?;
+    if freshness.folded > 0 {
+        progress.note(&format!(
+            "{} duplicate entries folded (each file is indexed once, with its first command)",
+            freshness.folded
+        ));
+    }
+    let units = discovery.units as u64 - freshness.folded;
     if args.explain {
         // Streamed: the list is as long as the project.
         let mut out = std::io::stdout().lock();
@@ -455,7 +456,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
             }
         })?;
         written?;
-        writeln!(out, "{dirty} of {} units would be indexed", discovery.units)?;
+        writeln!(out, "{dirty} of {units} units would be indexed")?;
         return Ok(EXIT_OK);
     }
     tx.execute(
@@ -539,13 +540,13 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let elapsed = started.elapsed();
     let summary = Summary {
         status: if complete { "complete" } else { "cancelled" },
-        files_total: discovery.units as u64,
+        files_total: units,
         indexed: written.units_indexed,
         unchanged: freshness.unchanged,
         failed: written.units_failed,
         removed: freshness.removed,
         quarantined: freshness.quarantined,
-        folded: discovery.folded as u64,
+        folded: freshness.folded,
         source: match &discovery.source {
             Source::CompileCommands(path) => path.display().to_string(),
             Source::Walk => "walk".to_string(),

@@ -19,7 +19,6 @@
 //! because the index stores text, so a file whose name is not UTF-8 is
 //! skipped with a warning rather than stored under a mangled name.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -70,12 +69,11 @@ pub(crate) enum Source {
 
 #[derive(Debug)]
 pub(crate) struct Discovery {
-    /// Units handed to the sink: in database order (first occurrence), or
-    /// sorted by path after a walk.
+    /// Units handed to the sink: in database order, or sorted by path
+    /// after a walk. A database may list a file twice; the refresh keeps
+    /// its first entry (see `refresh::Refresher::add`).
     pub units: usize,
     pub source: Source,
-    /// Database entries dropped because their file was already listed.
-    pub folded: usize,
     /// Things skipped along the way, each naming the path concerned.
     pub warnings: Vec<String>,
 }
@@ -161,11 +159,10 @@ pub(crate) fn discover(
     let mut warnings = Vec::new();
     match locate_compdb(&root, compdb, &mut warnings)? {
         Some(path) => {
-            let (units, folded) = read_compdb(&path, sink)?;
+            let units = read_compdb(&path, sink)?;
             Ok(Discovery {
                 units,
                 source: Source::CompileCommands(path),
-                folded,
                 warnings,
             })
         }
@@ -174,7 +171,6 @@ pub(crate) fn discover(
             Ok(Discovery {
                 units,
                 source: Source::Walk,
-                folded: 0,
                 warnings,
             })
         }
@@ -233,11 +229,8 @@ fn locate_compdb(
 }
 
 /// Parses the database at `path` (absolute) into units for `sink`,
-/// returning their number and the number of duplicate entries folded away.
-fn read_compdb(
-    path: &Path,
-    sink: &mut dyn FnMut(UnitSpec),
-) -> Result<(usize, usize), DiscoverError> {
+/// returning their number.
+fn read_compdb(path: &Path, sink: &mut dyn FnMut(UnitSpec)) -> Result<usize, DiscoverError> {
     let file = File::open(path).map_err(|source| DiscoverError::CompdbUnreadable {
         path: path.to_path_buf(),
         source,
@@ -257,7 +250,7 @@ fn read_compdb(
             path: path.to_path_buf(),
         });
     }
-    Ok((collector.units, collector.folded))
+    Ok(collector.units)
 }
 
 /// One element of the database as written. Every field is optional here so
@@ -280,10 +273,6 @@ struct Collector<'a> {
     base: &'a Path,
     sink: &'a mut dyn FnMut(UnitSpec),
     units: usize,
-    /// xxh3 hashes of the files listed so far: 8 bytes per unit instead of
-    /// its path (a collision would fold two files: 1 in 2^64 per pair).
-    seen: HashSet<u64>,
-    folded: usize,
     /// Entries accepted so far, which is also the index of the one being
     /// parsed when an error strikes.
     entries: usize,
@@ -301,8 +290,6 @@ impl<'a> Collector<'a> {
             base,
             sink,
             units: 0,
-            seen: HashSet::new(),
-            folded: 0,
             entries: 0,
             in_array: false,
             refused: None,
@@ -329,13 +316,6 @@ impl<'a> Collector<'a> {
         // relative fields and leaves absolute ones alone.
         let directory = normalize(&self.base.join(directory));
         let file = into_utf8(normalize(&directory.join(file)))?;
-        if !self
-            .seen
-            .insert(xxhash_rust::xxh3::xxh3_64(file.as_bytes()))
-        {
-            self.folded += 1;
-            return Ok(());
-        }
         let args = compile_args(words, &directory, Path::new(&file));
         let directory = into_utf8(directory)?;
         self.units += 1;
@@ -650,7 +630,6 @@ mod tests {
     struct Found {
         units: Vec<UnitSpec>,
         source: Source,
-        folded: usize,
         warnings: Vec<String>,
     }
 
@@ -661,7 +640,6 @@ mod tests {
         Ok(Found {
             units,
             source: d.source,
-            folded: d.folded,
             warnings: d.warnings,
         })
     }
@@ -718,7 +696,6 @@ mod tests {
                 args: strings(&["-Iinclude", "-DX=1", "-std=c++20"]),
             }]
         );
-        assert_eq!(found.folded, 0);
         assert!(found.warnings.is_empty());
     }
 
@@ -807,7 +784,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_fold_into_the_first_entry() {
+    fn duplicates_are_handed_over_as_listed() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let entry = |file: &str, flag: &str| json!({"directory": text(root), "file": file, "arguments": ["cc", flag, file]});
@@ -819,11 +796,12 @@ mod tests {
         ]);
         write(&root.join(COMPDB_NAME), &db.to_string());
 
+        // The refresh folds them (keeping the first), by normalized path.
         let found = discover_all(root, None).unwrap();
         let files: Vec<_> = found.units.iter().map(|u| u.file.as_str()).collect();
-        assert_eq!(files, [text(&root.join("a.c")), text(&root.join("b.c"))]);
+        let (a, b) = (text(&root.join("a.c")), text(&root.join("b.c")));
+        assert_eq!(files, [&a, &a, &b, &a]);
         assert_eq!(found.units[0].args, ["-DFIRST"]);
-        assert_eq!(found.folded, 2);
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! The queue reads the `units` table through its own read-only connection,
 //! one page at a time, instead of holding the whole plan in memory: the
 //! supervisor's footprint must not grow with the number of units. Pages are
-//! taken by keyset on `(cost, id)`, so units the writer marks `indexed`
-//! meanwhile neither shift nor repeat the pages.
+//! taken by keyset on `(cost, id)` along the partial index `units_by_cost`,
+//! so a page costs its own rows and no sort (SQLite would give a sort of
+//! every pending unit a temporary B-tree of its own, with a 2 MB cache);
+//! units the writer marks `indexed` meanwhile leave the index and neither
+//! shift nor repeat the pages.
 //!
-//! Cost is the unit's parse time in the previous run when known, else its
-//! size (roughly a millisecond per kilobyte). Expensive units go first so
-//! that the last worker does not finish a long unit alone.
+//! Cost ([`assign_costs`]) is the unit's parse time in the previous run when
+//! known, else its size (roughly a millisecond per kilobyte). Expensive
+//! units go first so that the last worker does not finish a long unit alone.
 //!
 //! A worker may ask for a unit near the one it did last: libclang skips the
 //! bodies of headers a worker already parsed, so units of one directory,
@@ -44,7 +47,27 @@ pub(crate) struct Queue {
     total: u64,
 }
 
+/// Sets the dispatch cost of every pending unit; the refresh calls it once
+/// the plan is final.
+pub(crate) fn assign_costs(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE units SET cost = coalesce(parse_ms, (SELECT size FROM files WHERE files.id = units.file_id) / 1024)
+         WHERE state = 'pending'",
+        [],
+    )?;
+    Ok(())
+}
+
 impl Queue {
+    /// The next page after the keyset `(?1, ?2)`. `cost <= ?1` is the index
+    /// range; the rest of the condition only skips the units of cost ?1
+    /// already taken.
+    const PAGE_SQL: &str = "SELECT u.cost, u.id, f.path, u.directory, u.args
+         FROM units u INDEXED BY units_by_cost JOIN files f ON f.id = u.file_id
+         WHERE u.state = 'pending' AND u.cost <= ?1 AND (u.cost < ?1 OR u.id > ?2)
+         ORDER BY u.cost DESC, u.id
+         LIMIT ?3";
+
     /// `conn` must see the committed plan (see `refresh`).
     pub(crate) fn new(conn: Connection) -> rusqlite::Result<Queue> {
         let total = conn.query_row(
@@ -103,16 +126,7 @@ impl Queue {
     }
 
     fn fill(&mut self) -> rusqlite::Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT cost, id, path, directory, args FROM (
-                 SELECT coalesce(u.parse_ms, f.size / 1024) AS cost, u.id AS id, f.path AS path,
-                        u.directory AS directory, u.args AS args
-                 FROM units u JOIN files f ON f.id = u.file_id
-                 WHERE u.state = 'pending')
-             WHERE cost < ?1 OR (cost = ?1 AND id > ?2)
-             ORDER BY cost DESC, id
-             LIMIT ?3",
-        )?;
+        let mut stmt = self.conn.prepare_cached(Self::PAGE_SQL)?;
         let mut rows = stmt.query(params![self.after.0, self.after.1, PAGE])?;
         while let Some(row) = rows.next()? {
             let cost: i64 = row.get(0)?;
@@ -155,6 +169,7 @@ mod tests {
             )
             .unwrap();
         }
+        assign_costs(&conn).unwrap();
         Queue::new(conn).unwrap()
     }
 
@@ -198,6 +213,32 @@ mod tests {
         assert_eq!(next(&mut q, Some("/p/z")), "/p/x/mid.c");
         assert_eq!(next(&mut q, Some("/p/x")), "/p/x/tiny.c");
         assert_eq!(next(&mut q, Some("/p/x")), "-");
+    }
+
+    #[test]
+    fn a_page_is_read_along_the_index_without_a_sort() {
+        let q = queue(&[("/p/a.c", 1)]);
+        let plan: Vec<String> = q
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", Queue::PAGE_SQL))
+            .unwrap()
+            .query_map(params![i64::MAX, 0, PAGE], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(plan.iter().any(|step| step.contains("units_by_cost")), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+    }
+
+    #[test]
+    fn units_of_equal_cost_come_in_id_order_across_pages() {
+        let paths: Vec<String> = (0..PAGE * 2 + 3).map(|i| format!("/p/u{i:04}.c")).collect();
+        let units: Vec<(&str, i64)> = paths.iter().map(|p| (p.as_str(), 7)).collect();
+        let mut q = queue(&units);
+        for path in &paths {
+            assert_eq!(&next(&mut q, None), path);
+        }
+        assert_eq!(next(&mut q, None), "-");
     }
 
     #[test]

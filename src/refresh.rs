@@ -5,12 +5,14 @@
 //! with the hash it had then. [`refresh`] brings that state up to date with
 //! the disk and the compilation database in one transaction:
 //!
-//! 1. units no longer discovered are removed (their rows go with them);
+//! 1. units no longer discovered are removed (their rows go with them); a
+//!    file listed twice keeps its first entry;
 //! 2. new units, and units whose compile command changed, become pending;
 //! 3. every known file is `stat`ed in parallel; a file whose size or mtime
 //!    moved is hashed, and if its content changed (or it is gone) every unit
 //!    that read it becomes pending, naming the file;
-//! 4. a different libclang or `--full` makes every unit pending.
+//! 4. a different libclang or `--full` makes every unit pending;
+//! 5. pending units get their dispatch cost (`plan::assign_costs`).
 //!
 //! Pending units survive an interrupted build, which is how the next build
 //! resumes. The writer keeps the other half of the invariant (see
@@ -51,6 +53,8 @@ pub(crate) struct Freshness {
     pub removed: u64,
     /// Units that failed twice and stay failed until they change.
     pub quarantined: u64,
+    /// Entries dropped because their file was already listed.
+    pub folded: u64,
 }
 
 /// Brings unit states up to date (see the module comment) inside `tx`,
@@ -60,6 +64,7 @@ pub(crate) struct Refresher<'t, 'c> {
     tx: &'t Transaction<'c>,
     options: &'t Options<'t>,
     previous_libclang: Option<String>,
+    folded: u64,
 }
 
 impl<'t, 'c> Refresher<'t, 'c> {
@@ -70,31 +75,44 @@ impl<'t, 'c> Refresher<'t, 'c> {
         let previous_libclang = store::meta(tx, "libclang")?;
         store::set_meta(tx, "libclang", options.libclang)?;
         store::set_meta(tx, "indexer", env!("CARGO_PKG_VERSION"))?;
-        // Units seen in this discovery; the others were removed from the project.
-        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS live_units(id INTEGER PRIMARY KEY); DELETE FROM temp.live_units;")?;
+        // Main files seen in this discovery; the other units were removed
+        // from the project. On disk, like every temporary table here: it is
+        // as long as the project.
+        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS live_units(file_id INTEGER PRIMARY KEY); DELETE FROM temp.live_units;")?;
         Ok(Refresher {
             tx,
             options,
             previous_libclang,
+            folded: 0,
         })
     }
 
+    /// Records `unit`, unless its file was listed before in this discovery:
+    /// as with clang's tools, the first entry for a file is its command.
     pub(crate) fn add(&mut self, unit: &UnitSpec) -> rusqlite::Result<()> {
-        let id = upsert_unit(self.tx, unit)?;
-        self.tx
-            .prepare_cached("INSERT OR IGNORE INTO temp.live_units(id) VALUES (?1)")?
-            .execute([id])?;
+        let file_id = main_file_id(self.tx, &unit.file)?;
+        let first = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO temp.live_units(file_id) VALUES (?1)")?
+            .execute([file_id])?
+            == 1;
+        if first {
+            upsert_unit(self.tx, file_id, unit)?;
+        } else {
+            self.folded += 1;
+        }
         Ok(())
     }
 
     pub(crate) fn finish(self) -> rusqlite::Result<Freshness> {
         let (tx, options) = (self.tx, self.options);
         let removed = tx.execute(
-            "DELETE FROM units WHERE id NOT IN (SELECT id FROM temp.live_units)",
+            "DELETE FROM units WHERE file_id NOT IN (SELECT file_id FROM temp.live_units)",
             [],
         )? as u64;
         let mut freshness = Freshness {
             removed,
+            folded: self.folded,
             ..Freshness::default()
         };
         tx.execute_batch("DROP TABLE temp.live_units")?;
@@ -143,6 +161,7 @@ impl<'t, 'c> Refresher<'t, 'c> {
                 [],
             )?;
         }
+        crate::plan::assign_costs(tx)?;
         let count = |sql: &str| {
             tx.query_row(sql, [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
@@ -154,38 +173,41 @@ impl<'t, 'c> Refresher<'t, 'c> {
     }
 }
 
-/// Makes sure `unit` has a row, pending if it is new or its command
-/// changed. Returns its id.
-fn upsert_unit(tx: &Transaction<'_>, unit: &UnitSpec) -> rusqlite::Result<i64> {
-    let args = serde_json::to_string(&unit.args).expect("strings serialize");
-    let args_hash = hash_to_sql(command_hash(unit));
-    let file_id: i64 = match tx
+/// The `files` row of a unit's main file, created as a placeholder (which
+/// always looks changed) if the file is new.
+fn main_file_id(tx: &Transaction<'_>, path: &str) -> rusqlite::Result<i64> {
+    if let Some(id) = tx
         .prepare_cached("SELECT id FROM files WHERE path = ?1")?
-        .query_row([&unit.file], |r| r.get(0))
+        .query_row([path], |r| r.get(0))
         .optional()?
     {
-        Some(id) => id,
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, 0, 0, 0, 0)",
-            )?
-            .execute([&unit.file])?;
-            tx.last_insert_rowid()
-        }
-    };
+        return Ok(id);
+    }
+    tx.prepare_cached(
+        "INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, 0, 0, 0, 0)",
+    )?
+    .execute([path])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Makes sure `unit` (whose main file is `file_id`) has a row, pending if
+/// it is new or its command changed.
+fn upsert_unit(tx: &Transaction<'_>, file_id: i64, unit: &UnitSpec) -> rusqlite::Result<()> {
+    let args = serde_json::to_string(&unit.args).expect("strings serialize");
+    let args_hash = hash_to_sql(command_hash(unit));
     let existing: Option<(i64, i64)> = tx
         .prepare_cached("SELECT id, args_hash FROM units WHERE file_id = ?1")?
         .query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match existing {
-        Some((id, old_hash)) if old_hash == args_hash => Ok(id),
+        Some((_, old_hash)) if old_hash == args_hash => Ok(()),
         Some((id, _)) => {
             tx.prepare_cached(
                 "UPDATE units SET directory = ?2, args = ?3, args_hash = ?4, state = 'pending',
                                   reason = 'compile command changed', failures = 0 WHERE id = ?1",
             )?
             .execute(params![id, unit.directory, args, args_hash])?;
-            Ok(id)
+            Ok(())
         }
         None => {
             tx.prepare_cached(
@@ -193,7 +215,7 @@ fn upsert_unit(tx: &Transaction<'_>, unit: &UnitSpec) -> rusqlite::Result<i64> {
                  VALUES (?1, ?2, ?3, ?4, 'pending', 'new')",
             )?
             .execute(params![file_id, unit.directory, args, args_hash])?;
-            Ok(tx.last_insert_rowid())
+            Ok(())
         }
     }
 }
@@ -362,4 +384,43 @@ pub(crate) fn each_dirty_unit(
         count += 1;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(file: &str, flag: &str) -> UnitSpec {
+        UnitSpec {
+            file: file.to_owned(),
+            directory: "/p".to_owned(),
+            args: vec![flag.to_owned()],
+        }
+    }
+
+    #[test]
+    fn a_file_listed_twice_keeps_its_first_command() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        let options = Options {
+            full: false,
+            retry_failed: false,
+            libclang: "test",
+        };
+        let tx = conn.transaction().unwrap();
+        let mut refresher = Refresher::start(&tx, &options).unwrap();
+        for (file, flag) in [("/p/a.c", "-DFIRST"), ("/p/b.c", "-DB"), ("/p/a.c", "-DSECOND")] {
+            refresher.add(&unit(file, flag)).unwrap();
+        }
+        let freshness = refresher.finish().unwrap();
+        assert_eq!((freshness.folded, freshness.dirty), (1, 2));
+        let args: String = tx
+            .query_row(
+                "SELECT u.args FROM units u JOIN files f ON f.id = u.file_id WHERE f.path = '/p/a.c'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(args, r#"["-DFIRST"]"#);
+    }
 }

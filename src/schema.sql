@@ -1,4 +1,4 @@
--- Schema version 1 of the indexer database. Documented in docs/schema.md.
+-- Schema version 2 of the indexer database. Documented in docs/schema.md.
 -- Every row of file data (decls, refs, includes, bases, overrides) belongs to
 -- the file it is located in, so re-indexing a file is "delete its rows,
 -- insert the new ones" in one transaction.
@@ -37,8 +37,13 @@ CREATE TABLE units (
     parse_ms    INTEGER,
     worker_rss  INTEGER,
     symbols     INTEGER,
-    indexed_at  INTEGER
+    indexed_at  INTEGER,
+    -- Dispatch order, most expensive first (see plan.rs); set by the refresh.
+    cost        INTEGER NOT NULL DEFAULT 0
 );
+-- The dispatch queue reads pending units in this order, a page at a time,
+-- without sorting them (a sort would hold them all).
+CREATE INDEX units_by_cost ON units(cost DESC, id) WHERE state = 'pending';
 
 -- Every file a unit read, with the hash it had then. A header whose hash
 -- changes dirties exactly the units listed here.

@@ -23,8 +23,14 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use crate::protocol::{SeenFile, UnitId, UnitIndex};
 
 /// The schema version this binary reads and writes (`PRAGMA user_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
+/// `MIGRATIONS[v - 1]` brings schema `v` to `v + 1`: an index written by an
+/// older `indexer` is upgraded by the next build, never rebuilt.
+const MIGRATIONS: [&str; 1] = [
+    "ALTER TABLE units ADD COLUMN cost INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX units_by_cost ON units(cost DESC, id) WHERE state = 'pending';",
+];
 
 /// A transaction is committed once it holds this many rows...
 const COMMIT_ROWS: usize = 200_000;
@@ -46,6 +52,8 @@ pub(crate) enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error("{path} was written by an older indexer (schema {found}): run `indexer build` to upgrade it")]
+    OlderSchema { path: PathBuf, found: i64 },
     #[error("{path} is not an indexer database (it has other tables): pass another --db")]
     Foreign { path: PathBuf },
     #[error("{path} is read-only: fix its permissions (and its directory's) or pass another --db")]
@@ -182,11 +190,29 @@ pub(crate) fn open(path: &Path, access: Access) -> Result<Connection, StoreError
             create_schema(&conn).map_err(|e| StoreError::sqlite(path, e))?;
             Ok(conn)
         }
-        // Only version 1 exists; older numbers can only come from a foreign file.
+        v if v >= 1 && access == Access::Write => {
+            migrate(&conn, v).map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(conn)
+        }
+        v if v >= 1 => Err(StoreError::OlderSchema {
+            path: path.to_path_buf(),
+            found: v,
+        }),
+        // Versions start at 1; anything else comes from a foreign file.
         _ => Err(StoreError::Foreign {
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// Upgrades schema `from` to [`SCHEMA_VERSION`] in one transaction.
+fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    for step in &MIGRATIONS[from as usize - 1..] {
+        tx.execute_batch(step)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
 }
 
 fn configure(conn: &Connection, access: Access) -> rusqlite::Result<()> {
@@ -840,9 +866,37 @@ mod tests {
             .unwrap();
         let err = open(&path, Access::Write).unwrap_err();
         assert!(
-            matches!(err, StoreError::NewerSchema { found: 2, .. }),
+            matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_older_schema_is_upgraded_by_a_build_and_refused_by_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        let old = Connection::open(&path).unwrap();
+        // The schema as version 1 of this program created it.
+        old.execute_batch(include_str!("../testdata/schema-1.sql")).unwrap();
+        old.execute_batch(
+            "INSERT INTO files(id, path, size, mtime_ns, hash, is_system) VALUES (1, '/p/a.c', 4096, 0, 0, 0);
+             INSERT INTO units(file_id, directory, args, args_hash, state) VALUES (1, '/p', '[]', 0, 'indexed');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(old);
+
+        let err = open(&path, Access::Read).unwrap_err();
+        assert!(matches!(err, StoreError::OlderSchema { found: 1, .. }), "{err}");
+        let conn = open(&path, Access::Write).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (state, cost): (String, i64) = conn
+            .query_row("SELECT state, cost FROM units", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((state.as_str(), cost), ("indexed", 0));
+        drop(conn);
+        open(&path, Access::Read).unwrap();
     }
 
     #[test]
