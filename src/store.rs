@@ -242,7 +242,7 @@ fn configure(conn: &Connection, access: Access) -> rusqlite::Result<()> {
         // temporary tables), the OS page cache still serves what they miss,
         // and the supervisor's memory stays flat from a thousand units to
         // fifty thousand. (A writer cache of 1 MiB was no faster at 50k
-        // units; readers at 64 or 128 KiB were, measurably, slower.)
+        // units; readers at 64 or 128 KiB looked slower.)
         conn.execute_batch("PRAGMA cache_size = -512; PRAGMA temp.cache_size = -128;")?;
         // Symbols that rows deleted on this connection pointed to: the only
         // ones that can have become orphans (see `collect_garbage`).
