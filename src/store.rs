@@ -907,6 +907,15 @@ mod tests {
         open(&path, Access::Read).unwrap();
     }
 
+    /// `.cargo/config.toml` compiles SQLite with a 256 KiB default cache,
+    /// which is what every temporary B-tree gets (see ARCHITECTURE.md).
+    #[test]
+    fn sqlite_is_built_with_the_small_default_cache() {
+        let conn = Connection::open_in_memory().unwrap();
+        let default: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(default, -256);
+    }
+
     #[test]
     fn a_second_lock_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
