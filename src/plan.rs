@@ -226,8 +226,14 @@ mod tests {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        assert!(plan.iter().any(|step| step.contains("units_by_cost")), "{plan:?}");
-        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+        assert!(
+            plan.iter().any(|step| step.contains("units_by_cost")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
     }
 
     #[test]

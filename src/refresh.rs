@@ -409,7 +409,11 @@ mod tests {
         };
         let tx = conn.transaction().unwrap();
         let mut refresher = Refresher::start(&tx, &options).unwrap();
-        for (file, flag) in [("/p/a.c", "-DFIRST"), ("/p/b.c", "-DB"), ("/p/a.c", "-DSECOND")] {
+        for (file, flag) in [
+            ("/p/a.c", "-DFIRST"),
+            ("/p/b.c", "-DB"),
+            ("/p/a.c", "-DSECOND"),
+        ] {
             refresher.add(&unit(file, flag)).unwrap();
         }
         let freshness = refresher.finish().unwrap();

@@ -885,7 +885,8 @@ mod tests {
         let path = dir.path().join("index.db");
         let old = Connection::open(&path).unwrap();
         // The schema as version 1 of this program created it.
-        old.execute_batch(include_str!("../testdata/schema-1.sql")).unwrap();
+        old.execute_batch(include_str!("../testdata/schema-1.sql"))
+            .unwrap();
         old.execute_batch(
             "INSERT INTO files(id, path, size, mtime_ns, hash, is_system) VALUES (1, '/p/a.c', 4096, 0, 0, 0);
              INSERT INTO units(file_id, directory, args, args_hash, state) VALUES (1, '/p', '[]', 0, 'indexed');
@@ -895,12 +896,19 @@ mod tests {
         drop(old);
 
         let err = open(&path, Access::Read).unwrap_err();
-        assert!(matches!(err, StoreError::OlderSchema { found: 1, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::OlderSchema { found: 1, .. }),
+            "{err}"
+        );
         let conn = open(&path, Access::Write).unwrap();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         let (state, cost): (String, i64) = conn
-            .query_row("SELECT state, cost FROM units", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT state, cost FROM units", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .unwrap();
         assert_eq!((state.as_str(), cost), ("indexed", 0));
         drop(conn);
@@ -912,7 +920,9 @@ mod tests {
     #[test]
     fn sqlite_is_built_with_the_small_default_cache() {
         let conn = Connection::open_in_memory().unwrap();
-        let default: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        let default: i64 = conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(default, -256);
     }
 

@@ -1,8 +1,8 @@
 //! Hostile input: broken compilation databases, odd file names, symlink
 //! loops, binary and huge sources, include cycles, files changing under a
-//! build, databases that are not ours, damaged, read-only or newer, and a
-//! full disk. Each gets a clear message and a defined exit code, and what
-//! was indexed before is never lost.
+//! build, databases that are not ours, damaged, read-only, newer or older,
+//! and a full disk. Each gets a clear message and a defined exit code, and
+//! what was indexed before is never lost.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -894,6 +894,35 @@ fn a_database_from_a_newer_indexer_is_refused() {
             "{args:?} changed the database"
         );
     }
+}
+
+/// An index written by an older indexer (schema 1) is refused by queries,
+/// which say to build, and upgraded in place by the next build.
+#[test]
+fn a_database_from_an_older_indexer_is_upgraded_by_a_build() {
+    let project = good_project();
+    let db = project.db();
+    std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::create_dir(db.parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(include_str!("../../testdata/schema-1.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let output = project.run(&["status"]);
+    let message = util::stderr(&output);
+    assert_eq!(util::exit_code(&output), 1, "stderr:\n{message}");
+    assert!(
+        names_the_index(&message) && message.contains("older") && message.contains("indexer build"),
+        "{message}"
+    );
+
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 3, "{summary}");
+    assert_eq!(project.count("PRAGMA user_version"), 2);
+    assert_eq!(project.status_json(&[])["units_indexed"], 3);
+    project.assert_integrity();
 }
 
 /// Fills the file system holding `path` with a file at `path`, leaving about `keep` bytes free.
