@@ -911,8 +911,33 @@ mod tests {
             })
             .unwrap();
         assert_eq!((state.as_str(), cost), ("indexed", 0));
+        // The migrations repeat parts of schema.sql: what they build must
+        // be what a new index gets.
+        let fresh = Connection::open_in_memory().unwrap();
+        fresh.execute_batch(SCHEMA).unwrap();
+        assert_eq!(shape(&conn), shape(&fresh));
         drop(conn);
         open(&path, Access::Read).unwrap();
+    }
+
+    /// Every table's columns (name, type, not null, default, key) and every
+    /// index's definition.
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut shape: Vec<String> = conn
+            .prepare(
+                "SELECT m.name || '.' || c.name || ' ' || c.type || ' ' || c.\"notnull\" || ' '
+                        || coalesce(c.dflt_value, '') || ' ' || c.pk
+                 FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table'
+                 UNION ALL
+                 SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        shape.sort();
+        shape
     }
 
     /// `.cargo/config.toml` compiles SQLite with a 256 KiB default cache,
