@@ -38,7 +38,6 @@
 #![allow(non_upper_case_globals)]
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::panic::{self, AssertUnwindSafe};
@@ -48,6 +47,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clang_sys::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::protocol::{
     role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Reference, SeenFile,
@@ -101,7 +101,7 @@ pub(crate) struct Indexer {
     /// session parsed. libclang skips their function bodies from now on, so
     /// what a unit sees of them is incomplete: their data is not even
     /// collected, and they are reported as skipped to `grant`.
-    parsed_headers: HashSet<u64>,
+    parsed_headers: FxHashSet<u64>,
 }
 
 impl Indexer {
@@ -131,7 +131,7 @@ impl Indexer {
                 action,
                 index_system_headers,
                 resource_dir: resource_dir.to_owned(),
-                parsed_headers: HashSet::new(),
+                parsed_headers: FxHashSet::default(),
             })
         }
     }
@@ -346,7 +346,6 @@ struct At {
     file: u32,
     line: u32,
     column: u32,
-    system: bool,
 }
 
 /// A file seen by the unit being indexed, with the data located in it.
@@ -372,18 +371,22 @@ struct Collector<'s> {
     library: Arc<SharedLibrary>,
     index_system_headers: bool,
     /// The session's [`Indexer::parsed_headers`].
-    parsed_headers: &'s HashSet<u64>,
+    parsed_headers: &'s FxHashSet<u64>,
     files: Vec<FileState>,
-    file_by_handle: HashMap<CXFile, u32>,
+    file_by_handle: FxHashMap<CXFile, u32>,
     /// Two handles for one path (seldom, e.g. a file replaced during the
     /// parse) still make one file.
-    file_by_path: HashMap<String, u32>,
+    file_by_path: FxHashMap<String, u32>,
     symbols: Vec<Symbol>,
-    symbol_by_usr: HashMap<String, SymbolRef>,
+    symbol_by_usr: FxHashMap<String, SymbolRef>,
     /// By `Decl*` (a cursor's `data[0]`), so that the USR of a declaration
     /// is computed once per unit, not once per reference. `None`: the
     /// declaration has no USR (locals) and is not recorded.
-    symbol_by_decl: HashMap<*const c_void, Option<SymbolRef>>,
+    symbol_by_decl: FxHashMap<*const c_void, Option<SymbolRef>>,
+    /// The qualified names of the scopes (namespaces, classes) seen as
+    /// semantic parents, by `Decl*`: the members of one scope share it, so
+    /// it is spelled once per unit instead of once per member.
+    scope_names: FxHashMap<*const c_void, String>,
     diagnostics: Vec<Diagnostic>,
     /// The message of the first panic inside a callback.
     panicked: Option<String>,
@@ -393,18 +396,19 @@ impl<'s> Collector<'s> {
     fn new(
         library: Arc<SharedLibrary>,
         index_system_headers: bool,
-        parsed_headers: &'s HashSet<u64>,
+        parsed_headers: &'s FxHashSet<u64>,
     ) -> Collector<'s> {
         Collector {
             library,
             index_system_headers,
             parsed_headers,
             files: Vec::new(),
-            file_by_handle: HashMap::new(),
-            file_by_path: HashMap::new(),
+            file_by_handle: FxHashMap::default(),
+            file_by_path: FxHashMap::default(),
             symbols: Vec::new(),
-            symbol_by_usr: HashMap::new(),
-            symbol_by_decl: HashMap::new(),
+            symbol_by_usr: FxHashMap::default(),
+            symbol_by_decl: FxHashMap::default(),
+            scope_names: FxHashMap::default(),
             diagnostics: Vec::new(),
             panicked: None,
         }
@@ -442,16 +446,18 @@ impl<'s> Collector<'s> {
     }
 
     /// Resolves an indexer location; `None` outside any file (built-ins,
-    /// the command line) and in skipped headers, whose data is never sent.
-    unsafe fn locate(&mut self, loc: CXIdxLoc) -> Option<At> {
+    /// the command line), in skipped headers, whose data is never sent, and
+    /// in system headers unless `in_system` says they are wanted. The file
+    /// is looked up before the line and column: most declarations a C++
+    /// unit sees are in system headers and need neither.
+    unsafe fn locate(&mut self, loc: CXIdxLoc, in_system: bool) -> Option<At> {
         let mut file: CXFile = ptr::null_mut();
-        let (mut line, mut column) = (0, 0);
         clang_indexLoc_getFileLocation(
             loc,
             ptr::null_mut(),
             &mut file,
-            &mut line,
-            &mut column,
+            ptr::null_mut(),
+            ptr::null_mut(),
             ptr::null_mut(),
         );
         if file.is_null() {
@@ -465,11 +471,14 @@ impl<'s> Collector<'s> {
         let system = *state.system.get_or_insert_with(|| {
             clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(loc)) != 0
         });
+        if system && !in_system {
+            return None;
+        }
+        let (line, column) = idx_line_column(loc);
         Some(At {
             file: index,
             line,
             column,
-            system,
         })
     }
 
@@ -477,12 +486,9 @@ impl<'s> Collector<'s> {
         if info.isImplicit != 0 {
             return;
         }
-        let Some(at) = self.locate(info.loc) else {
+        let Some(at) = self.locate(info.loc, self.index_system_headers) else {
             return;
         };
-        if at.system && !self.index_system_headers {
-            return;
-        }
         let Some(symbol) = info
             .entityInfo
             .as_ref()
@@ -541,7 +547,11 @@ impl<'s> Collector<'s> {
     }
 
     unsafe fn overrides(&mut self, method: CXCursor, symbol: SymbolRef) -> Vec<Override> {
-        if !matches!(method.kind, CXCursor_CXXMethod | CXCursor_Destructor) {
+        // Only a virtual method overrides (`clang_CXXMethod_isVirtual` is
+        // also true for one that does so without the keyword).
+        if !matches!(method.kind, CXCursor_CXXMethod | CXCursor_Destructor)
+            || clang_CXXMethod_isVirtual(method) == 0
+        {
             return Vec::new();
         }
         let mut overridden: *mut CXCursor = ptr::null_mut();
@@ -562,12 +572,9 @@ impl<'s> Collector<'s> {
     }
 
     unsafe fn reference(&mut self, info: &CXIdxEntityRefInfo) {
-        let Some(at) = self.locate(info.loc) else {
+        let Some(at) = self.locate(info.loc, false) else {
             return;
         };
-        if at.system {
-            return;
-        }
         let Some(symbol) = info
             .referencedEntity
             .as_ref()
@@ -592,7 +599,7 @@ impl<'s> Collector<'s> {
         }
         let included = self.file_index(info.file);
         // A forced include (`-include`) comes from no file.
-        if let Some(at) = self.locate(info.hashLoc) {
+        if let Some(at) = self.locate(info.hashLoc, true) {
             self.files[at.file as usize].data.includes.push(Include {
                 line: at.line,
                 included,
@@ -704,7 +711,12 @@ impl<'s> Collector<'s> {
             Some(name) if !name.is_empty() => name.into_owned(),
             _ => scope_name(cursor),
         };
-        let qualified_name = qualified_name(cursor, &name);
+        let scope = self.scope_name(clang_getCursorSemanticParent(cursor));
+        let qualified_name = if scope.is_empty() {
+            name.clone()
+        } else {
+            format!("{scope}::{name}")
+        };
         let type_spelling = type_spelling(cursor);
         let index = self.symbols.len() as SymbolRef;
         let usr = usr.into_owned();
@@ -717,6 +729,39 @@ impl<'s> Collector<'s> {
             type_spelling,
         });
         Some(index)
+    }
+
+    /// The qualified name of a scope: the names of it and its semantic
+    /// parents up to the translation unit, `::`-separated, without template
+    /// arguments; empty for the translation unit. Unnamed scopes that are
+    /// not namespaces or types (`extern "C"` blocks) are skipped.
+    unsafe fn scope_name(&mut self, scope: CXCursor) -> String {
+        // The scopes up to the first one already named, innermost first.
+        let mut unnamed = Vec::new();
+        let mut outer = String::new();
+        let mut cursor = scope;
+        for _ in 0..MAX_SCOPE_DEPTH {
+            if clang_isTranslationUnit(cursor.kind) != 0 || clang_isInvalid(cursor.kind) != 0 {
+                break;
+            }
+            if let Some(known) = self.scope_names.get(&cursor.data[0]) {
+                outer.clone_from(known);
+                break;
+            }
+            unnamed.push(cursor);
+            cursor = clang_getCursorSemanticParent(cursor);
+        }
+        for cursor in unnamed.into_iter().rev() {
+            let name = scope_name(cursor);
+            if !name.is_empty() {
+                if !outer.is_empty() {
+                    outer.push_str("::");
+                }
+                outer.push_str(&name);
+            }
+            self.scope_names.insert(cursor.data[0], outer.clone());
+        }
+        outer
     }
 
     /// The files as the protocol reports them, hashed from the bytes
@@ -875,27 +920,6 @@ unsafe fn scope_name(cursor: CXCursor) -> String {
         }
         _ => spelling,
     }
-}
-
-/// `name` prefixed with the names of its semantic parents up to the
-/// translation unit, `::`-separated, without template arguments. Unnamed
-/// scopes that are not namespaces or types (`extern "C"` blocks) are skipped.
-unsafe fn qualified_name(cursor: CXCursor, name: &str) -> String {
-    let mut scopes = Vec::new();
-    let mut parent = clang_getCursorSemanticParent(cursor);
-    for _ in 0..MAX_SCOPE_DEPTH {
-        if clang_isTranslationUnit(parent.kind) != 0 || clang_isInvalid(parent.kind) != 0 {
-            break;
-        }
-        let scope = scope_name(parent);
-        if !scope.is_empty() {
-            scopes.push(scope);
-        }
-        parent = clang_getCursorSemanticParent(parent);
-    }
-    scopes.reverse();
-    scopes.push(name.to_owned());
-    scopes.join("::")
 }
 
 /// The documented lower-case kind of a declaration. The indexer reports a
