@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 3;
+pub(crate) const PROTOCOL_VERSION: u32 = 4;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -61,6 +61,10 @@ pub(crate) struct Hello {
     /// Passed to libclang as `-resource-dir`, so builtin headers such as
     /// `<stddef.h>` are found whatever path libclang was loaded from.
     pub resource_dir: String,
+    /// After a unit, a worker that owns at most this many bytes keeps the
+    /// heap it freed for its next unit; one that owns more hands the free
+    /// pages back to the system.
+    pub retain_free_memory: u64,
 }
 
 /// One translation unit to index, with the arguments already cleaned of the

@@ -838,6 +838,7 @@ fn start_worker(config: &Config, id: WorkerId) -> Result<StartedWorker, String> 
             version: PROTOCOL_VERSION,
             index_system_headers: config.index_system_headers,
             resource_dir: config.toolchain.resource_dir.display().to_string(),
+            retain_free_memory: config.rss_soft_limit / 2,
         }))
         .map_err(|e| format!("starting a worker: {e}"))?;
     Ok(StartedWorker {
