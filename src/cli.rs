@@ -295,6 +295,12 @@ fn status(args: StatusArgs) -> anyhow::Result<i32> {
         )?,
         None => writeln!(out, "last run:    none")?,
     }
+    if status.query_indexes_deferred {
+        writeln!(
+            out,
+            "note:        an interrupted full build left the query indexes out; queries are slower until `indexer build` completes"
+        )?;
+    }
     for failed in &status.failed {
         writeln!(
             out,
@@ -493,6 +499,9 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     // Results are large; a few in flight per worker is all the writer needs
     // to stay busy, and all the memory the supervisor may hold.
     let (writer_tx, writer_rx) = bounded(jobs * 2);
+    if args.full || store::is_empty(&conn)? {
+        store::defer_query_indexes(&conn)?;
+    }
     let writer = store::spawn_writer(conn, writer_rx);
     let (ending, report) = Supervisor::new(
         config,
@@ -522,6 +531,10 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
 
     let complete = ending == Ending::Complete;
     if complete {
+        // Whichever build completes first after a bulk load, this one or
+        // the next after an interruption, builds the query indexes; the
+        // collection needs them.
+        store::restore_query_indexes(&conn)?;
         store::collect_garbage(&conn, sweep)?;
     }
     conn.execute(

@@ -258,6 +258,9 @@ pub(crate) struct Status {
     pub symbols: u64,
     pub references: u64,
     pub last_run: Option<Run>,
+    /// An interrupted first or `--full` build left the query indexes
+    /// dropped: queries work but scan, until a build completes.
+    pub query_indexes_deferred: bool,
     pub failed: Vec<FailedUnit>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slowest: Vec<UnitTiming>,
@@ -357,6 +360,7 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
         symbols: count("SELECT count(*) FROM symbols")?,
         references: count("SELECT count(*) FROM refs")?,
         last_run,
+        query_indexes_deferred: crate::store::query_indexes_deferred(conn)?,
         failed,
         slowest,
     })

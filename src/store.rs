@@ -264,6 +264,83 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// Secondary indexes that only queries and the end-of-build collection
+/// read; the writer never does (it looks rows up by file, symbols by USR and
+/// files by path, which other indexes serve).
+const QUERY_INDEXES: [&str; 10] = [
+    "symbols_by_name",
+    "symbols_by_qualified_name",
+    "decls_by_symbol",
+    "refs_by_symbol",
+    "refs_by_container",
+    "bases_by_derived",
+    "bases_by_base",
+    "overrides_by_method",
+    "overrides_by_overridden",
+    "includes_by_included",
+];
+/// Prefix of the `meta` keys that hold a deferred index's `CREATE INDEX`.
+const DEFERRED_INDEX: &str = "deferred_index:";
+
+/// Drops the [`QUERY_INDEXES`] before a bulk load (a first or `--full`
+/// build): building each once, from sorted rows, at the end costs less than
+/// keeping it ordered through every insert. Each one's SQL is kept in `meta`
+/// first, so that whichever build completes next re-creates it, even if
+/// this one is interrupted ([`restore_query_indexes`]).
+pub(crate) fn defer_query_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    for name in QUERY_INDEXES {
+        let sql: Option<String> = tx
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        // Already deferred by an interrupted build: its SQL is in `meta`.
+        let Some(sql) = sql else { continue };
+        set_meta(&tx, &format!("{DEFERRED_INDEX}{name}"), &sql)?;
+        tx.execute_batch(&format!("DROP INDEX {name}"))?;
+    }
+    tx.commit()
+}
+
+/// Re-creates the indexes [`defer_query_indexes`] dropped, in one
+/// transaction; returns how many.
+pub(crate) fn restore_query_indexes(conn: &Connection) -> rusqlite::Result<usize> {
+    let tx = conn.unchecked_transaction()?;
+    let deferred: Vec<(String, String)> = tx
+        .prepare("SELECT key, value FROM meta WHERE key GLOB ?1 || '*'")?
+        .query_map([DEFERRED_INDEX], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (key, sql) in &deferred {
+        tx.execute_batch(sql)?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+    }
+    tx.commit()?;
+    Ok(deferred.len())
+}
+
+/// Whether the index holds no declarations or references yet: a first
+/// build is a bulk load.
+pub(crate) fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM decls) AND NOT EXISTS (SELECT 1 FROM refs)",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Whether an interrupted bulk load left the query indexes dropped (queries
+/// work, but scan).
+pub(crate) fn query_indexes_deferred(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM meta WHERE key GLOB ?1 || '*')",
+        [DEFERRED_INDEX],
+        |r| r.get(0),
+    )
+}
+
 /// Reads `meta[key]`.
 pub(crate) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -810,6 +887,37 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
+    }
+
+    fn indexes(conn: &Connection) -> Vec<(String, String)> {
+        conn.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn deferred_query_indexes_come_back_exactly_once_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = small_index(dir.path());
+        let complete = indexes(&conn);
+        assert!(!query_indexes_deferred(&conn).unwrap());
+
+        defer_query_indexes(&conn).unwrap();
+        let left: Vec<String> = indexes(&conn).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(left.len(), complete.len() - QUERY_INDEXES.len());
+        assert!(left.iter().all(|name| !QUERY_INDEXES.contains(&name.as_str())));
+        assert!(query_indexes_deferred(&conn).unwrap());
+        // A second bulk load after an interruption finds them gone and
+        // keeps what the first one saved.
+        defer_query_indexes(&conn).unwrap();
+
+        assert_eq!(restore_query_indexes(&conn).unwrap(), QUERY_INDEXES.len());
+        assert_eq!(indexes(&conn), complete);
+        assert!(!query_indexes_deferred(&conn).unwrap());
+        assert_eq!(restore_query_indexes(&conn).unwrap(), 0);
     }
 
     #[test]

@@ -312,3 +312,61 @@ fn queries_work_during_a_build_and_a_second_build_is_refused() {
     assert_eq!(last_run_status(&project), "complete");
     project.assert_no_workers_survive();
 }
+
+/// The secondary indexes of the schema, by name: what every complete index has.
+fn schema_indexes() -> Vec<String> {
+    let mut names: Vec<String> = include_str!("../../src/schema.sql")
+        .lines()
+        .filter_map(|line| line.strip_prefix("CREATE INDEX "))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn index_names(project: &Project) -> Vec<String> {
+    project.column(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+}
+
+/// A first build leaves the query indexes out until its end; interrupted,
+/// it leaves them out (status says so, queries still answer), and the
+/// resume builds them: the index then has every index of the schema.
+#[test]
+fn an_interrupted_first_build_leaves_queries_working_and_the_resume_builds_the_indexes() {
+    reference();
+    let project = slow_project();
+    let build = start_build(&project, Point::Mid);
+    let (output, latency) = interrupt(build, &[libc::SIGINT], Duration::ZERO);
+    let before = assert_cancelled(&project, &output, latency, 130, "SIGINT mid-run");
+
+    assert_eq!(project.status_json(&[])["query_indexes_deferred"], true);
+    assert!(!index_names(&project).contains(&"refs_by_symbol".to_owned()));
+    let status = project.run(&["status"]);
+    util::assert_success(&status);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("query indexes"),
+        "status does not say why queries are slow"
+    );
+    // Scanning, but answering: every indexed unit uses the shared class.
+    let uses = project.query(&["refs", "slow::Tally"]);
+    assert!(uses.len() as i64 >= before, "{uses:?}");
+
+    assert_resume_completes(&project, before);
+    assert_eq!(project.status_json(&[])["query_indexes_deferred"], false);
+    assert_eq!(index_names(&project), schema_indexes());
+}
+
+/// `--full` on a complete index also rebuilds the query indexes at its end.
+#[test]
+fn a_full_build_ends_with_every_index_of_the_schema() {
+    let project = Project::from_testdata("demo");
+    project.build(&[]);
+    assert_eq!(index_names(&project), schema_indexes());
+    let summary = project.build(&["--full"]);
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(index_names(&project), schema_indexes());
+    assert_eq!(project.status_json(&[])["query_indexes_deferred"], false);
+    project.assert_integrity();
+}
