@@ -570,6 +570,27 @@ def summarize(samples: list[dict], keys_max: tuple[str, ...] = ()) -> dict:
     return out
 
 
+def round_ratios(samples: dict[str, list[dict]]) -> dict:
+    """indexer / clangd and indexer / floor, wall and CPU, per round.
+
+    The host's speed drifts by tens of percent within minutes; the tools of
+    one round ran back to back, so their ratio is steadier than the ratio of
+    medians taken over all rounds.  Returns per-round lists and their medians.
+    """
+    out = {}
+    for ref in ("clangd", "floor"):
+        pairs = list(zip(samples["indexer"], samples[ref]))
+        if not pairs:
+            continue
+        for key in ("wall_s", "cpu_s"):
+            runs = [i[key] / r[key] for i, r in pairs if i.get(key) and r.get(key)]
+            if runs:
+                name = f"indexer_vs_{ref}_{key[:-2]}"
+                out[name + "_runs"] = [round(x, 3) for x in runs]
+                out[name] = round(statistics.median(runs), 3)
+    return out
+
+
 def mib(n) -> str:
     if n is None:
         return "-"
@@ -636,6 +657,13 @@ def print_table(name: str, res: dict, jobs: int, repeat: int) -> None:
           f"-j {jobs}, median of {repeat} ==")
     for row in [head, ["-" * w for w in widths]] + rows:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    for ref in ("clangd", "floor"):
+        wall = res.get("ratios", {}).get(f"indexer_vs_{ref}_wall_runs")
+        if wall:
+            cpu = res["ratios"].get(f"indexer_vs_{ref}_cpu_runs", [])
+            print(f"indexer / {ref}, per round (each round's tools ran back to back): "
+                  f"wall {', '.join(f'{x:.2f}x' for x in wall)} (median {res['ratios'][f'indexer_vs_{ref}_wall']:.2f}x)"
+                  + (f"; CPU {', '.join(f'{x:.2f}x' for x in cpu)}" if cpu else ""))
     for n in notes:
         print(n)
 
@@ -747,6 +775,7 @@ def main() -> int:
                 res["floor"] = summarize(samples["floor"], ("peak_rss_bytes",))
             if samples["clangd"]:
                 res["clangd"] = summarize(samples["clangd"], ("peak_rss_bytes",))
+            res["ratios"] = round_ratios(samples)
             report["corpora"][corpus.name] = res
             if args.json != "-":
                 print_table(corpus.name, res, args.jobs, args.repeat)
