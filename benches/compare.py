@@ -661,7 +661,7 @@ def print_table(name: str, res: dict, jobs: int, repeat: int) -> None:
         wall = res.get("ratios", {}).get(f"indexer_vs_{ref}_wall_runs")
         if wall:
             cpu = res["ratios"].get(f"indexer_vs_{ref}_cpu_runs", [])
-            print(f"indexer / {ref}, per round (each round's tools ran back to back): "
+            print(f"indexer / {ref}, per round: "
                   f"wall {', '.join(f'{x:.2f}x' for x in wall)} (median {res['ratios'][f'indexer_vs_{ref}_wall']:.2f}x)"
                   + (f"; CPU {', '.join(f'{x:.2f}x' for x in cpu)}" if cpu else ""))
     for n in notes:
@@ -744,23 +744,29 @@ def main() -> int:
     try:
         for corpus in corpora:
             samples: dict[str, list[dict]] = {"indexer": [], "floor": [], "clangd": []}
-            # Runs are interleaved (a, b, c, a, b, c, ...) so that drift in the
-            # machine's state (page cache, thermal, neighbours) spreads evenly.
+            # Runs are interleaved so that drift in the machine's state (page
+            # cache, thermal, neighbours: this host's speed moves by tens of
+            # percent within minutes) spreads evenly: the indexer and clangd
+            # run back to back, each first in turn (a, b, c, b, a, c, ...), so
+            # that over an even number of rounds a steady drift favours
+            # neither.
             for rep in range(args.repeat):
                 if args.repeat > 1:
                     log(f"{corpus.name}: run {rep + 1}/{args.repeat}")
-                if args.indexer_on:
-                    samples["indexer"].append(measured_run(run_indexer, binary, corpus, args.jobs, args.keep))
-                    log(f"{corpus.name}: indexer {samples['indexer'][-1]['wall_s']:.1f}s")
-                if args.floor_on:
-                    samples["floor"].append(measured_run(
-                        run_floor, corpus, args.jobs, args.clang, args.clangxx, args.floor_flags))
-                    log(f"{corpus.name}: floor {samples['floor'][-1]['wall_s']:.1f}s")
-                if args.clangd:
-                    samples["clangd"].append(measured_run(
-                        run_clangd, corpus, args.jobs, args.clangd_bin, args.clangd_timeout,
-                        args.clangd_settle, args.clangd_quiet, args.verbose))
-                    log(f"{corpus.name}: clangd {samples['clangd'][-1]['wall_s']:.1f}s")
+                order = ["indexer", "clangd"] if rep % 2 == 0 else ["clangd", "indexer"]
+                for tool in order + ["floor"]:
+                    if tool == "indexer" and args.indexer_on:
+                        samples["indexer"].append(measured_run(run_indexer, binary, corpus, args.jobs, args.keep))
+                        log(f"{corpus.name}: indexer {samples['indexer'][-1]['wall_s']:.1f}s")
+                    elif tool == "clangd" and args.clangd:
+                        samples["clangd"].append(measured_run(
+                            run_clangd, corpus, args.jobs, args.clangd_bin, args.clangd_timeout,
+                            args.clangd_settle, args.clangd_quiet, args.verbose))
+                        log(f"{corpus.name}: clangd {samples['clangd'][-1]['wall_s']:.1f}s")
+                    elif tool == "floor" and args.floor_on:
+                        samples["floor"].append(measured_run(
+                            run_floor, corpus, args.jobs, args.clang, args.clangxx, args.floor_flags))
+                        log(f"{corpus.name}: floor {samples['floor'][-1]['wall_s']:.1f}s")
 
             res = {"compdb": str(corpus.compdb), "entries": corpus.entries_total, "units": len(corpus.units)}
             if samples["indexer"]:

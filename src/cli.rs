@@ -298,7 +298,7 @@ fn status(args: StatusArgs) -> anyhow::Result<i32> {
     if status.query_indexes_deferred {
         writeln!(
             out,
-            "note:        an interrupted full build left the query indexes out; queries are slower until `indexer build` completes"
+            "note:        an interrupted first or --full build left out the query indexes; queries scan (slower) until `indexer build` completes"
         )?;
     }
     for failed in &status.failed {
@@ -499,6 +499,8 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     // Results are large; a few in flight per worker is all the writer needs
     // to stay busy, and all the memory the supervisor may hold.
     let (writer_tx, writer_rx) = bounded(jobs * 2);
+    // A first or `--full` build writes most of the index anew: a bulk load,
+    // after which one sort per query index beats keeping them ordered.
     if args.full || store::is_empty(&conn)? {
         store::defer_query_indexes(&conn)?;
     }

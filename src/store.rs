@@ -908,7 +908,9 @@ mod tests {
         defer_query_indexes(&conn).unwrap();
         let left: Vec<String> = indexes(&conn).into_iter().map(|(name, _)| name).collect();
         assert_eq!(left.len(), complete.len() - QUERY_INDEXES.len());
-        assert!(left.iter().all(|name| !QUERY_INDEXES.contains(&name.as_str())));
+        assert!(left
+            .iter()
+            .all(|name| !QUERY_INDEXES.contains(&name.as_str())));
         assert!(query_indexes_deferred(&conn).unwrap());
         // A second bulk load after an interruption finds them gone and
         // keeps what the first one saved.

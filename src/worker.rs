@@ -87,8 +87,8 @@ pub(crate) fn run() -> Result<()> {
         protocol::write_frame(&mut output, &response)?;
         drop(response);
         // Freed heap is kept for the next unit, which would otherwise fault
-        // every page in again (5% of a worker's CPU time on protobuf,
-        // docs/benchmarks.md). It counts in the memory the supervisor
+        // every page in again (7-9% of the CPU time of a build of a protobuf
+        // sample, docs/benchmarks.md). It counts in the memory the supervisor
         // samples, so limits and the budget err on the safe side; past
         // half the soft limit it goes back to the system, so that keeping
         // it never makes the worker look big enough to be recycled.

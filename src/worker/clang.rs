@@ -711,7 +711,7 @@ impl<'s> Collector<'s> {
             Some(name) if !name.is_empty() => name.into_owned(),
             _ => scope_name(cursor),
         };
-        let scope = self.scope_name(clang_getCursorSemanticParent(cursor));
+        let scope = self.qualified_scope(clang_getCursorSemanticParent(cursor));
         let qualified_name = if scope.is_empty() {
             name.clone()
         } else {
@@ -735,9 +735,9 @@ impl<'s> Collector<'s> {
     /// parents up to the translation unit, `::`-separated, without template
     /// arguments; empty for the translation unit. Unnamed scopes that are
     /// not namespaces or types (`extern "C"` blocks) are skipped.
-    unsafe fn scope_name(&mut self, scope: CXCursor) -> String {
-        // The scopes up to the first one already named, innermost first.
-        let mut unnamed = Vec::new();
+    unsafe fn qualified_scope(&mut self, scope: CXCursor) -> String {
+        // The scopes up to the first one already known, innermost first.
+        let mut unknown = Vec::new();
         let mut outer = String::new();
         let mut cursor = scope;
         for _ in 0..MAX_SCOPE_DEPTH {
@@ -748,10 +748,10 @@ impl<'s> Collector<'s> {
                 outer.clone_from(known);
                 break;
             }
-            unnamed.push(cursor);
+            unknown.push(cursor);
             cursor = clang_getCursorSemanticParent(cursor);
         }
-        for cursor in unnamed.into_iter().rev() {
+        for cursor in unknown.into_iter().rev() {
             let name = scope_name(cursor);
             if !name.is_empty() {
                 if !outer.is_empty() {
