@@ -313,10 +313,18 @@ pub(crate) fn restore_query_indexes(conn: &Connection) -> rusqlite::Result<usize
         .prepare("SELECT key, value FROM meta WHERE key GLOB ?1 || '*'")?
         .query_map([DEFERRED_INDEX], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    // Each index's sort keeps as much in memory as the page cache holds (at
+    // least SQLITE_SORTER_PMASZ pages, .cargo/config.toml) and spills the
+    // rest to temporary files: with the writer's cache, that would be 512
+    // KiB more for the supervisor at the end of every large first build.
+    // The index's pages are written in order, so a small cache costs little.
+    let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    tx.execute_batch("PRAGMA cache_size = -128")?;
     for (key, sql) in &deferred {
         tx.execute_batch(sql)?;
         tx.execute("DELETE FROM meta WHERE key = ?1", [key])?;
     }
+    tx.pragma_update(None, "cache_size", cache)?;
     tx.commit()?;
     Ok(deferred.len())
 }
@@ -1051,14 +1059,26 @@ mod tests {
     }
 
     /// `.cargo/config.toml` compiles SQLite with a 256 KiB default cache,
-    /// which is what every temporary B-tree gets (see ARCHITECTURE.md).
+    /// which is what every temporary B-tree gets, and sorts that spill
+    /// after 128 KiB (see ARCHITECTURE.md).
     #[test]
-    fn sqlite_is_built_with_the_small_default_cache() {
+    fn sqlite_is_built_with_the_small_default_cache_and_sorter() {
         let conn = Connection::open_in_memory().unwrap();
         let default: i64 = conn
             .query_row("PRAGMA cache_size", [], |r| r.get(0))
             .unwrap();
         assert_eq!(default, -256);
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "SORTER_PMASZ=32"),
+            "{options:?}"
+        );
     }
 
     #[test]
