@@ -296,9 +296,14 @@ fn status(args: StatusArgs) -> anyhow::Result<i32> {
         None => writeln!(out, "last run:    none")?,
     }
     if status.query_indexes_deferred {
+        let why = if running {
+            "a first or --full build is running"
+        } else {
+            "an interrupted first or --full build left out the query indexes"
+        };
         writeln!(
             out,
-            "note:        an interrupted first or --full build left out the query indexes; queries scan (slower) until `indexer build` completes"
+            "note:        {why}; queries scan (slower) until `indexer build` completes"
         )?;
     }
     for failed in &status.failed {

@@ -258,8 +258,8 @@ pub(crate) struct Status {
     pub symbols: u64,
     pub references: u64,
     pub last_run: Option<Run>,
-    /// An interrupted first or `--full` build left the query indexes
-    /// dropped: queries work but scan, until a build completes.
+    /// A first or `--full` build, running or interrupted, left the query
+    /// indexes out: queries work but scan, until a build completes.
     pub query_indexes_deferred: bool,
     pub failed: Vec<FailedUnit>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -278,6 +278,14 @@ fn queries_work_during_a_build_and_a_second_build_is_refused() {
         status["units_indexed"].as_i64().unwrap() >= UNITS / 3,
         "{status}"
     );
+    // A first build is a bulk load: the query indexes come at its end.
+    assert_eq!(status["query_indexes_deferred"], true, "{status}");
+    let text = project.run(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("a first or --full build is running"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
     let rows = project.query(&["find", "count*"]);
     assert!(
         rows.len() as i64 >= UNITS / 3,
@@ -310,6 +318,7 @@ fn queries_work_during_a_build_and_a_second_build_is_refused() {
         util::snapshot_diff(reference(), &snapshot)
     );
     assert_eq!(last_run_status(&project), "complete");
+    assert_eq!(index_names(&project), schema_indexes());
     project.assert_no_workers_survive();
 }
 
@@ -346,7 +355,7 @@ fn an_interrupted_first_build_leaves_queries_working_and_the_resume_builds_the_i
     let status = project.run(&["status"]);
     util::assert_success(&status);
     assert!(
-        String::from_utf8_lossy(&status.stdout).contains("query indexes"),
+        String::from_utf8_lossy(&status.stdout).contains("an interrupted first or --full build"),
         "status does not say why queries are slow"
     );
     // Scanning, but answering: every indexed unit uses the shared class.
