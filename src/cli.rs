@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::discover::{self, Source};
 use crate::memory::{self, human};
 use crate::plan::Queue;
+use crate::prelude::Preludes;
 use crate::progress::Progress;
 use crate::query;
 use crate::refresh;
@@ -95,6 +96,10 @@ struct BuildArgs {
     /// Also index declarations in system headers
     #[arg(long)]
     index_system_headers: bool,
+    /// Parse every unit exactly as written, without the standard library
+    /// precompiled once per compile command (slower; see docs/ARCHITECTURE.md)
+    #[arg(long)]
+    no_pch: bool,
     /// Replace a worker after this many units
     #[arg(long, value_name = "N", default_value_t = 1000)]
     files_per_worker: u32,
@@ -356,6 +361,7 @@ struct Summary {
     workers_killed_for_memory: u64,
     workers_timed_out: u64,
     workers_crashed: u64,
+    units_with_pch: u64,
     writer_busy_fraction: f64,
 }
 
@@ -509,6 +515,19 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     if args.full || store::is_empty(&conn)? {
         store::defer_query_indexes(&conn)?;
     }
+    let preludes = if args.no_pch || args.index_system_headers {
+        None
+    } else {
+        match Preludes::create(&db) {
+            Ok(preludes) => Some(preludes),
+            Err(e) => {
+                progress.note(&format!(
+                    "warning: parsing every unit without a precompiled standard library: {e:#}"
+                ));
+                None
+            }
+        }
+    };
     let writer = store::spawn_writer(conn, writer_rx);
     let (ending, report) = Supervisor::new(
         config,
@@ -517,6 +536,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         writer_tx,
         &mut progress,
         prestarted,
+        preludes,
     )
     .run(&signals);
     let (conn, written) = writer.join().expect("the writer thread does not panic");
@@ -585,6 +605,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         workers_killed_for_memory: report.killed_for_memory,
         workers_timed_out: report.timed_out,
         workers_crashed: report.crashed,
+        units_with_pch: report.used_prelude,
         writer_busy_fraction: (writer_busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
             * 1000.0)
             .round()

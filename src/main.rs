@@ -6,6 +6,7 @@ mod cli;
 mod discover;
 mod memory;
 mod plan;
+mod prelude;
 mod progress;
 mod protocol;
 mod query;

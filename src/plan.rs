@@ -140,6 +140,7 @@ impl Queue {
                     file: row.get(2)?,
                     directory: row.get(3)?,
                     args: serde_json::from_str(&args).unwrap_or_default(),
+                    prelude: None,
                 },
             ));
         }

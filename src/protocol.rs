@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 4;
+pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -77,6 +77,18 @@ pub(crate) struct IndexRequest {
     /// Working directory for relative paths in `args`.
     pub directory: String,
     pub args: Vec<String>,
+    /// The shared precompiled standard library to parse the unit with, if
+    /// its compile command has one (see `prelude`).
+    pub prelude: Option<Prelude>,
+}
+
+/// Where a unit's precompiled standard library lives. The first worker
+/// that needs it builds it from `header` with the unit's own arguments;
+/// `pch` and the files next to it are shared by all workers of the build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Prelude {
+    pub header: String,
+    pub pch: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -130,6 +142,9 @@ pub(crate) struct SeenFile {
 pub(crate) struct UnitIndex {
     pub unit: UnitId,
     pub parse_ms: u32,
+    /// Whether libclang parsed the unit with its precompiled standard
+    /// library (rather than without one, or falling back after errors).
+    pub used_prelude: bool,
     /// Resident-minus-shared bytes of the worker after this unit.
     pub worker_rss: u64,
     /// All resident bytes of the worker after this unit, shared pages

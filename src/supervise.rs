@@ -39,6 +39,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::memory::{self, Rss, Statm};
 use crate::plan::{Queue, Task};
+use crate::prelude::Preludes;
 use crate::progress::{Progress, Snapshot};
 use crate::protocol::{
     self, Hello, IndexRequest, Request, Response, SeenFile, UnitId, PROTOCOL_VERSION,
@@ -72,6 +73,15 @@ pub(crate) struct Config {
     pub exe: PathBuf,
 }
 
+/// How a worker finished a unit it indexed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnitDone {
+    /// The worker's memory at the end of the unit.
+    rss: Rss,
+    /// See `UnitIndex::used_prelude`.
+    used_prelude: bool,
+}
+
 /// A signal that stops the build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
@@ -100,6 +110,8 @@ pub(crate) struct Report {
     pub crashed: u64,
     pub worker_peak_rss: u64,
     pub worker_peak_resident: u64,
+    /// Units parsed with a precompiled standard library (see `prelude`).
+    pub used_prelude: u64,
     pub libclang_version: Option<String>,
 }
 
@@ -191,7 +203,7 @@ enum Event {
     Finished {
         worker: WorkerId,
         unit: UnitId,
-        result: Result<Rss, String>,
+        result: Result<UnitDone, String>,
     },
     /// End of the worker's stdout: it exited, was killed, or misbehaved.
     Exited {
@@ -381,12 +393,15 @@ pub(crate) struct Supervisor<'a> {
     ending: Option<Ending>,
     started: Instant,
     progress: &'a mut Progress,
+    /// `None` when units are parsed without a precompiled standard library.
+    preludes: Option<Preludes>,
 }
 
 impl<'a> Supervisor<'a> {
     /// `index` is a read connection used to decide which headers are
     /// current; `writer` receives every result; `prestarted`, if any,
-    /// joins the pool as its first worker.
+    /// joins the pool as its first worker; `preludes`, if any, gives units
+    /// their precompiled standard library.
     pub(crate) fn new(
         config: Config,
         queue: Queue,
@@ -394,6 +409,7 @@ impl<'a> Supervisor<'a> {
         writer: Sender<WriteOp>,
         progress: &'a mut Progress,
         prestarted: Option<StartedWorker>,
+        preludes: Option<Preludes>,
     ) -> Supervisor<'a> {
         // Room for each worker's few control messages; results bypass it.
         let (events_tx, events) = bounded(64 * config.jobs.max(1));
@@ -415,6 +431,7 @@ impl<'a> Supervisor<'a> {
             ending: None,
             started: Instant::now(),
             progress,
+            preludes,
         };
         if let Some(started) = prestarted {
             supervisor.next_worker = started.worker.id + 1;
@@ -516,7 +533,10 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn assign(&mut self, slot: usize, task: Task) {
+    fn assign(&mut self, slot: usize, mut task: Task) {
+        if let Some(preludes) = &mut self.preludes {
+            preludes.assign(&mut task.request);
+        }
         let worker = &mut self.workers[slot];
         match worker.send(&Request::Index(task.request.clone())) {
             Ok(()) => {
@@ -612,11 +632,12 @@ impl<'a> Supervisor<'a> {
                 let w = &mut self.workers[slot];
                 w.busy = None;
                 w.units_done += 1;
-                if let Ok(rss) = result {
+                if let Ok(done) = result {
                     // The worker measured itself as the unit ended: a peak
                     // the 50 ms sampler may have missed on a short unit.
-                    w.rss = w.rss.max(rss.owned());
-                    self.report.note_worker_memory(rss);
+                    w.rss = w.rss.max(done.rss.owned());
+                    self.report.note_worker_memory(done.rss);
+                    self.report.used_prelude += u64::from(done.used_prelude);
                 }
                 if w.units_done >= self.config.files_per_worker
                     || w.rss > self.config.rss_soft_limit
@@ -886,6 +907,7 @@ fn read_worker(
             }
             Ok(Some(Response::Indexed(index))) => {
                 let unit = index.unit;
+                let used_prelude = index.used_prelude;
                 let rss = Rss {
                     resident: index.worker_resident,
                     shared: index.worker_resident.saturating_sub(index.worker_rss),
@@ -903,7 +925,7 @@ fn read_worker(
                 Event::Finished {
                     worker: id,
                     unit,
-                    result: Ok(rss),
+                    result: Ok(UnitDone { rss, used_prelude }),
                 }
             }
             Ok(Some(Response::Failed { unit, reason })) => Event::Finished {

@@ -49,9 +49,10 @@ use std::time::Instant;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::pch::Preludes;
 use crate::protocol::{
-    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Reference, SeenFile,
-    Span, Symbol, SymbolRef, UnitIndex,
+    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Prelude, Reference,
+    SeenFile, Span, Symbol, SymbolRef, UnitIndex,
 };
 
 /// `CXIndexOpt_SkipParsedBodiesInSession` lets libclang skip function
@@ -102,6 +103,7 @@ pub(crate) struct Indexer {
     /// what a unit sees of them is incomplete: their data is not even
     /// collected, and they are reported as skipped to `grant`.
     parsed_headers: FxHashSet<u64>,
+    preludes: Preludes,
 }
 
 impl Indexer {
@@ -132,6 +134,7 @@ impl Indexer {
                 index_system_headers,
                 resource_dir: resource_dir.to_owned(),
                 parsed_headers: FxHashSet::default(),
+                preludes: Preludes::default(),
             })
         }
     }
@@ -162,8 +165,101 @@ impl Indexer {
         std::env::set_current_dir(&request.directory)
             .map_err(|e| format!("cannot enter directory {}: {e}", request.directory))?;
 
+        let prelude = match &request.prelude {
+            Some(prelude) if !self.index_system_headers => self.prelude_files(prelude, request),
+            _ => None,
+        };
+        let pch = prelude.as_ref().map(|(pch, _)| pch.as_str());
+        let first = self.parse(self.action, request, pch, &self.parsed_headers);
+        // A unit that fails or has errors with the standard library
+        // precompiled ahead of it (it defines a name the library also
+        // declares, or a macro that changes the library) is parsed again
+        // as it is written, and only that parse counts.
+        let fallback = pch.is_some() && first.as_ref().map_or(true, Parsed::has_errors);
+        let fresh_session;
+        let no_headers_parsed = FxHashSet::default();
+        let (mut parsed, prelude_files) = if fallback {
+            let first_ms = match first {
+                // The attempt ran in this session, whose later units will
+                // skip the bodies it parsed.
+                Ok(attempt) => {
+                    let (parsed_headers, parse_ms) =
+                        (attempt.project_header_keys(), attempt.parse_ms);
+                    drop(attempt);
+                    self.parsed_headers.extend(parsed_headers);
+                    parse_ms
+                }
+                // libclang could not use the header at all: no later unit
+                // of this worker tries it again.
+                Err(_) => {
+                    self.preludes.reject(pch.unwrap_or_default());
+                    0
+                }
+            };
+            // A fresh session parses every body, so this unit can emit
+            // every header it sees.
+            fresh_session = IndexAction::new(self.index)?;
+            let mut parsed = self.parse(fresh_session.0, request, None, &no_headers_parsed)?;
+            parsed.parse_ms = parsed.parse_ms.saturating_add(first_ms);
+            (parsed, None)
+        } else {
+            (first?, prelude.map(|(_, files)| files))
+        };
+
+        // SAFETY: `tu` is the live unit the collector's file handles belong to.
+        let mut seen = unsafe { parsed.collector.seen_files(parsed.tu.0) };
+        drop(parsed.tu);
+        if let Some(files) = &prelude_files {
+            // The unit read these through the precompiled header; listing
+            // them keeps the unit dirty when one changes.
+            let known: FxHashSet<&str> = seen.iter().map(|f| f.path.as_str()).collect();
+            let missing: Vec<SeenFile> = files
+                .iter()
+                .filter(|f| !known.contains(f.path.as_str()))
+                .cloned()
+                .collect();
+            seen.extend(missing);
+        }
+        let skipped = parsed.collector.skipped_files();
+
+        let mut emit = grant(&seen, &skipped);
+        if emit.len() != seen.len() {
+            return Err(format!(
+                "grant answered {} files for {} seen",
+                emit.len(),
+                seen.len()
+            ));
+        }
+        for &i in &skipped {
+            emit[i as usize] = false;
+        }
+        let index = parsed
+            .collector
+            .finish(request.unit, parsed.parse_ms, &emit);
+        self.parsed_headers.extend(
+            seen.iter()
+                .skip(1)
+                .filter(|file| !file.system)
+                .map(|file| path_key(&file.path)),
+        );
+        Ok(index)
+    }
+
+    /// Runs libclang on the unit in the session `action`, with the
+    /// precompiled header `pch` ahead of it if given.
+    fn parse<'s>(
+        &self,
+        action: CXIndexAction,
+        request: &IndexRequest,
+        pch: Option<&str>,
+        parsed_headers: &'s FxHashSet<u64>,
+    ) -> Result<Parsed<'s>, String> {
         let file = c_string(&request.file)?;
-        let args = self.arguments(request)?;
+        let mut args = self.arguments(request)?;
+        if let Some(pch) = pch {
+            args.push(c_string("-include-pch")?);
+            args.push(c_string(pch)?);
+        }
         let arg_ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
         let arg_count =
             c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
@@ -171,16 +267,16 @@ impl Indexer {
         let mut collector = Collector::new(
             self.library.clone(),
             self.index_system_headers,
-            &self.parsed_headers,
+            parsed_headers,
         );
         let mut callbacks = IndexerCallbacks {
             abortQuery: Some(abort_query),
             diagnostic: Some(on_diagnostic),
             enteredMainFile: Some(on_entered_main_file),
             ppIncludedFile: Some(on_included_file),
-            // Precompiled headers and modules are not reported separately:
-            // their declarations still arrive through `indexDeclaration`.
-            importedASTFile: None,
+            // Called for the precompiled header; its declarations are not
+            // walked again.
+            importedASTFile: Some(on_imported_ast_file),
             startedTranslationUnit: None,
             indexDeclaration: Some(on_declaration),
             indexEntityReference: Some(on_reference),
@@ -192,7 +288,7 @@ impl Indexer {
         // never run concurrently with each other.
         let code = unsafe {
             clang_indexSourceFile(
-                self.action,
+                action,
                 (&mut collector as *mut Collector).cast(),
                 &mut callbacks,
                 std::mem::size_of::<IndexerCallbacks>() as c_uint,
@@ -218,30 +314,78 @@ impl Indexer {
         if collector.files.is_empty() {
             return Err("libclang reported no main file".into());
         }
-        // SAFETY: `tu` is the live unit the collector's file handles belong to.
-        let seen = unsafe { collector.seen_files(tu.0) };
-        drop(tu);
-        let skipped = collector.skipped_files();
+        Ok(Parsed {
+            collector,
+            tu,
+            parse_ms,
+        })
+    }
 
-        let mut emit = grant(&seen, &skipped);
-        if emit.len() != seen.len() {
-            return Err(format!(
-                "grant answered {} files for {} seen",
-                emit.len(),
-                seen.len()
-            ));
+    /// The path of the unit's precompiled standard library and the files
+    /// it was built from, building it if no worker has yet; `None` when
+    /// there is none to use (it failed to build, or another worker is
+    /// building it right now).
+    fn prelude_files(
+        &mut self,
+        prelude: &Prelude,
+        request: &IndexRequest,
+    ) -> Option<(String, Arc<[SeenFile]>)> {
+        let mut preludes = std::mem::take(&mut self.preludes);
+        let files = preludes.get(prelude, |out| {
+            self.build_prelude(request, &prelude.header, out)
+        });
+        self.preludes = preludes;
+        files.map(|files| (prelude.pch.clone(), files))
+    }
+
+    /// Precompiles `header` with the unit's arguments into `out`, with
+    /// function bodies skipped as the index skips those of system headers;
+    /// returns the files it read.
+    fn build_prelude(
+        &self,
+        request: &IndexRequest,
+        header: &str,
+        out: &Path,
+    ) -> Result<Vec<SeenFile>, String> {
+        let header = c_string(header)?;
+        let mut args = self.arguments(request)?;
+        args.push(c_string("-x")?);
+        args.push(c_string("c++-header")?);
+        let arg_ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        let arg_count =
+            c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
+        let options = CXTranslationUnit_Incomplete
+            | CXTranslationUnit_ForSerialization
+            | CXTranslationUnit_SkipFunctionBodies;
+        let mut tu: CXTranslationUnit = ptr::null_mut();
+        // SAFETY: every pointer outlives the call; the unit is disposed by
+        // its guard on every path out.
+        unsafe {
+            let code = clang_parseTranslationUnit2(
+                self.index,
+                header.as_ptr(),
+                arg_ptrs.as_ptr(),
+                arg_count,
+                ptr::null_mut(),
+                0,
+                options,
+                &mut tu,
+            );
+            let tu = TranslationUnit(tu);
+            if code != CXError_Success || tu.0.is_null() {
+                return Err(failure_reason(code, "the precompiled standard library"));
+            }
+            if let Some(error) = first_error(tu.0) {
+                return Err(error);
+            }
+            let out = c_string(&out.to_string_lossy())?;
+            let saved =
+                clang_saveTranslationUnit(tu.0, out.as_ptr(), clang_defaultSaveOptions(tu.0));
+            if saved != CXSaveError_None {
+                return Err(format!("libclang could not save it (CXSaveError {saved})"));
+            }
+            Ok(included_files(tu.0))
         }
-        for &i in &skipped {
-            emit[i as usize] = false;
-        }
-        let index = collector.finish(request.unit, parse_ms, &emit);
-        self.parsed_headers.extend(
-            seen.iter()
-                .skip(1)
-                .filter(|file| !file.system)
-                .map(|file| path_key(&file.path)),
-        );
-        Ok(index)
     }
 
     /// The request's arguments without the source file (it is passed
@@ -292,6 +436,110 @@ impl Drop for TranslationUnit {
             unsafe { clang_disposeTranslationUnit(self.0) }
         }
     }
+}
+
+/// A session of its own, for a unit that must not share the worker's.
+struct IndexAction(CXIndexAction);
+
+impl IndexAction {
+    fn new(index: CXIndex) -> Result<IndexAction, String> {
+        // SAFETY: `index` is the indexer's live index.
+        let action = unsafe { clang_IndexAction_create(index) };
+        if action.is_null() {
+            return Err("clang_IndexAction_create failed".into());
+        }
+        Ok(IndexAction(action))
+    }
+}
+
+impl Drop for IndexAction {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`, disposed once, before its index.
+        unsafe { clang_IndexAction_dispose(self.0) }
+    }
+}
+
+/// A unit libclang parsed, before its files are granted.
+struct Parsed<'s> {
+    collector: Collector<'s>,
+    tu: TranslationUnit,
+    parse_ms: u32,
+}
+
+impl Parsed<'_> {
+    fn has_errors(&self) -> bool {
+        self.collector
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == "error" || d.severity == "fatal")
+    }
+
+    /// The keys (see [`path_key`]) of the project headers the unit read.
+    fn project_header_keys(&self) -> Vec<u64> {
+        self.collector
+            .files
+            .iter()
+            .skip(1)
+            .filter(|state| {
+                // SAFETY: the handles belong to the live `tu`.
+                !state.system.unwrap_or_else(|| unsafe {
+                    clang_Location_isInSystemHeader(clang_getLocationForOffset(
+                        self.tu.0,
+                        state.handle,
+                        0,
+                    )) != 0
+                })
+            })
+            .map(|state| path_key(&state.path))
+            .collect()
+    }
+}
+
+/// The first error libclang reported for `tu`, as text.
+unsafe fn first_error(tu: CXTranslationUnit) -> Option<String> {
+    (0..clang_getNumDiagnostics(tu)).find_map(|i| {
+        let diagnostic = clang_getDiagnostic(tu, i);
+        let error = (clang_getDiagnosticSeverity(diagnostic) >= CXDiagnostic_Error).then(|| {
+            take_string(clang_formatDiagnostic(
+                diagnostic,
+                clang_defaultDiagnosticDisplayOptions(),
+            ))
+        });
+        clang_disposeDiagnostic(diagnostic);
+        error
+    })
+}
+
+/// Every file `tu` read except its main file, as the protocol reports them.
+unsafe fn included_files(tu: CXTranslationUnit) -> Vec<SeenFile> {
+    extern "C" fn visit(
+        file: CXFile,
+        _stack: *mut CXSourceLocation,
+        depth: c_uint,
+        files: CXClientData,
+    ) {
+        if depth > 0 {
+            // SAFETY: `files` is the vector passed below, alive for the call.
+            unsafe { (*files.cast::<Vec<CXFile>>()).push(file) }
+        }
+    }
+    let mut handles: Vec<CXFile> = Vec::new();
+    clang_getInclusions(tu, visit, (&mut handles as *mut Vec<CXFile>).cast());
+    handles
+        .into_iter()
+        .map(|file| {
+            let (path, mtime_ns) = file_path(file);
+            let (hash, size) = parsed_content_hash(tu, file, &path);
+            SeenFile {
+                system: clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, file, 0))
+                    != 0,
+                mtime_ns,
+                path,
+                hash,
+                size,
+            }
+        })
+        .collect()
 }
 
 fn failure_reason(code: CXErrorCode, file: &str) -> String {
@@ -388,6 +636,8 @@ struct Collector<'s> {
     /// it is spelled once per unit instead of once per member.
     scope_names: FxHashMap<*const c_void, String>,
     diagnostics: Vec<Diagnostic>,
+    /// libclang loaded a precompiled header for the unit.
+    used_prelude: bool,
     /// The message of the first panic inside a callback.
     panicked: Option<String>,
 }
@@ -410,6 +660,7 @@ impl<'s> Collector<'s> {
             symbol_by_decl: FxHashMap::default(),
             scope_names: FxHashMap::default(),
             diagnostics: Vec::new(),
+            used_prelude: false,
             panicked: None,
         }
     }
@@ -419,7 +670,7 @@ impl<'s> Collector<'s> {
         if let Some(&index) = self.file_by_handle.get(&file) {
             return index;
         }
-        let path = file_path(file);
+        let (path, mtime_ns) = file_path(file);
         let index = match self.file_by_path.get(&path) {
             Some(&index) => index,
             None => {
@@ -430,7 +681,7 @@ impl<'s> Collector<'s> {
                 self.files.push(FileState {
                     handle: file,
                     skipped,
-                    mtime_ns: mtime_ns(&path),
+                    mtime_ns,
                     path,
                     system: None,
                     data: FileIndex {
@@ -806,6 +1057,7 @@ impl<'s> Collector<'s> {
         UnitIndex {
             unit,
             parse_ms,
+            used_prelude: self.used_prelude,
             worker_rss: 0,
             worker_resident: 0,
             files,
@@ -835,26 +1087,31 @@ fn path_key(path: &str) -> u64 {
 }
 
 /// Modification time in nanoseconds, computed as `refresh` computes it so
-/// the two compare equal; 0 if the file is gone.
-fn mtime_ns(path: &str) -> i64 {
+/// the two compare equal; `None` if there is no such file.
+fn modified_ns(path: &str) -> Option<i64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).map_or(0, |meta| meta.mtime() * 1_000_000_000 + meta.mtime_nsec())
+    let meta = std::fs::metadata(path).ok()?;
+    Some(meta.mtime() * 1_000_000_000 + meta.mtime_nsec())
 }
 
-/// A normalized absolute path for a file: libclang's real path when it has
-/// one, otherwise its name made absolute against the working directory
-/// (the unit's directory).
-unsafe fn file_path(file: CXFile) -> String {
+/// A normalized absolute path for a file, and its modification time (0 if
+/// it is gone): libclang's real path when that names a file, otherwise its
+/// name resolved against the working directory (the unit's directory).
+/// The real path of a header known only from a precompiled header can be
+/// wrong (`/include/c++/12/string` for `/usr/include/c++/12/string`).
+unsafe fn file_path(file: CXFile) -> (String, i64) {
     let real = take_string(clang_File_tryGetRealPathName(file));
-    if !real.is_empty() {
-        return real;
+    if let Some(mtime) = modified_ns(&real) {
+        return (real, mtime);
     }
     let name = take_string(clang_getFileName(file));
     let path = Path::new(&name);
-    match std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)) {
+    let path = match std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)) {
         Ok(absolute) => absolute.to_string_lossy().into_owned(),
         Err(_) => name,
-    }
+    };
+    let mtime = modified_ns(&path).unwrap_or(0);
+    (path, mtime)
 }
 
 unsafe fn idx_line_column(loc: CXIdxLoc) -> (u32, u32) {
@@ -1101,6 +1358,14 @@ extern "C" fn on_included_file(
     ptr::null_mut()
 }
 
+extern "C" fn on_imported_ast_file(
+    client_data: CXClientData,
+    _info: *const CXIdxImportedASTFileInfo,
+) -> CXIdxClientASTFile {
+    with_collector(client_data, |c| c.used_prelude = true);
+    ptr::null_mut()
+}
+
 extern "C" fn on_declaration(client_data: CXClientData, info: *const CXIdxDeclInfo) {
     // SAFETY: libclang passes a valid info for the duration of the call.
     with_collector(client_data, |c| unsafe {
@@ -1137,6 +1402,8 @@ mod tests {
         indexer: Indexer,
         /// Restored on drop, so no test is left in a deleted directory.
         cwd: std::path::PathBuf,
+        /// Given to every unit indexed.
+        prelude: Option<Prelude>,
         _serial: MutexGuard<'static, ()>,
     }
 
@@ -1163,6 +1430,7 @@ mod tests {
                 dir,
                 indexer: Indexer::new(false, RESOURCE_DIR).unwrap(),
                 cwd,
+                prelude: None,
                 _serial: serial,
             }
         }
@@ -1196,6 +1464,7 @@ mod tests {
                 file: self.path(main),
                 directory: self.dir.path().to_string_lossy().into_owned(),
                 args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
+                prelude: self.prelude.clone(),
             };
             let mut seen = Vec::new();
             let result = self.indexer.index(&request, &mut |files, skipped| {
@@ -1203,6 +1472,17 @@ mod tests {
                 grant(files, skipped)
             });
             (seen, result)
+        }
+
+        /// Has units parsed with the standard library precompiled.
+        fn with_prelude(mut self) -> Fixture {
+            let header = self.path("prelude.hpp");
+            std::fs::write(&header, crate::prelude::HEADER).unwrap();
+            self.prelude = Some(Prelude {
+                header,
+                pch: self.path("std.pch"),
+            });
+            self
         }
 
         /// Indexes `main` granting every file.
@@ -1492,6 +1772,121 @@ void call(Base* b) {
             unit.diagnostics
         );
         symbol(&unit, "before");
+    }
+
+    /// Each reference as (file name, line, column, referenced USR).
+    fn located_refs(unit: &UnitIndex, seen: &[SeenFile]) -> Vec<(String, u32, u32, String)> {
+        let mut refs: Vec<_> = unit
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.refs.iter().map(|r| {
+                    (
+                        seen[f.file as usize]
+                            .path
+                            .rsplit('/')
+                            .next()
+                            .unwrap()
+                            .to_owned(),
+                        r.line,
+                        r.column,
+                        unit.symbols[r.symbol as usize].usr.clone(),
+                    )
+                })
+            })
+            .collect();
+        refs.sort();
+        refs
+    }
+
+    const USES_THE_LIBRARY: [(&str, &str); 2] = [
+        (
+            "shape.h",
+            "#include <string>\n#include <vector>\n\
+             struct Shape { std::string label; std::vector<int> sides; };\n",
+        ),
+        (
+            "main.cpp",
+            "#include <map>\n#include \"shape.h\"\n\
+             std::string describe(const Shape& s) {\n\
+               std::map<int, std::string> names;\n\
+               return s.label + std::to_string(s.sides.size()) + names[1];\n}\n",
+        ),
+    ];
+
+    #[test]
+    fn a_precompiled_standard_library_changes_nothing_in_the_index() {
+        let (plain_seen, plain) = Fixture::new(&USES_THE_LIBRARY).index("main.cpp");
+        let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
+        let (seen, unit) = f.index("main.cpp");
+        assert!(!plain.used_prelude);
+        assert!(unit.used_prelude);
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+
+        let usrs = |u: &UnitIndex| {
+            let mut usrs: Vec<_> = u.symbols.iter().map(|s| s.usr.clone()).collect();
+            usrs.sort();
+            usrs
+        };
+        assert_eq!(usrs(&unit), usrs(&plain));
+        assert!(
+            usrs(&unit).iter().any(|usr| usr.contains("basic_string")),
+            "references into the library are kept"
+        );
+        assert_eq!(
+            located_refs(&unit, &seen),
+            located_refs(&plain, &plain_seen)
+        );
+
+        // The library's headers are still files the unit read, under their
+        // real paths, so that changing one makes the unit dirty.
+        let paths: FxHashSet<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+        for file in plain_seen.iter().filter(|f| f.system) {
+            assert!(
+                paths.contains(file.path.as_str()),
+                "{} is missing",
+                file.path
+            );
+        }
+        let string = seen
+            .iter()
+            .find(|s| s.path.ends_with("/bits/basic_string.h"))
+            .expect("the library's headers are listed");
+        assert!(string.system && string.size > 0 && string.mtime_ns > 0);
+        assert!(Path::new(&string.path).exists());
+
+        // The next unit reuses the header.
+        let (_, again) = f.index("main.cpp");
+        assert!(again.used_prelude);
+    }
+
+    #[test]
+    fn a_precompiled_header_libclang_cannot_read_is_done_without() {
+        let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
+        let pch = f.prelude.as_ref().unwrap().pch.clone();
+        std::fs::write(&pch, "not a precompiled header").unwrap();
+        std::fs::write(format!("{pch}.files"), "[]").unwrap();
+        for _ in 0..2 {
+            let (_, unit) = f.index("main.cpp");
+            assert!(!unit.used_prelude);
+            assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+            symbol(&unit, "describe");
+        }
+    }
+
+    #[test]
+    fn a_unit_at_odds_with_the_precompiled_library_is_parsed_as_written() {
+        // `<cstring>` declares a function `index`; this unit never includes it.
+        let mut f = Fixture::new(&[("main.cpp", "int index = 1;\nint main() { return index; }\n")])
+            .with_prelude();
+        let (_, unit) = f.index("main.cpp");
+        assert!(!unit.used_prelude);
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        let (index, _) = symbol(&unit, "index");
+        assert!(unit.files[0]
+            .refs
+            .iter()
+            .any(|r| r.symbol == index && r.line == 2));
     }
 
     #[test]

@@ -609,6 +609,7 @@ fn json_summary_and_query_rows_have_the_documented_keys() {
         "workers_killed_for_memory",
         "workers_timed_out",
         "workers_crashed",
+        "units_with_pch",
         "writer_busy_fraction",
     ]
     .into();
@@ -964,4 +965,66 @@ fn a_worker_that_cannot_load_libclang_stops_the_build() {
     let status = project.status_json(&[]);
     assert_eq!(status["last_run"]["status"], "interrupted", "{status}");
     assert_eq!(status["units_pending"], 3, "{status}");
+}
+
+/// Four C++ units of one compile command, all using the standard library.
+fn library_users() -> Project {
+    let project = Project::new();
+    project.write(
+        "include/names.h",
+        "#include <string>\n#include <vector>\n\
+         struct Names { std::vector<std::string> all; std::string first() const { return all.at(0); } };\n",
+    );
+    let units: Vec<String> = (0..4).map(|i| format!("src/u{i}.cpp")).collect();
+    for (i, unit) in units.iter().enumerate() {
+        project.write(
+            unit,
+            &format!(
+                "#include <map>\n#include \"names.h\"\n\
+                 std::string first{i}(const std::map<int, Names>& m) {{ return m.at({i}).first(); }}\n"
+            ),
+        );
+    }
+    let entries: Vec<(&str, &[&str])> = units.iter().map(|u| (u.as_str(), &[][..])).collect();
+    project.compdb(&entries);
+    project
+}
+
+#[test]
+fn the_standard_library_is_precompiled_per_command_without_changing_the_index() {
+    let project = library_users();
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 4, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    // The command's first unit goes without; the others use the header
+    // once it is built (one may go without while it is being built).
+    let with_pch = summary["units_with_pch"].as_u64().unwrap();
+    assert!((1..=3).contains(&with_pch), "{summary}");
+    assert!(
+        !project.path(".indexer/index.db.pch").exists(),
+        "the precompiled headers are removed after the build"
+    );
+
+    let plain_db = project.path("plain.db");
+    let plain = project.build(&["-j", "2", "--no-pch", "--db", plain_db.to_str().unwrap()]);
+    assert_eq!(plain["units_with_pch"], 0, "{plain}");
+    let with = util::snapshot(&project);
+    let without = util::snapshot_db(&project, &plain_db);
+    assert!(with == without, "{}", util::snapshot_diff(&with, &without));
+    assert!(
+        with.contains("basic_string"),
+        "references into the library are kept"
+    );
+
+    // Every unit still depends on the library headers it read through the
+    // precompiled header, and the next build finds nothing changed.
+    let units_without_dep = project.count(
+        "SELECT count(*) FROM units u WHERE NOT EXISTS (
+             SELECT 1 FROM unit_deps d JOIN files f ON f.id = d.file_id
+             WHERE d.unit_id = u.id AND f.path LIKE '%/bits/basic_string.h')",
+    );
+    assert_eq!(units_without_dep, 0);
+    let again = project.build(&["-j", "2"]);
+    assert_eq!(again["indexed"], 0, "{again}");
+    assert_eq!(again["unchanged"], 4, "{again}");
 }

@@ -1,0 +1,263 @@
+//! The precompiled standard library: which units share one, and where it
+//! lives.
+//!
+//! A C++ unit spends most of its parse on the standard library headers it
+//! includes, the same ones, parsed the same way, in every unit (protobuf:
+//! about 40% of the build, docs/benchmarks.md). A unit whose compile
+//! command (arguments and directory) matches another's is therefore parsed
+//! with [`HEADER`], precompiled once per command by the first worker that
+//! needs it (`worker::pch`), given as `-include-pch`. Its include guards
+//! then turn the unit's own `#include <string>` into no-ops.
+//!
+//! This is not exactly the unit as written: the precompiled headers come
+//! first, so a unit sees their declarations even where it did not include
+//! them, and a macro the unit defines before including one of them no
+//! longer reaches it. A unit that gets errors this way (e.g. it defines a
+//! global `index`, which `<cstring>` also declares) is parsed again
+//! without; what remains is a few more candidates in the overload sets of
+//! unresolved calls in templates (protobuf: 33 more references out of
+//! 366,613). `--no-pch` turns it off; it is off with
+//! `--index-system-headers`, whose declarations a precompiled header would
+//! hide.
+//!
+//! A command's first unit is parsed without, so a command used by one unit
+//! only never pays for precompiling. The files live in `<db>.pch/`, which
+//! exists only during a build: it is made afresh at the start and removed at
+//! the end. Memory stays bounded: at most [`MAX_COMMANDS`] commands are
+//! remembered and [`MAX_PRELUDES`] headers built; units beyond that are
+//! parsed without.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rustc_hash::FxHashSet;
+
+use crate::protocol::{IndexRequest, Prelude};
+
+/// Headers nearly every C++ unit includes, directly or not. Each has
+/// include guards and defines no macro a unit would use unknowingly.
+pub(crate) const HEADER: &str = "\
+// Precompiled by indexer for the units of one compile command (see prelude.rs).
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+#endif
+";
+
+/// Precompiled headers per build: each takes about 9 MB of disk.
+const MAX_PRELUDES: usize = 64;
+/// Compile commands remembered to spot the second unit of each.
+const MAX_COMMANDS: usize = 4096;
+
+/// The supervisor's side: decides, per unit, which precompiled header it
+/// uses, and owns the directory they are built in.
+pub(crate) struct Preludes {
+    dir: PathBuf,
+    header: String,
+    /// Commands seen once; their next unit gets a header.
+    seen: FxHashSet<u64>,
+    /// Commands with a header.
+    chosen: FxHashSet<u64>,
+}
+
+impl Preludes {
+    /// Makes `<db>.pch/` afresh (a build holds the database's lock, so no
+    /// other build uses it) with [`HEADER`] in it.
+    pub(crate) fn create(db: &Path) -> Result<Preludes> {
+        let mut dir = db.as_os_str().to_owned();
+        dir.push(".pch");
+        let dir = PathBuf::from(dir);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)
+                .with_context(|| format!("removing {} left by an earlier build", dir.display()))?;
+        }
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let header = dir.join("prelude.hpp");
+        fs::write(&header, HEADER).with_context(|| format!("writing {}", header.display()))?;
+        Ok(Preludes {
+            header: header.to_string_lossy().into_owned(),
+            dir,
+            seen: FxHashSet::default(),
+            chosen: FxHashSet::default(),
+        })
+    }
+
+    /// Sets the request's precompiled header, if it gets one.
+    pub(crate) fn assign(&mut self, request: &mut IndexRequest) {
+        request.prelude = None;
+        if !can_use_pch(request) {
+            return;
+        }
+        let command = command_key(request);
+        let ready = self.chosen.contains(&command)
+            || (self.seen.contains(&command) && self.chosen.len() < MAX_PRELUDES && {
+                self.seen.remove(&command);
+                self.chosen.insert(command);
+                true
+            });
+        if ready {
+            request.prelude = Some(Prelude {
+                header: self.header.clone(),
+                pch: self
+                    .dir
+                    .join(format!("{command:016x}.pch"))
+                    .to_string_lossy()
+                    .into_owned(),
+            });
+        } else if self.seen.len() < MAX_COMMANDS {
+            self.seen.insert(command);
+        }
+    }
+}
+
+impl Drop for Preludes {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A C++ unit whose arguments do not bring a precompiled header or modules
+/// of their own (libclang takes one `-include-pch`).
+fn can_use_pch(request: &IndexRequest) -> bool {
+    let mut language = None;
+    for (i, arg) in request.args.iter().enumerate() {
+        if arg == "-include-pch" || arg.starts_with("-fmodules") || arg.ends_with(".pch") {
+            return false;
+        }
+        if arg == "-x" {
+            language = request.args.get(i + 1).map(String::as_str);
+        } else if let Some(value) = arg.strip_prefix("-x") {
+            language = Some(value);
+        }
+    }
+    match language {
+        Some(language) => language == "c++",
+        None => Path::new(&request.file)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "cc" | "cpp" | "cxx" | "c++" | "cp" | "C" | "CPP")),
+    }
+}
+
+/// Units with equal keys can share a precompiled header: same directory
+/// (relative `-I` paths) and same arguments apart from the source file.
+fn command_key(request: &IndexRequest) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(request.directory.as_bytes());
+    for arg in request.args.iter().filter(|a| **a != request.file) {
+        hasher.update(&[0]);
+        hasher.update(arg.as_bytes());
+    }
+    hasher.digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(file: &str, args: &[&str]) -> IndexRequest {
+        IndexRequest {
+            unit: 0,
+            file: file.into(),
+            directory: "/build".into(),
+            args: args
+                .iter()
+                .map(|a| a.to_string())
+                .chain([file.into()])
+                .collect(),
+            prelude: None,
+        }
+    }
+
+    fn assigned(preludes: &mut Preludes, mut request: IndexRequest) -> Option<String> {
+        preludes.assign(&mut request);
+        request.prelude.map(|p| p.pch)
+    }
+
+    #[test]
+    fn a_commands_second_unit_on_get_one_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("index.db");
+        let mut preludes = Preludes::create(&db).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join("index.db.pch/prelude.hpp")).unwrap(),
+            HEADER
+        );
+        let flags = ["-std=c++17", "-DX=1"];
+        assert_eq!(assigned(&mut preludes, request("/src/a.cpp", &flags)), None);
+        let pch = assigned(&mut preludes, request("/src/b.cpp", &flags)).unwrap();
+        assert!(pch.starts_with(
+            &dir.path()
+                .join("index.db.pch")
+                .to_string_lossy()
+                .into_owned()
+        ));
+        assert_eq!(
+            assigned(&mut preludes, request("/src/c.cc", &flags)),
+            Some(pch.clone())
+        );
+        // Another command has its own.
+        assert_eq!(
+            assigned(&mut preludes, request("/src/d.cpp", &["-DX=2"])),
+            None
+        );
+        let other = assigned(&mut preludes, request("/src/e.cpp", &["-DX=2"])).unwrap();
+        assert_ne!(other, pch);
+
+        drop(preludes);
+        assert!(!dir.path().join("index.db.pch").exists());
+    }
+
+    #[test]
+    fn only_cplusplus_units_without_their_own_pch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        let twice = |preludes: &mut Preludes, file: &str, args: &[&str]| {
+            assigned(preludes, request(file, args));
+            assigned(preludes, request(file, args)).is_some()
+        };
+        assert!(twice(&mut preludes, "/src/a.cpp", &[]));
+        assert!(twice(&mut preludes, "/src/a.h", &["-x", "c++"]));
+        assert!(twice(&mut preludes, "/src/b.c", &["-xc++"]));
+        assert!(!twice(&mut preludes, "/src/a.c", &[]));
+        assert!(!twice(&mut preludes, "/src/a.cpp", &["-x", "c"]));
+        assert!(!twice(&mut preludes, "/src/a.m", &[]));
+        assert!(!twice(
+            &mut preludes,
+            "/src/b.cpp",
+            &["-include-pch", "x.pch"]
+        ));
+        assert!(!twice(&mut preludes, "/src/c.cpp", &["-fmodules"]));
+    }
+
+    #[test]
+    fn an_earlier_builds_directory_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("index.db.pch/0123.pch");
+        fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        fs::write(&stale, "stale").unwrap();
+        let _preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        assert!(!stale.exists());
+    }
+}
