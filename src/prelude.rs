@@ -35,37 +35,63 @@ use rustc_hash::FxHashSet;
 
 use crate::protocol::{IndexRequest, Prelude};
 
-/// Headers nearly every C++ unit includes, directly or not. Each has
-/// include guards and defines no macro a unit would use unknowingly.
+/// The standard headers most C++ code reads, directly or through others
+/// (on protobuf, each is read by about half of the units or more, or costs
+/// a lot to parse: `<random>`). Each has include guards, except
+/// `<cassert>`, which a unit's own include reads again, so `assert` follows
+/// the unit's `NDEBUG` as usual.
 pub(crate) const HEADER: &str = "\
 // Precompiled by indexer for the units of one compile command (see prelude.rs).
 #if defined(__cplusplus) && __cplusplus >= 201103L
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bitset>
+#include <cassert>
+#include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <forward_list>
 #include <functional>
+#include <iomanip>
+#include <iostream>
+#include <istream>
 #include <iterator>
 #include <limits>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <numeric>
+#include <optional>
 #include <ostream>
+#include <queue>
+#include <random>
 #include <set>
 #include <sstream>
+#include <stack>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 #endif
 ";
 
-/// Precompiled headers per build: each takes about 9 MB of disk.
+/// Precompiled headers per build: each takes about 5.6 MB of disk
+/// (protobuf's, with libstdc++ 12).
 const MAX_PRELUDES: usize = 64;
 /// Compile commands remembered to spot the second unit of each.
 const MAX_COMMANDS: usize = 4096;

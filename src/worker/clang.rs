@@ -260,9 +260,7 @@ impl Indexer {
             args.push(c_string("-include-pch")?);
             args.push(c_string(pch)?);
         }
-        let arg_ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        let arg_count =
-            c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
+        let (arg_ptrs, arg_count) = c_argv(&args)?;
 
         let mut collector = Collector::new(
             self.library.clone(),
@@ -351,9 +349,7 @@ impl Indexer {
         let mut args = self.arguments(request)?;
         args.push(c_string("-x")?);
         args.push(c_string("c++-header")?);
-        let arg_ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        let arg_count =
-            c_int::try_from(arg_ptrs.len()).map_err(|_| "too many arguments".to_owned())?;
+        let (arg_ptrs, arg_count) = c_argv(&args)?;
         let options = CXTranslationUnit_Incomplete
             | CXTranslationUnit_ForSerialization
             | CXTranslationUnit_SkipFunctionBodies;
@@ -562,6 +558,14 @@ fn failure_reason(code: CXErrorCode, file: &str) -> String {
 
 fn c_string(s: &str) -> Result<CString, String> {
     CString::new(s).map_err(|_| format!("argument contains a NUL byte: {s:?}"))
+}
+
+/// `args` as the pointer array and count libclang takes; the pointers
+/// borrow from `args`.
+fn c_argv(args: &[CString]) -> Result<(Vec<*const c_char>, c_int), String> {
+    let pointers: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    let count = c_int::try_from(pointers.len()).map_err(|_| "too many arguments".to_owned())?;
+    Ok((pointers, count))
 }
 
 /// Converts a `CXString` to a `String` (lossily) and disposes it.
