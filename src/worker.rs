@@ -12,6 +12,7 @@
 //! [`Fault`]); the variable is read once and is inert unless set.
 
 mod clang;
+mod directives;
 mod pch;
 
 use std::io::{self, BufReader, BufWriter};

@@ -49,7 +49,8 @@ use std::time::Instant;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::pch::Preludes;
+use super::directives;
+use super::pch::{Library, Preludes};
 use crate::protocol::{
     role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Prelude, Reference,
     SeenFile, Span, Symbol, SymbolRef, UnitIndex,
@@ -173,9 +174,17 @@ impl Indexer {
         let first = self.parse(self.action, request, pch, &self.parsed_headers);
         // A unit that fails or has errors with the standard library
         // precompiled ahead of it (it defines a name the library also
-        // declares, or a macro that changes the library) is parsed again
-        // as it is written, and only that parse counts.
-        let fallback = pch.is_some() && first.as_ref().map_or(true, Parsed::has_errors);
+        // declares), or whose own files define a macro the library tests
+        // (which would have configured the library had it been read where
+        // the unit includes it), is parsed again as it is written, and only
+        // that parse counts.
+        let fallback = match (&first, &prelude) {
+            (Ok(attempt), Some((_, library))) => {
+                attempt.has_errors() || attempt.configures(&library.tested_macros)
+            }
+            (Err(_), Some(_)) => true,
+            (_, None) => false,
+        };
         let fresh_session;
         let no_headers_parsed = FxHashSet::default();
         let (mut parsed, prelude_files) = if fallback {
@@ -203,17 +212,18 @@ impl Indexer {
             parsed.parse_ms = parsed.parse_ms.saturating_add(first_ms);
             (parsed, None)
         } else {
-            (first?, prelude.map(|(_, files)| files))
+            (first?, prelude.map(|(_, library)| library))
         };
 
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
         let mut seen = unsafe { parsed.collector.seen_files(parsed.tu.0) };
         drop(parsed.tu);
-        if let Some(files) = &prelude_files {
+        if let Some(library) = &prelude_files {
             // The unit read these through the precompiled header; listing
             // them keeps the unit dirty when one changes.
             let known: FxHashSet<&str> = seen.iter().map(|f| f.path.as_str()).collect();
-            let missing: Vec<SeenFile> = files
+            let missing: Vec<SeenFile> = library
+                .files
                 .iter()
                 .filter(|f| !known.contains(f.path.as_str()))
                 .cloned()
@@ -319,32 +329,32 @@ impl Indexer {
         })
     }
 
-    /// The path of the unit's precompiled standard library and the files
-    /// it was built from, building it if no worker has yet; `None` when
-    /// there is none to use (it failed to build, or another worker is
-    /// building it right now).
+    /// The path of the unit's precompiled standard library and what it was
+    /// built from, building it if no worker has yet; `None` when there is
+    /// none to use (it failed to build, or another worker is building it
+    /// right now).
     fn prelude_files(
         &mut self,
         prelude: &Prelude,
         request: &IndexRequest,
-    ) -> Option<(String, Arc<[SeenFile]>)> {
+    ) -> Option<(String, Arc<Library>)> {
         let mut preludes = std::mem::take(&mut self.preludes);
-        let files = preludes.get(prelude, |out| {
+        let library = preludes.get(prelude, |out| {
             self.build_prelude(request, &prelude.header, out)
         });
         self.preludes = preludes;
-        files.map(|files| (prelude.pch.clone(), files))
+        library.map(|library| (prelude.pch.clone(), library))
     }
 
     /// Precompiles `header` with the unit's arguments into `out`, with
     /// function bodies skipped as the index skips those of system headers;
-    /// returns the files it read.
+    /// returns what it read.
     fn build_prelude(
         &self,
         request: &IndexRequest,
         header: &str,
         out: &Path,
-    ) -> Result<Vec<SeenFile>, String> {
+    ) -> Result<Library, String> {
         let header = c_string(header)?;
         let mut args = self.arguments(request)?;
         args.push(c_string("-x")?);
@@ -380,7 +390,7 @@ impl Indexer {
             if saved != CXSaveError_None {
                 return Err(format!("libclang could not save it (CXSaveError {saved})"));
             }
-            Ok(included_files(tu.0))
+            Ok(library_read_by(tu.0))
         }
     }
 
@@ -472,22 +482,34 @@ impl Parsed<'_> {
 
     /// The keys (see [`path_key`]) of the project headers the unit read.
     fn project_header_keys(&self) -> Vec<u64> {
-        self.collector
-            .files
-            .iter()
+        self.project_files()
             .skip(1)
-            .filter(|state| {
-                // SAFETY: the handles belong to the live `tu`.
-                !state.system.unwrap_or_else(|| unsafe {
-                    clang_Location_isInSystemHeader(clang_getLocationForOffset(
-                        self.tu.0,
-                        state.handle,
-                        0,
-                    )) != 0
-                })
-            })
             .map(|state| path_key(&state.path))
             .collect()
+    }
+
+    /// Whether one of the unit's own files (not a system header) defines or
+    /// undefines one of `macros`.
+    fn configures(&self, macros: &FxHashSet<String>) -> bool {
+        self.project_files().any(|state| {
+            // SAFETY: the handles belong to the live `tu`.
+            let text = unsafe { parsed_content(self.tu.0, state.handle, &state.path) };
+            directives::first_defined(&text, macros).is_some()
+        })
+    }
+
+    /// The main file, then the project headers the unit read.
+    fn project_files(&self) -> impl Iterator<Item = &FileState> {
+        self.collector.files.iter().filter(|state| {
+            // SAFETY: the handles belong to the live `tu`.
+            !state.system.unwrap_or_else(|| unsafe {
+                clang_Location_isInSystemHeader(clang_getLocationForOffset(
+                    self.tu.0,
+                    state.handle,
+                    0,
+                )) != 0
+            })
+        })
     }
 }
 
@@ -506,8 +528,9 @@ unsafe fn first_error(tu: CXTranslationUnit) -> Option<String> {
     })
 }
 
-/// Every file `tu` read except its main file, as the protocol reports them.
-unsafe fn included_files(tu: CXTranslationUnit) -> Vec<SeenFile> {
+/// Every file `tu` (the precompiled library) read except its main file, as
+/// the protocol reports them, and the macros they test.
+unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
     extern "C" fn visit(
         file: CXFile,
         _stack: *mut CXSourceLocation,
@@ -521,21 +544,27 @@ unsafe fn included_files(tu: CXTranslationUnit) -> Vec<SeenFile> {
     }
     let mut handles: Vec<CXFile> = Vec::new();
     clang_getInclusions(tu, visit, (&mut handles as *mut Vec<CXFile>).cast());
-    handles
+    let mut tested_macros = FxHashSet::default();
+    let files = handles
         .into_iter()
         .map(|file| {
             let (path, mtime_ns) = file_path(file);
-            let (hash, size) = parsed_content_hash(tu, file, &path);
+            let text = parsed_content(tu, file, &path);
+            directives::tested_macros(&text, &mut tested_macros);
             SeenFile {
                 system: clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, file, 0))
                     != 0,
                 mtime_ns,
                 path,
-                hash,
-                size,
+                hash: xxhash_rust::xxh3::xxh3_64(&text),
+                size: text.len() as u64,
             }
         })
-        .collect()
+        .collect();
+    Library {
+        files,
+        tested_macros,
+    }
 }
 
 fn failure_reason(code: CXErrorCode, file: &str) -> String {
@@ -1071,18 +1100,22 @@ impl<'s> Collector<'s> {
     }
 }
 
-/// xxh3 and length of the content libclang parsed; falls back to the file
-/// on disk if libclang no longer holds the buffer, and to nothing if that
-/// is gone too.
+/// xxh3 and length of the content libclang parsed.
 unsafe fn parsed_content_hash(tu: CXTranslationUnit, file: CXFile, path: &str) -> (u64, u64) {
+    let bytes = parsed_content(tu, file, path);
+    (xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len() as u64)
+}
+
+/// The content libclang parsed; the file on disk if libclang no longer
+/// holds the buffer, and nothing if that is gone too.
+unsafe fn parsed_content<'t>(tu: CXTranslationUnit, file: CXFile, path: &str) -> Cow<'t, [u8]> {
     let mut size = 0;
     let data = clang_getFileContents(tu, file, &mut size);
-    let bytes: Cow<[u8]> = if data.is_null() {
+    if data.is_null() {
         Cow::Owned(std::fs::read(path).unwrap_or_default())
     } else {
         Cow::Borrowed(std::slice::from_raw_parts(data.cast::<u8>(), size))
-    };
-    (xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len() as u64)
+    }
 }
 
 /// The key of a header in [`Indexer::parsed_headers`].
@@ -1869,7 +1902,7 @@ void call(Base* b) {
         let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
         let pch = f.prelude.as_ref().unwrap().pch.clone();
         std::fs::write(&pch, "not a precompiled header").unwrap();
-        std::fs::write(format!("{pch}.files"), "[]").unwrap();
+        std::fs::write(format!("{pch}.json"), r#"{"files":[],"tested_macros":[]}"#).unwrap();
         for _ in 0..2 {
             let (_, unit) = f.index("main.cpp");
             assert!(!unit.used_prelude);
@@ -1891,6 +1924,41 @@ void call(Base* b) {
             .refs
             .iter()
             .any(|r| r.symbol == index && r.line == 2));
+    }
+
+    #[test]
+    fn a_unit_that_configures_the_library_is_parsed_as_written() {
+        // The old string ABI, chosen by a project header as a config.h
+        // would: `std::string` is then not `std::__cxx11::basic_string`.
+        // With the library precompiled ahead nothing is an error (the
+        // redefinition is a warning), yet every reference would name the
+        // other class.
+        let uses_size = "#include <string>\nstd::string name;\nauto n = name.size();\n";
+        let mut f = Fixture::new(&[
+            ("config.h", "#define _GLIBCXX_USE_CXX11_ABI 0\n"),
+            (
+                "old_abi.cpp",
+                &format!("#include \"config.h\"\n{uses_size}"),
+            ),
+            ("new_abi.cpp", uses_size),
+        ])
+        .with_prelude();
+        let size_usr = |unit: &UnitIndex| {
+            unit.symbols
+                .iter()
+                .map(|s| s.usr.clone())
+                .find(|usr| usr.contains("basic_string") && usr.ends_with("@F@size#1"))
+                .expect("a reference to basic_string::size")
+        };
+
+        let (_, new_abi) = f.index("new_abi.cpp");
+        assert!(new_abi.used_prelude);
+        assert!(size_usr(&new_abi).contains("@__cxx11@"));
+
+        let (_, old_abi) = f.index("old_abi.cpp");
+        assert!(!old_abi.used_prelude);
+        assert!(old_abi.diagnostics.is_empty(), "{:#?}", old_abi.diagnostics);
+        assert!(!size_usr(&old_abi).contains("@__cxx11@"));
     }
 
     #[test]

@@ -3,9 +3,8 @@
 //! The supervisor names the file (see `prelude`); the first worker that
 //! needs it builds it, and every worker reuses it. Next to `X.pch` live:
 //!
-//! - `X.pch.files`: the files it was built from, as JSON `SeenFile`s,
-//!   written before `X.pch` appears, so a worker that sees `X.pch` can
-//!   always read them;
+//! - `X.pch.json`: what it was built from ([`Library`]), written before
+//!   `X.pch` appears, so a worker that sees `X.pch` can always read it;
 //! - `X.pch.lock`: created exclusively by the worker building it; the
 //!   others parse without it meanwhile rather than wait;
 //! - `X.pch.failed`: why it could not be built; nobody tries again.
@@ -17,27 +16,38 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::{Prelude, SeenFile};
+
+/// What a precompiled standard library was built from.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Library {
+    /// The headers it read, which every unit using it read too.
+    pub files: Vec<SeenFile>,
+    /// The macros those headers test (see `directives`): a unit whose own
+    /// files define one is parsed without the precompiled header.
+    pub tested_macros: FxHashSet<String>,
+}
 
 /// What this worker knows of the build's precompiled headers.
 #[derive(Default)]
 pub(crate) struct Preludes {
-    /// By `.pch` path: the files it was built from, or `None` if it cannot
-    /// be used. Headers being built by another worker are not recorded.
-    known: FxHashMap<String, Option<Arc<[SeenFile]>>>,
+    /// By `.pch` path: what it was built from, or `None` if it cannot be
+    /// used. Headers being built by another worker are not recorded.
+    known: FxHashMap<String, Option<Arc<Library>>>,
 }
 
 impl Preludes {
-    /// The files `prelude` was built from once it is ready to use, building
-    /// it with `build` (which writes the header to the path it is given and
-    /// returns the files it read) if no worker has.
+    /// What `prelude` was built from once it is ready to use, building it
+    /// with `build` (which writes the header to the path it is given) if no
+    /// worker has.
     pub(crate) fn get(
         &mut self,
         prelude: &Prelude,
-        build: impl FnOnce(&Path) -> Result<Vec<SeenFile>, String>,
-    ) -> Option<Arc<[SeenFile]>> {
+        build: impl FnOnce(&Path) -> Result<Library, String>,
+    ) -> Option<Arc<Library>> {
         if let Some(known) = self.known.get(&prelude.pch) {
             return known.clone();
         }
@@ -58,14 +68,14 @@ fn sibling(pch: &str, suffix: &str) -> PathBuf {
     PathBuf::from(format!("{pch}{suffix}"))
 }
 
-/// The state another worker left: `Some(Some(files))` ready,
+/// The state another worker left: `Some(Some(library))` ready,
 /// `Some(None)` failed, `None` not there (yet).
-fn find(pch: &str) -> Option<Option<Arc<[SeenFile]>>> {
+fn find(pch: &str) -> Option<Option<Arc<Library>>> {
     if Path::new(pch).exists() {
-        let files = fs::read(sibling(pch, ".files"))
+        let library = fs::read(sibling(pch, ".json"))
             .ok()
-            .and_then(|json| serde_json::from_slice::<Vec<SeenFile>>(&json).ok());
-        return Some(files.map(Arc::from));
+            .and_then(|json| serde_json::from_slice::<Library>(&json).ok());
+        return Some(library.map(Arc::new));
     }
     sibling(pch, ".failed").exists().then_some(None)
 }
@@ -73,8 +83,8 @@ fn find(pch: &str) -> Option<Option<Arc<[SeenFile]>>> {
 /// Builds the header unless another worker is doing so (`None`).
 fn try_build(
     pch: &str,
-    build: impl FnOnce(&Path) -> Result<Vec<SeenFile>, String>,
-) -> Option<Option<Arc<[SeenFile]>>> {
+    build: impl FnOnce(&Path) -> Result<Library, String>,
+) -> Option<Option<Arc<Library>>> {
     let lock = sibling(pch, ".lock");
     OpenOptions::new()
         .write(true)
@@ -82,15 +92,15 @@ fn try_build(
         .open(&lock)
         .ok()?;
     let partial = sibling(pch, &format!(".{}", std::process::id()));
-    let built = build(&partial).and_then(|files| {
-        let json = serde_json::to_vec(&files).map_err(|e| e.to_string())?;
-        fs::write(sibling(pch, ".files"), json)
+    let built = build(&partial).and_then(|library| {
+        let json = serde_json::to_vec(&library).map_err(|e| e.to_string())?;
+        fs::write(sibling(pch, ".json"), json)
             .and_then(|()| fs::rename(&partial, pch))
             .map_err(|e| format!("writing {pch}: {e}"))?;
-        Ok(files)
+        Ok(library)
     });
     let state = match built {
-        Ok(files) => Some(Arc::from(files)),
+        Ok(library) => Some(Arc::new(library)),
         Err(reason) => {
             let _ = fs::remove_file(&partial);
             let _ = fs::write(sibling(pch, ".failed"), reason);
@@ -112,13 +122,16 @@ mod tests {
         }
     }
 
-    fn file(path: &str) -> SeenFile {
-        SeenFile {
-            path: path.into(),
-            hash: 1,
-            size: 2,
-            mtime_ns: 3,
-            system: true,
+    fn library() -> Library {
+        Library {
+            files: vec![SeenFile {
+                path: "/usr/include/c++/12/string".into(),
+                hash: 1,
+                size: 2,
+                mtime_ns: 3,
+                system: true,
+            }],
+            tested_macros: ["_GLIBCXX_DEBUG".to_owned()].into_iter().collect(),
         }
     }
 
@@ -127,23 +140,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prelude = prelude(dir.path());
         let mut builder = Preludes::default();
-        let files = builder.get(&prelude, |out| {
+        let built = builder.get(&prelude, |out| {
             fs::write(out, "pch").unwrap();
-            Ok(vec![file("/usr/include/c++/12/string")])
+            Ok(library())
         });
-        assert_eq!(
-            files.as_deref(),
-            Some(&[file("/usr/include/c++/12/string")][..])
-        );
+        assert_eq!(built.as_deref(), Some(&library()));
         assert_eq!(fs::read_to_string(&prelude.pch).unwrap(), "pch");
         assert!(!sibling(&prelude.pch, ".lock").exists());
 
         let mut other = Preludes::default();
-        let files = other.get(&prelude, |_| panic!("built twice"));
-        assert_eq!(
-            files.as_deref(),
-            Some(&[file("/usr/include/c++/12/string")][..])
-        );
+        let shared = other.get(&prelude, |_| panic!("built twice"));
+        assert_eq!(shared.as_deref(), Some(&library()));
     }
 
     #[test]
@@ -173,11 +180,15 @@ mod tests {
             .get(&prelude, |_| panic!("built while locked"))
             .is_none());
 
-        fs::write(sibling(&prelude.pch, ".files"), "[]").unwrap();
+        fs::write(
+            sibling(&prelude.pch, ".json"),
+            serde_json::to_vec(&library()).unwrap(),
+        )
+        .unwrap();
         fs::write(&prelude.pch, "pch").unwrap();
         assert_eq!(
             worker.get(&prelude, |_| panic!("built")).as_deref(),
-            Some(&[][..])
+            Some(&library())
         );
     }
 }

@@ -1028,3 +1028,51 @@ fn the_standard_library_is_precompiled_per_command_without_changing_the_index() 
     assert_eq!(again["indexed"], 0, "{again}");
     assert_eq!(again["unchanged"], 4, "{again}");
 }
+
+#[test]
+fn a_unit_that_configures_the_library_is_indexed_as_written() {
+    // Three units share a compile command; the smallest, dispatched last
+    // (most expensive first), chooses the old string ABI in a project
+    // header. With the library precompiled ahead of it, it would compile
+    // without an error and name `std::__cxx11::basic_string` throughout.
+    let project = Project::new();
+    project.write(
+        "include/old_abi.h",
+        "#define _GLIBCXX_USE_CXX11_ABI 0\n#include <string>\n",
+    );
+    project.write(
+        "src/old.cpp",
+        "#include \"old_abi.h\"\nauto n = std::string().size();\n",
+    );
+    let padding = "// Larger than old.cpp, so indexed before it.\n".repeat(20);
+    for unit in ["src/a.cpp", "src/b.cpp"] {
+        project.write(
+            unit,
+            &format!("{padding}#include <string>\nauto n = std::string().size();\n"),
+        );
+    }
+    project.compdb(&[("src/a.cpp", &[]), ("src/b.cpp", &[]), ("src/old.cpp", &[])]);
+
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], 3, "{summary}");
+    // a.cpp goes first without the header, b.cpp builds and uses it,
+    // old.cpp is parsed as written.
+    assert_eq!(summary["units_with_pch"], 1, "{summary}");
+    let size_of = |unit: &str| {
+        project.column(&format!(
+            "SELECT s.usr FROM refs r JOIN symbols s ON s.id = r.symbol_id
+             JOIN files f ON f.id = r.file_id
+             WHERE f.path LIKE '%/{unit}' AND s.name = 'size'"
+        ))
+    };
+    assert!(size_of("b.cpp")[0].contains("@__cxx11@"));
+    let old = size_of("old.cpp");
+    assert_eq!(old.len(), 1);
+    assert!(!old[0].contains("@__cxx11@"), "{old:?}");
+
+    let plain_db = project.path("plain.db");
+    project.build(&["-j", "1", "--no-pch", "--db", plain_db.to_str().unwrap()]);
+    let with = util::snapshot(&project);
+    let without = util::snapshot_db(&project, &plain_db);
+    assert!(with == without, "{}", util::snapshot_diff(&with, &without));
+}
