@@ -89,8 +89,11 @@ fn directives(text: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 /// The identifiers of a directive's text, up to a comment. The arguments
-/// of a builtin macro (`__has_include(<bits/c++config.h>)`,
-/// `__has_cpp_attribute(nodiscard)`) are not macro names and are skipped.
+/// of a reserved function-like macro are skipped: they name a header, an
+/// attribute or a feature (`__has_include(<bits/c++config.h>)`,
+/// `__has_cpp_attribute(nodiscard)`, glibc's `__GLIBC_USE (LIB_EXT2)`,
+/// which pastes its argument into a macro of glibc's own), not a macro a
+/// unit could define.
 fn identifiers(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     let text = match find(text, b"//").into_iter().chain(find(text, b"/*")).min() {
         Some(comment) => &text[..comment],
@@ -106,7 +109,7 @@ fn identifiers(text: &[u8]) -> impl Iterator<Item = &[u8]> {
                     offset += 1;
                 }
                 let name = &text[start..offset];
-                if is_builtin(name) && name != b"defined" {
+                if name.starts_with(b"__") {
                     offset += arguments_len(&text[offset..]);
                 }
                 return Some(name);
@@ -197,16 +200,19 @@ mod tests {
 int defined_in_code = _NOT_A_CONDITION;
 #ifdef __STDC_FORMAT_MACROS
 #elif __has_include(<bits/c++config.h>) || __has_feature ( modules ) || _AFTER_BUILTINS
+#elif __GLIBC_USE (LIB_EXT2) && defined(NDEBUG)
 #endif
 ";
         assert_eq!(
             tested(header),
             [
+                "NDEBUG",
                 "_AFTER_BUILTINS",
                 "_GLIBCXX_DEBUG",
                 "_GLIBCXX_STRING",
                 "_GLIBCXX_USE_CXX11_ABI",
                 "_XOPEN_SOURCE",
+                "__GLIBC_USE",
                 "__STDC_FORMAT_MACROS",
                 "__cplusplus"
             ]
