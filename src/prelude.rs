@@ -7,8 +7,8 @@
 //! unit's is therefore parsed with [`HEADER`], precompiled once per command
 //! by the first worker that needs it (`worker::pch`), given as
 //! `-include-pch`. Its include guards then turn the unit's own
-//! `#include <string>` into no-ops. On protobuf this takes a fifth to a
-//! quarter off a full build, on LevelDB half (docs/benchmarks.md).
+//! `#include <string>` into no-ops. On protobuf this takes a quarter to
+//! 30% off a full build, on LevelDB more than half (docs/benchmarks.md).
 //!
 //! This is not exactly the unit as written: the precompiled headers come
 //! first, so a unit sees their declarations even where it did not include
