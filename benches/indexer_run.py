@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 
 
-def build(indexer: Path, project: Path, db: Path, jobs: int = 2, full: bool = False) -> dict:
-    """`indexer build PROJECT --db DB -j JOBS --json [--full]`: its --json
-    summary, plus `wall_s` as measured from here. Exits on failure."""
+def build(indexer: Path, project: Path, db: Path, jobs: int = 2, full: bool = False,
+          extra: tuple[str, ...] = ()) -> dict:
+    """`indexer build PROJECT --db DB -j JOBS --json [--full] [EXTRA...]`:
+    its --json summary, plus `wall_s` as measured from here. Exits on
+    failure."""
     cmd = [str(indexer), "build", str(project), "--db", str(db), "-j", str(jobs), "--json", "-q"]
     if full:
         cmd.append("--full")
+    cmd.extend(extra)
     started = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.monotonic() - started

@@ -10,15 +10,21 @@ copy of the source tree with `indexer build --full -j 2`, then measures:
                the difference, which is everything the refresh adds
   one header   after appending a comment to the project header that the most
                units include: how many units it re-indexes, and the time
+  N units      (with --units N...) after appending a comment to N sources of
+               the compile command most units share: the refresh's time with
+               the precompiled standard library and with --no-pch (a second
+               index of the copy, built with --no-pch, gets the same edits)
 
 Edits go to a copy (under a temporary directory) so that the fetched corpus
 stays pristine for the other benchmarks. Timings are medians of --repeat runs.
 
     python3 benches/refresh.py                      # leveldb protobuf
     python3 benches/refresh.py leveldb --repeat 5
+    python3 benches/refresh.py protobuf --units 4 8 16 32
 """
 
 import argparse
+import json
 import shutil
 import sqlite3
 import statistics
@@ -62,11 +68,29 @@ def unit_parse_ms(db: Path, path: Path) -> int:
     ).fetchone()[0]
 
 
+def largest_command(compdb: Path) -> list[Path]:
+    """The sources of the compile command most sources share (same
+    directory, same arguments but for the source and its output)."""
+    groups: dict[tuple, list[Path]] = {}
+    seen = set()
+    for entry in json.loads(compdb.read_text()):
+        source = entry["file"]
+        if source in seen:
+            continue
+        seen.add(source)
+        args = entry.get("arguments") or entry["command"].split()
+        key = (entry["directory"], tuple(a for a in args if source not in a and not a.endswith(".o")))
+        groups.setdefault(key, []).append(Path(source))
+    return max(groups.values(), key=len)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpora", nargs="*", default=["leveldb", "protobuf"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--indexer", type=Path, default=REPO / "target/release/indexer")
+    parser.add_argument("--units", type=int, nargs="*", default=[], metavar="N",
+                        help="also edit N sources of one command, with and without --no-pch")
     args = parser.parse_args()
     if not args.indexer.exists():
         sys.exit(f"{args.indexer} is missing: run `cargo build --release` first")
@@ -118,6 +142,28 @@ def main() -> None:
             print(f"{name}: one header ({header.relative_to(copy)}, read by {includers} units) "
                   f"{med(one_header):.1f} s, {header_indexed[0]} units re-indexed "
                   f"(runs: {', '.join(f'{t:.1f}' for t in one_header)} s)", flush=True)
+
+            if not args.units:
+                continue
+            plain_db = Path(tmp) / "plain.db"
+            build(args.indexer, copy, plain_db, full=True, extra=("--no-pch",))
+            # Both indexes are current before the edits.
+            build(args.indexer, copy, db)
+            sources = largest_command(compdb)
+            for units in args.units:
+                with_pch, without = [], []
+                for n in range(args.repeat):
+                    for source in sources[:units]:
+                        append_comment(source, n)
+                    s = build(args.indexer, copy, db)
+                    p = build(args.indexer, copy, plain_db, extra=("--no-pch",))
+                    assert s["indexed"] == p["indexed"] == units, (s, p)
+                    with_pch.append((s["wall_s"], s["units_with_pch"]))
+                    without.append(p["wall_s"])
+                print(f"{name}: {units} units of one command edited: "
+                      f"{med(t for t, _ in with_pch):.2f} s, --no-pch {med(without):.2f} s "
+                      f"(runs: {', '.join(f'{t:.2f} ({u} with the header)' for t, u in with_pch)}; "
+                      f"--no-pch {', '.join(f'{t:.2f}' for t in without)})", flush=True)
 
 
 if __name__ == "__main__":

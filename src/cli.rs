@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::discover::{self, Source};
 use crate::memory::{self, human};
 use crate::plan::Queue;
-use crate::prelude::Preludes;
+use crate::prelude::{self, Preludes};
 use crate::progress::Progress;
 use crate::query;
 use crate::refresh;
@@ -515,19 +515,20 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     if args.full || store::is_empty(&conn)? {
         store::defer_query_indexes(&conn)?;
     }
-    let preludes = if args.no_pch || args.index_system_headers {
-        None
-    } else {
-        match Preludes::create(&db) {
-            Ok(preludes) => Some(preludes),
-            Err(e) => {
-                progress.note(&format!(
-                    "warning: parsing every unit without a precompiled standard library: {e:#}"
-                ));
-                None
+    let preludes =
+        if args.no_pch || args.index_system_headers || freshness.dirty < prelude::MIN_UNITS {
+            None
+        } else {
+            match Preludes::create(&db) {
+                Ok(preludes) => Some(preludes),
+                Err(e) => {
+                    progress.note(&format!(
+                        "warning: parsing every unit without a precompiled standard library: {e:#}"
+                    ));
+                    None
+                }
             }
-        }
-    };
+        };
     let writer = store::spawn_writer(conn, writer_rx);
     let (ending, report) = Supervisor::new(
         config,

@@ -967,7 +967,8 @@ fn a_worker_that_cannot_load_libclang_stops_the_build() {
     assert_eq!(status["units_pending"], 3, "{status}");
 }
 
-/// Four C++ units of one compile command, all using the standard library.
+/// Eight C++ units of one compile command (enough for a precompiled
+/// header), all using the standard library.
 fn library_users() -> Project {
     let project = Project::new();
     project.write(
@@ -975,7 +976,7 @@ fn library_users() -> Project {
         "#include <string>\n#include <vector>\n\
          struct Names { std::vector<std::string> all; std::string first() const { return all.at(0); } };\n",
     );
-    let units: Vec<String> = (0..4).map(|i| format!("src/u{i}.cpp")).collect();
+    let units: Vec<String> = (0..8).map(|i| format!("src/u{i}.cpp")).collect();
     for (i, unit) in units.iter().enumerate() {
         project.write(
             unit,
@@ -994,12 +995,12 @@ fn library_users() -> Project {
 fn the_standard_library_is_precompiled_per_command_without_changing_the_index() {
     let project = library_users();
     let summary = project.build(&["-j", "2"]);
-    assert_eq!(summary["indexed"], 4, "{summary}");
+    assert_eq!(summary["indexed"], 8, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
     // The command's first unit goes without; the others use the header
     // once it is built (one may go without while it is being built).
     let with_pch = summary["units_with_pch"].as_u64().unwrap();
-    assert!((1..=3).contains(&with_pch), "{summary}");
+    assert!((1..=7).contains(&with_pch), "{summary}");
     assert!(
         !project.path(".indexer/index.db.pch").exists(),
         "the precompiled headers are removed after the build"
@@ -1026,12 +1027,21 @@ fn the_standard_library_is_precompiled_per_command_without_changing_the_index() 
     assert_eq!(units_without_dep, 0);
     let again = project.build(&["-j", "2"]);
     assert_eq!(again["indexed"], 0, "{again}");
-    assert_eq!(again["unchanged"], 4, "{again}");
+    assert_eq!(again["unchanged"], 8, "{again}");
+
+    // A refresh of a few units does not pay for precompiling.
+    for unit in ["src/u1.cpp", "src/u2.cpp"] {
+        let text = std::fs::read_to_string(project.path(unit)).unwrap();
+        project.write(unit, &format!("{text}// edited\n"));
+    }
+    let small = project.build(&["-j", "2"]);
+    assert_eq!(small["indexed"], 2, "{small}");
+    assert_eq!(small["units_with_pch"], 0, "{small}");
 }
 
 #[test]
 fn a_unit_that_configures_the_library_is_indexed_as_written() {
-    // Three units share a compile command; the smallest, dispatched last
+    // Eight units share a compile command; the smallest, dispatched last
     // (most expensive first), chooses the old string ABI in a project
     // header. With the library precompiled ahead of it, it would compile
     // without an error and name `std::__cxx11::basic_string` throughout.
@@ -1045,19 +1055,22 @@ fn a_unit_that_configures_the_library_is_indexed_as_written() {
         "#include \"old_abi.h\"\nauto n = std::string().size();\n",
     );
     let padding = "// Larger than old.cpp, so indexed before it.\n".repeat(20);
-    for unit in ["src/a.cpp", "src/b.cpp"] {
+    let mut units: Vec<String> = (0..7).map(|i| format!("src/new{i}.cpp")).collect();
+    for unit in &units {
         project.write(
             unit,
             &format!("{padding}#include <string>\nauto n = std::string().size();\n"),
         );
     }
-    project.compdb(&[("src/a.cpp", &[]), ("src/b.cpp", &[]), ("src/old.cpp", &[])]);
+    units.push("src/old.cpp".into());
+    let entries: Vec<(&str, &[&str])> = units.iter().map(|u| (u.as_str(), &[][..])).collect();
+    project.compdb(&entries);
 
     let summary = project.build(&["-j", "1"]);
-    assert_eq!(summary["indexed"], 3, "{summary}");
-    // a.cpp goes first without the header, b.cpp builds and uses it,
-    // old.cpp is parsed as written.
-    assert_eq!(summary["units_with_pch"], 1, "{summary}");
+    assert_eq!(summary["indexed"], 8, "{summary}");
+    // The first unit goes without the header, the second builds it, and
+    // from then on every unit uses it but old.cpp, parsed as written.
+    assert_eq!(summary["units_with_pch"], 6, "{summary}");
     let size_of = |unit: &str| {
         project.column(&format!(
             "SELECT s.usr FROM refs r JOIN symbols s ON s.id = r.symbol_id
@@ -1065,7 +1078,7 @@ fn a_unit_that_configures_the_library_is_indexed_as_written() {
              WHERE f.path LIKE '%/{unit}' AND s.name = 'size'"
         ))
     };
-    assert!(size_of("b.cpp")[0].contains("@__cxx11@"));
+    assert!(size_of("new1.cpp")[0].contains("@__cxx11@"));
     let old = size_of("old.cpp");
     assert_eq!(old.len(), 1);
     assert!(!old[0].contains("@__cxx11@"), "{old:?}");
