@@ -489,7 +489,9 @@ impl Parsed<'_> {
     }
 
     /// Whether one of the unit's own files (not a system header) defines or
-    /// undefines one of `macros`.
+    /// undefines one of `macros`. A file the command includes first
+    /// (`-include config.h`) is read through the precompiled header, which
+    /// was built after it too, and is not among them.
     fn configures(&self, macros: &FxHashSet<String>) -> bool {
         self.project_files().any(|state| {
             // SAFETY: the handles belong to the live `tu`.
@@ -1441,6 +1443,8 @@ mod tests {
         cwd: std::path::PathBuf,
         /// Given to every unit indexed.
         prelude: Option<Prelude>,
+        /// Compile arguments of every unit indexed.
+        args: Vec<String>,
         _serial: MutexGuard<'static, ()>,
     }
 
@@ -1468,6 +1472,7 @@ mod tests {
                 indexer: Indexer::new(false, RESOURCE_DIR).unwrap(),
                 cwd,
                 prelude: None,
+                args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
                 _serial: serial,
             }
         }
@@ -1500,7 +1505,7 @@ mod tests {
                 unit: 7,
                 file: self.path(main),
                 directory: self.dir.path().to_string_lossy().into_owned(),
-                args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
+                args: self.args.clone(),
                 prelude: self.prelude.clone(),
             };
             let mut seen = Vec::new();
@@ -1959,6 +1964,37 @@ void call(Base* b) {
         assert!(!old_abi.used_prelude);
         assert!(old_abi.diagnostics.is_empty(), "{:#?}", old_abi.diagnostics);
         assert!(!size_usr(&old_abi).contains("@__cxx11@"));
+    }
+
+    #[test]
+    fn a_header_the_command_includes_first_configures_the_precompiled_library_too() {
+        // `-include config.h` puts the old string ABI ahead of everything,
+        // the precompiled library included (it is built with the unit's
+        // arguments), so the unit reads config.h through the precompiled
+        // header: it uses the header, sees the ABI it asked for, and still
+        // depends on config.h.
+        let mut f = Fixture::new(&[
+            ("config.h", "#define _GLIBCXX_USE_CXX11_ABI 0\n"),
+            (
+                "main.cpp",
+                "#include <string>\nauto n = std::string().size();\n",
+            ),
+        ])
+        .with_prelude();
+        let config = f.path("config.h");
+        f.args.extend(["-include".to_owned(), config]);
+        let (seen, unit) = f.index("main.cpp");
+        assert!(unit.used_prelude);
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        assert!(seen
+            .iter()
+            .any(|s| s.path == f.path("config.h") && !s.system));
+        let size = unit
+            .symbols
+            .iter()
+            .find(|s| s.usr.contains("basic_string") && s.usr.ends_with("@F@size#1"))
+            .expect("a reference to basic_string::size");
+        assert!(!size.usr.contains("@__cxx11@"), "{}", size.usr);
     }
 
     #[test]
