@@ -53,6 +53,10 @@ pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
 const KILL_GRACE: Duration = Duration::from_millis(50);
 /// Lines of a worker's stderr kept to explain its death.
 const STDERR_TAIL: usize = 8;
+/// How long an exited worker's stderr may take to reach its end. The
+/// write end closes with the worker, so this is only ever waited out if
+/// the worker left a process behind holding it.
+const STDERR_GRACE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -273,6 +277,8 @@ struct Worker {
     /// Finish the current unit, then stop.
     retire: bool,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The thread filling `stderr`, until it has read the worker's last words.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Worker {
@@ -285,6 +291,23 @@ impl Worker {
 
     fn last_stderr_line(&self) -> Option<String> {
         self.stderr.lock().ok()?.last().cloned()
+    }
+
+    /// Waits, briefly, until everything the exited worker wrote on stderr
+    /// has been read: its reader may not have seen the last line yet when
+    /// the exit is noticed, and that line says why it died. Bounded in case
+    /// something else still holds the pipe open.
+    fn drain_stderr_of_exited(&mut self) {
+        let Some(reader) = self.stderr_reader.take() else {
+            return;
+        };
+        let deadline = Instant::now() + STDERR_GRACE;
+        while !reader.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if reader.is_finished() {
+            let _ = reader.join();
+        }
     }
 }
 
@@ -582,10 +605,12 @@ impl<'a> Supervisor<'a> {
             .name(format!("worker-{id}-out"))
             .spawn(move || read_worker(id, stdout, &events, &writer))
             .map_err(|e| format!("starting a reader thread: {e}"))?;
-        std::thread::Builder::new()
+        let stderr_reader = std::thread::Builder::new()
             .name(format!("worker-{id}-err"))
             .spawn(move || drain_stderr(stderr, &tail))
             .map_err(|e| format!("starting a reader thread: {e}"))?;
+        let mut worker = worker;
+        worker.stderr_reader = Some(stderr_reader);
         self.report.workers_spawned += 1;
         self.workers.push(worker);
         Ok(self.workers.len() - 1)
@@ -675,6 +700,7 @@ impl<'a> Supervisor<'a> {
             worker.process.signal_group(libc::SIGKILL);
         }
         let status = worker.process.child.wait().ok();
+        worker.drain_stderr_of_exited();
         // A worker that dies before its handshake cannot index anything:
         // libclang is missing or broken, or the binary is stale.
         let never_started = !worker.ready && worker.killed.is_none() && !worker.discarded;
@@ -853,6 +879,7 @@ fn start_worker(config: &Config, id: WorkerId) -> Result<StartedWorker, String> 
         discarded: false,
         retire: false,
         stderr: Arc::new(Mutex::new(Vec::new())),
+        stderr_reader: None,
     };
     worker
         .send(&Request::Hello(Hello {
