@@ -180,7 +180,7 @@ impl Indexer {
         // that parse counts.
         let fallback = match (&first, &prelude) {
             (Ok(attempt), Some((_, library))) => {
-                attempt.has_errors() || attempt.configures(&library.tested_macros)
+                attempt.has_errors_but_missing_files() || attempt.configures(&library.tested_macros)
             }
             (Err(_), Some(_)) => true,
             (_, None) => false,
@@ -473,11 +473,16 @@ struct Parsed<'s> {
 }
 
 impl Parsed<'_> {
-    fn has_errors(&self) -> bool {
-        self.collector
-            .diagnostics
-            .iter()
-            .any(|d| d.severity == "error" || d.severity == "fatal")
+    /// Whether the unit has an error, other than a missing file. A header
+    /// that is not there (a generated one, in a build tree that was only
+    /// configured) is missing with or without the precompiled library:
+    /// parsing again as written would give the same error, at the cost of a
+    /// second parse of every such unit.
+    fn has_errors_but_missing_files(&self) -> bool {
+        self.collector.diagnostics.iter().any(|d| {
+            d.severity == "error"
+                || (d.severity == "fatal" && !d.message.ends_with("file not found"))
+        })
     }
 
     /// The keys (see [`path_key`]) of the project headers the unit read.
@@ -1964,6 +1969,28 @@ void call(Base* b) {
         assert!(!old_abi.used_prelude);
         assert!(old_abi.diagnostics.is_empty(), "{:#?}", old_abi.diagnostics);
         assert!(!size_usr(&old_abi).contains("@__cxx11@"));
+    }
+
+    #[test]
+    fn a_missing_header_does_not_cost_a_second_parse() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "#include <string>\nstd::string name;\n#include \"generated.pb.h\"\n",
+        )])
+        .with_prelude();
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.used_prelude);
+        let messages: Vec<_> = unit
+            .diagnostics
+            .iter()
+            .map(|d| (d.severity.as_str(), d.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [("fatal", "'generated.pb.h' file not found")],
+            "the error is kept"
+        );
+        symbol(&unit, "name");
     }
 
     #[test]
