@@ -19,9 +19,10 @@
 //! parsed again without. What remains: a unit that forgot to include a
 //! header of the set compiles anyway (its references resolve, the error is
 //! not reported), and unresolved calls in templates may list other
-//! candidates (protobuf: 2 of 366,613 references differ). `--no-pch` turns it off; it
-//! is off with `--index-system-headers`, whose declarations a precompiled
-//! header would hide.
+//! candidates (protobuf: 2 of 366,613 references differ). A missing header
+//! does not count as an error here: it is missing as written too.
+//! `--no-pch` turns it off; it is off with `--index-system-headers`, whose
+//! declarations a precompiled header would hide.
 //!
 //! A command's first unit is parsed without, so a command used by one unit
 //! only never pays for precompiling; nor does a build with fewer than

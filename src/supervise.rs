@@ -305,9 +305,6 @@ impl Worker {
         while !reader.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        if reader.is_finished() {
-            let _ = reader.join();
-        }
     }
 }
 
@@ -593,7 +590,7 @@ impl<'a> Supervisor<'a> {
     /// into the pool.
     fn adopt(&mut self, started: StartedWorker) -> Result<usize, String> {
         let StartedWorker {
-            worker,
+            mut worker,
             stdout,
             stderr,
         } = started;
@@ -609,7 +606,6 @@ impl<'a> Supervisor<'a> {
             .name(format!("worker-{id}-err"))
             .spawn(move || drain_stderr(stderr, &tail))
             .map_err(|e| format!("starting a reader thread: {e}"))?;
-        let mut worker = worker;
         worker.stderr_reader = Some(stderr_reader);
         self.report.workers_spawned += 1;
         self.workers.push(worker);
