@@ -7,6 +7,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -17,6 +19,7 @@ use serde::Serialize;
 
 use crate::discover::{self, Source};
 use crate::memory::{self, human};
+use crate::output;
 use crate::plan::Queue;
 use crate::prelude::{self, Preludes};
 use crate::progress::Progress;
@@ -197,8 +200,10 @@ pub(crate) fn main() -> i32 {
     };
     match result {
         Ok(code) => code,
+        // A reader that went away (`indexer find '' | head -5`) wanted no more.
+        Err(e) if output::is_broken_pipe(&e) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::note(&format!("error: {e:#}"));
             if e.downcast_ref::<discover::DiscoverError>().is_some() {
                 EXIT_USAGE
             } else {
@@ -259,7 +264,7 @@ fn print_rows(rows: &[query::Row], json: bool) -> anyhow::Result<i32> {
         }
     }
     if rows.is_empty() && !json {
-        eprintln!("(no results)");
+        output::note("(no results)");
     }
     Ok(EXIT_OK)
 }
@@ -378,7 +383,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     // index is touched; units are not kept (see `discover`).
     let discovery = discover::discover(&project, args.compdb.as_deref(), &mut |_| {})?;
     if discovery.units == 0 {
-        eprintln!("error: no C/C++ translation units found in {}: pass --compdb with a compile_commands.json", project.display());
+        output::note(&format!("error: no C/C++ translation units found in {}: pass --compdb with a compile_commands.json", project.display()));
         return Ok(EXIT_USAGE);
     }
     let jobs = args
@@ -393,11 +398,11 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         .unwrap_or((budget / jobs as u64).min(4 << 30));
     let soft = args.worker_rss_soft_limit.unwrap_or(hard / 4 * 3);
     if soft > hard {
-        eprintln!(
+        output::note(&format!(
             "error: --worker-rss-soft-limit ({}) is above the hard limit ({})",
             human(soft),
             human(hard)
-        );
+        ));
         return Ok(EXIT_USAGE);
     }
     let toolchain = toolchain::locate()?;
@@ -530,6 +535,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
             }
         };
     let writer = store::spawn_writer(conn, writer_rx);
+    signals.phase.store(PHASE_LOOP, Ordering::SeqCst);
     let (ending, report) = Supervisor::new(
         config,
         queue,
@@ -539,7 +545,9 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         prestarted,
         preludes,
     )
-    .run(&signals);
+    .run(&signals.receiver);
+    // From here on a signal has nothing left to save (see `listen_for_signals`).
+    signals.phase.store(PHASE_AFTER, Ordering::SeqCst);
     let (conn, written) = writer.join().expect("the writer thread does not panic");
     let written = match written {
         Ok(written) => written,
@@ -613,7 +621,13 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
             / 1000.0,
     };
     drop(conn);
-    print_summary(&summary, &ending, args.json, args.quiet)?;
+    // The build is done and recorded: a summary nobody can read does not
+    // make it fail.
+    if let Err(e) = print_summary(&summary, &ending, args.json, args.quiet) {
+        if !output::is_broken_pipe(&e) {
+            output::note(&format!("warning: cannot write the summary: {e:#}"));
+        }
+    }
     Ok(match ending {
         Ending::Complete => EXIT_OK,
         Ending::Cancelled(Signal::Interrupt) => EXIT_INTERRUPTED,
@@ -623,23 +637,25 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
 }
 
 fn print_summary(s: &Summary, ending: &Ending, json: bool, quiet: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     if json {
-        let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, s)?;
         writeln!(out)?;
     }
     match ending {
-        Ending::Fatal(reason) => eprintln!("error: {reason}"),
-        Ending::Cancelled(_) => eprintln!(
+        Ending::Fatal(reason) => output::note(&format!("error: {reason}")),
+        Ending::Cancelled(_) => output::note(&format!(
             "cancelled: {} units indexed and kept; run `indexer build` again to resume",
             s.indexed
-        ),
+        )),
         Ending::Complete if !json && !quiet => {
-            println!(
+            writeln!(
+                out,
                 "indexed {} units, {} unchanged, {} failed, {} removed in {:.2} s; index holds {} symbols, {} references",
                 s.indexed, s.unchanged, s.failed, s.removed, s.elapsed_s, s.symbols, s.references
-            );
-            println!(
+            )?;
+            writeln!(
+                out,
                 "memory: supervisor peak {}, largest worker {}; {} workers started, {} recycled, {} killed for memory, {} timed out, {} crashed",
                 human(s.supervisor_peak_rss_bytes),
                 human(s.worker_peak_rss_bytes),
@@ -648,9 +664,9 @@ fn print_summary(s: &Summary, ending: &Ending, json: bool, quiet: bool) -> anyho
                 s.workers_killed_for_memory,
                 s.workers_timed_out,
                 s.workers_crashed
-            );
+            )?;
             if s.failed > 0 {
-                println!("see the failures with `indexer status`");
+                writeln!(out, "see the failures with `indexer status`")?;
             }
         }
         Ending::Complete => {}
@@ -658,14 +674,40 @@ fn print_summary(s: &Summary, ending: &Ending, json: bool, quiet: bool) -> anyho
     Ok(())
 }
 
-/// SIGINT and SIGTERM become messages to the supervisor; a second one ends
-/// the process at once (workers die with it through PR_SET_PDEATHSIG, and
-/// SQLite's journal keeps the database consistent).
-fn listen_for_signals() -> anyhow::Result<Receiver<Signal>> {
+/// Where SIGINT and SIGTERM go.
+struct Signals {
+    receiver: Receiver<Signal>,
+    /// [`PHASE_BEFORE`], [`PHASE_LOOP`] or [`PHASE_AFTER`] the supervisor loop.
+    phase: Arc<AtomicU8>,
+}
+
+const PHASE_BEFORE: u8 = 0;
+const PHASE_LOOP: u8 = 1;
+const PHASE_AFTER: u8 = 2;
+
+/// How long a first signal before the supervisor loop waits for the loop
+/// to start and cancel gracefully (with a summary), before the process
+/// exits at once. Discovery and refresh usually take less; a huge or
+/// stalled one must not hold a Ctrl-C longer.
+const GRACE_BEFORE_LOOP: Duration = Duration::from_millis(500);
+
+/// While the supervisor loop runs, a first SIGINT or SIGTERM becomes a
+/// message to it: it stops dispatch, kills the workers, keeps every unit
+/// that finished and prints the summary. Outside the loop nothing is worth
+/// waiting for, so the process exits at once (before the loop, after
+/// [`GRACE_BEFORE_LOOP`]), as it does on a second signal anywhere:
+/// discovery has written nothing, the refresh's transaction rolls back, the
+/// run row of a build whose process is gone reads as interrupted, and the
+/// query indexes and garbage collection at the end are left to the next
+/// build. Workers die with the process (PR_SET_PDEATHSIG), and SQLite's
+/// journal keeps the database consistent.
+fn listen_for_signals() -> anyhow::Result<Signals> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("installing signal handlers")?;
-    let (tx, rx) = bounded(4);
+    let (tx, receiver) = bounded(4);
+    let phase = Arc::new(AtomicU8::new(PHASE_BEFORE));
+    let build_phase = phase.clone();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -677,8 +719,18 @@ fn listen_for_signals() -> anyhow::Result<Receiver<Signal>> {
                 } else {
                     Signal::Interrupt
                 };
-                if received > 1 {
-                    eprintln!("\ncancelled again: exiting now");
+                let waited = Instant::now();
+                while build_phase.load(Ordering::SeqCst) == PHASE_BEFORE
+                    && waited.elapsed() < GRACE_BEFORE_LOOP
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if received > 1 || build_phase.load(Ordering::SeqCst) != PHASE_LOOP {
+                    output::note(if received > 1 {
+                        "\ncancelled again: exiting now"
+                    } else {
+                        "\ncancelled: exiting now (the index keeps what was committed before)"
+                    });
                     std::process::exit(if signal == Signal::Terminate {
                         EXIT_TERMINATED
                     } else {
@@ -688,5 +740,5 @@ fn listen_for_signals() -> anyhow::Result<Receiver<Signal>> {
                 let _ = tx.try_send(signal);
             }
         })?;
-    Ok(rx)
+    Ok(Signals { receiver, phase })
 }

@@ -96,6 +96,8 @@ pub(crate) enum DiscoverError {
         #[source]
         source: io::Error,
     },
+    #[error("compilation database {path} is {what}, not a regular file: the build reads it twice; write it to a file and pass that with --compdb")]
+    CompdbNotAFile { path: PathBuf, what: &'static str },
     #[error(
         "{path}:{line}:{column}: compilation database is not valid JSON ({message}); {REGENERATE}"
     )]
@@ -231,6 +233,14 @@ fn locate_compdb(
 /// Parses the database at `path` (absolute) into units for `sink`,
 /// returning their number.
 fn read_compdb(path: &Path, sink: &mut dyn FnMut(UnitSpec)) -> Result<usize, DiscoverError> {
+    // A build reads the database twice (see `discover`), which a pipe or
+    // FIFO cannot give, and opening a FIFO nobody writes blocks forever.
+    if let Some(what) = std::fs::metadata(path).ok().as_ref().and_then(not_regular) {
+        return Err(DiscoverError::CompdbNotAFile {
+            path: path.to_path_buf(),
+            what,
+        });
+    }
     let file = File::open(path).map_err(|source| DiscoverError::CompdbUnreadable {
         path: path.to_path_buf(),
         source,
@@ -482,6 +492,26 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     normal
+}
+
+/// What a file that is not a regular file is, for messages; `None` for a
+/// regular file.
+pub(crate) fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("a device")
+    } else {
+        Some("a special file")
+    }
 }
 
 fn into_utf8(path: PathBuf) -> Result<String, EntryProblem> {

@@ -5,6 +5,7 @@
 mod cli;
 mod discover;
 mod memory;
+mod output;
 mod plan;
 mod prelude;
 mod progress;

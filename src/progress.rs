@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::memory::human;
+use crate::output;
 
 /// Between plain log lines when stderr is not a terminal.
 const LOG_INTERVAL: Duration = Duration::from_secs(5);
@@ -59,8 +60,8 @@ impl Progress {
     /// Prints a line above the bar (or on stderr), unless quiet.
     pub(crate) fn note(&self, line: &str) {
         match self {
-            Progress::Bar(bar) => bar.suspend(|| eprintln!("{line}")),
-            Progress::Log { .. } => eprintln!("{line}"),
+            Progress::Bar(bar) => bar.suspend(|| output::note(line)),
+            Progress::Log { .. } => output::note(line),
             Progress::Quiet => {}
         }
     }
@@ -80,7 +81,7 @@ impl Progress {
             Progress::Log { last } => {
                 if last.elapsed() >= LOG_INTERVAL {
                     *last = Instant::now();
-                    eprintln!(
+                    output::note(&format!(
                         "indexed {}/{} units ({:.1}/s), {} failed, {} workers using {}",
                         s.done,
                         s.total,
@@ -88,7 +89,7 @@ impl Progress {
                         s.failed,
                         s.workers,
                         human(s.workers_rss)
-                    );
+                    ));
                 }
             }
             Progress::Quiet => {}

@@ -28,7 +28,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::discover::UnitSpec;
+use crate::discover::{self, UnitSpec};
 use crate::store::{self, hash_to_sql};
 
 const SCAN_PAGE: i64 = 1024;
@@ -117,7 +117,7 @@ impl<'t, 'c> Refresher<'t, 'c> {
         };
         tx.execute_batch("DROP TABLE temp.live_units")?;
 
-        scan_files(tx)?;
+        let refused = scan_files(tx)?;
 
         let everything = if options.full {
             Some("full rebuild requested (--full)".to_string())
@@ -160,6 +160,17 @@ impl<'t, 'c> Refresher<'t, 'c> {
                  WHERE state = 'failed' AND failures < 2",
                 [],
             )?;
+        }
+        // Last, so that neither `--full` nor `--retry-failed` sends a worker
+        // to block on a FIFO until its timeout: such a unit fails here, with
+        // the reason, in every build until the file is a file again.
+        for (file_id, what) in &refused {
+            tx.prepare_cached(
+                "UPDATE units SET state = 'failed', failures = max(failures, 2),
+                        reason = (SELECT path FROM files WHERE id = ?1) || ' is ' || ?2 || ', not a regular file'
+                 WHERE file_id = ?1 OR id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1)",
+            )?
+            .execute(params![file_id, what])?;
         }
         crate::plan::assign_costs(tx)?;
         let count = |sql: &str| {
@@ -257,9 +268,17 @@ enum DiskState {
         hash: i64,
     },
     Deleted,
+    /// Something that is not a regular file (a FIFO, a socket, a device, a
+    /// directory) stands where a file was: reading it could block forever,
+    /// so it is never opened.
+    NotRegular(&'static str),
 }
 
-fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+/// Compares every known file with the disk and marks the units of changed
+/// ones pending. Returns the files that are no longer regular files, with
+/// what they are, for [`Refresher::finish`] to fail their units.
+fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(i64, &'static str)>> {
+    let mut refused = Vec::new();
     let mut after = 0i64;
     loop {
         let page: Vec<KnownFile> = tx
@@ -278,7 +297,7 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             })?
             .collect::<rusqlite::Result<_>>()?;
         let Some(last) = page.last() else {
-            return Ok(());
+            return Ok(refused);
         };
         after = last.id;
         let states: Vec<DiskState> = page.par_iter().map(compare_with_disk).collect();
@@ -308,6 +327,7 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                     }
                 }
                 DiskState::Deleted => mark_dependents(tx, file, "was deleted")?,
+                DiskState::NotRegular(what) => refused.push((file.id, what)),
             }
         }
     }
@@ -317,6 +337,9 @@ fn compare_with_disk(file: &KnownFile) -> DiskState {
     let Ok(meta) = std::fs::metadata(&file.path) else {
         return DiskState::Deleted;
     };
+    if let Some(what) = discover::not_regular(&meta) {
+        return DiskState::NotRegular(what);
+    }
     let size = meta.len() as i64;
     let mtime_ns = mtime_ns(&meta);
     if size == file.size && mtime_ns == file.mtime_ns {
@@ -352,9 +375,21 @@ pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
 
-/// xxh3-64 of a file's content, streamed so a huge file costs no memory.
+/// xxh3-64 of a regular file's content, streamed so a huge file costs no
+/// memory; `None` if it cannot be read or is not a regular file.
 pub(crate) fn hash_file(path: &Path) -> Option<u64> {
-    let mut file = std::fs::File::open(path).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that a file replaced by a FIFO between the `stat`
+    // and this open cannot block the supervisor; checked again on the
+    // opened file.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if discover::not_regular(&file.metadata().ok()?).is_some() {
+        return None;
+    }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

@@ -7,4 +7,5 @@ mod faults;
 mod hostile;
 mod pipeline;
 mod refresh;
+mod robust;
 mod util;

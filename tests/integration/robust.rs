@@ -1,0 +1,239 @@
+//! Never hang, never panic: files that block when read, and output that
+//! cannot be written. Each case ends with a defined exit code and a sound
+//! database.
+
+use std::time::Duration;
+
+use crate::util::{self, Project};
+
+/// Units `a` and `b` include `shared.h`; `c` does not. Indexed.
+fn shared_header_project() -> Project {
+    let project = Project::new();
+    project.write("include/shared.h", "inline int shared() { return 1; }\n");
+    project.write(
+        "src/a.cpp",
+        "#include \"shared.h\"\nint a() { return shared(); }\n",
+    );
+    project.write(
+        "src/b.cpp",
+        "#include \"shared.h\"\nint b() { return shared(); }\n",
+    );
+    project.write("src/c.cpp", "int c() { return 3; }\n");
+    project.compdb(&[("src/a.cpp", &[]), ("src/b.cpp", &[]), ("src/c.cpp", &[])]);
+    let summary = project.build(&[]);
+    assert_eq!(summary["indexed"], 3, "{summary}");
+    project
+}
+
+/// `(relative file, state, reason)` of every unit, by path.
+fn units(project: &Project) -> Vec<String> {
+    let root = format!("{}/", project.root().display());
+    project
+        .column(
+            "SELECT f.path || ' ' || u.state || ' ' || coalesce(u.reason, '')
+             FROM units u JOIN files f ON f.id = u.file_id ORDER BY f.path",
+        )
+        .into_iter()
+        .map(|row| row.replace(&root, ""))
+        .collect()
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo(3) only creates the node.
+    let rc = unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Issue 19: a header the index holds, replaced by a FIFO, blocked the
+/// supervisor's freshness check forever (and SIGTERM with it). Now the
+/// check never opens it: the units that read it fail with the reason, the
+/// others are untouched, and putting a file back indexes them again.
+#[test]
+fn a_header_replaced_by_a_fifo_fails_its_units_without_blocking() {
+    let project = shared_header_project();
+    project.remove("include/shared.h");
+    mkfifo(&project.path("include/shared.h"));
+
+    // Twice: a plain build, and one that retries failed units, which must
+    // not hand them to a worker to block on either.
+    for args in [&[][..], &["--retry-failed"][..]] {
+        let running = project.spawn(&[&["build", "--tu-timeout", "600"], args].concat(), &[]);
+        let (output, _) = running.wait(Duration::from_secs(60));
+        assert_eq!(util::exit_code(&output), 0, "{}", util::stderr(&output));
+        assert_eq!(
+            units(&project),
+            [
+                "src/a.cpp failed include/shared.h is a FIFO, not a regular file",
+                "src/b.cpp failed include/shared.h is a FIFO, not a regular file",
+                "src/c.cpp indexed ",
+            ]
+        );
+        project.assert_integrity();
+        project.assert_no_workers_survive();
+    }
+
+    std::fs::remove_file(project.path("include/shared.h")).unwrap();
+    project.write("include/shared.h", "inline int shared() { return 2; }\n");
+    let summary = project.build(&[]);
+    assert_eq!(
+        (summary["indexed"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{summary}"
+    );
+    assert_eq!(
+        units(&project),
+        [
+            "src/a.cpp indexed ",
+            "src/b.cpp indexed ",
+            "src/c.cpp indexed "
+        ]
+    );
+}
+
+/// The write end of a pipe whose read end is already closed: every write
+/// fails with EPIPE.
+fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors; each is owned exactly once
+    // below (the read end closed now, the write end by the Stdio).
+    unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        std::process::Stdio::from(std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+fn dev_full() -> std::process::Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+        .into()
+}
+
+/// The last run's status and counts.
+fn last_run(project: &Project) -> String {
+    project.column("SELECT status || ' ' || indexed FROM runs ORDER BY id DESC LIMIT 1")[0].clone()
+}
+
+/// Issue 19: `build 2>/dev/full`, `2>&1 | head` and `--json >/dev/full`
+/// panicked (exit 101) or failed a build that had completed. Progress and
+/// notes stop quietly, the build completes and records its run, and the
+/// exit code is the build's.
+#[test]
+fn a_build_whose_output_cannot_be_written_completes() {
+    type Streams = fn() -> (std::process::Stdio, std::process::Stdio);
+    let cases: [(&str, Streams); 4] = [
+        ("stderr on a full device", || {
+            (std::process::Stdio::null(), dev_full())
+        }),
+        ("stderr on a closed pipe", || {
+            (std::process::Stdio::null(), closed_pipe())
+        }),
+        ("stdout and stderr on a closed pipe", || {
+            (closed_pipe(), closed_pipe())
+        }),
+        ("stdout on a full device", || {
+            (dev_full(), std::process::Stdio::null())
+        }),
+    ];
+    for (case, streams) in cases {
+        let project = Project::new();
+        project.write("src/a.cpp", "int a() { return 1; }\n");
+        project.write("src/b.cpp", "int b() { return 2; }\n");
+        project.compdb(&[("src/a.cpp", &[]), ("src/b.cpp", &[])]);
+        let (stdout, stderr) = streams();
+        let status = project
+            .indexer()
+            .args(["build", "--json"])
+            .stdout(stdout)
+            .stderr(stderr)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{case}: {status}");
+        assert_eq!(last_run(&project), "complete 2", "{case}");
+        project.assert_integrity();
+        project.assert_no_workers_survive();
+    }
+}
+
+/// Issue 19: `find '' | head -5` printed "error: Broken pipe" and exited 1.
+/// A reader that stops reading wanted no more: exit 0, nothing said. A
+/// full disk is a real failure: exit 1, with the cause.
+#[test]
+fn a_query_whose_reader_goes_away_is_not_an_error() {
+    let project = shared_header_project();
+    let output = project
+        .indexer()
+        .args(["find", "*"])
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(util::exit_code(&output), 0, "{}", util::stderr(&output));
+    assert_eq!(util::stderr(&output), "");
+
+    let output = project
+        .indexer()
+        .args(["find", "*"])
+        .stdout(dev_full())
+        .output()
+        .unwrap();
+    assert_eq!(util::exit_code(&output), 1);
+    assert_eq!(
+        util::stderr(&output).trim(),
+        "error: No space left on device (os error 28)"
+    );
+}
+
+/// Issue 19: a first SIGTERM during discovery and refresh waited for the
+/// dispatch loop, seconds away on a large project (forever behind a
+/// blocking read). Before the loop nothing is worth saving: the process
+/// exits at once (after a short grace for the loop to start), the refresh
+/// rolls back, and no run is recorded.
+#[test]
+fn sigterm_during_discovery_and_refresh_exits_at_once() {
+    let project = Project::new();
+    // 200,000 entries: discovery and refresh take seconds (3 s on the
+    // development machine), the loop is far away.
+    let root = project.root().display().to_string();
+    let mut compdb = String::from("[");
+    for i in 0..200_000 {
+        if i > 0 {
+            compdb.push(',');
+        }
+        compdb.push_str(&format!(
+            r#"{{"directory":"{root}","file":"src/f{i}.cpp","arguments":["clang++","-std=c++17","-DX={i}","-c","src/f{i}.cpp"]}}"#
+        ));
+    }
+    compdb.push(']');
+    project.write("compile_commands.json", &compdb);
+
+    let build = project.spawn(&["build", "--json"], &[]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    build.signal(libc::SIGTERM);
+    let (output, exited) = build.wait(Duration::from_secs(60));
+    let latency = exited - sent;
+    println!("exited {latency:?} after the signal");
+    assert_eq!(util::exit_code(&output), 143, "{}", util::stderr(&output));
+    assert!(latency < Duration::from_secs(2), "took {latency:?} to exit");
+    assert!(
+        util::stderr(&output).contains("cancelled: exiting now"),
+        "{}",
+        util::stderr(&output)
+    );
+    if project.db().exists() {
+        project.assert_integrity();
+        assert_eq!(project.count("SELECT count(*) FROM runs"), 0);
+        assert_eq!(project.count("SELECT count(*) FROM units"), 0);
+    }
+    project.assert_no_workers_survive();
+}
