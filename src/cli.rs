@@ -204,7 +204,12 @@ pub(crate) fn main() -> i32 {
         Err(e) if output::is_broken_pipe(&e) => EXIT_OK,
         Err(e) => {
             output::note(&format!("error: {e:#}"));
-            if e.downcast_ref::<discover::DiscoverError>().is_some() {
+            if e.downcast_ref::<discover::DiscoverError>().is_some()
+                || matches!(
+                    e.downcast_ref::<store::StoreError>(),
+                    Some(store::StoreError::NotAFile { .. })
+                )
+            {
                 EXIT_USAGE
             } else {
                 EXIT_FATAL
@@ -379,6 +384,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let project = std::path::absolute(&args.project)
         .with_context(|| format!("{}", args.project.display()))?;
     let db = db_path(&project, &args.db);
+    store::check_is_file(&db)?;
     // A first pass validates the whole compilation database before the
     // index is touched; units are not kept (see `discover`).
     let discovery = discover::discover(&project, args.compdb.as_deref(), &mut |_| {})?;

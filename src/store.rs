@@ -58,6 +58,8 @@ pub(crate) enum StoreError {
     OlderSchema { path: PathBuf, found: i64 },
     #[error("{path} is not an indexer database (it has other tables): pass another --db")]
     Foreign { path: PathBuf },
+    #[error("{path} is {what}, not a regular file: pass --db with the path of an index file (it need not exist yet)")]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("{path} is read-only: fix its permissions (and its directory's) or pass another --db")]
     ReadOnly { path: PathBuf },
     #[error("{path}: the disk is full ({detail}): free some space, or pass another --db")]
@@ -136,8 +138,26 @@ pub(crate) enum Access {
     Read,
 }
 
+/// Refuses a database path that names something other than a regular file
+/// (a device, a directory, a FIFO), before SQLite or the build lock create
+/// anything beside it (`/dev/null.lock`, `/dev/null-journal`).
+pub(crate) fn check_is_file(path: &Path) -> Result<(), StoreError> {
+    match std::fs::metadata(path) {
+        Ok(meta) => match crate::discover::not_regular(&meta) {
+            Some(what) => Err(StoreError::NotAFile {
+                path: path.to_path_buf(),
+                what,
+            }),
+            None => Ok(()),
+        },
+        // Missing: a new index (or, for a query, `Missing` below).
+        Err(_) => Ok(()),
+    }
+}
+
 /// Opens the database at `path`, the one way every command does.
 pub(crate) fn open(path: &Path, access: Access) -> Result<Connection, StoreError> {
+    check_is_file(path)?;
     let flags = match access {
         Access::Write => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -398,6 +418,7 @@ impl BuildLock {
     }
 
     pub(crate) fn acquire(db: &Path) -> Result<BuildLock, StoreError> {
+        check_is_file(db)?;
         let path = lock_path(db);
         let io_err = |source| StoreError::Io {
             path: path.clone(),

@@ -237,3 +237,45 @@ fn sigterm_during_discovery_and_refresh_exits_at_once() {
     }
     project.assert_no_workers_survive();
 }
+
+/// Issue 19: `--db /dev/null` as root created `/dev/null.lock` and
+/// `/dev/null-journal` and then failed on fsync; `--db DIRECTORY` printed
+/// its cause three times. A path that is not a regular file is refused
+/// before anything is created, with one line, as a usage error.
+#[test]
+fn a_database_path_that_is_not_a_file_is_refused_before_anything_is_created() {
+    let project = Project::new();
+    project.write("src/a.cpp", "int a() { return 1; }\n");
+    std::fs::create_dir(project.path("a-directory")).unwrap();
+    mkfifo(&project.path("a-fifo"));
+    let cases = [
+        (project.path("a-directory"), "a directory"),
+        (project.path("a-fifo"), "a FIFO"),
+        ("/dev/null".into(), "a device"),
+    ];
+    let beside = |db: &std::path::Path| {
+        ["-journal", "-wal", "-shm", ".lock", ".pch"].map(|suffix| {
+            let mut path = db.as_os_str().to_owned();
+            path.push(suffix);
+            std::path::PathBuf::from(path)
+        })
+    };
+    for (db, what) in &cases {
+        let before: Vec<bool> = beside(db).iter().map(|p| p.exists()).collect();
+        for command in [&["build", "."][..], &["find", "a"][..], &["status"][..]] {
+            let output = project.run(&[command, &["--db", db.to_str().unwrap()]].concat());
+            assert_eq!(util::exit_code(&output), 2, "{command:?} {}", db.display());
+            assert_eq!(
+                util::stderr(&output),
+                format!(
+                    "error: {} is {what}, not a regular file: pass --db with the path of an index file (it need not exist yet)\n",
+                    db.display()
+                ),
+                "{command:?}"
+            );
+        }
+        let after: Vec<bool> = beside(db).iter().map(|p| p.exists()).collect();
+        assert_eq!(before, after, "files appeared beside {}", db.display());
+    }
+    assert!(!project.path(".indexer").exists());
+}
