@@ -29,6 +29,9 @@ use crate::store::{self, Access, BuildLock};
 use crate::supervise::{self, Ending, Signal, Supervisor};
 use crate::toolchain;
 
+/// `--tu-timeout` when not given.
+const DEFAULT_TU_TIMEOUT_S: u64 = 300;
+
 pub(crate) const EXIT_OK: i32 = 0;
 pub(crate) const EXIT_FATAL: i32 = 1;
 pub(crate) const EXIT_USAGE: i32 = 2;
@@ -106,9 +109,9 @@ struct BuildArgs {
     /// Replace a worker after this many units
     #[arg(long, value_name = "N", default_value_t = 1000)]
     files_per_worker: u32,
-    /// Kill a worker stuck this long on one unit (the unit fails)
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    tu_timeout: u64,
+    /// Kill a worker stuck this long on one unit (the unit fails) [default: 300]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    tu_timeout: Option<u64>,
     /// Kill a worker owning more memory than this (e.g. 1500M, 2G)
     /// [default: memory budget / jobs, at most 4G]
     #[arg(long, value_name = "SIZE", value_parser = memory::parse_size)]
@@ -205,6 +208,8 @@ pub(crate) fn main() -> i32 {
         Err(e) => {
             output::note(&format!("error: {e:#}"));
             if e.downcast_ref::<discover::DiscoverError>().is_some()
+                || e.downcast_ref::<query::QueryError>()
+                    .is_some_and(query::QueryError::is_usage)
                 || matches!(
                     e.downcast_ref::<store::StoreError>(),
                     Some(store::StoreError::NotAFile { .. })
@@ -403,6 +408,19 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         .worker_rss_limit
         .unwrap_or((budget / jobs as u64).min(4 << 30));
     let soft = args.worker_rss_soft_limit.unwrap_or(hard / 4 * 3);
+    for (flag, size) in [
+        ("--worker-rss-limit", args.worker_rss_limit),
+        ("--worker-rss-soft-limit", args.worker_rss_soft_limit),
+        ("--memory-budget", args.memory_budget),
+    ] {
+        if let Some(size) = size.filter(|&size| size < memory::MIN_WORKER_MEMORY) {
+            output::note(&format!(
+                "error: {flag} is {size} bytes, below the {} a worker needs to start: pass at least that (sizes take a unit: 1500M, 2G)",
+                human(memory::MIN_WORKER_MEMORY)
+            ));
+            return Ok(EXIT_USAGE);
+        }
+    }
     if soft > hard {
         output::note(&format!(
             "error: --worker-rss-soft-limit ({}) is above the hard limit ({})",
@@ -434,7 +452,11 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     let config = supervise::Config {
         jobs,
         files_per_worker: args.files_per_worker.max(1),
-        tu_timeout: Duration::from_secs(args.tu_timeout.max(1)),
+        tu_timeout: Duration::from_secs(args.tu_timeout.unwrap_or(DEFAULT_TU_TIMEOUT_S)),
+        memory_limits_given: args.worker_rss_limit.is_some()
+            || args.worker_rss_soft_limit.is_some()
+            || args.memory_budget.is_some(),
+        tu_timeout_given: args.tu_timeout.is_some(),
         rss_hard_limit: hard,
         rss_soft_limit: soft,
         memory_budget: budget,

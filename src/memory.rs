@@ -141,6 +141,12 @@ pub(crate) fn human(bytes: u64) -> String {
     }
 }
 
+/// The least memory a worker limit or budget may be. A worker owns about
+/// 13 MiB (resident minus shared) once libclang is loaded and a small unit
+/// parsed (measured 2026-12-05 on testdata/demo, `worker_peak_rss_bytes`);
+/// a limit below this kills every worker before it indexes anything.
+pub(crate) const MIN_WORKER_MEMORY: u64 = 32 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;

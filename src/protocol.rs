@@ -206,6 +206,36 @@ pub(crate) struct Decl {
 }
 
 /// Bits of [`Reference::roles`], the values of libclang's `CXSymbolRole`.
+/// Every `Symbol::kind` the worker reports, as docs/schema.md lists them.
+pub(crate) const SYMBOL_KINDS: &[&str] = &[
+    "namespace",
+    "namespace_alias",
+    "class",
+    "struct",
+    "union",
+    "enum",
+    "enum_constant",
+    "function",
+    "method",
+    "constructor",
+    "destructor",
+    "conversion_function",
+    "field",
+    "variable",
+    "parameter",
+    "typedef",
+    "type_alias",
+    "type_alias_template",
+    "class_template",
+    "class_template_partial_specialization",
+    "function_template",
+    "template_parameter",
+    "using",
+    "concept",
+    "macro",
+    "other",
+];
+
 pub(crate) mod role {
     pub const READ: u32 = 1 << 3;
     pub const WRITE: u32 = 1 << 4;

@@ -10,7 +10,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::protocol::role;
+use crate::protocol::{role, SYMBOL_KINDS};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum QueryError {
@@ -18,9 +18,28 @@ pub(crate) enum QueryError {
     NotFound(String),
     #[error("`{name}` is ambiguous; pass one of these USRs instead:\n{}", .candidates.iter().map(|c| format!("  {}  {} {}  {}:{}", c.usr, c.kind, c.qualified_name, c.file.as_deref().unwrap_or("?"), c.line.unwrap_or(0))).collect::<Vec<_>>().join("\n"))]
     Ambiguous { name: String, candidates: Vec<Row> },
+    #[error("unknown kind `{0}`: pass one of {kinds}", kinds = SYMBOL_KINDS.join(", "))]
+    UnknownKind(String),
+    #[error("the pattern is {0} bytes long; patterns are limited to {MAX_PATTERN_BYTES} bytes")]
+    PatternTooLong(usize),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
+
+impl QueryError {
+    /// Whether the question itself is wrong (a usage error, exit 2) rather
+    /// than the index or the answer.
+    pub(crate) fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            QueryError::UnknownKind(_) | QueryError::PatternTooLong(_)
+        )
+    }
+}
+
+/// SQLite refuses longer `GLOB` patterns (`SQLITE_MAX_LIKE_PATTERN_LENGTH`);
+/// they are refused here first, as a usage error, for substrings too.
+const MAX_PATTERN_BYTES: usize = 50_000;
 
 /// One answer line: a symbol, and where it is declared or used.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -54,6 +73,12 @@ pub(crate) fn find(
     pattern: &str,
     kind: Option<&str>,
 ) -> Result<Vec<Row>, QueryError> {
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(QueryError::PatternTooLong(pattern.len()));
+    }
+    if let Some(kind) = kind.filter(|k| !SYMBOL_KINDS.contains(k)) {
+        return Err(QueryError::UnknownKind(kind.to_owned()));
+    }
     let glob = pattern.contains(['*', '?']);
     let filter = if glob {
         "(s.name GLOB ?1 OR s.qualified_name GLOB ?1)"

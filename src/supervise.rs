@@ -69,6 +69,12 @@ pub(crate) struct Config {
     pub rss_soft_limit: u64,
     /// Dispatch pauses while the workers together own more than this.
     pub memory_budget: u64,
+    /// Whether the user chose the memory limits or the timeout, rather
+    /// than the defaults: a unit that fails only against a limit the user
+    /// chose is not quarantined, so a later build with other limits
+    /// retries it.
+    pub memory_limits_given: bool,
+    pub tu_timeout_given: bool,
     pub index_system_headers: bool,
     /// Re-emit every header even if the index already holds its content.
     pub full: bool,
@@ -732,7 +738,16 @@ impl<'a> Supervisor<'a> {
         }
         self.claims.release(busy.request.unit);
         if busy.retry || self.ending.is_some() {
-            self.fail(busy.request.unit, death.reason(), busy.retry);
+            let limit_given = match death {
+                Death::OverMemory { .. } => self.config.memory_limits_given,
+                Death::TimedOut { .. } => self.config.tu_timeout_given,
+                Death::Crashed { .. } => false,
+            };
+            self.fail(
+                busy.request.unit,
+                death.reason(),
+                busy.retry && !limit_given,
+            );
         } else {
             self.queue.retry(busy.request);
         }

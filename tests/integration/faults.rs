@@ -403,16 +403,17 @@ fn no_op_refreshes_do_not_grow_supervisor_memory() {
 fn a_memory_budget_below_one_worker_lets_one_unit_through_per_worker() {
     let units = 12;
     let project = trivial_project(units);
-    // The per-worker limits, derived from the budget by default, are set
-    // high so that the budget alone acts.
-    let summary = project.build(&[
-        "-j",
-        "2",
-        "--memory-budget",
-        "1M",
-        "--worker-rss-limit",
-        "1G",
-    ]);
+    // Every unit makes its worker own 48 MiB (a worker keeps freed heap
+    // for its next unit), above a budget of 40 MiB, the least a budget may
+    // be being above what a worker needs to start (issue 19). The
+    // per-worker limits, derived from the budget by default, are set high
+    // so that the budget alone acts.
+    let fault: Vec<String> = (1..=units).map(|k| format!("alloc:48M@f{k}.c")).collect();
+    let (summary, _) = build_with_fault(
+        &project,
+        &fault.join(","),
+        &["--memory-budget", "40M", "--worker-rss-limit", "1G"],
+    );
     assert_outcome(&summary, units as u64, 0);
     assert_eq!(summary["workers_spawned"], units, "{summary}");
     assert_eq!(summary["workers_killed_for_memory"], 0, "{summary}");
