@@ -206,7 +206,7 @@ pub(crate) fn main() -> i32 {
         // A reader that went away (`indexer find '' | head -5`) wanted no more.
         Err(e) if output::is_broken_pipe(&e) => EXIT_OK,
         Err(e) => {
-            output::note(&format!("error: {e:#}"));
+            output::note(&format!("error: {}", output::error_line(&e)));
             if e.downcast_ref::<discover::DiscoverError>().is_some()
                 || e.downcast_ref::<query::QueryError>()
                     .is_some_and(query::QueryError::is_usage)
@@ -556,7 +556,8 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
                 Ok(preludes) => Some(preludes),
                 Err(e) => {
                     progress.note(&format!(
-                        "warning: parsing every unit without a precompiled standard library: {e:#}"
+                        "warning: parsing every unit without a precompiled standard library: {}",
+                        output::error_line(&e)
                     ));
                     None
                 }
@@ -653,7 +654,10 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     // make it fail.
     if let Err(e) = print_summary(&summary, &ending, args.json, args.quiet) {
         if !output::is_broken_pipe(&e) {
-            output::note(&format!("warning: cannot write the summary: {e:#}"));
+            output::note(&format!(
+                "warning: cannot write the summary: {}",
+                output::error_line(&e)
+            ));
         }
     }
     Ok(match ending {

@@ -35,3 +35,22 @@ pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
         kind == Some(io::ErrorKind::BrokenPipe)
     })
 }
+
+/// `error` and its causes as one line, each said once: library errors
+/// often name their cause in their own message (`cannot open X: No such
+/// file or directory; pass ...`) and carry it as their source too, and
+/// context added on the way up may repeat what it wraps.
+pub(crate) fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if line.contains(&part) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&part);
+    }
+    line
+}

@@ -381,3 +381,24 @@ fn a_unit_failing_against_a_chosen_timeout_is_not_quarantined() {
         2
     );
 }
+
+/// Issue 19: a missing project path printed its cause twice (the error
+/// names it, and carries it as its source). Each cause is said once.
+#[test]
+fn an_error_says_its_cause_once() {
+    let project = Project::new();
+    for args in [
+        &["build", "no-such-project"][..],
+        &["build", ".", "--compdb", "no-such.json"][..],
+    ] {
+        let output = project.run(args);
+        let stderr = util::stderr(&output);
+        assert_eq!(util::exit_code(&output), 2, "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("No such file or directory").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
