@@ -4,6 +4,7 @@
 
 mod cancel;
 mod faults;
+mod fuzz;
 mod hostile;
 mod pipeline;
 mod refresh;
