@@ -149,6 +149,10 @@ struct FindArgs {
     /// Only symbols of this kind (class, function, method, ...)
     #[arg(long)]
     kind: Option<String>,
+    /// `project`: symbols declared in the project's files; `all`: also those
+    /// of system headers the project refers to
+    #[arg(long, value_enum, default_value_t = query::Scope::Project)]
+    scope: query::Scope,
     /// The project whose index to query
     #[arg(long, default_value = ".")]
     project: PathBuf,
@@ -192,9 +196,18 @@ pub(crate) fn main() -> i32 {
         Command::Find(args) => {
             let db = db_path(&args.project, &args.db);
             with_index(&db, |conn| {
-                query::find(conn, &args.pattern, args.kind.as_deref())
+                query::find(conn, &args.pattern, args.kind.as_deref(), args.scope)
             })
-            .and_then(|rows| print_rows(&rows, args.json))
+            .and_then(|found| {
+                let code = print_rows(&found.rows, args.json)?;
+                if found.external_left_out > 0 {
+                    output::note(&format!(
+                        "({} more in system headers: pass --scope all)",
+                        found.external_left_out
+                    ));
+                }
+                Ok(code)
+            })
         }
         Command::Refs(args) => symbol_query(args, query::refs),
         Command::Callers(args) => symbol_query(args, query::callers),
@@ -248,12 +261,15 @@ fn print_rows(rows: &[query::Row], json: bool) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     for row in rows {
-        let place = format!(
-            "{}:{}:{}",
-            row.file.as_deref().unwrap_or("?"),
-            row.line.unwrap_or(0),
-            row.column.unwrap_or(0)
-        );
+        // A symbol of a system header that the index holds no declaration of.
+        let place = match &row.file {
+            Some(file) => format!(
+                "{file}:{}:{}",
+                row.line.unwrap_or(0),
+                row.column.unwrap_or(0)
+            ),
+            None => "(system header)".to_string(),
+        };
         match (&row.roles, &row.container) {
             (Some(roles), container) => writeln!(
                 out,

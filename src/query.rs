@@ -65,14 +65,33 @@ pub(crate) struct Row {
     pub container_usr: Option<String>,
 }
 
+/// Which symbols `find` searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Scope {
+    /// Symbols declared in the project's own files.
+    Project,
+    /// Also the symbols of system headers the project refers to (they have
+    /// no location unless the index was built with `--index-system-headers`).
+    All,
+}
+
+/// What `find` answers.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub rows: Vec<Row>,
+    /// Matches left out because they are not declared in the project's
+    /// files (`Scope::Project` only).
+    pub external_left_out: u64,
+}
+
 /// Symbols whose name or qualified name contains `pattern`, or matches it
-/// as a glob when it holds `*` or `?`. Only symbols declared in the project
-/// are listed.
+/// as a glob when it holds `*` or `?`, in `scope`.
 pub(crate) fn find(
     conn: &Connection,
     pattern: &str,
     kind: Option<&str>,
-) -> Result<Vec<Row>, QueryError> {
+    scope: Scope,
+) -> Result<Found, QueryError> {
     if pattern.len() > MAX_PATTERN_BYTES {
         return Err(QueryError::PatternTooLong(pattern.len()));
     }
@@ -80,29 +99,48 @@ pub(crate) fn find(
         return Err(QueryError::UnknownKind(kind.to_owned()));
     }
     let glob = pattern.contains(['*', '?']);
-    let filter = if glob {
-        "(s.name GLOB ?1 OR s.qualified_name GLOB ?1)"
+    let matches = if glob {
+        "(s.name GLOB ?1 OR s.qualified_name GLOB ?1) AND (?2 IS NULL OR s.kind = ?2)"
     } else {
-        "(instr(s.name, ?1) > 0 OR instr(s.qualified_name, ?1) > 0)"
+        "(instr(s.name, ?1) > 0 OR instr(s.qualified_name, ?1) > 0) AND (?2 IS NULL OR s.kind = ?2)"
+    };
+    const IN_PROJECT: &str = "EXISTS (SELECT 1 FROM decls x JOIN files g ON g.id = x.file_id
+                                      WHERE x.symbol_id = s.id AND g.is_system = 0)";
+    let in_scope = match scope {
+        Scope::Project => IN_PROJECT,
+        Scope::All => "1",
     };
     let sql = format!(
         "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
          FROM symbols s
-         JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
-         JOIN files f ON f.id = d.file_id
-         WHERE {filter} AND (?2 IS NULL OR s.kind = ?2)
+         LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
+         LEFT JOIN files f ON f.id = d.file_id
+         WHERE {matches} AND {in_scope}
          ORDER BY s.qualified_name, s.usr"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params![pattern, kind], |r| {
-        let mut row = symbol_row(r)?;
-        row.file = r.get(4)?;
-        row.line = r.get(5)?;
-        row.column = r.get(6)?;
-        row.definition = Some(r.get(7)?);
-        Ok(row)
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = stmt
+        .query_map(params![pattern, kind], |r| {
+            let mut row = symbol_row(r)?;
+            row.file = r.get(4)?;
+            row.line = r.get(5)?;
+            row.column = r.get(6)?;
+            row.definition = r.get(7)?;
+            Ok(row)
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let external_left_out = match scope {
+        Scope::Project => conn.query_row(
+            &format!("SELECT count(*) FROM symbols s WHERE {matches} AND NOT {IN_PROJECT}"),
+            params![pattern, kind],
+            |r| r.get(0),
+        )?,
+        Scope::All => 0,
+    };
+    Ok(Found {
+        rows,
+        external_left_out,
+    })
 }
 
 /// Every use of the symbol, in file order.

@@ -402,3 +402,51 @@ fn an_error_says_its_cause_once() {
         );
     }
 }
+
+/// Issue 19: `find vector` found nothing while `refs std::vector`
+/// resolved: symbols of system headers that the project refers to were not
+/// searchable. `--scope all` finds them (without a location: their
+/// declarations are not indexed); the default, `project`, says how many it
+/// left out.
+#[test]
+fn find_reaches_system_symbols_the_project_refers_to() {
+    let project = Project::new();
+    project.write(
+        "src/list.cpp",
+        "#include <vector>\nstd::vector<int> my_vector() { return {1, 2}; }\n",
+    );
+    project.compdb(&[("src/list.cpp", &[])]);
+    project.build(&[]);
+
+    let all = project.query(&["find", "vector", "--scope", "all"]);
+    let names = |rows: &[serde_json::Value]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["qualified_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let std_vector: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|r| r["qualified_name"] == "std::vector")
+        .collect();
+    assert_eq!(std_vector.len(), 1, "{:?}", names(&all));
+    assert_eq!(std_vector[0]["kind"], "class_template");
+    assert_eq!(
+        std_vector[0]["file"],
+        serde_json::Value::Null,
+        "{}",
+        std_vector[0]
+    );
+
+    let output = project.run(&["find", "vector", "--json"]);
+    util::assert_success(&output);
+    let own = util::parse_json(&output);
+    assert_eq!(names(own.as_array().unwrap()), ["my_vector"]);
+    assert_eq!(
+        util::stderr(&output),
+        format!(
+            "({} more in system headers: pass --scope all)\n",
+            all.len() - 1
+        )
+    );
+    assert!(!project.query(&["refs", "std::vector"]).is_empty());
+}
