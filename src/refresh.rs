@@ -395,6 +395,7 @@ mod tests {
             file: file.to_owned(),
             directory: "/p".to_owned(),
             args: vec![flag.to_owned()],
+            changes: Vec::new(),
         }
     }
 
