@@ -345,6 +345,23 @@ pub(crate) fn adjust(words: Vec<String>, directory: &Path, file: &Path) -> Adjus
             "-include-pch" => {
                 let pch = words.next().unwrap_or_default();
                 changes.push(format!("dropped -include-pch {pch}: {PCH_WHY}"));
+                // Unlike CMake, which adds an `-include` of the header
+                // after it, Meson and people write `-include-pch` alone,
+                // which includes the header the file was made from. The
+                // header is found beside it when named as clang's own
+                // `-x c++-header X -o X.pch` names it.
+                let header = pch
+                    .strip_suffix(".pch")
+                    .or_else(|| pch.strip_suffix(".gch"));
+                if let Some(header) = header.filter(|h| directory.join(h).is_file()) {
+                    include_as_text(
+                        Some("-include-pch"),
+                        header.to_owned(),
+                        directory,
+                        &mut args,
+                        changes,
+                    );
+                }
             }
             "-Xclang" => match words.next() {
                 Some(inner) if inner == "-include-pch" => {
@@ -357,8 +374,25 @@ pub(crate) fn adjust(words: Vec<String>, directory: &Path, file: &Path) -> Adjus
                         "dropped -Xclang -include-pch -Xclang {pch}: {PCH_WHY}"
                     ));
                 }
+                // CMake's command for making its precompiled header.
+                Some(inner) if inner == "-emit-pch" => {
+                    changes.push(
+                        "dropped -Xclang -emit-pch: the index makes no precompiled header"
+                            .to_owned(),
+                    );
+                }
                 Some(inner) if needs_prebuilt_module(&inner) => {
                     changes.push(format!("dropped -Xclang {inner}: {MODULE_WHY}"));
+                }
+                // Already the form that reads the header as text
+                // (CMake's), unless the header is CMake's stub.
+                Some(inner)
+                    if inner == "-include" && words.peek().is_some_and(|w| w == "-Xclang") =>
+                {
+                    words.next();
+                    if let Some(header) = words.next() {
+                        include_as_text(None, header, directory, &mut args, changes);
+                    }
                 }
                 Some(inner) => args.extend(["-Xclang".to_owned(), inner]),
                 None => {}
@@ -368,12 +402,12 @@ pub(crate) fn adjust(words: Vec<String>, directory: &Path, file: &Path) -> Adjus
             }
             "-include" | "--include" => {
                 if let Some(header) = words.next() {
-                    include_as_text(&word, header, &mut args, changes);
+                    include_as_text(Some(&word), header, directory, &mut args, changes);
                 }
             }
             "/FI" | "-FI" if cl => {
                 if let Some(header) = words.next() {
-                    include_as_text(&word, header, &mut args, changes);
+                    include_as_text(Some(&word), header, directory, &mut args, changes);
                 }
             }
             "-target" | "--target" => {
@@ -389,7 +423,7 @@ pub(crate) fn adjust(words: Vec<String>, directory: &Path, file: &Path) -> Adjus
             _ => {
                 if let Some(header) = joined_include(&word, cl) {
                     let header = header.to_owned();
-                    include_as_text(&word, header, &mut args, changes);
+                    include_as_text(Some(&word), header, directory, &mut args, changes);
                 } else if cl && is_cl_pch(&word) {
                     changes.push(format!("dropped {word}: {PCH_WHY}"));
                 } else if needs_prebuilt_module(&word) {
@@ -445,22 +479,74 @@ const MODULE_WHY: &str = "a prebuilt module is a build product libclang may not 
 const GCC_ONLY_WHY: &str = "a gcc option that clang 14 does not know";
 
 /// Appends `-Xclang -include -Xclang header`, which reads `header` as text
-/// even where an `X.pch` or `X.gch` lies beside it (see the module comment).
+/// even where an `X.pch` or `X.gch` lies beside it (see the module
+/// comment); `as_written` is the option the command had, `None` if it
+/// was that already. CMake's stub is replaced by the headers it includes.
 fn include_as_text(
-    as_written: &str,
+    as_written: Option<&str>,
     header: String,
+    directory: &Path,
     args: &mut Vec<String>,
     changes: &mut Vec<String>,
 ) {
-    changes.push(format!(
-        "{as_written} {header} became -Xclang -include -Xclang {header}: read as text, never as a precompiled {header}.pch or .gch beside it"
-    ));
-    args.extend([
-        "-Xclang".to_owned(),
-        "-include".to_owned(),
-        "-Xclang".to_owned(),
-        header,
-    ]);
+    let text = |header: String| {
+        [
+            "-Xclang".to_owned(),
+            "-include".to_owned(),
+            "-Xclang".to_owned(),
+            header,
+        ]
+    };
+    if let Some(headers) = cmake_pch_headers(&directory.join(&header)) {
+        changes.push(format!(
+            "{} {header} became the headers it includes ({}), each as -Xclang -include -Xclang: CMake's precompiled-header stub marks them as system headers, which the index leaves out",
+            as_written.unwrap_or("-Xclang -include -Xclang"),
+            headers.join(", ")
+        ));
+        args.extend(headers.into_iter().flat_map(text));
+        return;
+    }
+    if let Some(as_written) = as_written {
+        changes.push(format!(
+            "{as_written} {header} became -Xclang -include -Xclang {header}: read as text, never as a precompiled {header}.pch or .gch beside it"
+        ));
+    }
+    args.extend(text(header));
+}
+
+/// The headers included by `path` if it is the stub CMake generates for
+/// `target_precompile_headers` (`CMakeFiles/T.dir/cmake_pch.hxx`, or
+/// `cmake_pch.h` for C, ...). It reads `#pragma clang system_header` (or
+/// GCC's) before its `#include` lines, so everything it brings in, the
+/// project's own headers too, is a system header for the unit, and the
+/// index would hold none of their declarations. Its `#ifdef __cplusplus`
+/// guards are not needed: CMake writes one stub per language.
+fn cmake_pch_headers(path: &Path) -> Option<Vec<String>> {
+    let name = path.file_name()?.to_str()?;
+    if !name.starts_with("cmake_pch") {
+        return None;
+    }
+    let mut text = String::new();
+    // A stub lists the target's headers: a few hundred bytes.
+    std::fs::File::open(path)
+        .ok()?
+        .take(1 << 16)
+        .read_to_string(&mut text)
+        .ok()?;
+    if !text.contains("system_header") {
+        return None;
+    }
+    let headers: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("#include"))
+        .map(|rest| {
+            rest.trim()
+                .trim_matches(|c| matches!(c, '"' | '<' | '>'))
+                .to_owned()
+        })
+        .filter(|header| !header.is_empty())
+        .collect();
+    (!headers.is_empty()).then_some(headers)
 }
 
 /// The header of an `-include` glued to its value (`-includeX`,
@@ -795,6 +881,96 @@ mod tests {
             "dropped -Xclang -include-pch -Xclang /b/CMakeFiles/t.dir/cmake_pch.hxx.pch: "
         ));
         assert!(adjusted.warnings.is_empty());
+    }
+
+    /// CMake's stub hides what it includes as system headers: the headers
+    /// are forced in themselves.
+    #[test]
+    fn cmake_pch_stub_is_replaced_by_its_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let stub = root.join("CMakeFiles/t.dir/cmake_pch.hxx");
+        write(
+            &stub,
+            "/* generated by CMake */\n\n#pragma clang system_header\n#ifdef __cplusplus\n#include \"/src/pch.h\"\n#include <vector>\n#endif // __cplusplus\n",
+        );
+        let stub = stub.to_str().unwrap();
+        let expected = strings(&[
+            "-Xclang",
+            "-include",
+            "-Xclang",
+            "/src/pch.h",
+            "-Xclang",
+            "-include",
+            "-Xclang",
+            "vector",
+        ]);
+        let adjusted = adjust_in(
+            root,
+            &["clang++", "-Xclang", "-include", "-Xclang", stub, "a.c"],
+        );
+        assert_eq!(adjusted.args[1..], expected);
+        assert_eq!(adjusted.changes.len(), 2, "{:?}", adjusted.changes);
+        assert!(adjusted.changes[0].contains("became the headers it includes (/src/pch.h, vector)"));
+        let adjusted = adjust_in(root, &["g++", "-include", stub, "a.c"]);
+        assert_eq!(adjusted.args[1..], expected);
+        // Before CMake generated it, or a header of that name of one's own.
+        let missing = root.join("other/cmake_pch.hxx");
+        let adjusted = adjust_in(root, &["gcc", "-include", missing.to_str().unwrap(), "a.c"]);
+        assert_eq!(adjusted.args[3], missing.to_str().unwrap());
+    }
+
+    /// `-include-pch X.h.pch` alone includes `X.h`: where that header lies
+    /// beside it, it is read as text instead.
+    #[test]
+    fn a_lone_include_pch_leaves_its_header_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("inc/x.h"), "int x;");
+        let adjusted = adjust_in(
+            root,
+            &["clang", "-include-pch", "inc/x.h.pch", "-DX", "a.c"],
+        );
+        assert_eq!(
+            adjusted.args,
+            ["-Xclang", "-include", "-Xclang", "inc/x.h", "-DX"]
+        );
+        assert_eq!(adjusted.changes.len(), 2);
+        let gch = adjust_in(root, &["clang", "-include-pch", "inc/x.h.gch", "a.c"]);
+        assert_eq!(gch.args, ["-Xclang", "-include", "-Xclang", "inc/x.h"]);
+    }
+
+    /// CMake lists the unit that makes its precompiled header too.
+    #[test]
+    fn emit_pch_is_dropped() {
+        let adjusted = adjust_cpp(&[
+            "/usr/bin/clang++",
+            "-Winvalid-pch",
+            "-Xclang",
+            "-emit-pch",
+            "-Xclang",
+            "-include",
+            "-Xclang",
+            "/b/cmake_pch.hxx",
+            "-x",
+            "c++-header",
+            "-o",
+            "cmake_pch.hxx.pch",
+            "-c",
+            "/p/a.cpp",
+        ]);
+        assert_eq!(
+            adjusted.args,
+            [
+                "-Xclang",
+                "-include",
+                "-Xclang",
+                "/b/cmake_pch.hxx",
+                "-x",
+                "c++-header"
+            ]
+        );
+        assert_eq!(adjusted.changes.len(), 2);
     }
 
     #[test]

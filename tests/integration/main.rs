@@ -4,6 +4,7 @@
 
 mod cancel;
 mod faults;
+mod generators;
 mod hostile;
 mod pipeline;
 mod refresh;

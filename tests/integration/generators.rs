@@ -1,0 +1,238 @@
+//! Compilation databases as real build systems write them, generated at
+//! test time: CMake (Ninja and Makefile generators) on a project with
+//! `target_precompile_headers`, configured only, so its precompiled header
+//! does not exist; Meson; Bear over a plain Makefile. Each with clang++ and
+//! with g++. Every unit must be indexed, none fail, and the index must say
+//! what the index of a hand-written database with plain flags says.
+//!
+//! A missing generator fails the test with the package to install: these
+//! tests never skip (`.ci/install-deps` installs them).
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+/// The project's sources, relative to its root.
+const SOURCES: [&str; 3] = ["src/main.cpp", "src/shapes.cpp", "src/legacy.c"];
+
+#[derive(Debug, Clone, Copy)]
+enum Generator {
+    CmakeNinja,
+    CmakeMake,
+    Meson,
+    Bear,
+}
+
+impl Generator {
+    fn name(self) -> &'static str {
+        match self {
+            Generator::CmakeNinja => "cmake-ninja",
+            Generator::CmakeMake => "cmake-make",
+            Generator::Meson => "meson",
+            Generator::Bear => "bear",
+        }
+    }
+
+    /// The sources it compiles: Meson takes a `.c` file for C whatever
+    /// the compiler, so its project leaves `legacy.c` out.
+    fn sources(self) -> &'static [&'static str] {
+        match self {
+            Generator::Meson => &SOURCES[..2],
+            _ => &SOURCES,
+        }
+    }
+
+    /// Writes the compilation database for `cxx` in the project and
+    /// returns its path.
+    fn generate(self, project: &Project, cxx: &str) -> std::path::PathBuf {
+        let build = format!("build-{}-{cxx}", self.name());
+        let run = |program: &str, args: &[&str], package: &str| {
+            let output = Command::new(program)
+                .args(args)
+                .current_dir(project.root())
+                .env("CXX", cxx)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run {program} ({e}): install the Debian package {package} (.ci/install-deps does)")
+                });
+            assert!(
+                output.status.success(),
+                "{program} {args:?} failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let cmake = |generator: &str, package: &str| {
+            let args = [
+                "-S",
+                ".",
+                "-B",
+                &build,
+                "-G",
+                generator,
+                "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON",
+            ];
+            run("cmake", &args, package);
+        };
+        match self {
+            Generator::CmakeNinja => cmake("Ninja", "cmake and ninja-build"),
+            Generator::CmakeMake => cmake("Unix Makefiles", "cmake and make"),
+            Generator::Meson => run("meson", &["setup", &build], "meson and ninja-build"),
+            Generator::Bear => {
+                // Bear records the commands a build runs: it must run.
+                std::fs::create_dir_all(project.path(&build)).unwrap();
+                let output = format!("{build}/compile_commands.json");
+                run(
+                    "bear",
+                    &["--output", &output, "--", "make", "-B", "-s"],
+                    "bear and make",
+                );
+            }
+        }
+        let compdb = project.path(&format!("{build}/compile_commands.json"));
+        assert!(
+            compdb.is_file(),
+            "{} wrote no {}",
+            self.name(),
+            compdb.display()
+        );
+        compdb
+    }
+}
+
+/// The same sources with plain flags: the precompiled header's header
+/// forced in as text, C++ for the `.c` file as the C++ compiler does.
+fn hand_written(project: &Project, sources: &[&str]) -> std::path::PathBuf {
+    let root = project.root().display().to_string();
+    let entries: Vec<Value> = sources
+        .iter()
+        .map(|source| {
+            let mut args = vec![
+                "clang++".to_owned(),
+                "-std=c++17".into(),
+                "-DGENERATORS_EXIT=0".into(),
+                "-include".into(),
+                format!("{root}/pch/pch.h"),
+            ];
+            if source.ends_with(".c") {
+                args.extend(["-x".into(), "c++".into()]);
+            }
+            args.extend(["-c".into(), format!("{root}/{source}")]);
+            json!({"directory": root, "file": format!("{root}/{source}"), "arguments": args})
+        })
+        .collect();
+    let path = project.path("hand/compile_commands.json");
+    project.write(
+        "hand/compile_commands.json",
+        &serde_json::to_string_pretty(&entries).unwrap(),
+    );
+    path
+}
+
+/// The index at `db` without what is located in a build directory (CMake's
+/// generated `cmake_pch.hxx` and the unit that precompiles it): the paths
+/// differ from one build directory to another, and a hand-written database
+/// has none.
+fn meaningful(project: &Project, db: &Path) -> String {
+    snapshot_db(project, db)
+        .lines()
+        .filter(|line| !line.contains("build-"))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Indexes the database `generator` writes with each compiler and
+/// compares it with the hand-written one.
+fn check(generator: Generator) {
+    let project = Project::from_testdata("generators");
+    let plain = hand_written(&project, generator.sources());
+    let plain_db = project.path("hand.db");
+    let summary = project.build(&[
+        "--compdb",
+        plain.to_str().unwrap(),
+        "--db",
+        plain_db.to_str().unwrap(),
+        "-j",
+        "2",
+    ]);
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let expected = meaningful(&project, &plain_db);
+    // Declarations the units have only through the precompiled header.
+    assert!(expected.contains("Square"), "{expected}");
+    assert!(
+        expected.contains("Legacy") == (generator.sources().len() == 3),
+        "{expected}"
+    );
+
+    for cxx in ["clang++", "g++"] {
+        let compdb = generator.generate(&project, cxx);
+        let db = project.path(&format!("{}-{cxx}.db", generator.name()));
+        let summary = project.build(&[
+            "--compdb",
+            compdb.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "-j",
+            "2",
+        ]);
+        let context = format!("{} with {cxx}: {summary}", generator.name());
+        assert_eq!(summary["failed"], 0, "{context}");
+        assert_eq!(summary["indexed"], summary["files_total"], "{context}");
+        let units = project
+            .try_count_db(&db, "SELECT count(*) FROM units")
+            .unwrap();
+        let cmake = matches!(generator, Generator::CmakeNinja | Generator::CmakeMake);
+        // CMake also lists the unit that makes the precompiled header.
+        let listed = generator.sources().len() as i64 + i64::from(cmake);
+        assert_eq!(units, listed, "{context}");
+        assert_eq!(
+            project
+                .try_count_db(
+                    &db,
+                    "SELECT count(*) FROM diagnostics WHERE severity IN ('error', 'fatal')"
+                )
+                .unwrap(),
+            0,
+            "{context}"
+        );
+        if cmake {
+            // The precompiled header's flags are gone from every unit.
+            assert_eq!(summary["adjusted_commands"], listed, "{context}");
+            assert_eq!(
+                project.try_count_db(&db, "SELECT count(*) FROM units WHERE args LIKE '%-include-pch%' OR args LIKE '%Winvalid-pch%'").unwrap(),
+                0,
+                "{context}"
+            );
+        }
+        let actual = meaningful(&project, &db);
+        assert!(
+            actual == expected,
+            "{context}: the index differs from the hand-written database's:\n{}",
+            snapshot_diff(&actual, &expected)
+        );
+        project.assert_no_workers_survive();
+    }
+}
+
+#[test]
+fn cmake_ninja_with_precompiled_headers() {
+    check(Generator::CmakeNinja);
+}
+
+#[test]
+fn cmake_makefiles_with_precompiled_headers() {
+    check(Generator::CmakeMake);
+}
+
+#[test]
+fn meson() {
+    check(Generator::Meson);
+}
+
+#[test]
+fn bear_over_a_makefile() {
+    check(Generator::Bear);
+}
