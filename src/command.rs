@@ -16,6 +16,9 @@
 //!   fails with "input is not a PCH file" on gcc's), while the `-Xclang`
 //!   form reaches the front end as is and reads the header as text, so a
 //!   unit that relied on the precompiled header still gets its declarations.
+//!   CMake's stub header (`cmake_pch.hxx`) is replaced by the headers it
+//!   includes: its `#pragma clang system_header` would make the project's
+//!   own headers system headers, which the index leaves out.
 //! - Response files (`@file`) hold arguments that libclang does not expand:
 //!   they are read here, relative to `directory` as clang 14 reads them
 //!   (nested ones too), within a depth and a size limit.

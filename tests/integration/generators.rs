@@ -207,6 +207,49 @@ fn check(generator: Generator) {
                 "{context}"
             );
         }
+        if cmake {
+            // What was changed is shown, per unit and before a build.
+            let unit = project.run(&[
+                "status",
+                "--db",
+                db.to_str().unwrap(),
+                "--unit",
+                "src/shapes.cpp",
+                "--json",
+            ]);
+            assert_success(&unit);
+            let unit = parse_json(&unit);
+            let args = unit["args"].to_string();
+            assert!(
+                !args.contains("include-pch") && args.contains("pch/pch.h"),
+                "{unit}"
+            );
+            let changes = unit["changes"].to_string();
+            assert!(
+                changes.contains("-Winvalid-pch") && changes.contains("cmake_pch.hxx"),
+                "{unit}"
+            );
+            let explain = project.run(&[
+                "build",
+                "--explain",
+                "--full",
+                "--compdb",
+                compdb.to_str().unwrap(),
+                "--db",
+                db.to_str().unwrap(),
+            ]);
+            assert_success(&explain);
+            let explain = String::from_utf8_lossy(&explain.stdout);
+            assert_eq!(
+                explain.matches("    arguments: ").count(),
+                listed as usize,
+                "{explain}"
+            );
+            assert!(
+                explain.contains("    changed:   dropped -Winvalid-pch"),
+                "{explain}"
+            );
+        }
         let actual = meaningful(&project, &db);
         assert!(
             actual == expected,
@@ -235,4 +278,37 @@ fn meson() {
 #[test]
 fn bear_over_a_makefile() {
     check(Generator::Bear);
+}
+
+/// A gcc-only option in every command is dropped from each, with one
+/// warning for the whole build.
+#[test]
+fn a_gcc_only_option_is_warned_about_once_per_build() {
+    let project = Project::new();
+    let files: Vec<String> = (0..3).map(|i| format!("u{i}.c")).collect();
+    for file in &files {
+        project.write(file, "int f(void) { return 0; }\n");
+    }
+    let flags: &[&str] = &["-fconserve-stack", "-Wno-maybe-uninitialized"];
+    let entries: Vec<(&str, &[&str])> = files.iter().map(|f| (f.as_str(), flags)).collect();
+    project.compdb(&entries);
+    let output = project.run(&["build", "--json", "-j", "2"]);
+    assert_success(&output);
+    let summary = parse_json(&output);
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["adjusted_commands"], 3, "{summary}");
+    let stderr = stderr(&output);
+    for option in flags {
+        let warning = format!(
+            "warning: dropped {option}: a gcc option that clang 14 does not know (3 commands)"
+        );
+        assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+        assert_eq!(stderr.matches(option).count(), 1, "{stderr}");
+    }
+    assert_eq!(
+        project.count(
+            "SELECT count(*) FROM units WHERE args LIKE '%conserve%' OR args LIKE '%maybe-uninit%'"
+        ),
+        0
+    );
 }
