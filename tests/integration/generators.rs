@@ -312,3 +312,86 @@ fn a_gcc_only_option_is_warned_about_once_per_build() {
         0
     );
 }
+
+/// gcc's precompiled header beside an `-include`d header (what a gcc
+/// build leaves) is not read by libclang: the header is, as text, and the
+/// unit gets the declarations it relied on.
+#[test]
+fn a_gcc_pch_beside_a_forced_include_is_not_read() {
+    let project = Project::new();
+    project.write("include/forced.h", "struct Forced { int value; };\n");
+    project.write(
+        "include/forced.h.gch",
+        "gcc's precompiled header, unreadable by clang\n",
+    );
+    project.write("a.cpp", "int use(Forced f) { return f.value; }\n");
+    let forced = project.path("include/forced.h");
+    project.compdb(&[("a.cpp", &["-include", forced.to_str().unwrap()])]);
+    let summary = project.build(&[]);
+    assert_eq!(
+        (summary["indexed"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{summary}"
+    );
+    assert_eq!(project.count("SELECT count(*) FROM diagnostics"), 0);
+    assert_eq!(
+        project.column("SELECT qualified_name FROM symbols ORDER BY 1"),
+        ["Forced", "Forced::value", "use"]
+    );
+    assert_eq!(project.count("SELECT count(*) FROM refs r JOIN symbols s ON s.id = r.symbol_id WHERE s.name = 'Forced'"), 1);
+}
+
+/// Response files through the whole pipeline: expanded, or, when hostile
+/// (naming itself, missing, 10 MiB), left out with the reason; every unit
+/// is indexed, nothing hangs.
+#[test]
+fn response_files_are_expanded_and_hostile_ones_explained() {
+    let project = Project::new();
+    project.write("flags/defines.rsp", "-DFROM_RSP=1 @flags/nested.rsp");
+    project.write("flags/nested.rsp", "-DNESTED=2");
+    project.write("flags/self.rsp", "-DSELF @flags/self.rsp");
+    project.write("flags/big.rsp", &"-DBIG10 ".repeat((10 << 20) / 8));
+    let source = "#if FROM_RSP + NESTED != 3\n#error flags lost\n#endif\nint good;\n";
+    for name in ["good", "self", "missing", "big"] {
+        project.write(
+            &format!("{name}.cpp"),
+            if name == "good" { source } else { "int x;\n" },
+        );
+    }
+    project.compdb(&[
+        ("good.cpp", &["@flags/defines.rsp"]),
+        ("self.cpp", &["@flags/self.rsp"]),
+        ("missing.cpp", &["@flags/missing.rsp"]),
+        ("big.cpp", &["@flags/big.rsp"]),
+    ]);
+    let output = project.run(&["build", "--json"]);
+    assert_success(&output);
+    let summary = parse_json(&output);
+    assert_eq!(
+        (summary["indexed"].as_u64(), summary["failed"].as_u64()),
+        (Some(4), Some(0)),
+        "{summary}"
+    );
+    assert_eq!(project.count("SELECT count(*) FROM diagnostics"), 0);
+    let stderr = stderr(&output);
+    for (name, why) in [
+        ("self", "it names itself"),
+        ("missing", "No such file"),
+        ("big", "10485760 bytes, over the limit"),
+    ] {
+        let file = project.path(&format!("flags/{name}.rsp"));
+        let warning = format!(
+            "could not expand the response file {} ({why}",
+            file.display()
+        );
+        assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+        let unit = project.status_json(&["--unit", &format!("{name}.cpp")]);
+        assert!(unit["changes"].to_string().contains(&warning), "{unit}");
+    }
+    let good = project.status_json(&["--unit", "good.cpp"]);
+    let args = good["args"].as_array().unwrap();
+    assert!(
+        args.contains(&"-DFROM_RSP=1".into()) && args.contains(&"-DNESTED=2".into()),
+        "{good}"
+    );
+}
