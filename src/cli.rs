@@ -139,6 +139,10 @@ struct StatusArgs {
     /// Also list the N slowest units of the last builds
     #[arg(long, value_name = "N", default_value_t = 0)]
     slowest: usize,
+    /// Show one unit instead: its state, and the arguments given to libclang
+    /// with what was changed in its compile command to make them
+    #[arg(long, value_name = "FILE")]
+    unit: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -298,6 +302,9 @@ fn print_rows(rows: &[query::Row], json: bool) -> anyhow::Result<i32> {
 fn status(args: StatusArgs) -> anyhow::Result<i32> {
     let db = db_path(&args.project, &args.db);
     let conn = store::open(&db, Access::Read)?;
+    if let Some(file) = &args.unit {
+        return unit_status(&conn, file, args.json);
+    }
     let running = BuildLock::is_held(&db);
     let status = query::status(&conn, running, args.slowest)?;
     let mut out = std::io::stdout().lock();
@@ -313,6 +320,13 @@ fn status(args: StatusArgs) -> anyhow::Result<i32> {
         "units:       {} ({} indexed, {} pending, {} failed)",
         status.units, status.units_indexed, status.units_pending, status.units_failed
     )?;
+    if status.units_adjusted > 0 {
+        writeln!(
+            out,
+            "commands:    {} adjusted for libclang (see `indexer status --unit FILE`)",
+            status.units_adjusted
+        )?;
+    }
     writeln!(out, "symbols:     {}", status.symbols)?;
     writeln!(out, "references:  {}", status.references)?;
     match &status.last_run {
@@ -368,6 +382,56 @@ fn status(args: StatusArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// `indexer status --unit FILE`: `file` as given, relative to the
+/// working directory.
+fn unit_status(conn: &Connection, file: &Path, json: bool) -> anyhow::Result<i32> {
+    let path = discover::normalize(&std::path::absolute(file)?);
+    let Some(unit) = query::unit(conn, &path.to_string_lossy())? else {
+        output::note(&format!(
+            "error: {} is not a translation unit of this index: pass a source file that `indexer status` counts (a header is no unit)",
+            path.display()
+        ));
+        return Ok(EXIT_USAGE);
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &unit)?;
+        writeln!(out)?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(out, "unit:        {}", unit.file)?;
+    writeln!(
+        out,
+        "state:       {}{}",
+        unit.state,
+        unit.reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "directory:   {}", unit.directory)?;
+    write_command(&mut out, &unit.command)?;
+    if unit.command.changes.is_empty() {
+        writeln!(
+            out,
+            "changed:     nothing (the compile command is used as written)"
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// A unit's arguments, as a shell would take them, and each change the
+/// command stage made.
+fn write_command(out: &mut impl Write, command: &refresh::Command) -> std::io::Result<()> {
+    let args = shlex::try_join(command.args.iter().map(String::as_str))
+        .unwrap_or_else(|_| command.args.join(" "));
+    writeln!(out, "    arguments: {args}")?;
+    for change in &command.changes {
+        writeln!(out, "    changed:   {change}")?;
+    }
+    Ok(())
+}
+
 /// The `--json` summary of a build. Documented in the README.
 #[derive(Debug, Serialize)]
 struct Summary {
@@ -393,6 +457,8 @@ struct Summary {
     workers_timed_out: u64,
     workers_crashed: u64,
     units_with_pch: u64,
+    /// Units whose compile command the command stage changed.
+    adjusted_commands: u64,
     writer_busy_fraction: f64,
 }
 
@@ -516,9 +582,12 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         // Streamed: the list is as long as the project.
         let mut out = std::io::stdout().lock();
         let mut written = Ok(());
-        let dirty = refresh::each_dirty_unit(&tx, |file, reason| {
+        let dirty = refresh::each_dirty_unit(&tx, |file, reason, adjusted| {
             if written.is_ok() {
                 written = writeln!(out, "{file}: {reason}");
+            }
+            if let (Ok(()), Some(command)) = (&written, adjusted) {
+                written = write_command(&mut out, &command);
             }
         })?;
         written?;
@@ -660,6 +729,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         workers_timed_out: report.timed_out,
         workers_crashed: report.crashed,
         units_with_pch: report.used_prelude,
+        adjusted_commands: freshness.adjusted,
         writer_busy_fraction: (writer_busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
             * 1000.0)
             .round()
@@ -713,6 +783,13 @@ fn print_summary(s: &Summary, ending: &Ending, json: bool, quiet: bool) -> anyho
                 s.workers_timed_out,
                 s.workers_crashed
             )?;
+            if s.adjusted_commands > 0 {
+                writeln!(
+                    out,
+                    "{} compile commands adjusted for libclang (see `indexer status --unit FILE`)",
+                    s.adjusted_commands
+                )?;
+            }
             if s.failed > 0 {
                 writeln!(out, "see the failures with `indexer status`")?;
             }

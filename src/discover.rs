@@ -11,7 +11,9 @@
 //!    project root and every `include` directory as include paths.
 //!
 //! Either way the result is a list of [`UnitSpec`]s whose arguments are ready
-//! for libclang: the compiler, the source file and output-only flags are gone.
+//! for libclang: a database's commands go through the command stage
+//! (`command`), which removes the compiler, the source file and
+//! output-only flags and adapts what libclang could not parse as written.
 //!
 //! Paths are absolute and lexically normalized, but symlinks are not
 //! resolved: the index should show files where the user sees them, and a
@@ -19,6 +21,7 @@
 //! because the index stores text, so a file whose name is not UTF-8 is
 //! skipped with a warning rather than stored under a mangled name.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -29,16 +32,14 @@ use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::error::Category;
 
+use crate::command;
+
 const COMPDB_NAME: &str = "compile_commands.json";
 
 /// The fix for almost every broken database, appended to those errors.
 const REGENERATE: &str = "regenerate it with the build system \
     (CMake: cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON; Make: bear -- make), \
     or pass --compdb with a valid one";
-
-/// Programs that wrap the compiler: in `ccache cc -c a.c` (as Meson writes
-/// it) the compiler is the second word, not the first.
-const LAUNCHERS: &[&str] = &["ccache", "sccache", "distcc", "icecc", "buildcache"];
 
 /// Directories that hold build products or tool state rather than sources.
 /// `.git` and `.indexer` are hidden, so skipped anyway, but they are named
@@ -54,8 +55,11 @@ pub(crate) struct UnitSpec {
     /// paths in `args` keep working.
     pub directory: String,
     /// Compiler arguments without the compiler, the source file and
-    /// output-only flags.
+    /// output-only flags, as the command stage made them (`command`).
     pub args: Vec<String>,
+    /// What the command stage changed in the command as written, one
+    /// sentence each; empty if nothing (and always after a walk).
+    pub changes: Vec<String>,
 }
 
 /// Where the units came from.
@@ -161,7 +165,7 @@ pub(crate) fn discover(
     let mut warnings = Vec::new();
     match locate_compdb(&root, compdb, &mut warnings)? {
         Some(path) => {
-            let units = read_compdb(&path, sink)?;
+            let units = read_compdb(&path, &mut warnings, sink)?;
             Ok(Discovery {
                 units,
                 source: Source::CompileCommands(path),
@@ -231,8 +235,12 @@ fn locate_compdb(
 }
 
 /// Parses the database at `path` (absolute) into units for `sink`,
-/// returning their number.
-fn read_compdb(path: &Path, sink: &mut dyn FnMut(UnitSpec)) -> Result<usize, DiscoverError> {
+/// returning their number; the command stage's warnings go to `warnings`.
+fn read_compdb(
+    path: &Path,
+    warnings: &mut Vec<String>,
+    sink: &mut dyn FnMut(UnitSpec),
+) -> Result<usize, DiscoverError> {
     // A build reads the database twice (see `discover`), which a pipe or
     // FIFO cannot give, and opening a FIFO nobody writes blocks forever.
     if let Some(what) = std::fs::metadata(path).ok().as_ref().and_then(not_regular) {
@@ -259,6 +267,13 @@ fn read_compdb(path: &Path, sink: &mut dyn FnMut(UnitSpec)) -> Result<usize, Dis
         return Err(DiscoverError::Empty {
             path: path.to_path_buf(),
         });
+    }
+    for (warning, commands) in &collector.command_warnings {
+        let commands = match commands {
+            1 => "1 command".to_owned(),
+            n => format!("{n} commands"),
+        };
+        warnings.push(format!("{warning} ({commands})"));
     }
     Ok(collector.units)
 }
@@ -292,6 +307,11 @@ struct Collector<'a> {
     /// Why an entry was refused. The serde error that stops the parse
     /// cannot carry our type, so the reason waits here.
     refused: Option<EntryProblem>,
+    /// The command stage's warnings with the number of commands each
+    /// concerns: one line per distinct warning for the whole build, not
+    /// one per unit. Bounded by the distinct options and response files
+    /// of the project, not by its units.
+    command_warnings: BTreeMap<String, usize>,
 }
 
 impl<'a> Collector<'a> {
@@ -303,6 +323,7 @@ impl<'a> Collector<'a> {
             entries: 0,
             in_array: false,
             refused: None,
+            command_warnings: BTreeMap::new(),
         }
     }
 
@@ -326,13 +347,17 @@ impl<'a> Collector<'a> {
         // relative fields and leaves absolute ones alone.
         let directory = normalize(&self.base.join(directory));
         let file = into_utf8(normalize(&directory.join(file)))?;
-        let args = compile_args(words, &directory, Path::new(&file));
+        let adjusted = command::adjust(words, &directory, Path::new(&file));
+        for warning in adjusted.warnings {
+            *self.command_warnings.entry(warning).or_default() += 1;
+        }
         let directory = into_utf8(directory)?;
         self.units += 1;
         (self.sink)(UnitSpec {
             file,
             directory,
-            args,
+            args: adjusted.args,
+            changes: adjusted.changes,
         });
         Ok(())
     }
@@ -416,66 +441,9 @@ fn bare_message(err: &serde_json::Error) -> String {
     message
 }
 
-/// Reduces a compiler command line to what libclang needs: drops the
-/// compiler (and any launcher in front of it), the source file, and flags
-/// that only name outputs. Everything else keeps its order.
-fn compile_args(words: Vec<String>, directory: &Path, file: &Path) -> Vec<String> {
-    let mut words = words.into_iter();
-    // Consume words up to and including the compiler.
-    while words.next().is_some_and(|program| is_launcher(&program)) {}
-    let mut args = Vec::with_capacity(words.len());
-    while let Some(word) = words.next() {
-        match word.as_str() {
-            // Compile-only, end of options, and dependency-file output (`-M`
-            // and `-MM` would even turn the run into preprocessing only).
-            "-c" | "--" | "-M" | "-MM" | "-MD" | "-MMD" | "-MG" | "-MP" | "-MV" => {}
-            // Output flags followed by their value.
-            "-o"
-            | "-MF"
-            | "-MT"
-            | "-MQ"
-            | "-MJ"
-            | "-serialize-diagnostics"
-            | "--serialize-diagnostics" => {
-                words.next();
-            }
-            _ if is_joined_output(&word) || names_file(&word, directory, file) => {}
-            _ => args.push(word),
-        }
-    }
-    args
-}
-
-fn is_launcher(program: &str) -> bool {
-    Path::new(program)
-        .file_name()
-        .and_then(|name| name.to_str())
-        .is_some_and(|name| LAUNCHERS.contains(&name))
-}
-
-/// An output flag glued to its value: `-oa.o`, `-MFa.d` and the like. The
-/// clang options `-objcmt-*` and `-object-file-name=` also start with `-o`
-/// but are not outputs.
-fn is_joined_output(word: &str) -> bool {
-    (word.starts_with("-o") && !word.starts_with("-obj"))
-        || ["-MF", "-MT", "-MQ", "-MJ"]
-            .iter()
-            .any(|flag| word.starts_with(flag))
-}
-
-/// Whether `word` is the source file itself, however the command spells it
-/// (`a.c`, `./a.c`, `/abs/a.c`).
-fn names_file(word: &str, directory: &Path, file: &Path) -> bool {
-    let candidate = Path::new(word);
-    // The file-name test first: it is cheap and rules out nearly every word.
-    !word.starts_with('-')
-        && candidate.file_name() == file.file_name()
-        && normalize(&directory.join(candidate)) == file
-}
-
 /// Removes `.` and `..` components without touching the disk. `path` must
 /// be absolute; `..` at the root stays at the root, as it does in the kernel.
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     debug_assert!(
         path.is_absolute(),
         "normalize needs an absolute path: {}",
@@ -623,6 +591,7 @@ fn walk(
                 .map(String::from)
                 .chain(include_flags.iter().cloned())
                 .collect(),
+            changes: Vec::new(),
         });
     }
     Ok(count)
@@ -724,6 +693,7 @@ mod tests {
                 file: text(&root.join("src/a.cpp")),
                 directory: text(root),
                 args: strings(&["-Iinclude", "-DX=1", "-std=c++20"]),
+                changes: Vec::new(),
             }]
         );
         assert!(found.warnings.is_empty());
@@ -769,48 +739,9 @@ mod tests {
                 file: text(&root.join("src/a.c")),
                 directory: text(&root.join("build/obj")),
                 args: strings(&["-I../../include"]),
+                changes: Vec::new(),
             }]
         );
-    }
-
-    #[test]
-    fn output_flags_are_stripped() {
-        let words = strings(&[
-            "gcc",
-            "-c",
-            "-o",
-            "x.o",
-            "-ox2.o",
-            "-MF",
-            "x.d",
-            "-MFy.d",
-            "-MD",
-            "-MMD",
-            "-MT",
-            "t",
-            "-MQ",
-            "q",
-            "-MJ",
-            "j.json",
-            "--serialize-diagnostics",
-            "x.dia",
-            "-Wall",
-            "-objcmt-migrate-literals",
-            "--",
-            "src/../a.c",
-        ]);
-        let args = compile_args(words, Path::new("/p"), Path::new("/p/a.c"));
-        assert_eq!(args, strings(&["-Wall", "-objcmt-migrate-literals"]));
-    }
-
-    #[test]
-    fn launcher_before_the_compiler_is_dropped_too() {
-        let args = compile_args(
-            strings(&["/usr/bin/ccache", "cc", "-DX", "a.c"]),
-            Path::new("/p"),
-            Path::new("/p/a.c"),
-        );
-        assert_eq!(args, strings(&["-DX"]));
     }
 
     #[test]
@@ -1124,6 +1055,7 @@ mod tests {
                 file: text(&root.join("keep.c")),
                 directory: text(root),
                 args: strings(&["-xc", "-std=c17", &format!("-I{}", text(root))]),
+                changes: Vec::new(),
             }]
         );
     }

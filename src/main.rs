@@ -3,6 +3,7 @@
 //! wires the modules together.
 
 mod cli;
+mod command;
 mod discover;
 mod memory;
 mod output;

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::protocol::{role, SYMBOL_KINDS};
+use crate::refresh::Command;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum QueryError {
@@ -318,6 +319,8 @@ pub(crate) struct Status {
     pub units_indexed: u64,
     pub units_pending: u64,
     pub units_failed: u64,
+    /// Units whose compile command the command stage changed.
+    pub units_adjusted: u64,
     pub symbols: u64,
     pub references: u64,
     pub last_run: Option<Run>,
@@ -420,6 +423,7 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
         units_indexed: count("SELECT count(*) FROM units WHERE state = 'indexed'")?,
         units_pending: count("SELECT count(*) FROM units WHERE state = 'pending'")?,
         units_failed: count("SELECT count(*) FROM units WHERE state = 'failed'")?,
+        units_adjusted: count("SELECT count(*) FROM units WHERE changes IS NOT NULL")?,
         symbols: count("SELECT count(*) FROM symbols")?,
         references: count("SELECT count(*) FROM refs")?,
         last_run,
@@ -427,4 +431,38 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
         failed,
         slowest,
     })
+}
+
+/// One unit, for `indexer status --unit`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Unit {
+    pub file: String,
+    pub directory: String,
+    /// `indexed`, `pending` or `failed`.
+    pub state: String,
+    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// The unit whose main file is `path` (absolute, normalized), if any.
+pub(crate) fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
+    conn.query_row(
+        "SELECT f.path, u.directory, u.state, u.reason, u.args, u.changes
+         FROM units u JOIN files f ON f.id = u.file_id WHERE f.path = ?1",
+        [path],
+        |r| {
+            Ok(Unit {
+                file: r.get(0)?,
+                directory: r.get(1)?,
+                state: r.get(2)?,
+                reason: r.get(3)?,
+                command: Command::from_json(
+                    r.get_ref(4)?.as_str()?,
+                    r.get_ref(5)?.as_str_or_null()?,
+                )?,
+            })
+        },
+    )
+    .optional()
 }

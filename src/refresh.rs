@@ -55,6 +55,8 @@ pub(crate) struct Freshness {
     pub quarantined: u64,
     /// Entries dropped because their file was already listed.
     pub folded: u64,
+    /// Units whose compile command the command stage changed.
+    pub adjusted: u64,
 }
 
 /// Brings unit states up to date (see the module comment) inside `tx`,
@@ -180,6 +182,7 @@ impl<'t, 'c> Refresher<'t, 'c> {
         freshness.dirty = count("SELECT count(*) FROM units WHERE state = 'pending'")?;
         freshness.quarantined = count("SELECT count(*) FROM units WHERE state = 'failed'")?;
         freshness.unchanged = count("SELECT count(*) FROM units WHERE state = 'indexed'")?;
+        freshness.adjusted = count("SELECT count(*) FROM units WHERE changes IS NOT NULL")?;
         Ok(freshness)
     }
 }
@@ -205,6 +208,8 @@ fn main_file_id(tx: &Transaction<'_>, path: &str) -> rusqlite::Result<i64> {
 /// it is new or its command changed.
 fn upsert_unit(tx: &Transaction<'_>, file_id: i64, unit: &UnitSpec) -> rusqlite::Result<()> {
     let args = serde_json::to_string(&unit.args).expect("strings serialize");
+    let changes = (!unit.changes.is_empty())
+        .then(|| serde_json::to_string(&unit.changes).expect("strings serialize"));
     let args_hash = hash_to_sql(command_hash(unit));
     let existing: Option<(i64, i64)> = tx
         .prepare_cached("SELECT id, args_hash FROM units WHERE file_id = ?1")?
@@ -214,24 +219,27 @@ fn upsert_unit(tx: &Transaction<'_>, file_id: i64, unit: &UnitSpec) -> rusqlite:
         Some((_, old_hash)) if old_hash == args_hash => Ok(()),
         Some((id, _)) => {
             tx.prepare_cached(
-                "UPDATE units SET directory = ?2, args = ?3, args_hash = ?4, state = 'pending',
+                "UPDATE units SET directory = ?2, args = ?3, args_hash = ?4, changes = ?5, state = 'pending',
                                   reason = 'compile command changed', failures = 0 WHERE id = ?1",
             )?
-            .execute(params![id, unit.directory, args, args_hash])?;
+            .execute(params![id, unit.directory, args, args_hash, changes])?;
             Ok(())
         }
         None => {
             tx.prepare_cached(
-                "INSERT INTO units(file_id, directory, args, args_hash, state, reason)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 'new')",
+                "INSERT INTO units(file_id, directory, args, args_hash, changes, state, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 'new')",
             )?
-            .execute(params![file_id, unit.directory, args, args_hash])?;
+            .execute(params![file_id, unit.directory, args, args_hash, changes])?;
             Ok(())
         }
     }
 }
 
-/// The compile command's identity: directory and arguments.
+/// The compile command's identity: directory and arguments, and what the
+/// command stage changed (so that the stored changes stay those of the
+/// stored arguments). A command used as written hashes as it did before
+/// the changes were recorded.
 fn command_hash(unit: &UnitSpec) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(unit.directory.as_bytes());
@@ -239,7 +247,35 @@ fn command_hash(unit: &UnitSpec) -> u64 {
         hasher.update(&[0]);
         hasher.update(arg.as_bytes());
     }
+    for change in &unit.changes {
+        hasher.update(&[1]);
+        hasher.update(change.as_bytes());
+    }
     hasher.digest()
+}
+
+/// A unit's stored command: its arguments for libclang and what the
+/// command stage changed to make them.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Command {
+    pub args: Vec<String>,
+    pub changes: Vec<String>,
+}
+
+impl Command {
+    /// From the `units.args` and `units.changes` columns (`changes` may
+    /// be NULL, for none).
+    pub(crate) fn from_json(args: &str, changes: Option<&str>) -> rusqlite::Result<Command> {
+        let parse = |text: &str| {
+            serde_json::from_str(text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+            })
+        };
+        Ok(Command {
+            args: parse(args)?,
+            changes: changes.map(parse).transpose()?.unwrap_or_default(),
+        })
+    }
 }
 
 /// A file row as the scan sees it.
@@ -406,16 +442,27 @@ pub(crate) fn hash_file(path: &Path) -> Option<u64> {
 /// `--explain`; returns how many there were.
 pub(crate) fn each_dirty_unit(
     conn: &Connection,
-    mut visit: impl FnMut(&str, &str),
+    mut visit: impl FnMut(&str, &str, Option<Command>),
 ) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare(
-        "SELECT f.path, coalesce(u.reason, '') FROM units u JOIN files f ON f.id = u.file_id
+        "SELECT f.path, coalesce(u.reason, ''), u.args, u.changes FROM units u JOIN files f ON f.id = u.file_id
          WHERE u.state = 'pending' ORDER BY f.path",
     )?;
     let mut rows = stmt.query([])?;
     let mut count = 0;
     while let Some(row) = rows.next()? {
-        visit(row.get_ref(0)?.as_str()?, row.get_ref(1)?.as_str()?);
+        let adjusted = match row.get_ref(3)?.as_str_or_null()? {
+            Some(changes) => Some(Command::from_json(
+                row.get_ref(2)?.as_str()?,
+                Some(changes),
+            )?),
+            None => None,
+        };
+        visit(
+            row.get_ref(0)?.as_str()?,
+            row.get_ref(1)?.as_str()?,
+            adjusted,
+        );
         count += 1;
     }
     Ok(count)
@@ -430,6 +477,7 @@ mod tests {
             file: file.to_owned(),
             directory: "/p".to_owned(),
             args: vec![flag.to_owned()],
+            changes: Vec::new(),
         }
     }
 

@@ -1,4 +1,4 @@
--- Schema version 2 of the indexer database. Documented in docs/schema.md.
+-- Schema version 3 of the indexer database. Documented in docs/schema.md.
 -- Every row of file data (decls, refs, includes, bases, overrides) belongs to
 -- the file it is located in, so re-indexing a file is "delete its rows,
 -- insert the new ones" in one transaction.
@@ -39,7 +39,10 @@ CREATE TABLE units (
     symbols     INTEGER,
     indexed_at  INTEGER,
     -- Dispatch order, most expensive first (see plan.rs); set by the refresh.
-    cost        INTEGER NOT NULL DEFAULT 0
+    cost        INTEGER NOT NULL DEFAULT 0,
+    -- JSON array of what the command stage (command.rs) changed in the
+    -- compile command as written, one sentence each; NULL if nothing.
+    changes     TEXT
 );
 -- The dispatch queue reads pending units in this order, a page at a time,
 -- without sorting them (a sort would hold them all).

@@ -23,13 +23,17 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use crate::protocol::{SeenFile, UnitId, UnitIndex};
 
 /// The schema version this binary reads and writes (`PRAGMA user_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("schema.sql");
 /// `MIGRATIONS[v - 1]` brings schema `v` to `v + 1`: an index written by an
 /// older `indexer` is upgraded by the next build, never rebuilt.
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     "ALTER TABLE units ADD COLUMN cost INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX units_by_cost ON units(cost DESC, id) WHERE state = 'pending';",
+    // A unit indexed before the command stage keeps its arguments until
+    // its command is discovered again: the refresh then sees the changed
+    // arguments (and changes) and indexes it anew.
+    "ALTER TABLE units ADD COLUMN changes TEXT;",
 ];
 
 /// Prepared statements kept per connection: more than the writer uses.
@@ -1044,12 +1048,12 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        let (state, cost): (String, i64) = conn
-            .query_row("SELECT state, cost FROM units", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let (state, cost, changes): (String, i64, Option<String>) = conn
+            .query_row("SELECT state, cost, changes FROM units", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .unwrap();
-        assert_eq!((state.as_str(), cost), ("indexed", 0));
+        assert_eq!((state.as_str(), cost, changes), ("indexed", 0, None));
         // The migrations repeat parts of schema.sql: what they build must
         // be what a new index gets.
         let fresh = Connection::open_in_memory().unwrap();

@@ -5,6 +5,7 @@
 mod cancel;
 mod faults;
 mod fuzz;
+mod generators;
 mod hostile;
 mod pipeline;
 mod refresh;

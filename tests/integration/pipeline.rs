@@ -610,6 +610,7 @@ fn json_summary_and_query_rows_have_the_documented_keys() {
         "workers_timed_out",
         "workers_crashed",
         "units_with_pch",
+        "adjusted_commands",
         "writer_busy_fraction",
     ]
     .into();
