@@ -450,3 +450,32 @@ fn find_reaches_system_symbols_the_project_refers_to() {
     );
     assert!(!project.query(&["refs", "std::vector"]).is_empty());
 }
+
+/// Issue 19: the compiler's name no longer decided the language: `g++ -c
+/// m.c` (C++, as g++ compiles it) was parsed as C and stored `namespace
+/// ns` as a variable; `clang++ -std=c++17 -c x.h` failed. The command stage
+/// now tells libclang what the driver would have done.
+#[test]
+fn the_compilers_name_decides_the_language() {
+    let project = Project::new();
+    project.write("src/m.c", "namespace ns { int f() { return 1; } }\n");
+    project.write("src/x.h", "#pragma once\nnamespace hx { struct S { int g(); }; }\n");
+    project.write("src/plain.c", "int c_only(void) { int class_ = 1; return class_; }\n");
+    let root = project.root().display().to_string();
+    let entries = serde_json::json!([
+        { "directory": root, "file": "src/m.c", "arguments": ["/usr/bin/g++", "-c", "src/m.c", "-o", "m.o"] },
+        { "directory": root, "file": "src/x.h", "arguments": ["clang++", "-std=c++17", "-c", "src/x.h"] },
+        { "directory": root, "file": "src/plain.c", "arguments": ["gcc", "-c", "src/plain.c"] },
+    ]);
+    project.write("compile_commands.json", &entries.to_string());
+    let summary = project.build(&[]);
+    assert_eq!((summary["indexed"].as_u64(), summary["failed"].as_u64()), (Some(3), Some(0)), "{summary}");
+    assert_eq!(project.count("SELECT count(*) FROM diagnostics WHERE severity IN ('error', 'fatal')"), 0);
+    assert_eq!(
+        project.column(
+            "SELECT qualified_name || ' ' || kind FROM symbols
+             WHERE qualified_name IN ('ns', 'ns::f', 'hx', 'hx::S', 'hx::S::g', 'c_only') ORDER BY qualified_name"
+        ),
+        ["c_only function", "hx namespace", "hx::S struct", "hx::S::g method", "ns namespace", "ns::f function"]
+    );
+}
