@@ -510,4 +510,63 @@ mod tests {
             .unwrap();
         assert_eq!(args, r#"["-DFIRST"]"#);
     }
+
+    /// What the command stage changed is stored with the unit and is part
+    /// of its command: new changes make it dirty, and a command used as
+    /// written hashes as before schema 3 recorded changes.
+    #[test]
+    fn the_command_stage_changes_are_stored_and_part_of_the_command() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        let options = Options {
+            full: false,
+            retry_failed: false,
+            libclang: "test",
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.c");
+        std::fs::write(&file, "int a;\n").unwrap();
+        let plain = unit(file.to_str().unwrap(), "-DX");
+        let mut legacy = xxhash_rust::xxh3::Xxh3::new();
+        legacy.update(b"/p");
+        legacy.update(&[0]);
+        legacy.update(b"-DX");
+        assert_eq!(command_hash(&plain), legacy.digest());
+
+        let changed = UnitSpec {
+            changes: vec!["skipped the compiler wrapper ccache".to_owned()],
+            ..plain.clone()
+        };
+        assert_ne!(command_hash(&changed), command_hash(&plain));
+        // Refreshes with `unit` listed, and returns its row; then marks it
+        // indexed, as a build would.
+        let mut stored = |unit: &UnitSpec| {
+            let tx = conn.transaction().unwrap();
+            let mut refresher = Refresher::start(&tx, &options).unwrap();
+            refresher.add(unit).unwrap();
+            refresher.finish().unwrap();
+            let row: (Option<String>, i64, Option<String>) = tx
+                .query_row("SELECT changes, args_hash, reason FROM units", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .unwrap();
+            tx.execute("UPDATE units SET state = 'indexed', reason = NULL", [])
+                .unwrap();
+            tx.commit().unwrap();
+            row
+        };
+        assert_eq!(
+            stored(&plain),
+            (None, hash_to_sql(legacy.digest()), Some("new".to_owned()))
+        );
+        let (changes, hash, reason) = stored(&changed);
+        assert_eq!(
+            changes.as_deref(),
+            Some(r#"["skipped the compiler wrapper ccache"]"#)
+        );
+        assert_eq!(hash, hash_to_sql(command_hash(&changed)));
+        assert_eq!(reason.as_deref(), Some("compile command changed"));
+        assert_eq!(stored(&changed).2, None);
+        assert_eq!(stored(&plain).0, None);
+    }
 }
