@@ -70,6 +70,8 @@ pub(crate) struct Config {
     /// Dispatch pauses while the workers together own more than this.
     pub memory_budget: u64,
     pub index_system_headers: bool,
+    /// Index parameters and local variables.
+    pub index_locals: bool,
     /// Re-emit every header even if the index already holds its content.
     pub full: bool,
     pub toolchain: Toolchain,
@@ -881,6 +883,7 @@ fn start_worker(config: &Config, id: WorkerId) -> Result<StartedWorker, String> 
         .send(&Request::Hello(Hello {
             version: PROTOCOL_VERSION,
             index_system_headers: config.index_system_headers,
+            index_locals: config.index_locals,
             resource_dir: config.toolchain.resource_dir.display().to_string(),
             retain_free_memory: config.rss_soft_limit / 2,
         }))

@@ -70,9 +70,18 @@ use crate::protocol::{
 /// analyses behind flags like `-Wthread-safety`, which build a CFG of every
 /// function body. Measured on LevelDB in docs/benchmarks.md.
 ///
+/// `CXIndexOpt_IndexFunctionLocalSymbols` reports what is declared inside
+/// function bodies: local classes, structs, unions and enums with their
+/// members (whose bodies' references then belong to their own methods), the
+/// calls of lambdas, and also every parameter and local variable, which the
+/// collector drops unless [`Scope::locals`] asks for them. It costs some CPU
+/// time (docs/benchmarks.md), and it makes libclang walk the declarations of
+/// a function body twice: see [`Occurrence`].
+///
 /// No `CXIndexOpt_SuppressRedundantRefs`: every reference is kept.
-const INDEX_OPTIONS: CXIndexOptFlags =
-    CXIndexOptSkipParsedBodiesInSession | CXIndexOptSuppressWarnings;
+const INDEX_OPTIONS: CXIndexOptFlags = CXIndexOptSkipParsedBodiesInSession
+    | CXIndexOptSuppressWarnings
+    | CXIndexOptIndexFunctionLocalSymbols;
 
 /// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
 /// preprocessing record, ...), none of which we need; in particular
@@ -91,13 +100,23 @@ const MAX_SCOPE_DEPTH: usize = 256;
 /// and the indices of those whose bodies were skipped, one answer per file.
 pub(crate) type Grant<'a> = dyn FnMut(&[SeenFile], &[u32]) -> Vec<bool> + 'a;
 
+/// What a session indexes besides the declarations and references of the
+/// project's files.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Scope {
+    /// Declarations located in system headers.
+    pub system_headers: bool,
+    /// Parameters and the local variables of functions (`--index-locals`).
+    pub locals: bool,
+}
+
 /// One libclang session: loaded library, index and index action, reused for
 /// every unit a worker process indexes.
 pub(crate) struct Indexer {
     library: Arc<SharedLibrary>,
     index: CXIndex,
     action: CXIndexAction,
-    index_system_headers: bool,
+    scope: Scope,
     resource_dir: String,
     /// xxh3 of the paths of the project headers that earlier units of this
     /// session parsed. libclang skips their function bodies from now on, so
@@ -111,7 +130,7 @@ impl Indexer {
     /// Loads libclang (honouring `LIBCLANG_PATH`) and creates the index and
     /// index action. `resource_dir` is passed to every unit as
     /// `-resource-dir` unless empty.
-    pub(crate) fn new(index_system_headers: bool, resource_dir: &str) -> Result<Indexer, String> {
+    pub(crate) fn new(scope: Scope, resource_dir: &str) -> Result<Indexer, String> {
         if !clang_sys::is_loaded() {
             clang_sys::load().map_err(|e| format!("cannot load libclang: {e}"))?;
         }
@@ -132,7 +151,7 @@ impl Indexer {
                 library,
                 index,
                 action,
-                index_system_headers,
+                scope,
                 resource_dir: resource_dir.to_owned(),
                 parsed_headers: FxHashSet::default(),
                 preludes: Preludes::default(),
@@ -167,7 +186,7 @@ impl Indexer {
             .map_err(|e| format!("cannot enter directory {}: {e}", request.directory))?;
 
         let prelude = match &request.prelude {
-            Some(prelude) if !self.index_system_headers => self.prelude_files(prelude, request),
+            Some(prelude) if !self.scope.system_headers => self.prelude_files(prelude, request),
             _ => None,
         };
         let pch = prelude.as_ref().map(|(pch, _)| pch.as_str());
@@ -272,11 +291,7 @@ impl Indexer {
         }
         let (arg_ptrs, arg_count) = c_argv(&args)?;
 
-        let mut collector = Collector::new(
-            self.library.clone(),
-            self.index_system_headers,
-            parsed_headers,
-        );
+        let mut collector = Collector::new(self.library.clone(), self.scope, parsed_headers);
         let mut callbacks = IndexerCallbacks {
             abortQuery: Some(abort_query),
             diagnostic: Some(on_diagnostic),
@@ -322,6 +337,8 @@ impl Indexer {
         if collector.files.is_empty() {
             return Err("libclang reported no main file".into());
         }
+        // SAFETY: `tu` is the live unit the collector's file handles belong to.
+        unsafe { collector.using_declarations(tu.0) };
         Ok(Parsed {
             collector,
             tu,
@@ -634,6 +651,23 @@ struct At {
     file: u32,
     line: u32,
     column: u32,
+    /// Byte offset in the file.
+    offset: u32,
+}
+
+/// What makes two reports of a reference the same one. With
+/// `CXIndexOpt_IndexFunctionLocalSymbols`, libclang walks a declaration
+/// statement of a function body twice: once as declarations, with the
+/// right containers, and once more as part of the body, where everything
+/// in it (a local class's method bodies included) is reported again with
+/// the enclosing function as container. The first report is kept. An
+/// expression is told apart by its node, so that two calls a macro
+/// expands at one location stay two references; a name outside
+/// expressions (a type, a namespace) by its location.
+#[derive(PartialEq, Eq, Hash)]
+enum Occurrence {
+    Expression(*const c_void, SymbolRef),
+    Name(u32, u32, SymbolRef),
 }
 
 /// A file seen by the unit being indexed, with the data located in it.
@@ -651,13 +685,23 @@ struct FileState {
     /// the parse would be recorded with the old content's hash and size,
     /// and refresh (which trusts size and mtime) would never look again.
     mtime_ns: i64,
+    /// The bytes libclang parsed, fetched at the first reference located in
+    /// the file (see [`Collector::text`]); owned by the translation unit.
+    text: Option<(*const u8, usize)>,
+    /// The references and declarations already recorded, see [`Occurrence`].
+    occurrences: FxHashSet<Occurrence>,
+    declared: FxHashSet<(SymbolRef, u32, u32)>,
     data: FileIndex,
 }
 
 /// Everything the callbacks learn about one unit.
 struct Collector<'s> {
     library: Arc<SharedLibrary>,
-    index_system_headers: bool,
+    scope: Scope,
+    /// The unit being parsed, learned from the first cursor a callback
+    /// carries (the callbacks are not given it): the text of a file is
+    /// looked up through it.
+    tu: CXTranslationUnit,
     /// The session's [`Indexer::parsed_headers`].
     parsed_headers: &'s FxHashSet<u64>,
     files: Vec<FileState>,
@@ -685,12 +729,13 @@ struct Collector<'s> {
 impl<'s> Collector<'s> {
     fn new(
         library: Arc<SharedLibrary>,
-        index_system_headers: bool,
+        scope: Scope,
         parsed_headers: &'s FxHashSet<u64>,
     ) -> Collector<'s> {
         Collector {
             library,
-            index_system_headers,
+            scope,
+            tu: ptr::null_mut(),
             parsed_headers,
             files: Vec::new(),
             file_by_handle: FxHashMap::default(),
@@ -724,6 +769,9 @@ impl<'s> Collector<'s> {
                     mtime_ns,
                     path,
                     system: None,
+                    text: None,
+                    occurrences: FxHashSet::default(),
+                    declared: FxHashSet::default(),
                     data: FileIndex {
                         file: index,
                         ..FileIndex::default()
@@ -743,13 +791,14 @@ impl<'s> Collector<'s> {
     /// unit sees are in system headers and need neither.
     unsafe fn locate(&mut self, loc: CXIdxLoc, in_system: bool) -> Option<At> {
         let mut file: CXFile = ptr::null_mut();
+        let mut offset = 0;
         clang_indexLoc_getFileLocation(
             loc,
             ptr::null_mut(),
             &mut file,
             ptr::null_mut(),
             ptr::null_mut(),
-            ptr::null_mut(),
+            &mut offset,
         );
         if file.is_null() {
             return None;
@@ -770,6 +819,7 @@ impl<'s> Collector<'s> {
             file: index,
             line,
             column,
+            offset,
         })
     }
 
@@ -777,7 +827,7 @@ impl<'s> Collector<'s> {
         if info.isImplicit != 0 {
             return;
         }
-        let Some(at) = self.locate(info.loc, self.index_system_headers) else {
+        let Some(at) = self.locate(info.loc, self.scope.system_headers) else {
             return;
         };
         let Some(symbol) = info
@@ -787,6 +837,13 @@ impl<'s> Collector<'s> {
         else {
             return;
         };
+        // A local variable is reported twice (see `Occurrence`).
+        if !self.files[at.file as usize]
+            .declared
+            .insert((symbol, at.line, at.column))
+        {
+            return;
+        }
         let container = self.container_symbol(info.semanticContainer);
         let bases = self.bases(info, symbol);
         // One override edge per method and unit: from its first declaration,
@@ -873,12 +930,132 @@ impl<'s> Collector<'s> {
         else {
             return;
         };
+        let occurrence = if clang_isExpression(info.cursor.kind) != 0 {
+            Occurrence::Expression(info.cursor.data[1], symbol)
+        } else {
+            Occurrence::Name(at.line, at.column, symbol)
+        };
+        if !self.files[at.file as usize].occurrences.insert(occurrence) {
+            return;
+        }
+        let mut roles = info.role as u32 & ROLE_MASK;
+        if info.kind == CXIdxEntityRef_Implicit || !self.spelled_at(&at, symbol, info.cursor) {
+            roles |= role::IMPLICIT;
+        }
         let container = self.container_symbol(info.container);
         self.files[at.file as usize].data.refs.push(Reference {
             symbol,
             line: at.line,
             column: at.column,
-            roles: info.role as u32 & ROLE_MASK,
+            roles,
+            container,
+        });
+    }
+
+    /// Whether the name of `symbol` is written at `at`. libclang marks no
+    /// reference of C++ code implicit, so implicitness is read from the
+    /// text, as clangd decides whether a reference is "spelled": a
+    /// reference whose name is not written where it is located is a call
+    /// the compiler inserted (a converting or default constructor, a
+    /// conversion operator, the operators of a range-based `for`) or comes
+    /// out of a macro expansion (it is located at the macro's name). `true`
+    /// when the text cannot be had.
+    unsafe fn spelled_at(&mut self, at: &At, symbol: SymbolRef, cursor: CXCursor) -> bool {
+        let Some(text) = self.text(at.file, cursor) else {
+            return true;
+        };
+        let symbol = &self.symbols[symbol as usize];
+        spells(
+            text.get(at.offset as usize..).unwrap_or_default(),
+            &symbol.name,
+            &symbol.kind,
+        )
+    }
+
+    /// The text libclang parsed of file `file`, valid while the unit lives.
+    unsafe fn text<'t>(&mut self, file: u32, cursor: CXCursor) -> Option<&'t [u8]> {
+        if self.tu.is_null() {
+            // A reference from a using-declaration carries a null cursor.
+            self.tu = clang_Cursor_getTranslationUnit(cursor);
+            if self.tu.is_null() {
+                return None;
+            }
+        }
+        let state = &mut self.files[file as usize];
+        let (data, size) = *state.text.get_or_insert_with(|| {
+            let mut size = 0;
+            let data = clang_getFileContents(self.tu, state.handle, &mut size);
+            (data.cast::<u8>(), size)
+        });
+        (!data.is_null()).then(|| std::slice::from_raw_parts(data, size))
+    }
+
+    /// libclang's indexing reports no declaration for a using-declaration
+    /// or a namespace alias, only the references to what they name. They
+    /// are found in the text of each file whose data is collected: the
+    /// cursor libclang puts at a `using` or `namespace` keyword says what
+    /// stands there. (A walk of the whole tree would also visit, and
+    /// deserialize, every declaration of a precompiled header.)
+    unsafe fn using_declarations(&mut self, tu: CXTranslationUnit) {
+        for file in 0..self.files.len() {
+            let state = &mut self.files[file];
+            let system = *state.system.get_or_insert_with(|| {
+                clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0))
+                    != 0
+            });
+            if state.skipped || (system && !self.scope.system_headers) {
+                continue;
+            }
+            let handle = state.handle;
+            let text = parsed_content(tu, handle, &state.path);
+            for offset in alias_keywords(&text) {
+                let cursor = clang_getCursor(tu, clang_getLocationForOffset(tu, handle, offset));
+                if matches!(
+                    cursor.kind,
+                    CXCursor_UsingDeclaration | CXCursor_NamespaceAlias
+                ) {
+                    self.alias_declaration(cursor);
+                }
+            }
+        }
+    }
+
+    /// Records the declaration of a using-declaration or namespace alias.
+    unsafe fn alias_declaration(&mut self, cursor: CXCursor) {
+        let mut file: CXFile = ptr::null_mut();
+        let (mut line, mut column) = (0, 0);
+        clang_getFileLocation(
+            clang_getCursorLocation(cursor),
+            &mut file,
+            &mut line,
+            &mut column,
+            ptr::null_mut(),
+        );
+        if file.is_null() {
+            return;
+        }
+        let file = self.file_index(file);
+        let Some(symbol) = self.cursor_symbol(cursor, None) else {
+            return;
+        };
+        let parent = clang_getCursorSemanticParent(cursor);
+        let container = if clang_isTranslationUnit(parent.kind) != 0 {
+            None
+        } else {
+            self.cursor_symbol(parent, None)
+        };
+        let state = &mut self.files[file as usize];
+        if state.skipped || !state.declared.insert((symbol, line, column)) {
+            return;
+        }
+        state.data.decls.push(Decl {
+            symbol,
+            line,
+            column,
+            extent: extent(cursor),
+            // One alias has one declaration; a name can be brought into a
+            // scope by several using-declarations.
+            is_definition: cursor.kind == CXCursor_NamespaceAlias,
             container,
         });
     }
@@ -988,6 +1165,9 @@ impl<'s> Collector<'s> {
         }
         let template = entity.map_or(CXIdxEntity_NonTemplate, |e| e.templateKind);
         let kind = symbol_kind(cursor.kind, template);
+        if !self.scope.locals && is_local(cursor, kind) {
+            return None;
+        }
         if let Some(&index) = self.symbol_by_usr.get(usr.as_ref()) {
             // A class template is also reached through its pattern
             // `CXXRecordDecl` (as the container of its members), whose
@@ -1269,15 +1449,92 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_NamespaceAlias, _) => "namespace_alias",
         (CXCursor_MacroDefinition, _) => "macro",
         (CXCursor_UsingDeclaration, _) => "using",
-        (
-            CXCursor_TemplateTypeParameter
-            | CXCursor_NonTypeTemplateParameter
-            | CXCursor_TemplateTemplateParameter,
-            _,
-        ) => "template_parameter",
         (CXCursor_ConceptDecl, _) => "concept",
         _ => "other",
     }
+}
+
+/// Whether a declaration of `kind` is local to a function: a parameter, or
+/// a variable (or label, structured binding, ...) declared in a function
+/// body.
+unsafe fn is_local(cursor: CXCursor, kind: &str) -> bool {
+    match kind {
+        "parameter" => true,
+        "variable" | "other" => matches!(
+            clang_getCursorSemanticParent(cursor).kind,
+            CXCursor_FunctionDecl
+                | CXCursor_CXXMethod
+                | CXCursor_Constructor
+                | CXCursor_Destructor
+                | CXCursor_ConversionFunction
+                | CXCursor_FunctionTemplate
+        ),
+        _ => false,
+    }
+}
+
+/// The offsets in `text` of the keywords that may begin a using-declaration
+/// (`using` but for `using namespace`) or a namespace alias (`namespace N
+/// =`). Comments and strings are not told apart: the cursor found there
+/// decides.
+fn alias_keywords(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let is_identifier = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    // Each identifier with its offset.
+    let mut offset = 0;
+    let mut words = std::iter::from_fn(move || {
+        while offset < text.len() && !is_identifier(text[offset]) {
+            offset += 1;
+        }
+        let start = offset;
+        while offset < text.len() && is_identifier(text[offset]) {
+            offset += 1;
+        }
+        (start < offset).then(|| (start, &text[start..offset]))
+    })
+    .peekable();
+    std::iter::from_fn(move || loop {
+        let (start, word) = words.next()?;
+        let candidate = match word {
+            b"using" => words.peek().is_some_and(|(_, next)| *next != b"namespace"),
+            b"namespace" => words.next().is_some_and(|(name, next)| {
+                let after = text[name + next.len()..].trim_ascii_start();
+                after.starts_with(b"=") && !after.starts_with(b"==")
+            }),
+            _ => false,
+        };
+        if candidate {
+            return Some(start as u32);
+        }
+    })
+}
+
+/// Whether `text` (a file from a reference's location on) begins with the
+/// written name of a symbol named `name`, of kind `kind`: its identifier
+/// (for a constructor, its class's, without template arguments), `~` for a
+/// destructor, and for an operator the keyword `operator` or the
+/// operator's first character (`(` of `less(a, b)`); a conversion
+/// operator is written only as `operator`. A name in parentheses (an
+/// unnamed class) cannot be written, and counts as written.
+fn spells(text: &[u8], name: &str, kind: &str) -> bool {
+    let is_identifier = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    let word = |word: &[u8]| {
+        text.starts_with(word) && !text.get(word.len()).is_some_and(|&c| is_identifier(c))
+    };
+    let operator = name
+        .strip_prefix("operator")
+        .filter(|rest| !rest.bytes().next().is_some_and(is_identifier));
+    if let Some(operator) = operator {
+        return word(b"operator")
+            || (kind != "conversion_function"
+                && operator.trim_start().bytes().next() == text.first().copied());
+    }
+    if name.starts_with('~') {
+        return text.first() == Some(&b'~');
+    }
+    if name.is_empty() || name.starts_with('(') {
+        return true;
+    }
+    word(name.split('<').next().unwrap_or(name).as_bytes())
 }
 
 fn is_template_kind(kind: &str) -> bool {
@@ -1474,7 +1731,7 @@ mod tests {
             let cwd = std::env::current_dir().unwrap();
             Fixture {
                 dir,
-                indexer: Indexer::new(false, RESOURCE_DIR).unwrap(),
+                indexer: Indexer::new(Scope::default(), RESOURCE_DIR).unwrap(),
                 cwd,
                 prelude: None,
                 args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
@@ -1798,7 +2055,14 @@ void call(Base* b) {
     #[test]
     fn system_declarations_are_indexed_on_request() {
         let mut f = Fixture::new(&[("main.cpp", "#include <stddef.h>\nsize_t length;\n")]);
-        f.indexer = Indexer::new(true, RESOURCE_DIR).unwrap();
+        f.indexer = Indexer::new(
+            Scope {
+                system_headers: true,
+                ..Scope::default()
+            },
+            RESOURCE_DIR,
+        )
+        .unwrap();
         let (seen, unit) = f.index("main.cpp");
         let (size_t, _) = symbol(&unit, "size_t");
         assert!(file(&unit, &seen, "stddef.h")
