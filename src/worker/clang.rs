@@ -1445,7 +1445,6 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_ClassTemplate, _) => "class_template",
         (CXCursor_ClassTemplatePartialSpecialization, _) => "class_template_partial_specialization",
         (CXCursor_FunctionTemplate, _) => "function_template",
-        (CXCursor_TypeAliasTemplateDecl, _) => "type_alias_template",
         (CXCursor_NamespaceAlias, _) => "namespace_alias",
         (CXCursor_MacroDefinition, _) => "macro",
         (CXCursor_UsingDeclaration, _) => "using",
@@ -1540,10 +1539,7 @@ fn spells(text: &[u8], name: &str, kind: &str) -> bool {
 fn is_template_kind(kind: &str) -> bool {
     matches!(
         kind,
-        "class_template"
-            | "class_template_partial_specialization"
-            | "function_template"
-            | "type_alias_template"
+        "class_template" | "class_template_partial_specialization" | "function_template"
     )
 }
 
@@ -1871,9 +1867,14 @@ alias::Int global;
         // libclang 14 reports an alias template only as its templated
         // `TypeAliasDecl`, with no template kind.
         assert_eq!(kind_of("ns::Ptr"), "type_alias");
-        // Nor does it report the declaration of a namespace alias; the
-        // symbol comes from the reference.
+        // Nor does it report the declaration of a namespace alias: the
+        // collector finds it (`using_declarations`).
         assert_eq!(kind_of("alias"), "namespace_alias");
+        let (alias, _) = symbol(&unit, "alias");
+        assert!(unit.files[0]
+            .decls
+            .iter()
+            .any(|d| d.symbol == alias && (d.line, d.column) == (25, 11)));
         assert_eq!(kind_of("ns::c_function"), "function");
         assert_eq!(kind_of("global"), "variable");
 
@@ -2448,5 +2449,104 @@ void call(Base* b) {
         }];
         assert!(prune_symbols(vec![symbol], &mut files).is_empty());
         assert!(prune_symbols(Vec::new(), &mut []).is_empty());
+    }
+
+    #[test]
+    fn a_name_is_spelled_where_it_is_written() {
+        for (text, name, kind) in [
+            ("lookup(7)", "lookup", "function"),
+            ("Name(8)", "Name", "constructor"),
+            ("basic_string(s)", "basic_string<_CharT>", "constructor"),
+            ("~Name()", "~Name", "destructor"),
+            ("(1, 2)", "operator()", "method"),
+            ("< b", "operator<", "function"),
+            ("new Name", "operator new", "function"),
+            ("operator bool()", "operator bool", "conversion_function"),
+            ("operator<(b)", "operator<", "method"),
+            ("x", "(anonymous)", "struct"),
+        ] {
+            assert!(spells(text.as_bytes(), name, kind), "{name} in {text}");
+        }
+        for (text, name, kind) in [
+            ("7)", "Name", "constructor"),
+            ("names)", "Name", "constructor"),
+            ("flag)", "operator bool", "conversion_function"),
+            (": items)", "operator*", "method"),
+            ("CHECK(x)", "fail", "function"),
+            ("", "fail", "function"),
+        ] {
+            assert!(!spells(text.as_bytes(), name, kind), "{name} in {text}");
+        }
+    }
+
+    #[test]
+    fn alias_keywords_are_found_in_text() {
+        let text = "using std::string;\nusing namespace std;\nnamespace fs = a::b;\n\
+                    namespace real {}\nusing Int = int;\nint namespaces; // using it\n\
+                    namespace q == 1;";
+        let found: Vec<&str> = alias_keywords(text.as_bytes())
+            .map(|offset| {
+                &text[offset as usize..text[offset as usize..].find(';').unwrap() + offset as usize]
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "using std::string",
+                "namespace fs = a::b",
+                "using Int = int",
+                "using it\nnamespace q == 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_objective_c_class_is_of_another_kind() {
+        let mut f = Fixture::new(&[("main.m", "@interface Counter\n- (int)next;\n@end\n")]);
+        f.args = vec!["-xobjective-c".into()];
+        let (_, unit) = f.index("main.m");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        assert_eq!(symbol(&unit, "Counter").1.kind, "other");
+    }
+
+    #[test]
+    fn function_local_symbols_are_indexed_once_with_their_own_containers() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "int h(int);\n\
+             #define TWICE(x) h(x) + h(x)\n\
+             int run(int p) {\n\
+               struct L { int m() { return h(1); } };\n\
+               int a = TWICE(p) + L().m();\n\
+               return a;\n\
+             }\n",
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        let name = |s: SymbolRef| unit.symbols[s as usize].qualified_name.as_str();
+        let mut refs: Vec<(u32, u32, &str, Option<&str>)> = unit.files[0]
+            .refs
+            .iter()
+            .map(|r| (r.line, r.column, name(r.symbol), r.container.map(name)))
+            .collect();
+        refs.sort();
+        // The macro's two calls stay two; the declaration statement's
+        // references, reported twice by libclang, are kept once, the local
+        // method's with the method as container.
+        assert_eq!(
+            refs,
+            [
+                (4, 29, "h", Some("run::L::m")),
+                (5, 9, "h", Some("run")),
+                (5, 9, "h", Some("run")),
+                (5, 20, "run::L", Some("run")),
+                (5, 24, "run::L::m", Some("run")),
+            ]
+        );
+        // Parameters and local variables are not symbols by default.
+        assert!(unit
+            .symbols
+            .iter()
+            .all(|s| s.kind != "parameter" && s.kind != "variable"));
     }
 }

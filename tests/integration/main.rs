@@ -5,6 +5,7 @@
 mod cancel;
 mod faults;
 mod hostile;
+mod locals;
 mod pipeline;
 mod refresh;
 mod util;
