@@ -663,11 +663,13 @@ struct At {
 /// the enclosing function as container. The first report is kept. An
 /// expression is told apart by its node, so that two calls a macro
 /// expands at one location stay two references; a name outside
-/// expressions (a type, a namespace) by its location.
+/// expressions (a type, a namespace) by its location and roles, so that a
+/// name libclang reports several times at one location (the type of `T a,
+/// b;`, a class a macro expansion names three times) is one reference.
 #[derive(PartialEq, Eq, Hash)]
 enum Occurrence {
     Expression(*const c_void, SymbolRef),
-    Name(u32, u32, SymbolRef),
+    Name(u32, u32, SymbolRef, u32),
 }
 
 /// A file seen by the unit being indexed, with the data located in it.
@@ -688,9 +690,11 @@ struct FileState {
     /// The bytes libclang parsed, fetched at the first reference located in
     /// the file (see [`Collector::text`]); owned by the translation unit.
     text: Option<(*const u8, usize)>,
-    /// The references and declarations already recorded, see [`Occurrence`].
+    /// The references already recorded, see [`Occurrence`].
     occurrences: FxHashSet<Occurrence>,
-    declared: FxHashSet<(SymbolRef, u32, u32)>,
+    /// The declarations already recorded, by `Decl*`: the double walk
+    /// reports local variables twice.
+    declared: FxHashSet<*const c_void>,
     data: FileIndex,
 }
 
@@ -837,10 +841,9 @@ impl<'s> Collector<'s> {
         else {
             return;
         };
-        // A local variable is reported twice (see `Occurrence`).
         if !self.files[at.file as usize]
             .declared
-            .insert((symbol, at.line, at.column))
+            .insert(info.cursor.data[0])
         {
             return;
         }
@@ -930,15 +933,15 @@ impl<'s> Collector<'s> {
         else {
             return;
         };
+        let mut roles = info.role as u32 & ROLE_MASK;
         let occurrence = if clang_isExpression(info.cursor.kind) != 0 {
             Occurrence::Expression(info.cursor.data[1], symbol)
         } else {
-            Occurrence::Name(at.line, at.column, symbol)
+            Occurrence::Name(at.line, at.column, symbol, roles)
         };
         if !self.files[at.file as usize].occurrences.insert(occurrence) {
             return;
         }
-        let mut roles = info.role as u32 & ROLE_MASK;
         if info.kind == CXIdxEntityRef_Implicit || !self.spelled_at(&at, symbol, info.cursor) {
             roles |= role::IMPLICIT;
         }
@@ -1045,7 +1048,7 @@ impl<'s> Collector<'s> {
             self.cursor_symbol(parent, None)
         };
         let state = &mut self.files[file as usize];
-        if state.skipped || !state.declared.insert((symbol, line, column)) {
+        if state.skipped || !state.declared.insert(cursor.data[0]) {
             return;
         }
         state.data.decls.push(Decl {
@@ -2548,5 +2551,23 @@ void call(Base* b) {
             .symbols
             .iter()
             .all(|s| s.kind != "parameter" && s.kind != "variable"));
+    }
+
+    #[test]
+    fn a_declaration_and_a_definition_at_one_location_are_two() {
+        // As LevelDB's `TEST` macro declares and defines a method.
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "#define JOB(name) struct name { void run(); }; void name::run() {}\nJOB(Job)\n",
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        let (run, _) = symbol(&unit, "Job::run");
+        let decls: Vec<(u32, u32, bool)> = unit.files[0]
+            .decls
+            .iter()
+            .filter(|d| d.symbol == run)
+            .map(|d| (d.line, d.column, d.is_definition))
+            .collect();
+        assert_eq!(decls, [(2, 1, false), (2, 1, true)]);
     }
 }
