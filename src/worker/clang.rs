@@ -13,8 +13,12 @@
 //! While libclang parses, the callbacks record every file the unit sees and
 //! sort declarations, references, includes, base classes and overrides into
 //! the data of the file they are located in. Symbols are interned per unit by
-//! USR. After parsing, the files are hashed from the bytes libclang actually
-//! parsed, the translation unit is disposed (so the worker does not hold an
+//! USR. What the callbacks do not report is added from the text and the
+//! tree of the parsed unit: using-declarations and namespace aliases
+//! ([`Collector::using_declarations`]), and whether a reference is
+//! implicit ([`spells`]). After parsing, the files are hashed from the
+//! bytes libclang actually parsed, the translation unit is disposed (so
+//! the worker does not hold an
 //! AST while it waits for the supervisor), and the caller's `grant` decides
 //! which files' data to send. Symbols only referred to from files that were
 //! not granted are pruned, and the survivors renumbered ([`prune_symbols`]).
@@ -660,7 +664,8 @@ struct At {
 /// statement of a function body twice: once as declarations, with the
 /// right containers, and once more as part of the body, where everything
 /// in it (a local class's method bodies included) is reported again with
-/// the enclosing function as container. The first report is kept. An
+/// the enclosing function as container. The first report, whose container
+/// is the innermost (the walk as declarations comes first), is kept. An
 /// expression is told apart by its node, so that two calls a macro
 /// expands at one location stay two references; a name outside
 /// expressions (a type, a namespace) by its location and roles, so that a
