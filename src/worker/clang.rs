@@ -18,9 +18,8 @@
 //! ([`Collector::using_declarations`]), and whether a reference is
 //! implicit ([`spells`]). After parsing, the files are hashed from the
 //! bytes libclang actually parsed, the translation unit is disposed (so
-//! the worker does not hold an
-//! AST while it waits for the supervisor), and the caller's `grant` decides
-//! which files' data to send. Symbols only referred to from files that were
+//! the worker does not hold an AST while it waits for the supervisor), and
+//! the caller's `grant` decides which files' data to send. Symbols only referred to from files that were
 //! not granted are pruned, and the survivors renumbered ([`prune_symbols`]).
 //!
 //! # Threading hazard

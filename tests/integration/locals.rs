@@ -144,10 +144,13 @@ fn function_local_types_and_their_members() {
         query(&project, &["refs", "shortest::Mode::Careful"]),
         ["shortest::Mode::Careful enum_constant src/locals.cpp:28:17 [] in shortest"]
     );
-    // Parameters and local variables are left out by default.
+    // Parameters and local variables are left out by default; a global
+    // variable is not local.
     assert_eq!(
-        project.count("SELECT count(*) FROM symbols WHERE kind IN ('parameter', 'variable')"),
-        0
+        project.column(
+            "SELECT kind || ' ' || qualified_name FROM symbols WHERE kind IN ('parameter', 'variable')"
+        ),
+        ["variable pick"]
     );
 }
 
@@ -219,6 +222,28 @@ fn implicit_references() {
     assert_eq!(
         project.count("SELECT count(*) FROM refs WHERE roles & 256"),
         2
+    );
+}
+
+/// The roles of uses: a read and write in a local method, a write to a
+/// local union's member, an address taken.
+#[test]
+fn roles_of_uses() {
+    let project = built_locals(&[]);
+    assert_eq!(
+        query(&project, &["refs", "shortest::Counter::count_"]),
+        ["shortest::Counter::count_ field src/locals.cpp:15:31 [read,write] in shortest::Counter::bump"]
+    );
+    assert_eq!(
+        query(&project, &["refs", "shortest::Bits::whole"]),
+        [
+            "shortest::Bits::whole field src/locals.cpp:34:10 [write] in shortest",
+            "shortest::Bits::whole field src/locals.cpp:36:54 [read] in shortest",
+        ]
+    );
+    assert_eq!(
+        refs_to(&project, "src/concepts.cpp", "measure"),
+        ["text::measure 16:20 128 -"]
     );
 }
 

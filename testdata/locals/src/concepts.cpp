@@ -12,3 +12,5 @@ int use() {
     int pair[2] = {1, 2};
     return first<int>(pair);
 }
+
+auto pick = &text::measure;
