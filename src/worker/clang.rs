@@ -1455,7 +1455,6 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_NamespaceAlias, _) => "namespace_alias",
         (CXCursor_MacroDefinition, _) => "macro",
         (CXCursor_UsingDeclaration, _) => "using",
-        (CXCursor_ConceptDecl, _) => "concept",
         _ => "other",
     }
 }
