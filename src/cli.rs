@@ -102,6 +102,9 @@ struct BuildArgs {
     /// Also index declarations in system headers
     #[arg(long)]
     index_system_headers: bool,
+    /// Also index parameters and the local variables of functions
+    #[arg(long)]
+    index_locals: bool,
     /// Parse every unit exactly as written, without the standard library
     /// precompiled once per compile command (slower; see docs/ARCHITECTURE.md)
     #[arg(long)]
@@ -543,6 +546,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         rss_soft_limit: soft,
         memory_budget: budget,
         index_system_headers: args.index_system_headers,
+        index_locals: args.index_locals,
         full: args.full,
         toolchain,
         exe: std::env::current_exe().context("finding this program's path to start workers")?,

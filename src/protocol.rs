@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 5;
+pub(crate) const PROTOCOL_VERSION: u32 = 6;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -58,6 +58,8 @@ pub(crate) struct Hello {
     pub version: u32,
     /// Emit declarations located in system headers too.
     pub index_system_headers: bool,
+    /// Emit parameters and local variables too.
+    pub index_locals: bool,
     /// Passed to libclang as `-resource-dir`, so builtin headers such as
     /// `<stddef.h>` are found whatever path libclang was loaded from.
     pub resource_dir: String,
@@ -225,13 +227,10 @@ pub(crate) const SYMBOL_KINDS: &[&str] = &[
     "parameter",
     "typedef",
     "type_alias",
-    "type_alias_template",
     "class_template",
     "class_template_partial_specialization",
     "function_template",
-    "template_parameter",
     "using",
-    "concept",
     "macro",
     "other",
 ];

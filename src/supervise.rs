@@ -76,6 +76,8 @@ pub(crate) struct Config {
     pub memory_limits_given: bool,
     pub tu_timeout_given: bool,
     pub index_system_headers: bool,
+    /// Index parameters and local variables.
+    pub index_locals: bool,
     /// Re-emit every header even if the index already holds its content.
     pub full: bool,
     pub toolchain: Toolchain,
@@ -896,6 +898,7 @@ fn start_worker(config: &Config, id: WorkerId) -> Result<StartedWorker, String> 
         .send(&Request::Hello(Hello {
             version: PROTOCOL_VERSION,
             index_system_headers: config.index_system_headers,
+            index_locals: config.index_locals,
             resource_dir: config.toolchain.resource_dir.display().to_string(),
             retain_free_memory: config.rss_soft_limit / 2,
         }))

@@ -40,7 +40,11 @@ pub(crate) fn run() -> Result<()> {
             hello.version
         );
     }
-    let mut indexer = clang::Indexer::new(hello.index_system_headers, &hello.resource_dir)
+    let scope = clang::Scope {
+        system_headers: hello.index_system_headers,
+        locals: hello.index_locals,
+    };
+    let mut indexer = clang::Indexer::new(scope, &hello.resource_dir)
         .map_err(anyhow::Error::msg)
         .context("loading libclang")?;
     protocol::write_frame(

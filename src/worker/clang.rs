@@ -13,10 +13,13 @@
 //! While libclang parses, the callbacks record every file the unit sees and
 //! sort declarations, references, includes, base classes and overrides into
 //! the data of the file they are located in. Symbols are interned per unit by
-//! USR. After parsing, the files are hashed from the bytes libclang actually
-//! parsed, the translation unit is disposed (so the worker does not hold an
-//! AST while it waits for the supervisor), and the caller's `grant` decides
-//! which files' data to send. Symbols only referred to from files that were
+//! USR. What the callbacks do not report is added from the text and the
+//! tree of the parsed unit: using-declarations and namespace aliases
+//! ([`Collector::using_declarations`]), and whether a reference is
+//! implicit ([`spells`]). After parsing, the files are hashed from the
+//! bytes libclang actually parsed, the translation unit is disposed (so
+//! the worker does not hold an AST while it waits for the supervisor), and
+//! the caller's `grant` decides which files' data to send. Symbols only referred to from files that were
 //! not granted are pruned, and the survivors renumbered ([`prune_symbols`]).
 //!
 //! # Threading hazard
@@ -70,9 +73,18 @@ use crate::protocol::{
 /// analyses behind flags like `-Wthread-safety`, which build a CFG of every
 /// function body. Measured on LevelDB in docs/benchmarks.md.
 ///
+/// `CXIndexOpt_IndexFunctionLocalSymbols` reports what is declared inside
+/// function bodies: local classes, structs, unions and enums with their
+/// members (whose bodies' references then belong to their own methods), the
+/// calls of lambdas, and also every parameter and local variable, which the
+/// collector drops unless [`Scope::locals`] asks for them. It costs some CPU
+/// time (docs/benchmarks.md), and it makes libclang walk the declarations of
+/// a function body twice: see [`Occurrence`].
+///
 /// No `CXIndexOpt_SuppressRedundantRefs`: every reference is kept.
-const INDEX_OPTIONS: CXIndexOptFlags =
-    CXIndexOptSkipParsedBodiesInSession | CXIndexOptSuppressWarnings;
+const INDEX_OPTIONS: CXIndexOptFlags = CXIndexOptSkipParsedBodiesInSession
+    | CXIndexOptSuppressWarnings
+    | CXIndexOptIndexFunctionLocalSymbols;
 
 /// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
 /// preprocessing record, ...), none of which we need; in particular
@@ -91,13 +103,23 @@ const MAX_SCOPE_DEPTH: usize = 256;
 /// and the indices of those whose bodies were skipped, one answer per file.
 pub(crate) type Grant<'a> = dyn FnMut(&[SeenFile], &[u32]) -> Vec<bool> + 'a;
 
+/// What a session indexes besides the declarations and references of the
+/// project's files.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Scope {
+    /// Declarations located in system headers.
+    pub system_headers: bool,
+    /// Parameters and the local variables of functions (`--index-locals`).
+    pub locals: bool,
+}
+
 /// One libclang session: loaded library, index and index action, reused for
 /// every unit a worker process indexes.
 pub(crate) struct Indexer {
     library: Arc<SharedLibrary>,
     index: CXIndex,
     action: CXIndexAction,
-    index_system_headers: bool,
+    scope: Scope,
     resource_dir: String,
     /// xxh3 of the paths of the project headers that earlier units of this
     /// session parsed. libclang skips their function bodies from now on, so
@@ -111,7 +133,7 @@ impl Indexer {
     /// Loads libclang (honouring `LIBCLANG_PATH`) and creates the index and
     /// index action. `resource_dir` is passed to every unit as
     /// `-resource-dir` unless empty.
-    pub(crate) fn new(index_system_headers: bool, resource_dir: &str) -> Result<Indexer, String> {
+    pub(crate) fn new(scope: Scope, resource_dir: &str) -> Result<Indexer, String> {
         if !clang_sys::is_loaded() {
             clang_sys::load().map_err(|e| format!("cannot load libclang: {e}"))?;
         }
@@ -132,7 +154,7 @@ impl Indexer {
                 library,
                 index,
                 action,
-                index_system_headers,
+                scope,
                 resource_dir: resource_dir.to_owned(),
                 parsed_headers: FxHashSet::default(),
                 preludes: Preludes::default(),
@@ -167,7 +189,7 @@ impl Indexer {
             .map_err(|e| format!("cannot enter directory {}: {e}", request.directory))?;
 
         let prelude = match &request.prelude {
-            Some(prelude) if !self.index_system_headers => self.prelude_files(prelude, request),
+            Some(prelude) if !self.scope.system_headers => self.prelude_files(prelude, request),
             _ => None,
         };
         let pch = prelude.as_ref().map(|(pch, _)| pch.as_str());
@@ -272,11 +294,7 @@ impl Indexer {
         }
         let (arg_ptrs, arg_count) = c_argv(&args)?;
 
-        let mut collector = Collector::new(
-            self.library.clone(),
-            self.index_system_headers,
-            parsed_headers,
-        );
+        let mut collector = Collector::new(self.library.clone(), self.scope, parsed_headers);
         let mut callbacks = IndexerCallbacks {
             abortQuery: Some(abort_query),
             diagnostic: Some(on_diagnostic),
@@ -322,6 +340,8 @@ impl Indexer {
         if collector.files.is_empty() {
             return Err("libclang reported no main file".into());
         }
+        // SAFETY: `tu` is the live unit the collector's file handles belong to.
+        unsafe { collector.using_declarations(tu.0) };
         Ok(Parsed {
             collector,
             tu,
@@ -634,6 +654,26 @@ struct At {
     file: u32,
     line: u32,
     column: u32,
+    /// Byte offset in the file.
+    offset: u32,
+}
+
+/// What makes two reports of a reference the same one. With
+/// `CXIndexOpt_IndexFunctionLocalSymbols`, libclang walks a declaration
+/// statement of a function body twice: once as declarations, with the
+/// right containers, and once more as part of the body, where everything
+/// in it (a local class's method bodies included) is reported again with
+/// the enclosing function as container. The first report, whose container
+/// is the innermost (the walk as declarations comes first), is kept. An
+/// expression is told apart by its node, so that two calls a macro
+/// expands at one location stay two references; a name outside
+/// expressions (a type, a namespace) by its location and roles, so that a
+/// name libclang reports several times at one location (the type of `T a,
+/// b;`, a class a macro expansion names three times) is one reference.
+#[derive(PartialEq, Eq, Hash)]
+enum Occurrence {
+    Expression(*const c_void, SymbolRef),
+    Name(u32, u32, SymbolRef, u32),
 }
 
 /// A file seen by the unit being indexed, with the data located in it.
@@ -651,13 +691,25 @@ struct FileState {
     /// the parse would be recorded with the old content's hash and size,
     /// and refresh (which trusts size and mtime) would never look again.
     mtime_ns: i64,
+    /// The bytes libclang parsed, fetched at the first reference located in
+    /// the file (see [`Collector::text`]); owned by the translation unit.
+    text: Option<(*const u8, usize)>,
+    /// The references already recorded, see [`Occurrence`].
+    occurrences: FxHashSet<Occurrence>,
+    /// The declarations already recorded, by `Decl*`: the double walk
+    /// reports local variables twice.
+    declared: FxHashSet<*const c_void>,
     data: FileIndex,
 }
 
 /// Everything the callbacks learn about one unit.
 struct Collector<'s> {
     library: Arc<SharedLibrary>,
-    index_system_headers: bool,
+    scope: Scope,
+    /// The unit being parsed, learned from the first cursor a callback
+    /// carries (the callbacks are not given it): the text of a file is
+    /// looked up through it.
+    tu: CXTranslationUnit,
     /// The session's [`Indexer::parsed_headers`].
     parsed_headers: &'s FxHashSet<u64>,
     files: Vec<FileState>,
@@ -685,12 +737,13 @@ struct Collector<'s> {
 impl<'s> Collector<'s> {
     fn new(
         library: Arc<SharedLibrary>,
-        index_system_headers: bool,
+        scope: Scope,
         parsed_headers: &'s FxHashSet<u64>,
     ) -> Collector<'s> {
         Collector {
             library,
-            index_system_headers,
+            scope,
+            tu: ptr::null_mut(),
             parsed_headers,
             files: Vec::new(),
             file_by_handle: FxHashMap::default(),
@@ -724,6 +777,9 @@ impl<'s> Collector<'s> {
                     mtime_ns,
                     path,
                     system: None,
+                    text: None,
+                    occurrences: FxHashSet::default(),
+                    declared: FxHashSet::default(),
                     data: FileIndex {
                         file: index,
                         ..FileIndex::default()
@@ -743,13 +799,14 @@ impl<'s> Collector<'s> {
     /// unit sees are in system headers and need neither.
     unsafe fn locate(&mut self, loc: CXIdxLoc, in_system: bool) -> Option<At> {
         let mut file: CXFile = ptr::null_mut();
+        let mut offset = 0;
         clang_indexLoc_getFileLocation(
             loc,
             ptr::null_mut(),
             &mut file,
             ptr::null_mut(),
             ptr::null_mut(),
-            ptr::null_mut(),
+            &mut offset,
         );
         if file.is_null() {
             return None;
@@ -770,6 +827,7 @@ impl<'s> Collector<'s> {
             file: index,
             line,
             column,
+            offset,
         })
     }
 
@@ -777,7 +835,7 @@ impl<'s> Collector<'s> {
         if info.isImplicit != 0 {
             return;
         }
-        let Some(at) = self.locate(info.loc, self.index_system_headers) else {
+        let Some(at) = self.locate(info.loc, self.scope.system_headers) else {
             return;
         };
         let Some(symbol) = info
@@ -787,6 +845,12 @@ impl<'s> Collector<'s> {
         else {
             return;
         };
+        if !self.files[at.file as usize]
+            .declared
+            .insert(info.cursor.data[0])
+        {
+            return;
+        }
         let container = self.container_symbol(info.semanticContainer);
         let bases = self.bases(info, symbol);
         // One override edge per method and unit: from its first declaration,
@@ -873,12 +937,132 @@ impl<'s> Collector<'s> {
         else {
             return;
         };
+        let mut roles = info.role as u32 & ROLE_MASK;
+        let occurrence = if clang_isExpression(info.cursor.kind) != 0 {
+            Occurrence::Expression(info.cursor.data[1], symbol)
+        } else {
+            Occurrence::Name(at.line, at.column, symbol, roles)
+        };
+        if !self.files[at.file as usize].occurrences.insert(occurrence) {
+            return;
+        }
+        if info.kind == CXIdxEntityRef_Implicit || !self.spelled_at(&at, symbol, info.cursor) {
+            roles |= role::IMPLICIT;
+        }
         let container = self.container_symbol(info.container);
         self.files[at.file as usize].data.refs.push(Reference {
             symbol,
             line: at.line,
             column: at.column,
-            roles: info.role as u32 & ROLE_MASK,
+            roles,
+            container,
+        });
+    }
+
+    /// Whether the name of `symbol` is written at `at`. libclang marks no
+    /// reference of C++ code implicit, so implicitness is read from the
+    /// text, as clangd decides whether a reference is "spelled": a
+    /// reference whose name is not written where it is located is a call
+    /// the compiler inserted (a converting or default constructor, a
+    /// conversion operator, the operators of a range-based `for`) or comes
+    /// out of a macro expansion (it is located at the macro's name). `true`
+    /// when the text cannot be had.
+    unsafe fn spelled_at(&mut self, at: &At, symbol: SymbolRef, cursor: CXCursor) -> bool {
+        let Some(text) = self.text(at.file, cursor) else {
+            return true;
+        };
+        let symbol = &self.symbols[symbol as usize];
+        spells(
+            text.get(at.offset as usize..).unwrap_or_default(),
+            &symbol.name,
+            &symbol.kind,
+        )
+    }
+
+    /// The text libclang parsed of file `file`, valid while the unit lives.
+    unsafe fn text<'t>(&mut self, file: u32, cursor: CXCursor) -> Option<&'t [u8]> {
+        if self.tu.is_null() {
+            // A reference from a using-declaration carries a null cursor.
+            self.tu = clang_Cursor_getTranslationUnit(cursor);
+            if self.tu.is_null() {
+                return None;
+            }
+        }
+        let state = &mut self.files[file as usize];
+        let (data, size) = *state.text.get_or_insert_with(|| {
+            let mut size = 0;
+            let data = clang_getFileContents(self.tu, state.handle, &mut size);
+            (data.cast::<u8>(), size)
+        });
+        (!data.is_null()).then(|| std::slice::from_raw_parts(data, size))
+    }
+
+    /// libclang's indexing reports no declaration for a using-declaration
+    /// or a namespace alias, only the references to what they name. They
+    /// are found in the text of each file whose data is collected: the
+    /// cursor libclang puts at a `using` or `namespace` keyword says what
+    /// stands there. (A walk of the whole tree would also visit, and
+    /// deserialize, every declaration of a precompiled header.)
+    unsafe fn using_declarations(&mut self, tu: CXTranslationUnit) {
+        for file in 0..self.files.len() {
+            let state = &mut self.files[file];
+            let system = *state.system.get_or_insert_with(|| {
+                clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0))
+                    != 0
+            });
+            if state.skipped || (system && !self.scope.system_headers) {
+                continue;
+            }
+            let handle = state.handle;
+            let text = parsed_content(tu, handle, &state.path);
+            for offset in alias_keywords(&text) {
+                let cursor = clang_getCursor(tu, clang_getLocationForOffset(tu, handle, offset));
+                if matches!(
+                    cursor.kind,
+                    CXCursor_UsingDeclaration | CXCursor_NamespaceAlias
+                ) {
+                    self.alias_declaration(cursor);
+                }
+            }
+        }
+    }
+
+    /// Records the declaration of a using-declaration or namespace alias.
+    unsafe fn alias_declaration(&mut self, cursor: CXCursor) {
+        let mut file: CXFile = ptr::null_mut();
+        let (mut line, mut column) = (0, 0);
+        clang_getFileLocation(
+            clang_getCursorLocation(cursor),
+            &mut file,
+            &mut line,
+            &mut column,
+            ptr::null_mut(),
+        );
+        if file.is_null() {
+            return;
+        }
+        let file = self.file_index(file);
+        let Some(symbol) = self.cursor_symbol(cursor, None) else {
+            return;
+        };
+        let parent = clang_getCursorSemanticParent(cursor);
+        let container = if clang_isTranslationUnit(parent.kind) != 0 {
+            None
+        } else {
+            self.cursor_symbol(parent, None)
+        };
+        let state = &mut self.files[file as usize];
+        if state.skipped || !state.declared.insert(cursor.data[0]) {
+            return;
+        }
+        state.data.decls.push(Decl {
+            symbol,
+            line,
+            column,
+            extent: extent(cursor),
+            // One alias has one declaration; a name can be brought into a
+            // scope by several using-declarations.
+            is_definition: cursor.kind == CXCursor_NamespaceAlias,
             container,
         });
     }
@@ -988,6 +1172,9 @@ impl<'s> Collector<'s> {
         }
         let template = entity.map_or(CXIdxEntity_NonTemplate, |e| e.templateKind);
         let kind = symbol_kind(cursor.kind, template);
+        if !self.scope.locals && is_local(cursor, kind) {
+            return None;
+        }
         if let Some(&index) = self.symbol_by_usr.get(usr.as_ref()) {
             // A class template is also reached through its pattern
             // `CXXRecordDecl` (as the container of its members), whose
@@ -1265,28 +1452,100 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_ClassTemplate, _) => "class_template",
         (CXCursor_ClassTemplatePartialSpecialization, _) => "class_template_partial_specialization",
         (CXCursor_FunctionTemplate, _) => "function_template",
-        (CXCursor_TypeAliasTemplateDecl, _) => "type_alias_template",
         (CXCursor_NamespaceAlias, _) => "namespace_alias",
         (CXCursor_MacroDefinition, _) => "macro",
         (CXCursor_UsingDeclaration, _) => "using",
-        (
-            CXCursor_TemplateTypeParameter
-            | CXCursor_NonTypeTemplateParameter
-            | CXCursor_TemplateTemplateParameter,
-            _,
-        ) => "template_parameter",
-        (CXCursor_ConceptDecl, _) => "concept",
         _ => "other",
     }
+}
+
+/// Whether a declaration of `kind` is local to a function: a parameter, or
+/// a variable (or label, structured binding, ...) declared in a function
+/// body.
+unsafe fn is_local(cursor: CXCursor, kind: &str) -> bool {
+    match kind {
+        "parameter" => true,
+        "variable" | "other" => matches!(
+            clang_getCursorSemanticParent(cursor).kind,
+            CXCursor_FunctionDecl
+                | CXCursor_CXXMethod
+                | CXCursor_Constructor
+                | CXCursor_Destructor
+                | CXCursor_ConversionFunction
+                | CXCursor_FunctionTemplate
+        ),
+        _ => false,
+    }
+}
+
+/// The offsets in `text` of the keywords that may begin a using-declaration
+/// (`using` but for `using namespace`) or a namespace alias (`namespace N
+/// =`). Comments and strings are not told apart: the cursor found there
+/// decides.
+fn alias_keywords(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let is_identifier = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    // Each identifier with its offset.
+    let mut offset = 0;
+    let mut words = std::iter::from_fn(move || {
+        while offset < text.len() && !is_identifier(text[offset]) {
+            offset += 1;
+        }
+        let start = offset;
+        while offset < text.len() && is_identifier(text[offset]) {
+            offset += 1;
+        }
+        (start < offset).then(|| (start, &text[start..offset]))
+    })
+    .peekable();
+    std::iter::from_fn(move || loop {
+        let (start, word) = words.next()?;
+        let candidate = match word {
+            b"using" => words.peek().is_some_and(|(_, next)| *next != b"namespace"),
+            b"namespace" => words.next().is_some_and(|(name, next)| {
+                let after = text[name + next.len()..].trim_ascii_start();
+                after.starts_with(b"=") && !after.starts_with(b"==")
+            }),
+            _ => false,
+        };
+        if candidate {
+            return Some(start as u32);
+        }
+    })
+}
+
+/// Whether `text` (a file from a reference's location on) begins with the
+/// written name of a symbol named `name`, of kind `kind`: its identifier
+/// (for a constructor, its class's, without template arguments), `~` for a
+/// destructor, and for an operator the keyword `operator` or the
+/// operator's first character (`(` of `less(a, b)`); a conversion
+/// operator is written only as `operator`. A name in parentheses (an
+/// unnamed class) cannot be written, and counts as written.
+fn spells(text: &[u8], name: &str, kind: &str) -> bool {
+    let is_identifier = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    let word = |word: &[u8]| {
+        text.starts_with(word) && !text.get(word.len()).is_some_and(|&c| is_identifier(c))
+    };
+    let operator = name
+        .strip_prefix("operator")
+        .filter(|rest| !rest.bytes().next().is_some_and(is_identifier));
+    if let Some(operator) = operator {
+        return word(b"operator")
+            || (kind != "conversion_function"
+                && operator.trim_start().bytes().next() == text.first().copied());
+    }
+    if name.starts_with('~') {
+        return text.first() == Some(&b'~');
+    }
+    if name.is_empty() || name.starts_with('(') {
+        return true;
+    }
+    word(name.split('<').next().unwrap_or(name).as_bytes())
 }
 
 fn is_template_kind(kind: &str) -> bool {
     matches!(
         kind,
-        "class_template"
-            | "class_template_partial_specialization"
-            | "function_template"
-            | "type_alias_template"
+        "class_template" | "class_template_partial_specialization" | "function_template"
     )
 }
 
@@ -1474,7 +1733,7 @@ mod tests {
             let cwd = std::env::current_dir().unwrap();
             Fixture {
                 dir,
-                indexer: Indexer::new(false, RESOURCE_DIR).unwrap(),
+                indexer: Indexer::new(Scope::default(), RESOURCE_DIR).unwrap(),
                 cwd,
                 prelude: None,
                 args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
@@ -1614,9 +1873,14 @@ alias::Int global;
         // libclang 14 reports an alias template only as its templated
         // `TypeAliasDecl`, with no template kind.
         assert_eq!(kind_of("ns::Ptr"), "type_alias");
-        // Nor does it report the declaration of a namespace alias; the
-        // symbol comes from the reference.
+        // Nor does it report the declaration of a namespace alias: the
+        // collector finds it (`using_declarations`).
         assert_eq!(kind_of("alias"), "namespace_alias");
+        let (alias, _) = symbol(&unit, "alias");
+        assert!(unit.files[0]
+            .decls
+            .iter()
+            .any(|d| d.symbol == alias && (d.line, d.column) == (25, 11)));
         assert_eq!(kind_of("ns::c_function"), "function");
         assert_eq!(kind_of("global"), "variable");
 
@@ -1798,7 +2062,14 @@ void call(Base* b) {
     #[test]
     fn system_declarations_are_indexed_on_request() {
         let mut f = Fixture::new(&[("main.cpp", "#include <stddef.h>\nsize_t length;\n")]);
-        f.indexer = Indexer::new(true, RESOURCE_DIR).unwrap();
+        f.indexer = Indexer::new(
+            Scope {
+                system_headers: true,
+                ..Scope::default()
+            },
+            RESOURCE_DIR,
+        )
+        .unwrap();
         let (seen, unit) = f.index("main.cpp");
         let (size_t, _) = symbol(&unit, "size_t");
         assert!(file(&unit, &seen, "stddef.h")
@@ -2184,5 +2455,122 @@ void call(Base* b) {
         }];
         assert!(prune_symbols(vec![symbol], &mut files).is_empty());
         assert!(prune_symbols(Vec::new(), &mut []).is_empty());
+    }
+
+    #[test]
+    fn a_name_is_spelled_where_it_is_written() {
+        for (text, name, kind) in [
+            ("lookup(7)", "lookup", "function"),
+            ("Name(8)", "Name", "constructor"),
+            ("basic_string(s)", "basic_string<_CharT>", "constructor"),
+            ("~Name()", "~Name", "destructor"),
+            ("(1, 2)", "operator()", "method"),
+            ("< b", "operator<", "function"),
+            ("new Name", "operator new", "function"),
+            ("operator bool()", "operator bool", "conversion_function"),
+            ("operator<(b)", "operator<", "method"),
+            ("x", "(anonymous)", "struct"),
+        ] {
+            assert!(spells(text.as_bytes(), name, kind), "{name} in {text}");
+        }
+        for (text, name, kind) in [
+            ("7)", "Name", "constructor"),
+            ("names)", "Name", "constructor"),
+            ("flag)", "operator bool", "conversion_function"),
+            (": items)", "operator*", "method"),
+            ("CHECK(x)", "fail", "function"),
+            ("", "fail", "function"),
+        ] {
+            assert!(!spells(text.as_bytes(), name, kind), "{name} in {text}");
+        }
+    }
+
+    #[test]
+    fn alias_keywords_are_found_in_text() {
+        let text = "using std::string;\nusing namespace std;\nnamespace fs = a::b;\n\
+                    namespace real {}\nusing Int = int;\nint namespaces; // using it\n\
+                    namespace q == 1;";
+        let found: Vec<&str> = alias_keywords(text.as_bytes())
+            .map(|offset| {
+                &text[offset as usize..text[offset as usize..].find(';').unwrap() + offset as usize]
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "using std::string",
+                "namespace fs = a::b",
+                "using Int = int",
+                "using it\nnamespace q == 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_objective_c_class_is_of_another_kind() {
+        let mut f = Fixture::new(&[("main.m", "@interface Counter\n- (int)next;\n@end\n")]);
+        f.args = vec!["-xobjective-c".into()];
+        let (_, unit) = f.index("main.m");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        assert_eq!(symbol(&unit, "Counter").1.kind, "other");
+    }
+
+    #[test]
+    fn function_local_symbols_are_indexed_once_with_their_own_containers() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "int h(int);\n\
+             #define TWICE(x) h(x) + h(x)\n\
+             int run(int p) {\n\
+               struct L { int m() { return h(1); } };\n\
+               int a = TWICE(p) + L().m();\n\
+               return a;\n\
+             }\n",
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        let name = |s: SymbolRef| unit.symbols[s as usize].qualified_name.as_str();
+        let mut refs: Vec<(u32, u32, &str, Option<&str>)> = unit.files[0]
+            .refs
+            .iter()
+            .map(|r| (r.line, r.column, name(r.symbol), r.container.map(name)))
+            .collect();
+        refs.sort();
+        // The macro's two calls stay two; the declaration statement's
+        // references, reported twice by libclang, are kept once, the local
+        // method's with the method as container.
+        assert_eq!(
+            refs,
+            [
+                (4, 29, "h", Some("run::L::m")),
+                (5, 9, "h", Some("run")),
+                (5, 9, "h", Some("run")),
+                (5, 20, "run::L", Some("run")),
+                (5, 24, "run::L::m", Some("run")),
+            ]
+        );
+        // Parameters and local variables are not symbols by default.
+        assert!(unit
+            .symbols
+            .iter()
+            .all(|s| s.kind != "parameter" && s.kind != "variable"));
+    }
+
+    #[test]
+    fn a_declaration_and_a_definition_at_one_location_are_two() {
+        // As LevelDB's `TEST` macro declares and defines a method.
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "#define JOB(name) struct name { void run(); }; void name::run() {}\nJOB(Job)\n",
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        let (run, _) = symbol(&unit, "Job::run");
+        let decls: Vec<(u32, u32, bool)> = unit.files[0]
+            .decls
+            .iter()
+            .filter(|d| d.symbol == run)
+            .map(|d| (d.line, d.column, d.is_definition))
+            .collect();
+        assert_eq!(decls, [(2, 1, false), (2, 1, true)]);
     }
 }

@@ -7,6 +7,7 @@ mod faults;
 mod fuzz;
 mod generators;
 mod hostile;
+mod locals;
 mod pipeline;
 mod refresh;
 mod robust;
