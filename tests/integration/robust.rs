@@ -459,8 +459,14 @@ fn find_reaches_system_symbols_the_project_refers_to() {
 fn the_compilers_name_decides_the_language() {
     let project = Project::new();
     project.write("src/m.c", "namespace ns { int f() { return 1; } }\n");
-    project.write("src/x.h", "#pragma once\nnamespace hx { struct S { int g(); }; }\n");
-    project.write("src/plain.c", "int c_only(void) { int class_ = 1; return class_; }\n");
+    project.write(
+        "src/x.h",
+        "#pragma once\nnamespace hx { struct S { int g(); }; }\n",
+    );
+    project.write(
+        "src/plain.c",
+        "int c_only(void) { int class_ = 1; return class_; }\n",
+    );
     let root = project.root().display().to_string();
     let entries = serde_json::json!([
         { "directory": root, "file": "src/m.c", "arguments": ["/usr/bin/g++", "-c", "src/m.c", "-o", "m.o"] },
@@ -469,8 +475,15 @@ fn the_compilers_name_decides_the_language() {
     ]);
     project.write("compile_commands.json", &entries.to_string());
     let summary = project.build(&[]);
-    assert_eq!((summary["indexed"].as_u64(), summary["failed"].as_u64()), (Some(3), Some(0)), "{summary}");
-    assert_eq!(project.count("SELECT count(*) FROM diagnostics WHERE severity IN ('error', 'fatal')"), 0);
+    assert_eq!(
+        (summary["indexed"].as_u64(), summary["failed"].as_u64()),
+        (Some(3), Some(0)),
+        "{summary}"
+    );
+    assert_eq!(
+        project.count("SELECT count(*) FROM diagnostics WHERE severity IN ('error', 'fatal')"),
+        0
+    );
     assert_eq!(
         project.column(
             "SELECT qualified_name || ' ' || kind FROM symbols
