@@ -238,8 +238,7 @@ prepare_libgit2() {
     # Options follow Debian's rules except where they would need more
     # packages: HTTPS through OpenSSL instead of mbedTLS, no SSH, GSSAPI or
     # NTLM.  Debian's tree drops the bundled deps/, so pcre2, http-parser and
-    # zlib come from the system.  The tests' clar.suite is generated at build
-    # time, so it is missing here, as it is on any configured-only tree.
+    # zlib come from the system.
     prepare libgit2 "deb:libgit2=1.5.1+ds-1+deb12u1" . \
         -DBUILD_SHARED_LIBS=OFF \
         -DBUILD_CLI=OFF \
@@ -251,6 +250,23 @@ prepare_libgit2() {
         -DUSE_SSH=OFF \
         -DUSE_GSSAPI=OFF \
         -DUSE_NTLMCLIENT=OFF
+    # Every test unit (440 of the 609) is compiled with `-include
+    # clar_suite.h`, which the build's first step generates from the test
+    # sources with a Python script.  Without it each of those units stops at
+    # a fatal "file not found" before its first line, which would make the
+    # corpus measure error handling rather than C code.  So this runs that
+    # one step, with the arguments of the custom commands in
+    # tests/{libgit2,util}/CMakeLists.txt; it compiles nothing.
+    local corpus="$CORPORA_DIR/libgit2" suite
+    for suite in "libgit2 -xonline -xstress -xperf" "util"; do
+        set -- $suite
+        local dir="$1"; shift
+        [[ -s "$corpus/build/tests/$dir/clar_suite.h" ]] && continue
+        log "libgit2: generating build/tests/$dir/clar.suite and clar_suite.h (clar's generate.py)"
+        (cd "$corpus/src/tests/$dir" &&
+            python3 ../clar/generate.py -o "$corpus/build/tests/$dir" -f "$@" . >/dev/null) \
+            || die "libgit2: clar's generate.py failed for tests/$dir"
+    done
 }
 
 prepare_abseil() {
