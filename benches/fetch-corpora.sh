@@ -86,12 +86,12 @@ EOF
 DEBIAN_SUITE="bookworm"
 DEBIAN_MIRROR="http://deb.debian.org/debian"
 APT_DIR=""
-private_apt() {
-    apt-get -o Dir::Etc::SourceList="$APT_DIR/etc/sources.list" \
-        -o Dir::Etc::SourceParts=/dev/null \
-        -o Dir::State="$APT_DIR/state" -o Dir::Cache="$APT_DIR/cache" \
-        -o APT::Sandbox::User=root "$@"
-}
+APT_OPTS=()
+# apt's downloads run as the user `_apt` when apt runs as root, and `_apt`
+# cannot write into our private (mode 0700) directory, so apt would fall back
+# to root with a warning; saying so up front only drops the warning.  apt
+# checks every downloaded file against the hashes of the signed index.
+private_apt() { apt-get "${APT_OPTS[@]}" -o APT::Sandbox::User=root "$@"; }
 fetch_debian_source() {
     local spec="$1" dest="$2"
     local name="${spec%%=*}" version="${spec#*=}"
@@ -101,6 +101,9 @@ fetch_debian_source() {
         TMP_DIRS+=("$APT_DIR")
         mkdir -p "$APT_DIR/state/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/etc"
         echo "deb-src $DEBIAN_MIRROR $DEBIAN_SUITE main" >"$APT_DIR/etc/sources.list"
+        APT_OPTS=(-o Dir::Etc::SourceList="$APT_DIR/etc/sources.list"
+            -o Dir::Etc::SourceParts=/dev/null
+            -o Dir::State="$APT_DIR/state" -o Dir::Cache="$APT_DIR/cache")
         log "apt-get update (private state $APT_DIR: deb-src $DEBIAN_SUITE main)"
         private_apt update -qq || die "apt-get update of the private deb-src state failed"
     fi
@@ -110,9 +113,7 @@ fetch_debian_source() {
     log "apt-get source --download-only $name=$version"
     if ! (cd "$download" && private_apt source -qq --download-only "$name=$version" >&2); then
         local current
-        current="$(apt-cache -o Dir::Etc::SourceList="$APT_DIR/etc/sources.list" \
-            -o Dir::Etc::SourceParts=/dev/null -o Dir::State="$APT_DIR/state" \
-            -o Dir::Cache="$APT_DIR/cache" showsrc "$name" 2>/dev/null \
+        current="$(apt-cache "${APT_OPTS[@]}" showsrc "$name" 2>/dev/null \
             | sed -n 's/^Version: //p' | head -n1)"
         [[ -n "$current" ]] || die "Debian source package $name is not in $DEBIAN_SUITE"
         log "warning: $name $version is no longer on the mirror; taking $current (update the pin in $0 and the counts in benches/README.md)"
@@ -122,6 +123,8 @@ fetch_debian_source() {
     local dsc
     dsc="$(ls -1 "$download"/*.dsc | head -n1)"
     log "source package: $(sed -n 's/^Version: /version /p' "$dsc" | head -n1) ($(basename "$dsc"))"
+    # --no-check: the .dsc's maintainer signature needs debian-keyring to
+    # verify; apt has already checked the files against the signed index.
     dpkg-source --no-check -x "$dsc" "$dest/tree" >&2 \
         || die "dpkg-source -x $dsc failed"
 }
@@ -197,7 +200,7 @@ prepare() {
         fi
         from="${from%/.}"
         [[ -d "$from" ]] || die "$from not found in $spec"
-        log "$name: copying $subdir -> $corpus/src"
+        log "$name: moving $subdir of $spec to $corpus/src"
         install_source "$corpus" "$from"
     fi
     configure "$corpus" "$@"
@@ -257,16 +260,18 @@ prepare_libgit2() {
     # corpus measure error handling rather than C code.  So this runs that
     # one step, with the arguments of the custom commands in
     # tests/{libgit2,util}/CMakeLists.txt; it compiles nothing.
-    local corpus="$CORPORA_DIR/libgit2" suite
-    for suite in "libgit2 -xonline -xstress -xperf" "util"; do
-        set -- $suite
-        local dir="$1"; shift
-        [[ -s "$corpus/build/tests/$dir/clar_suite.h" ]] && continue
-        log "libgit2: generating build/tests/$dir/clar.suite and clar_suite.h (clar's generate.py)"
-        (cd "$corpus/src/tests/$dir" &&
-            python3 ../clar/generate.py -o "$corpus/build/tests/$dir" -f "$@" . >/dev/null) \
-            || die "libgit2: clar's generate.py failed for tests/$dir"
-    done
+    generate_clar_suite libgit2 -xonline -xstress -xperf
+    generate_clar_suite util
+}
+
+# $1 a libgit2 test suite (tests/$1), remaining args: generate.py's options.
+generate_clar_suite() {
+    local corpus="$CORPORA_DIR/libgit2" dir="$1"; shift
+    [[ -s "$corpus/build/tests/$dir/clar_suite.h" ]] && return
+    log "libgit2: generating build/tests/$dir/clar.suite and clar_suite.h (clar's generate.py)"
+    (cd "$corpus/src/tests/$dir" &&
+        python3 ../clar/generate.py -o "$corpus/build/tests/$dir" -f "$@" . >/dev/null) \
+        || die "libgit2: clar's generate.py failed for tests/$dir"
 }
 
 prepare_abseil() {
