@@ -37,7 +37,7 @@ bench-corpora: bench-deps
 bench: build bench-corpora
 	python3 benches/compare.py --repeat 3 leveldb
 	python3 benches/compare.py protobuf
-	python3 benches/compare.py libgit2 abseil spdlog
+	python3 benches/compare.py libgit2 abseil spdlog wxwidgets
 	python3 benches/scale.py
 	python3 benches/refresh.py --units 4 8 16 32
 	python3 benches/cancel.py --corpus leveldb

@@ -18,6 +18,7 @@
 #   libgit2   deb   libgit2 1.5.1+ds-1+deb12u1  C, library and clar tests
 #   abseil    deb   abseil 20220623.1-1+deb12u2 C++, gtest/gmock tests, template headers
 #   spdlog    deb   spdlog 1:1.10.0+ds-0.4      CMake target_precompile_headers, Catch2 tests
+#   wxwidgets deb   wxwidgets3.2 3.2.2+dfsg-2   target_precompile_headers on most units
 #   llvm      deb   llvm-toolchain-14 1:14.0.6-12   LARGE (thousands of units): only on request
 # The Debian ones need the libraries their CMake looks for (gtest, catch2,
 # fmt, pcre2, http-parser, ...) and dpkg-source: `.ci/install-deps --bench`.
@@ -305,6 +306,24 @@ prepare_spdlog() {
     log "spdlog: $pch entries carry -include-pch"
 }
 
+prepare_wxwidgets() {
+    # A CMake project that precompiles one header (wx/wxprec.h, through
+    # target_precompile_headers) for most of its units: wxBase and wxNet and
+    # the console tests (Catch, vendored), without the GUI libraries, which
+    # would need GTK.  PCRE is the vendored one; zlib and expat come from the
+    # system (Debian's tree drops their vendored copies).  Configure warns
+    # that curl and libsecret are missing: wxWebRequest's curl backend and
+    # wxSecretStore are left out, as in any build without them.
+    prepare wxwidgets "deb:wxwidgets3.2=3.2.2+dfsg-2" . \
+        -DwxUSE_GUI=OFF \
+        -DwxBUILD_TESTS=CONSOLE_ONLY \
+        -DwxBUILD_PRECOMP=ON \
+        -DwxUSE_REGEX=builtin \
+        -DwxUSE_ZLIB=sys \
+        -DwxUSE_EXPAT=sys \
+        -DwxUSE_LIBLZMA=OFF
+}
+
 prepare_llvm() {
     # LARGE, not fetched by default: LLVM and clang 14, thousands of units, a
     # 130 MB download that unpacks to about 1.5 GB.  For soak runs.  Only
@@ -317,7 +336,7 @@ prepare_llvm() {
 }
 
 corpora=("$@")
-[[ ${#corpora[@]} -gt 0 ]] || corpora=(leveldb protobuf libgit2 abseil spdlog)
+[[ ${#corpora[@]} -gt 0 ]] || corpora=(leveldb protobuf libgit2 abseil spdlog wxwidgets)
 mkdir -p "$CORPORA_DIR"
 for c in "${corpora[@]}"; do
     case "$c" in
@@ -326,8 +345,9 @@ for c in "${corpora[@]}"; do
         libgit2) prepare_libgit2 ;;
         abseil) prepare_abseil ;;
         spdlog) prepare_spdlog ;;
+        wxwidgets) prepare_wxwidgets ;;
         llvm) prepare_llvm ;;
-        *) die "unknown corpus '$c' (known: leveldb protobuf libgit2 abseil spdlog llvm)" ;;
+        *) die "unknown corpus '$c' (known: leveldb protobuf libgit2 abseil spdlog wxwidgets llvm)" ;;
     esac
 done
 log "done: ${corpora[*]}"
