@@ -32,10 +32,12 @@ bench-deps:
 bench-corpora: bench-deps
 	benches/fetch-corpora.sh
 
-# Every benchmark of docs/benchmarks.md, on a quiet machine (about 40 min).
+# Every benchmark of docs/benchmarks.md, on a quiet machine (about 40 min
+# for leveldb and protobuf; the other corpora's compare runs are not timed yet).
 bench: build bench-corpora
 	python3 benches/compare.py --repeat 3 leveldb
 	python3 benches/compare.py protobuf
+	python3 benches/compare.py libgit2 abseil spdlog wxwidgets
 	python3 benches/scale.py
 	python3 benches/refresh.py --units 4 8 16 32
 	python3 benches/cancel.py --corpus leveldb

@@ -143,16 +143,24 @@ def syntax_only_argv(entry: dict, clang: str, clangxx: str, extra: list[str]) ->
     # Keep the entry's C/C++ driver choice: it decides how a .c file parses.
     driver = clangxx if "++" in os.path.basename(argv[0]) else clang
     out = [driver, "-fsyntax-only", *extra]
-    skip_next = False
-    for arg in argv[1:]:
-        if skip_next:
-            skip_next = False
-        elif arg in _DROP_WITH_VALUE:
-            skip_next = True
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _DROP_WITH_VALUE or arg == "-include-pch":
+            i += 2
+        elif arg == "-Xclang" and args[i + 1:i + 2] == ["-include-pch"]:
+            # A precompiled header (CMake's target_precompile_headers spells
+            # it `-Xclang -include-pch -Xclang FILE.pch`) is a build output, so
+            # a configured-only tree lacks it and clang would stop at once.
+            # The header it was made from stays in the unit (CMake also
+            # passes it with `-Xclang -include`), so the floor parses it.
+            i += 4
         elif arg in _DROP or arg.startswith(_DROP_ATTACHED):
-            pass
+            i += 1
         else:
             out.append(arg)
+            i += 1
     return out
 
 
