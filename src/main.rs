@@ -3,6 +3,7 @@
 //! wires the modules together.
 
 mod cli;
+mod digest;
 mod discover;
 mod memory;
 mod plan;

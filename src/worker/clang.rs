@@ -1109,9 +1109,12 @@ impl<'s> Collector<'s> {
         if let Some(&index) = self.symbol_by_usr.get(usr.as_ref()) {
             // A class template is also reached through its pattern
             // `CXXRecordDecl` (as the container of its members), whose
-            // cursor says `class`; the template kind wins, whatever the order.
+            // cursor says `class`; the template's kind and type win,
+            // whatever the order.
             if is_template_kind(kind) {
-                self.symbols[index as usize].kind = kind.to_owned();
+                let symbol = &mut self.symbols[index as usize];
+                symbol.kind = kind.to_owned();
+                symbol.type_spelling = symbol_type(cursor, kind);
             }
             return Some(index);
         }
@@ -1133,7 +1136,7 @@ impl<'s> Collector<'s> {
         } else {
             format!("{scope}::{name}")
         };
-        let type_spelling = type_spelling(cursor);
+        let type_spelling = symbol_type(cursor, kind);
         let index = self.symbols.len() as SymbolRef;
         let usr = usr.into_owned();
         self.symbol_by_usr.insert(usr.clone(), index);
@@ -1318,6 +1321,17 @@ unsafe fn extent(cursor: CXCursor) -> Span {
         column,
         end_line,
         end_column,
+    }
+}
+
+/// The type of a symbol of `kind` declared by `cursor`. A class template
+/// has none: it is reached through its `ClassTemplate` cursor (no type)
+/// and through its pattern (`S<T>`), in an order that varies by unit.
+unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
+    if kind == "class_template" {
+        String::new()
+    } else {
+        type_spelling(cursor)
     }
 }
 
