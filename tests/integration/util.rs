@@ -344,6 +344,21 @@ pub fn snapshot_diff(a: &str, b: &str) -> String {
     out
 }
 
+/// The content of the index at `db` as `indexer digest --rows` prints it:
+/// every table's row count and hash, then every row, spelled with USRs and
+/// paths. Equal for two indexes of the same sources, however built.
+pub fn digest(project: &Project, db: &Path) -> String {
+    let output = project.run(&["digest", "--rows", "--db", db.to_str().unwrap()]);
+    assert_success(&output);
+    String::from_utf8(output.stdout).expect("a UTF-8 digest")
+}
+
+/// Asserts that two digests are equal, showing the rows that differ.
+#[track_caller]
+pub fn assert_same_digest(what: &str, a: &str, b: &str) {
+    assert!(a == b, "{what}:\n{}", snapshot_diff(a, b));
+}
+
 /// Replaces a file's content and makes sure its mtime moved, so that a
 /// refresh cannot miss the edit however coarse the file system's clock.
 pub fn edit(project: &Project, rel: &str, content: &str) {
