@@ -388,74 +388,47 @@ impl Indexer {
             }
             let mut library = library_read_by(tu.0);
             drop(tu);
-            library.entries = self.inclusion_tree(&header, &arg_ptrs, arg_count, &library.files)?;
+            library.includes = self.include_graph(&header, &arg_ptrs, arg_count, &library.files)?;
             Ok(library)
         }
     }
 
-    /// The library's inclusion tree: one entry each time a header was
-    /// entered, with the `#include` directives evaluated there, also those
-    /// a header's include guard made no-ops (which `clang_getInclusions`,
-    /// first inclusions only, leaves out), so that a unit can list the
-    /// headers it would read as written (`pch::Library::read_through`).
-    /// They come from a second parse with a detailed preprocessing record,
-    /// kept out of the saved header, where every unit using it would load
-    /// it.
-    ///
-    /// A directive belongs to the entry whose source range holds it: every
-    /// entry of a file has a range of its own, starting at the raw
-    /// location of the file's first byte there. An entry's start is known
-    /// from where its children were included; the directives of an entry
-    /// with no child go to the entries of that file between the known
-    /// starts around them (several only in a pathological case, which
-    /// errs towards a dependency too many).
-    unsafe fn inclusion_tree(
+    /// Every `#include` directive among the library's `files`, as indices
+    /// into them: also those a header's include guard made no-ops, which
+    /// `clang_getInclusions` (first inclusions only) leaves out, so that a
+    /// unit can list the headers it would read as written (see
+    /// `pch::Library::read_through`). They come from a second parse with a
+    /// detailed preprocessing record, kept out of the saved header, where
+    /// every unit using it would load it.
+    unsafe fn include_graph(
         &self,
         header: &CStr,
         arg_ptrs: &[*const c_char],
         arg_count: c_int,
         files: &[SeenFile],
-    ) -> Result<Vec<Entry>, String> {
-        /// An entered file, the file it was included from, the start of
-        /// that file's entry and where the `#include` is, as raw locations.
-        type Entered = (CXFile, CXFile, u32, u32);
-        extern "C" fn entered(
-            file: CXFile,
-            stack: *mut CXSourceLocation,
-            depth: c_uint,
-            entries: CXClientData,
-        ) {
-            if depth > 0 {
-                // SAFETY: `stack` holds `depth` locations, the first where
-                // the file was included; `entries` is the vector passed
-                // below, alive for the call.
-                unsafe {
-                    let (parent, start) = file_and_start(*stack);
-                    (*entries.cast::<Vec<Entered>>()).push((
-                        file,
-                        parent,
-                        start,
-                        (*stack).int_data,
-                    ));
-                }
-            }
-        }
-        extern "C" fn directive(
+    ) -> Result<Vec<(u32, u32)>, String> {
+        extern "C" fn visit(
             cursor: CXCursor,
             _parent: CXCursor,
-            directives: CXClientData,
+            edges: CXClientData,
         ) -> CXChildVisitResult {
             if cursor.kind == CXCursor_InclusionDirective {
-                // SAFETY: `directives` is the vector passed below, alive for
-                // the visit; the cursor belongs to the live unit.
+                // SAFETY: `edges` is the vector passed below, alive for the
+                // visit; the cursor belongs to the live unit.
                 unsafe {
                     let included = clang_getIncludedFile(cursor);
-                    let (from, start) = file_and_start(clang_getCursorLocation(cursor));
+                    let mut from: CXFile = ptr::null_mut();
+                    clang_getFileLocation(
+                        clang_getCursorLocation(cursor),
+                        &mut from,
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                    );
                     // A missing header has no file; the command line's
                     // `-include`s come from none.
                     if !included.is_null() && !from.is_null() {
-                        (*directives.cast::<Vec<(CXFile, u32, CXFile)>>())
-                            .push((from, start, included));
+                        (*edges.cast::<Vec<(CXFile, CXFile)>>()).push((from, included));
                     }
                 }
             }
@@ -482,19 +455,12 @@ impl Indexer {
                 "the precompiled standard library's includes",
             ));
         }
-        let mut entries_entered: Vec<Entered> = Vec::new();
-        clang_getInclusions(
-            tu.0,
-            entered,
-            (&mut entries_entered as *mut Vec<Entered>).cast(),
-        );
-        let mut directives: Vec<(CXFile, u32, CXFile)> = Vec::new();
+        let mut edges: Vec<(CXFile, CXFile)> = Vec::new();
         clang_visitChildren(
             clang_getTranslationUnitCursor(tu.0),
-            directive,
-            (&mut directives as *mut Vec<(CXFile, u32, CXFile)>).cast(),
+            visit,
+            (&mut edges as *mut Vec<(CXFile, CXFile)>).cast(),
         );
-
         let by_path: FxHashMap<&str, u32> = files
             .iter()
             .enumerate()
@@ -506,71 +472,13 @@ impl Indexer {
                 .entry(file)
                 .or_insert_with(|| by_path.get(file_path(file).0.as_str()).copied())
         };
-        // Entries come in the order the files were entered, so an entry's
-        // parent is the latest entry of the file it was included from.
-        let mut entries = Vec::with_capacity(entries_entered.len());
-        let mut starts: Vec<Option<u32>> = Vec::with_capacity(entries_entered.len());
-        let mut included_at = Vec::with_capacity(entries_entered.len());
-        let mut latest_entry: FxHashMap<CXFile, u32> = FxHashMap::default();
-        let mut entry_by_start: FxHashMap<u32, u32> = FxHashMap::default();
-        for (file, parent, parent_start, at) in entries_entered {
-            let index = index_of(file).ok_or_else(|| {
-                format!(
-                    "the precompiled standard library's second parse read {} and the first did not",
-                    file_path(file).0
-                )
-            })?;
-            let parent_entry = latest_entry.get(&parent).copied();
-            if let Some(p) = parent_entry {
-                starts[p as usize] = Some(parent_start);
-                entry_by_start.insert(parent_start, p);
-            }
-            entries.push(Entry {
-                file: index,
-                parent: parent_entry,
-                command_line: parent.is_null(),
-                includes: Vec::new(),
-            });
-            starts.push(None);
-            included_at.push(at);
-            latest_entry.insert(file, entries.len() as u32 - 1);
-        }
-        // The known starts before and after each entry bound its own.
-        let mut after = vec![u32::MAX; entries.len() + 1];
-        for i in (0..entries.len()).rev() {
-            after[i] = starts[i].unwrap_or(after[i + 1]);
-        }
-        for (from, start, to) in directives {
-            let (Some(from), Some(to)) = (index_of(from), index_of(to)) else {
-                continue;
-            };
-            let owners: Vec<u32> = match entry_by_start.get(&start) {
-                Some(&entry) => vec![entry],
-                None => {
-                    let mut before = 0;
-                    let mut owners = Vec::new();
-                    for (i, entry) in entries.iter().enumerate() {
-                        if let Some(known) = starts[i] {
-                            before = known;
-                        } else if entry.file == from
-                            && before < start
-                            && included_at[i] < start
-                            && start < after[i + 1]
-                        {
-                            owners.push(i as u32);
-                        }
-                    }
-                    owners
-                }
-            };
-            for owner in owners {
-                let includes = &mut entries[owner as usize].includes;
-                if !includes.contains(&to) {
-                    includes.push(to);
-                }
-            }
-        }
-        Ok(entries)
+        let mut graph: Vec<(u32, u32)> = edges
+            .into_iter()
+            .filter_map(|(from, to)| Some((index_of(from)?, index_of(to)?)))
+            .collect();
+        graph.sort_unstable();
+        graph.dedup();
+        Ok(graph)
     }
 
     /// The request's arguments without the source file (it is passed
@@ -715,62 +623,73 @@ unsafe fn first_error(tu: CXTranslationUnit) -> Option<String> {
 }
 
 /// Every file `tu` (the precompiled library) read except its main file, as
-/// the protocol reports them, each once, and the macros they test; the
-/// inclusion tree comes from [`Indexer::inclusion_tree`].
+/// the protocol reports them, each once, the inclusion tree (one entry each
+/// time a file was entered), and the macros the files test.
 unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
     extern "C" fn visit(
         file: CXFile,
-        _stack: *mut CXSourceLocation,
+        stack: *mut CXSourceLocation,
         depth: c_uint,
-        files: CXClientData,
+        entered: CXClientData,
     ) {
         if depth > 0 {
-            // SAFETY: `files` is the vector passed below, alive for the call.
-            unsafe { (*files.cast::<Vec<CXFile>>()).push(file) }
+            let mut parent: CXFile = ptr::null_mut();
+            // SAFETY: `stack` holds `depth` locations, the first where the
+            // file was included; `entered` is the vector passed below,
+            // alive for the call.
+            unsafe {
+                clang_getFileLocation(
+                    *stack,
+                    &mut parent,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                );
+                (*entered.cast::<Vec<(CXFile, CXFile)>>()).push((file, parent))
+            }
         }
     }
-    let mut handles: Vec<CXFile> = Vec::new();
-    clang_getInclusions(tu, visit, (&mut handles as *mut Vec<CXFile>).cast());
-    let mut known = FxHashSet::default();
-    handles.retain(|&file| known.insert(file));
+    // Entries come in the order the files were entered, so an entry's
+    // parent is the latest entry of the file it was included from.
+    let mut entered: Vec<(CXFile, CXFile)> = Vec::new();
+    clang_getInclusions(
+        tu,
+        visit,
+        (&mut entered as *mut Vec<(CXFile, CXFile)>).cast(),
+    );
     let mut tested_macros = FxHashSet::default();
-    let files = handles
-        .into_iter()
-        .map(|file| {
+    let mut files = Vec::new();
+    let mut file_by_handle: FxHashMap<CXFile, u32> = FxHashMap::default();
+    let mut latest_entry: FxHashMap<CXFile, u32> = FxHashMap::default();
+    let mut entries = Vec::with_capacity(entered.len());
+    for (file, parent) in entered {
+        let index = *file_by_handle.entry(file).or_insert_with(|| {
             let (path, mtime_ns) = file_path(file);
             let text = parsed_content(tu, file, &path);
             directives::tested_macros(&text, &mut tested_macros);
-            SeenFile {
+            files.push(SeenFile {
                 system: clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, file, 0))
                     != 0,
                 mtime_ns,
                 path,
                 hash: xxhash_rust::xxh3::xxh3_64(&text),
                 size: text.len() as u64,
-            }
-        })
-        .collect();
+            });
+            files.len() as u32 - 1
+        });
+        entries.push(Entry {
+            file: index,
+            parent: latest_entry.get(&parent).copied(),
+            command_line: parent.is_null(),
+        });
+        latest_entry.insert(file, entries.len() as u32 - 1);
+    }
     Library {
         files,
         tested_macros,
-        entries: Vec::new(),
+        entries,
+        includes: Vec::new(),
     }
-}
-
-/// The file of a location and the raw location of that file's first byte
-/// in the same entry (every time a file is entered, its bytes get a range
-/// of raw locations of their own).
-unsafe fn file_and_start(location: CXSourceLocation) -> (CXFile, u32) {
-    let mut file: CXFile = ptr::null_mut();
-    let mut offset: c_uint = 0;
-    clang_getFileLocation(
-        location,
-        &mut file,
-        ptr::null_mut(),
-        ptr::null_mut(),
-        &mut offset,
-    );
-    (file, location.int_data.wrapping_sub(offset))
 }
 
 fn failure_reason(code: CXErrorCode, file: &str) -> String {
@@ -2136,7 +2055,16 @@ void call(Base* b) {
             paths.sort();
             paths
         };
-        assert_eq!(paths(&seen), paths(&plain_seen));
+        // But for one header: the library includes `<cstddef>`, whose
+        // `stddef.h` includes it, and the unit includes `stddef.h` only
+        // for `size_t` (see `pch::Library::read_through`).
+        let extra: Vec<String> = paths(&seen)
+            .into_iter()
+            .filter(|p| !paths(&plain_seen).contains(p))
+            .collect();
+        assert_eq!(extra.len(), 1);
+        assert!(extra[0].ends_with("/include/__stddef_max_align_t.h"));
+        assert_eq!(paths(&seen).len(), paths(&plain_seen).len() + 1);
         assert!(!seen.iter().any(|s| s.path.ends_with("/regex")));
         let string = seen
             .iter()
@@ -2157,7 +2085,7 @@ void call(Base* b) {
         std::fs::write(&pch, "not a precompiled header").unwrap();
         std::fs::write(
             format!("{pch}.json"),
-            r#"{"files":[],"tested_macros":[],"entries":[]}"#,
+            r#"{"files":[],"tested_macros":[],"entries":[],"includes":[]}"#,
         )
         .unwrap();
         for _ in 0..2 {

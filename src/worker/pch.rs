@@ -33,6 +33,12 @@ pub(crate) struct Library {
     /// header without include guard (`stddef.h`) is entered again, and
     /// includes other headers depending on where.
     pub entries: Vec<Entry>,
+    /// Every `#include` directive among `files` that the build evaluated,
+    /// `(including, included)` as indices into `files`; also those whose
+    /// header was already read (include guards), since a unit that
+    /// includes the first reads the second whether or not the library
+    /// read it earlier.
+    pub includes: Vec<(u32, u32)>,
 }
 
 /// A header entered: `file` indexes [`Library::files`], `parent`
@@ -46,11 +52,6 @@ pub(crate) struct Entry {
     /// the command reads; libclang does not report it to a unit that reads
     /// it through the precompiled header.
     pub command_line: bool,
-    /// The files its `#include` directives named (indexes of
-    /// [`Library::files`]), also those already read (include guards): a
-    /// unit that includes this header reads them whether or not the
-    /// library had read them earlier.
-    pub includes: Vec<u32>,
 }
 
 impl Library {
@@ -58,18 +59,19 @@ impl Library {
     /// header would have read as written, and not already in `seen`: those
     /// the library read from the headers the unit's own files include
     /// (whose `#include` lines the unit's parse reports even though their
-    /// guard made them no-ops), and from the command's `-include`s. A unit
-    /// that includes `<vector>` depends on `<vector>`'s headers, not on
-    /// `<regex>`'s.
+    /// guard made them no-ops). A unit that includes `<vector>` depends on
+    /// `<vector>`'s headers, not on `<regex>`'s.
     ///
-    /// A header entered once (it has a guard) reads the same wherever it
-    /// is included. One entered several times reads what each entry read,
-    /// so it is followed from the entries the unit reaches, and from its
-    /// first entry, which read the part a partial guard (`<cstdlib>`)
-    /// skips later: the unit reads that part where it first includes the
-    /// header, whichever entry of the library that is. (One the unit's own
-    /// files include, the unit entered itself, and what it read there is in
-    /// `seen` already.)
+    /// A header entered once (it has a guard) reads the same headers
+    /// wherever it is included: its entry's and all its directives'.
+    /// A header entered several times is followed from each of its entries
+    /// the unit reaches (the unit's own parse entered those it includes
+    /// itself: no guard stops it), and through all its directives to
+    /// guarded headers: which entry evaluated which directive is not known,
+    /// so a header that includes another only in some contexts
+    /// (`stddef.h` and `__stddef_max_align_t.h`) may add one the unit
+    /// would not read. The error is on the side of a unit re-indexed for
+    /// nothing, never of a stale one.
     pub(crate) fn read_through(&self, seen: &[SeenFile]) -> Vec<SeenFile> {
         let files = self.files.len();
         let mut entry_of: Vec<Option<u32>> = vec![None; files];
@@ -82,6 +84,11 @@ impl Library {
                 children[parent as usize].push(i as u32);
             }
         }
+        let mut directives: Vec<Vec<u32>> = vec![Vec::new(); files];
+        for &(from, to) in &self.includes {
+            directives[from as usize].push(to);
+        }
+        // Entered once: the entry says what it reads wherever it is included.
         let single_entry = |file: u32| {
             (entered[file as usize] == 1)
                 .then_some(entry_of[file as usize])
@@ -94,6 +101,7 @@ impl Library {
             .iter()
             .map(|f| known.contains(f.path.as_str()))
             .collect();
+        let mut visited = vec![false; self.entries.len()];
         let mut next: Vec<u32> = (0..files as u32)
             .filter(|&f| reached[f as usize])
             .filter_map(single_entry)
@@ -107,19 +115,16 @@ impl Library {
                 next.push(i as u32);
             }
         }
-        let mut visited = vec![false; self.entries.len()];
         while let Some(entry) = next.pop() {
             if std::mem::replace(&mut visited[entry as usize], true) {
                 continue;
             }
-            // A header without guard is entered where it is included: its
-            // entry is a child. One with a guard may have been read before.
+            let file = self.entries[entry as usize].file;
             let targets = children[entry as usize]
                 .iter()
                 .map(|&child| (self.entries[child as usize].file, Some(child)))
                 .chain(
-                    self.entries[entry as usize]
-                        .includes
+                    directives[file as usize]
                         .iter()
                         .map(|&to| (to, single_entry(to))),
                 );
@@ -128,12 +133,6 @@ impl Library {
                     read.push(self.files[to as usize].clone());
                 }
                 next.extend(to_entry);
-                // The library's first entry of a header guarded only in
-                // part (`<cstdlib>`) read its guarded part; the unit reads
-                // it wherever it first includes the header.
-                if entered[to as usize] > 1 {
-                    next.extend(entry_of[to as usize]);
-                }
             }
         }
         read
@@ -245,8 +244,8 @@ mod tests {
                 file: 0,
                 parent: None,
                 command_line: false,
-                includes: Vec::new(),
             }],
+            includes: Vec::new(),
         }
     }
 
@@ -271,37 +270,39 @@ mod tests {
             "config.h",
             "stddef.h",
             "max_align.h",
-            "cmd.h",
         ];
-        let entry = |file, parent, includes: &[u32]| Entry {
+        let entry = |file, parent| Entry {
             file,
             parent,
             command_line: false,
-            includes: includes.to_vec(),
         };
         let library = Library {
             files: names.iter().map(|n| header(n)).collect(),
             tested_macros: FxHashSet::default(),
-            // cmd.h (from the command line); vector → vector.h → alloc.h →
-            // config.h, stddef.h (as `size_t` only: without max_align.h);
-            // regex → regex.h → stddef.h → max_align.h, and regex.h
-            // includes alloc.h and vector.h, already read.
+            // vector → vector.h → alloc.h → config.h, stddef.h (without
+            // max_align.h); regex → regex.h → stddef.h → max_align.h.
             entries: vec![
-                Entry {
-                    file: 8,
-                    parent: None,
-                    command_line: true,
-                    includes: Vec::new(),
-                },
-                entry(0, None, &[1]),
-                entry(1, Some(1), &[2]),
-                entry(2, Some(2), &[5, 6]),
-                entry(5, Some(3), &[]),
-                entry(6, Some(3), &[]),
-                entry(3, None, &[4]),
-                entry(4, Some(6), &[2, 1, 6]),
-                entry(6, Some(7), &[7]),
-                entry(7, Some(8), &[]),
+                entry(0, None),
+                entry(1, Some(0)),
+                entry(2, Some(1)),
+                entry(5, Some(2)),
+                entry(6, Some(2)),
+                entry(3, None),
+                entry(4, Some(5)),
+                entry(6, Some(6)),
+                entry(7, Some(7)),
+            ],
+            // regex.h also includes alloc.h and vector.h, already read.
+            includes: vec![
+                (0, 1),
+                (1, 2),
+                (2, 5),
+                (2, 6),
+                (3, 4),
+                (4, 2),
+                (4, 1),
+                (4, 6),
+                (6, 7),
             ],
         };
         let paths = |files: Vec<SeenFile>| {
@@ -309,24 +310,21 @@ mod tests {
             paths.sort();
             paths
         };
+        // Which of stddef.h's entries included max_align.h is not known:
+        // it is listed, the one header too many.
         let unit = [header("/p/main.cpp"), header("vector")];
         assert_eq!(
             paths(library.read_through(&unit)),
             [
                 "bits/alloc.h",
                 "bits/vector.h",
-                "cmd.h",
                 "config.h",
+                "max_align.h",
                 "stddef.h"
             ]
         );
         // A header the unit read itself is not listed twice.
-        let unit = [
-            header("/p/main.cpp"),
-            header("regex"),
-            header("config.h"),
-            header("cmd.h"),
-        ];
+        let unit = [header("/p/main.cpp"), header("regex"), header("config.h")];
         assert_eq!(
             paths(library.read_through(&unit)),
             [
@@ -340,7 +338,7 @@ mod tests {
         // A header without guard that the unit includes itself, it entered
         // itself: what it read there is in the unit's own list.
         let unit = [header("/p/main.c"), header("stddef.h")];
-        assert_eq!(paths(library.read_through(&unit)), ["cmd.h"]);
+        assert!(library.read_through(&unit).is_empty());
     }
 
     #[test]
