@@ -1339,9 +1339,10 @@ unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
 /// the declaration. clang computes the exception specification of a
 /// destructor and of a defaulted (or implicit) special member only when a
 /// unit needs it, so the same destructor spells `void () noexcept` in a
-/// unit that destroys an object and `void ()` in one that does not: for
-/// those, a plain ` noexcept` is never spelled (a destructor is noexcept
-/// unless it says otherwise; one that may throw keeps `noexcept(false)`).
+/// unit that destroys an object and `void ()` in one that does not (and a
+/// defaulted constructor of a class with a throwing member
+/// `void () noexcept(false)`): for those, ` noexcept` and
+/// ` noexcept(false)` are never spelled.
 unsafe fn type_spelling(cursor: CXCursor) -> String {
     let ty = clang_getCursorType(cursor);
     if ty.kind == CXType_Invalid {
@@ -1351,7 +1352,10 @@ unsafe fn type_spelling(cursor: CXCursor) -> String {
     let lazy_exception_spec = cursor.kind == CXCursor_Destructor
         || (matches!(cursor.kind, CXCursor_Constructor | CXCursor_CXXMethod)
             && clang_CXXMethod_isDefaulted(cursor) != 0);
-    match spelling.strip_suffix(" noexcept") {
+    let computed = [" noexcept", " noexcept(false)"]
+        .iter()
+        .find_map(|spec| spelling.strip_suffix(spec));
+    match computed {
         Some(stripped) if lazy_exception_spec => stripped.to_owned(),
         _ => spelling,
     }
@@ -1706,6 +1710,45 @@ mod tests {
             .iter()
             .find(|f| seen[f.file as usize].path.ends_with(&format!("/{name}")))
             .unwrap_or_else(|| panic!("no data for {name}"))
+    }
+
+    /// What one unit computes lazily and another not is not spelled: the
+    /// destructor is destroyed here (its `noexcept` evaluated), the
+    /// defaulted constructor used; the unnamed namespace, nested in `geo`
+    /// here, is `c:@aN` in every unit.
+    #[test]
+    fn attributes_that_depend_on_the_unit_are_not_spelled() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "struct Thrower { ~Thrower() noexcept(false); };
+             namespace geo {
+             struct Shape { ~Shape(); Shape() = default; Shape(const Shape&) = default; Thrower t; };
+             namespace { int hidden; }
+             template <typename T> struct Holder { T get() const; };
+             int noexcept_function() noexcept;
+             }
+             void drop(geo::Shape* s) { geo::Shape copy(*s); delete s; }
+             int get(const geo::Holder<int>& h) { return h.get() + geo::hidden; }
+",
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        let type_of = |name: &str| symbol(&unit, name).1.type_spelling.as_str();
+        assert_eq!(type_of("geo::Shape::~Shape"), "void ()");
+        assert_eq!(type_of("Thrower::~Thrower"), "void ()");
+        let constructors: Vec<&str> = unit
+            .symbols
+            .iter()
+            .filter(|s| s.qualified_name == "geo::Shape::Shape")
+            .map(|s| s.type_spelling.as_str())
+            .collect();
+        assert_eq!(constructors, ["void ()", "void (const geo::Shape &)"]);
+        // Written, and never computed: kept.
+        assert_eq!(type_of("geo::noexcept_function"), "int () noexcept");
+        assert_eq!(type_of("geo::Holder"), "");
+        let unnamed = unit.symbols.iter().find(|s| s.usr == "c:@aN").unwrap();
+        assert_eq!(unnamed.qualified_name, "(anonymous namespace)");
+        assert_eq!(type_of("geo::(anonymous namespace)::hidden"), "int");
     }
 
     #[test]
