@@ -1324,11 +1324,12 @@ unsafe fn extent(cursor: CXCursor) -> Span {
     }
 }
 
-/// The type of a symbol of `kind` declared by `cursor`. A class template
-/// has none: it is reached through its `ClassTemplate` cursor (no type)
-/// and through its pattern (`S<T>`), in an order that varies by unit.
+/// The type of a symbol of `kind` declared by `cursor`. A class or alias
+/// template has none: it is reached through its template cursor (no type)
+/// and through its pattern (`S<T>`, or the aliased type), in an order that
+/// varies by unit.
 unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
-    if kind == "class_template" {
+    if matches!(kind, "class_template" | "type_alias_template") {
         String::new()
     } else {
         type_spelling(cursor)
