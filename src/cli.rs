@@ -64,6 +64,9 @@ enum Command {
     Callers(SymbolArgs),
     /// List what a function or method calls
     Callees(SymbolArgs),
+    /// Print the index's content per table (row count and hash, rows spelled
+    /// with USRs and paths): equal for two builds of the same sources
+    Digest(DigestArgs),
     /// Internal: run as a worker process (started by `build`)
     #[command(hide = true)]
     Worker,
@@ -182,6 +185,20 @@ struct SymbolArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+struct DigestArgs {
+    /// The project whose index to digest
+    #[arg(default_value = ".")]
+    project: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Also print every row, after its table's name and a tab
+    #[arg(long)]
+    rows: bool,
+    #[arg(long)]
+    json: bool,
+}
+
 fn db_path(project: &Path, db: &DbArgs) -> PathBuf {
     db.db
         .clone()
@@ -219,6 +236,7 @@ pub(crate) fn main() -> i32 {
         Command::Refs(args) => symbol_query(args, query::refs),
         Command::Callers(args) => symbol_query(args, query::callers),
         Command::Callees(args) => symbol_query(args, query::callees),
+        Command::Digest(args) => digest(args),
         Command::Worker => crate::worker::run().map(|()| EXIT_OK),
     };
     match result {
@@ -298,6 +316,31 @@ fn print_rows(rows: &[query::Row], json: bool) -> anyhow::Result<i32> {
     }
     if rows.is_empty() && !json {
         output::note("(no results)");
+    }
+    Ok(EXIT_OK)
+}
+
+fn digest(args: DigestArgs) -> anyhow::Result<i32> {
+    let db = db_path(&args.project, &args.db);
+    let conn = store::open(&db, Access::Read)?;
+    let tables = crate::digest::digest(&conn, args.rows)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &tables)?;
+        writeln!(out)?;
+        return Ok(EXIT_OK);
+    }
+    for table in &tables {
+        writeln!(
+            out,
+            "{:12} {:>9} rows  {}",
+            table.table, table.rows, table.hash
+        )?;
+    }
+    for table in &tables {
+        for row in table.content.iter().flatten() {
+            writeln!(out, "{}\t{row}", table.table)?;
+        }
     }
     Ok(EXIT_OK)
 }

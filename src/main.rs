@@ -4,6 +4,7 @@
 
 mod cli;
 mod command;
+mod digest;
 mod discover;
 mod memory;
 mod output;

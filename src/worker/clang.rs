@@ -53,7 +53,7 @@ use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::directives;
-use super::pch::{Library, Preludes};
+use super::pch::{Entry, Library, Preludes};
 use crate::protocol::{
     role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Prelude, Reference,
     SeenFile, Span, Symbol, SymbolRef, UnitIndex,
@@ -241,16 +241,12 @@ impl Indexer {
         let mut seen = unsafe { parsed.collector.seen_files(parsed.tu.0) };
         drop(parsed.tu);
         if let Some(library) = &prelude_files {
-            // The unit read these through the precompiled header; listing
-            // them keeps the unit dirty when one changes.
-            let known: FxHashSet<&str> = seen.iter().map(|f| f.path.as_str()).collect();
-            let missing: Vec<SeenFile> = library
-                .files
-                .iter()
-                .filter(|f| !known.contains(f.path.as_str()))
-                .cloned()
-                .collect();
-            seen.extend(missing);
+            // The library headers the unit would have read as written,
+            // which it read through the precompiled header instead: listing
+            // them keeps the unit dirty when one changes, and its files the
+            // same as without the header.
+            let read = library.read_through(&seen);
+            seen.extend(read);
         }
         let skipped = parsed.collector.skipped_files();
 
@@ -410,8 +406,99 @@ impl Indexer {
             if saved != CXSaveError_None {
                 return Err(format!("libclang could not save it (CXSaveError {saved})"));
             }
-            Ok(library_read_by(tu.0))
+            let mut library = library_read_by(tu.0);
+            drop(tu);
+            library.includes = self.include_graph(&header, &arg_ptrs, arg_count, &library.files)?;
+            Ok(library)
         }
+    }
+
+    /// Every `#include` directive among the library's `files`, as indices
+    /// into them: also those a header's include guard made no-ops, which
+    /// `clang_getInclusions` (first inclusions only) leaves out, so that a
+    /// unit can list the headers it would read as written (see
+    /// `pch::Library::read_through`). They come from a second parse with a
+    /// detailed preprocessing record, kept out of the saved header, where
+    /// every unit using it would load it.
+    unsafe fn include_graph(
+        &self,
+        header: &CStr,
+        arg_ptrs: &[*const c_char],
+        arg_count: c_int,
+        files: &[SeenFile],
+    ) -> Result<Vec<(u32, u32)>, String> {
+        extern "C" fn visit(
+            cursor: CXCursor,
+            _parent: CXCursor,
+            edges: CXClientData,
+        ) -> CXChildVisitResult {
+            if cursor.kind == CXCursor_InclusionDirective {
+                // SAFETY: `edges` is the vector passed below, alive for the
+                // visit; the cursor belongs to the live unit.
+                unsafe {
+                    let included = clang_getIncludedFile(cursor);
+                    let mut from: CXFile = ptr::null_mut();
+                    clang_getFileLocation(
+                        clang_getCursorLocation(cursor),
+                        &mut from,
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                    );
+                    // A missing header has no file; the command line's
+                    // `-include`s come from none.
+                    if !included.is_null() && !from.is_null() {
+                        (*edges.cast::<Vec<(CXFile, CXFile)>>()).push((from, included));
+                    }
+                }
+            }
+            CXChildVisit_Continue
+        }
+        let options = CXTranslationUnit_DetailedPreprocessingRecord
+            | CXTranslationUnit_Incomplete
+            | CXTranslationUnit_SkipFunctionBodies;
+        let mut tu: CXTranslationUnit = ptr::null_mut();
+        let code = clang_parseTranslationUnit2(
+            self.index,
+            header.as_ptr(),
+            arg_ptrs.as_ptr(),
+            arg_count,
+            ptr::null_mut(),
+            0,
+            options,
+            &mut tu,
+        );
+        let tu = TranslationUnit(tu);
+        if code != CXError_Success || tu.0.is_null() {
+            return Err(failure_reason(
+                code,
+                "the precompiled standard library's includes",
+            ));
+        }
+        let mut edges: Vec<(CXFile, CXFile)> = Vec::new();
+        clang_visitChildren(
+            clang_getTranslationUnitCursor(tu.0),
+            visit,
+            (&mut edges as *mut Vec<(CXFile, CXFile)>).cast(),
+        );
+        let by_path: FxHashMap<&str, u32> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.path.as_str(), i as u32))
+            .collect();
+        let mut by_handle: FxHashMap<CXFile, Option<u32>> = FxHashMap::default();
+        let mut index_of = |file: CXFile| {
+            *by_handle
+                .entry(file)
+                .or_insert_with(|| by_path.get(file_path(file).0.as_str()).copied())
+        };
+        let mut graph: Vec<(u32, u32)> = edges
+            .into_iter()
+            .filter_map(|(from, to)| Some((index_of(from)?, index_of(to)?)))
+            .collect();
+        graph.sort_unstable();
+        graph.dedup();
+        Ok(graph)
     }
 
     /// The request's arguments without the source file (it is passed
@@ -556,41 +643,72 @@ unsafe fn first_error(tu: CXTranslationUnit) -> Option<String> {
 }
 
 /// Every file `tu` (the precompiled library) read except its main file, as
-/// the protocol reports them, and the macros they test.
+/// the protocol reports them, each once, the inclusion tree (one entry each
+/// time a file was entered), and the macros the files test.
 unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
     extern "C" fn visit(
         file: CXFile,
-        _stack: *mut CXSourceLocation,
+        stack: *mut CXSourceLocation,
         depth: c_uint,
-        files: CXClientData,
+        entered: CXClientData,
     ) {
         if depth > 0 {
-            // SAFETY: `files` is the vector passed below, alive for the call.
-            unsafe { (*files.cast::<Vec<CXFile>>()).push(file) }
+            let mut parent: CXFile = ptr::null_mut();
+            // SAFETY: `stack` holds `depth` locations, the first where the
+            // file was included; `entered` is the vector passed below,
+            // alive for the call.
+            unsafe {
+                clang_getFileLocation(
+                    *stack,
+                    &mut parent,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                );
+                (*entered.cast::<Vec<(CXFile, CXFile)>>()).push((file, parent))
+            }
         }
     }
-    let mut handles: Vec<CXFile> = Vec::new();
-    clang_getInclusions(tu, visit, (&mut handles as *mut Vec<CXFile>).cast());
+    // Entries come in the order the files were entered, so an entry's
+    // parent is the latest entry of the file it was included from.
+    let mut entered: Vec<(CXFile, CXFile)> = Vec::new();
+    clang_getInclusions(
+        tu,
+        visit,
+        (&mut entered as *mut Vec<(CXFile, CXFile)>).cast(),
+    );
     let mut tested_macros = FxHashSet::default();
-    let files = handles
-        .into_iter()
-        .map(|file| {
+    let mut files = Vec::new();
+    let mut file_by_handle: FxHashMap<CXFile, u32> = FxHashMap::default();
+    let mut latest_entry: FxHashMap<CXFile, u32> = FxHashMap::default();
+    let mut entries = Vec::with_capacity(entered.len());
+    for (file, parent) in entered {
+        let index = *file_by_handle.entry(file).or_insert_with(|| {
             let (path, mtime_ns) = file_path(file);
             let text = parsed_content(tu, file, &path);
             directives::tested_macros(&text, &mut tested_macros);
-            SeenFile {
+            files.push(SeenFile {
                 system: clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, file, 0))
                     != 0,
                 mtime_ns,
                 path,
                 hash: xxhash_rust::xxh3::xxh3_64(&text),
                 size: text.len() as u64,
-            }
-        })
-        .collect();
+            });
+            files.len() as u32 - 1
+        });
+        entries.push(Entry {
+            file: index,
+            parent: latest_entry.get(&parent).copied(),
+            command_line: parent.is_null(),
+        });
+        latest_entry.insert(file, entries.len() as u32 - 1);
+    }
     Library {
         files,
         tested_macros,
+        entries,
+        includes: Vec::new(),
     }
 }
 
@@ -1178,9 +1296,12 @@ impl<'s> Collector<'s> {
         if let Some(&index) = self.symbol_by_usr.get(usr.as_ref()) {
             // A class template is also reached through its pattern
             // `CXXRecordDecl` (as the container of its members), whose
-            // cursor says `class`; the template kind wins, whatever the order.
+            // cursor says `class`; the template's kind and type win,
+            // whatever the order.
             if is_template_kind(kind) {
-                self.symbols[index as usize].kind = kind.to_owned();
+                let symbol = &mut self.symbols[index as usize];
+                symbol.kind = kind.to_owned();
+                symbol.type_spelling = symbol_type(cursor, kind);
             }
             return Some(index);
         }
@@ -1189,13 +1310,20 @@ impl<'s> Collector<'s> {
             Some(name) if !name.is_empty() => name.into_owned(),
             _ => scope_name(cursor),
         };
-        let scope = self.qualified_scope(clang_getCursorSemanticParent(cursor));
+        // Every unnamed namespace has the USR `c:@aN`, wherever it is
+        // nested, so its qualified name cannot name a parent: which one
+        // would depend on the unit that happened to store it.
+        let scope = if kind == "namespace" && name == "(anonymous namespace)" {
+            String::new()
+        } else {
+            self.qualified_scope(clang_getCursorSemanticParent(cursor))
+        };
         let qualified_name = if scope.is_empty() {
             name.clone()
         } else {
             format!("{scope}::{name}")
         };
-        let type_spelling = type_spelling(cursor);
+        let type_spelling = symbol_type(cursor, kind);
         let index = self.symbols.len() as SymbolRef;
         let usr = usr.into_owned();
         self.symbol_by_usr.insert(usr.clone(), index);
@@ -1383,12 +1511,41 @@ unsafe fn extent(cursor: CXCursor) -> Span {
     }
 }
 
+/// The type of a symbol of `kind` declared by `cursor`. A class or alias
+/// template has none: it is reached through its template cursor (no type)
+/// and through its pattern (`S<T>`, or the aliased type), in an order that
+/// varies by unit.
+unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
+    if matches!(kind, "class_template" | "type_alias_template") {
+        String::new()
+    } else {
+        type_spelling(cursor)
+    }
+}
+
+/// The spelling of a declaration's type, the same in every unit that sees
+/// the declaration. clang computes the exception specification of a
+/// destructor and of a defaulted (or implicit) special member only when a
+/// unit needs it, so the same destructor spells `void () noexcept` in a
+/// unit that destroys an object and `void ()` in one that does not (and a
+/// defaulted constructor of a class with a throwing member
+/// `void () noexcept(false)`): for those, ` noexcept` and
+/// ` noexcept(false)` are never spelled.
 unsafe fn type_spelling(cursor: CXCursor) -> String {
     let ty = clang_getCursorType(cursor);
     if ty.kind == CXType_Invalid {
-        String::new()
-    } else {
-        take_string(clang_getTypeSpelling(ty))
+        return String::new();
+    }
+    let spelling = take_string(clang_getTypeSpelling(ty));
+    let lazy_exception_spec = cursor.kind == CXCursor_Destructor
+        || (matches!(cursor.kind, CXCursor_Constructor | CXCursor_CXXMethod)
+            && clang_CXXMethod_isDefaulted(cursor) != 0);
+    let computed = [" noexcept", " noexcept(false)"]
+        .iter()
+        .find_map(|spec| spelling.strip_suffix(spec));
+    match computed {
+        Some(stripped) if lazy_exception_spec => stripped.to_owned(),
+        _ => spelling,
     }
 }
 
@@ -1815,6 +1972,45 @@ mod tests {
             .unwrap_or_else(|| panic!("no data for {name}"))
     }
 
+    /// What one unit computes lazily and another not is not spelled: the
+    /// destructor is destroyed here (its `noexcept` evaluated), the
+    /// defaulted constructor used; the unnamed namespace, nested in `geo`
+    /// here, is `c:@aN` in every unit.
+    #[test]
+    fn attributes_that_depend_on_the_unit_are_not_spelled() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "struct Thrower { ~Thrower() noexcept(false); };
+             namespace geo {
+             struct Shape { ~Shape(); Shape() = default; Shape(const Shape&) = default; Thrower t; };
+             namespace { int hidden; }
+             template <typename T> struct Holder { T get() const; };
+             int noexcept_function() noexcept;
+             }
+             void drop(geo::Shape* s) { geo::Shape copy(*s); delete s; }
+             int get(const geo::Holder<int>& h) { return h.get() + geo::hidden; }
+",
+        )]);
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        let type_of = |name: &str| symbol(&unit, name).1.type_spelling.as_str();
+        assert_eq!(type_of("geo::Shape::~Shape"), "void ()");
+        assert_eq!(type_of("Thrower::~Thrower"), "void ()");
+        let constructors: Vec<&str> = unit
+            .symbols
+            .iter()
+            .filter(|s| s.qualified_name == "geo::Shape::Shape")
+            .map(|s| s.type_spelling.as_str())
+            .collect();
+        assert_eq!(constructors, ["void ()", "void (const geo::Shape &)"]);
+        // Written, and never computed: kept.
+        assert_eq!(type_of("geo::noexcept_function"), "int () noexcept");
+        assert_eq!(type_of("geo::Holder"), "");
+        let unnamed = unit.symbols.iter().find(|s| s.usr == "c:@aN").unwrap();
+        assert_eq!(unnamed.qualified_name, "(anonymous namespace)");
+        assert_eq!(type_of("geo::(anonymous namespace)::hidden"), "int");
+    }
+
     #[test]
     fn qualified_names_and_kinds() {
         let mut f = Fixture::new(&[(
@@ -2156,16 +2352,35 @@ void call(Base* b) {
             located_refs(&plain, &plain_seen)
         );
 
-        // The library's headers are still files the unit read, under their
-        // real paths, so that changing one makes the unit dirty.
-        let paths: FxHashSet<&str> = seen.iter().map(|s| s.path.as_str()).collect();
-        for file in plain_seen.iter().filter(|f| f.system) {
-            assert!(
-                paths.contains(file.path.as_str()),
-                "{} is missing",
-                file.path
-            );
-        }
+        // The unit's files are exactly those it reads as written, under
+        // their real paths: changing one of the library's headers it reads
+        // makes the unit dirty, and one it does not read does not.
+        let paths = |seen: &[SeenFile]| {
+            let mut paths: Vec<String> = seen
+                .iter()
+                .map(|s| {
+                    Path::new(&s.path)
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned()
+                        + if s.system { &s.path } else { "" }
+                })
+                .collect();
+            paths.sort();
+            paths
+        };
+        // But for one header: the library includes `<cstddef>`, whose
+        // `stddef.h` includes it, and the unit includes `stddef.h` only
+        // for `size_t` (see `pch::Library::read_through`).
+        let extra: Vec<String> = paths(&seen)
+            .into_iter()
+            .filter(|p| !paths(&plain_seen).contains(p))
+            .collect();
+        assert_eq!(extra.len(), 1);
+        assert!(extra[0].ends_with("/include/__stddef_max_align_t.h"));
+        assert_eq!(paths(&seen).len(), paths(&plain_seen).len() + 1);
+        assert!(!seen.iter().any(|s| s.path.ends_with("/regex")));
         let string = seen
             .iter()
             .find(|s| s.path.ends_with("/bits/basic_string.h"))
@@ -2183,7 +2398,11 @@ void call(Base* b) {
         let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
         let pch = f.prelude.as_ref().unwrap().pch.clone();
         std::fs::write(&pch, "not a precompiled header").unwrap();
-        std::fs::write(format!("{pch}.json"), r#"{"files":[],"tested_macros":[]}"#).unwrap();
+        std::fs::write(
+            format!("{pch}.json"),
+            r#"{"files":[],"tested_macros":[],"entries":[],"includes":[]}"#,
+        )
+        .unwrap();
         for _ in 0..2 {
             let (_, unit) = f.index("main.cpp");
             assert!(!unit.used_prelude);

@@ -24,11 +24,124 @@ use crate::protocol::{Prelude, SeenFile};
 /// What a precompiled standard library was built from.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Library {
-    /// The headers it read, which every unit using it read too.
+    /// The headers it read, each once.
     pub files: Vec<SeenFile>,
     /// The macros those headers test (see `directives`): a unit whose own
     /// files define one is parsed without the precompiled header.
     pub tested_macros: FxHashSet<String>,
+    /// One entry each time the build entered a header, in that order: a
+    /// header without include guard (`stddef.h`) is entered again, and
+    /// includes other headers depending on where.
+    pub entries: Vec<Entry>,
+    /// Every `#include` directive among `files` that the build evaluated,
+    /// `(including, included)` as indices into `files`; also those whose
+    /// header was already read (include guards), since a unit that
+    /// includes the first reads the second whether or not the library
+    /// read it earlier.
+    pub includes: Vec<(u32, u32)>,
+}
+
+/// A header entered: `file` indexes [`Library::files`], `parent`
+/// [`Library::entries`] (`None` for a header the precompiled header or the
+/// command line included).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub file: u32,
+    pub parent: Option<u32>,
+    /// Included by the command (`-include config.h`), which every unit of
+    /// the command reads; libclang does not report it to a unit that reads
+    /// it through the precompiled header.
+    pub command_line: bool,
+}
+
+impl Library {
+    /// The library headers a unit that read `seen` with the precompiled
+    /// header would have read as written, and not already in `seen`: those
+    /// the library read from the headers the unit's own files include
+    /// (whose `#include` lines the unit's parse reports even though their
+    /// guard made them no-ops). A unit that includes `<vector>` depends on
+    /// `<vector>`'s headers, not on `<regex>`'s.
+    ///
+    /// A header entered once (it has a guard) reads the same headers
+    /// wherever it is included: its entry's and all its directives'.
+    /// A header entered several times is followed from each of its entries
+    /// the unit reaches and from its first (for a header the unit includes
+    /// itself, which it enters again but for what a partial guard skips),
+    /// and through all its directives to guarded headers: which entry
+    /// evaluated which directive is not known,
+    /// so a header that includes another only in some contexts
+    /// (`stddef.h` and `__stddef_max_align_t.h`) may add one the unit
+    /// would not read. The error is on the side of a unit re-indexed for
+    /// nothing, never of a stale one.
+    pub(crate) fn read_through(&self, seen: &[SeenFile]) -> Vec<SeenFile> {
+        let files = self.files.len();
+        let mut entry_of: Vec<Option<u32>> = vec![None; files];
+        let mut entered = vec![0u32; files];
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); self.entries.len()];
+        for (i, entry) in self.entries.iter().enumerate() {
+            entered[entry.file as usize] += 1;
+            entry_of[entry.file as usize].get_or_insert(i as u32);
+            if let Some(parent) = entry.parent {
+                children[parent as usize].push(i as u32);
+            }
+        }
+        let mut directives: Vec<Vec<u32>> = vec![Vec::new(); files];
+        for &(from, to) in &self.includes {
+            directives[from as usize].push(to);
+        }
+        // Entered once: the entry says what it reads wherever it is included.
+        let single_entry = |file: u32| {
+            (entered[file as usize] == 1)
+                .then_some(entry_of[file as usize])
+                .flatten()
+        };
+
+        let known: FxHashSet<&str> = seen.iter().map(|f| f.path.as_str()).collect();
+        let mut reached: Vec<bool> = self
+            .files
+            .iter()
+            .map(|f| known.contains(f.path.as_str()))
+            .collect();
+        let mut visited = vec![false; self.entries.len()];
+        // A header the unit includes is followed from the library's first
+        // entry of it: one without a full guard (`<cstdlib>`) the unit
+        // enters again, but the part its guard macro skips, which the
+        // precompiled header defined, it read as written.
+        let mut next: Vec<u32> = (0..files as u32)
+            .filter(|&f| reached[f as usize])
+            .filter_map(|f| entry_of[f as usize])
+            .collect();
+        let mut read = Vec::new();
+        for (i, entry) in self.entries.iter().enumerate() {
+            if entry.command_line {
+                if !std::mem::replace(&mut reached[entry.file as usize], true) {
+                    read.push(self.files[entry.file as usize].clone());
+                }
+                next.push(i as u32);
+            }
+        }
+        while let Some(entry) = next.pop() {
+            if std::mem::replace(&mut visited[entry as usize], true) {
+                continue;
+            }
+            let file = self.entries[entry as usize].file;
+            let targets = children[entry as usize]
+                .iter()
+                .map(|&child| (self.entries[child as usize].file, Some(child)))
+                .chain(
+                    directives[file as usize]
+                        .iter()
+                        .map(|&to| (to, single_entry(to))),
+                );
+            for (to, to_entry) in targets {
+                if !std::mem::replace(&mut reached[to as usize], true) {
+                    read.push(self.files[to as usize].clone());
+                }
+                next.extend(to_entry);
+            }
+        }
+        read
+    }
 }
 
 /// What this worker knows of the build's precompiled headers.
@@ -132,7 +245,106 @@ mod tests {
                 system: true,
             }],
             tested_macros: ["_GLIBCXX_DEBUG".to_owned()].into_iter().collect(),
+            entries: vec![Entry {
+                file: 0,
+                parent: None,
+                command_line: false,
+            }],
+            includes: Vec::new(),
         }
+    }
+
+    fn header(path: &str) -> SeenFile {
+        SeenFile {
+            path: path.into(),
+            hash: 0,
+            size: 0,
+            mtime_ns: 0,
+            system: true,
+        }
+    }
+
+    #[test]
+    fn a_unit_reads_through_the_library_what_its_includes_reach() {
+        let names = [
+            "vector",
+            "bits/vector.h",
+            "bits/alloc.h",
+            "regex",
+            "bits/regex.h",
+            "config.h",
+            "stddef.h",
+            "max_align.h",
+        ];
+        let entry = |file, parent| Entry {
+            file,
+            parent,
+            command_line: false,
+        };
+        let library = Library {
+            files: names.iter().map(|n| header(n)).collect(),
+            tested_macros: FxHashSet::default(),
+            // vector → vector.h → alloc.h → config.h, stddef.h (without
+            // max_align.h); regex → regex.h → stddef.h → max_align.h.
+            entries: vec![
+                entry(0, None),
+                entry(1, Some(0)),
+                entry(2, Some(1)),
+                entry(5, Some(2)),
+                entry(6, Some(2)),
+                entry(3, None),
+                entry(4, Some(5)),
+                entry(6, Some(6)),
+                entry(7, Some(7)),
+            ],
+            // regex.h also includes alloc.h and vector.h, already read.
+            includes: vec![
+                (0, 1),
+                (1, 2),
+                (2, 5),
+                (2, 6),
+                (3, 4),
+                (4, 2),
+                (4, 1),
+                (4, 6),
+                (6, 7),
+            ],
+        };
+        let paths = |files: Vec<SeenFile>| {
+            let mut paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
+            paths.sort();
+            paths
+        };
+        // Which of stddef.h's entries included max_align.h is not known:
+        // it is listed, the one header too many.
+        let unit = [header("/p/main.cpp"), header("vector")];
+        assert_eq!(
+            paths(library.read_through(&unit)),
+            [
+                "bits/alloc.h",
+                "bits/vector.h",
+                "config.h",
+                "max_align.h",
+                "stddef.h"
+            ]
+        );
+        // A header the unit read itself is not listed twice.
+        let unit = [header("/p/main.cpp"), header("regex"), header("config.h")];
+        assert_eq!(
+            paths(library.read_through(&unit)),
+            [
+                "bits/alloc.h",
+                "bits/regex.h",
+                "bits/vector.h",
+                "max_align.h",
+                "stddef.h"
+            ]
+        );
+        // A header without guard that the unit includes itself is followed
+        // through all its directives too (a partial guard, as `<cstdlib>`'s,
+        // hides some from the unit's own parse).
+        let unit = [header("/p/main.c"), header("stddef.h")];
+        assert_eq!(paths(library.read_through(&unit)), ["max_align.h"]);
     }
 
     #[test]

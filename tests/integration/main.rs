@@ -3,6 +3,7 @@
 //! directory per test. See `util.rs` for the harness.
 
 mod cancel;
+mod determinism;
 mod faults;
 mod fuzz;
 mod generators;

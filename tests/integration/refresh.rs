@@ -801,6 +801,15 @@ fn run_random_edits(seed: u64, steps: usize) {
             util::snapshot_diff(&incremental, &full),
             context()
         );
+        // The whole content too: symbols' types, files, dependencies.
+        util::assert_same_digest(
+            &format!(
+                "incremental index (-) against a full build (+)\n{}",
+                context()
+            ),
+            &util::digest(&project, &project.db()),
+            &util::digest(&project, &full_db),
+        );
         std::fs::remove_file(&full_db).unwrap();
     }
 }

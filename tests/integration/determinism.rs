@@ -1,0 +1,189 @@
+//! One index whatever the build's history: a full build, the same with
+//! `-j 1`, a build interrupted and resumed, a refresh whose edits end in
+//! the same sources and a build without the precompiled standard library
+//! all leave the same content (`indexer digest`, every row spelled with
+//! USRs and paths). Issue 14.
+
+use std::time::Duration;
+
+use crate::util::{self, Project};
+
+/// Units of one compile command: enough for the precompiled standard
+/// library (`prelude::MIN_UNITS`).
+const UNITS: usize = 10;
+
+/// A C++ project whose units disagree on what libclang computes lazily:
+/// some destroy a `Shape` (clang then evaluates its destructor's exception
+/// specification, `void () noexcept`), others only name one; unnamed
+/// namespaces (USR `c:@aN`) sit at the top level in some units and inside
+/// `geo` in others; a class template is met through its members first in
+/// some units. Every unit uses the standard library.
+fn project() -> Project {
+    let project = Project::new();
+    project.write(
+        "include/shape.h",
+        "#include <string>\n#include <vector>\n\
+         namespace geo {\n\
+         struct Shape {\n  virtual ~Shape();\n  std::string name;\n};\n\
+         struct Box : Shape {\n  Box() = default;\n  std::vector<int> sides;\n};\n\
+         template <typename T> struct Holder {\n  T value;\n  T get() const { return value; }\n};\n\
+         }\n",
+    );
+    project.write(
+        "src/shape.cpp",
+        "#include \"shape.h\"\nnamespace geo {\nShape::~Shape() {}\n}\n",
+    );
+    let mut units = vec!["src/shape.cpp".to_owned()];
+    for k in 1..UNITS {
+        let unit = format!("src/u{k}.cpp");
+        let body = match k % 3 {
+            0 => format!(
+                "#include <map>\n#include \"shape.h\"\n\
+                 namespace {{ int local{k} = {k}; }}\n\
+                 void drop{k}(geo::Shape* s) {{ delete s; geo::Box b; (void)b; }}\n\
+                 int use{k}() {{ return local{k}; }}\n"
+            ),
+            1 => format!(
+                "#include \"shape.h\"\n\
+                 namespace geo {{ namespace {{ int hidden{k} = {k}; }} }}\n\
+                 geo::Shape* keep{k}(geo::Shape* s) {{ return s; }}\n\
+                 int get{k}(const geo::Holder<int>& h) {{ return h.get() + geo::hidden{k}; }}\n"
+            ),
+            _ => format!(
+                "#include <memory>\n#include \"shape.h\"\n\
+                 std::unique_ptr<geo::Shape> make{k}() {{ return std::make_unique<geo::Box>(); }}\n\
+                 geo::Holder<geo::Box> hold{k};\n"
+            ),
+        };
+        project.write(&unit, &body);
+        units.push(unit);
+    }
+    let entries: Vec<(&str, &[&str])> = units
+        .iter()
+        .map(|u| (u.as_str(), &["-Iinclude", "-std=c++17"][..]))
+        .collect();
+    project.compdb(&entries);
+    project
+}
+
+/// A build into `name` (next to the project's own index) with `args`.
+fn build_into(project: &Project, name: &str, args: &[&str]) -> String {
+    let db = project.path(name);
+    let summary = project.build(&[args, &["--db", db.to_str().unwrap()]].concat());
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    util::digest(project, &db)
+}
+
+#[test]
+fn jobs_and_the_precompiled_library_do_not_change_the_index() {
+    let project = project();
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert!(
+        summary["units_with_pch"].as_u64().unwrap() >= 1,
+        "the precompiled library is used: {summary}"
+    );
+    let full = util::digest(&project, &project.db());
+    // What the units disagreed on before it was spelled the same way.
+    for row in [
+        "geo::Shape::~Shape\tdestructor\tvoid ()\n",
+        "c:@aN\t(anonymous namespace)\t(anonymous namespace)\tnamespace\t\n",
+        "geo::Holder\tclass_template\t\n",
+    ] {
+        assert!(full.contains(row), "{row:?} missing from\n{full}");
+    }
+
+    for _ in 0..2 {
+        let one = build_into(&project, "j1.db", &["-j", "1", "--full"]);
+        util::assert_same_digest("-j 2 and -j 1", &full, &one);
+    }
+    let plain = build_into(&project, "plain.db", &["-j", "2", "--no-pch"]);
+    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+}
+
+#[test]
+fn a_build_interrupted_and_resumed_holds_the_index_of_a_full_build() {
+    let project = project();
+    let full = build_into(&project, "full.db", &["-j", "2"]);
+    // One unit hangs (`INDEXER_FAULT`): the build cannot end before the
+    // signal, so it is interrupted with that unit (and maybe others) still
+    // pending, whatever the machine's speed.
+    let build = project.spawn(
+        &["build", "--json", "-j", "2"],
+        &[("INDEXER_FAULT", "hang@u3.cpp")],
+    );
+    util::wait_until(Duration::from_secs(120), "3 units are indexed", || {
+        project.indexed_units() >= 3
+    });
+    build.signal(libc::SIGINT);
+    let (output, _) = build.wait(Duration::from_secs(30));
+    assert_eq!(util::exit_code(&output), 130, "{}", util::stderr(&output));
+    let pending = project.count("SELECT count(*) FROM units WHERE state = 'pending'");
+    assert!(pending >= 1, "the hung unit is left pending");
+
+    let resumed = project.build(&["-j", "2"]);
+    assert_eq!(resumed["indexed"], pending, "{resumed}");
+    util::assert_same_digest(
+        "interrupted and resumed against full",
+        &full,
+        &util::digest(&project, &project.db()),
+    );
+    project.assert_no_workers_survive();
+}
+
+#[test]
+fn a_refresh_whose_edits_are_undone_holds_the_index_of_a_full_build() {
+    let project = project();
+    let full = build_into(&project, "full.db", &["-j", "2"]);
+    project.build(&["-j", "2"]);
+    let originals: Vec<(String, String)> = [
+        "src/u3.cpp",
+        "src/u4.cpp",
+        "src/shape.cpp",
+        "include/shape.h",
+    ]
+    .iter()
+    .map(|f| {
+        (
+            f.to_string(),
+            std::fs::read_to_string(project.path(f)).unwrap(),
+        )
+    })
+    .collect();
+    // The units that destroyed a Shape no longer do, the definition of its
+    // destructor moves, the header loses the template: refreshes store
+    // other units' versions of the same symbols, in another order.
+    util::edit(
+        &project,
+        "src/u3.cpp",
+        "#include \"shape.h\"\nint u3 = 3;\n",
+    );
+    util::edit(&project, "src/u4.cpp", "namespace { int moved = 4; }\n");
+    util::edit(
+        &project,
+        "src/shape.cpp",
+        "#include \"shape.h\"\n\nnamespace geo {\n\nShape::~Shape() = default;\n}\n",
+    );
+    project.build(&["-j", "1"]);
+    let header = &originals[3].1;
+    util::edit(
+        &project,
+        "include/shape.h",
+        &header.replace(
+            "template <typename T> struct Holder",
+            "template <typename T> struct Kept",
+        ),
+    );
+    project.build(&["-j", "2"]);
+    for (file, text) in &originals {
+        util::edit(&project, file, text);
+    }
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["failed"], 0, "{summary}");
+    util::assert_same_digest(
+        "refreshed back to the same sources against full",
+        &full,
+        &util::digest(&project, &project.db()),
+    );
+}
