@@ -1511,16 +1511,39 @@ unsafe fn extent(cursor: CXCursor) -> Span {
     }
 }
 
-/// The type of a symbol of `kind` declared by `cursor`. A class or alias
-/// template has none: it is reached through its template cursor (no type)
-/// and through its pattern (`S<T>`, or the aliased type), in an order that
-/// varies by unit.
+/// The type of a symbol of `kind` declared by `cursor`. A class template
+/// has none: it is reached through its template cursor (no type) and
+/// through its pattern (`S<T>`), in an order that varies by unit. An alias
+/// template is reached through its template cursor (no type) and through
+/// the alias it declares (the type), so the template cursor answers with
+/// the type of that alias: the same whichever a unit meets first.
 unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
-    if matches!(kind, "class_template" | "type_alias_template") {
-        String::new()
-    } else {
-        type_spelling(cursor)
+    if kind == "class_template" {
+        return String::new();
     }
+    if cursor.kind == CXCursor_TypeAliasTemplateDecl {
+        extern "C" fn find_alias(
+            child: CXCursor,
+            _parent: CXCursor,
+            found: CXClientData,
+        ) -> CXChildVisitResult {
+            if child.kind == CXCursor_TypeAliasDecl {
+                // SAFETY: `found` is the cursor passed below, alive for the call.
+                unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
+                CXChildVisit_Break
+            } else {
+                CXChildVisit_Continue
+            }
+        }
+        let mut alias: Option<CXCursor> = None;
+        clang_visitChildren(
+            cursor,
+            find_alias,
+            (&mut alias as *mut Option<CXCursor>).cast(),
+        );
+        return alias.map(|alias| type_spelling(alias)).unwrap_or_default();
+    }
+    type_spelling(cursor)
 }
 
 /// The spelling of a declaration's type, the same in every unit that sees
@@ -1605,7 +1628,9 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_VarDecl, _) => "variable",
         (CXCursor_ParmDecl, _) => "parameter",
         (CXCursor_TypedefDecl, _) => "typedef",
-        (CXCursor_TypeAliasDecl, _) => "type_alias",
+        // An alias template's declaration is reported as the alias it
+        // declares, a use of it may name the template: one kind for both.
+        (CXCursor_TypeAliasDecl | CXCursor_TypeAliasTemplateDecl, _) => "type_alias",
         (CXCursor_ClassTemplate, _) => "class_template",
         (CXCursor_ClassTemplatePartialSpecialization, _) => "class_template_partial_specialization",
         (CXCursor_FunctionTemplate, _) => "function_template",
