@@ -240,6 +240,7 @@ impl Indexer {
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
         let mut seen = unsafe { parsed.collector.seen_files(parsed.tu.0) };
         drop(parsed.tu);
+        let mut skipped = parsed.collector.skipped_files();
         if let Some(library) = &prelude_files {
             // The library headers the unit would have read as written,
             // which it read through the precompiled header instead: listing
@@ -247,8 +248,23 @@ impl Indexer {
             // same as without the header.
             let read = library.read_through(&seen);
             seen.extend(read);
+            // A project header inside the precompiled header (one the
+            // command includes first, `-include config.h`) has its
+            // declarations there, where the index does not walk them: this
+            // unit has nothing to emit for it, as for a header whose bodies
+            // it skipped, and a unit parsed as written emits it.
+            let in_library: FxHashSet<&str> =
+                library.files.iter().map(|f| f.path.as_str()).collect();
+            skipped.extend(
+                seen.iter()
+                    .enumerate()
+                    .skip(1)
+                    .filter(|(_, file)| !file.system && in_library.contains(file.path.as_str()))
+                    .map(|(i, _)| i as u32),
+            );
+            skipped.sort_unstable();
+            skipped.dedup();
         }
-        let skipped = parsed.collector.skipped_files();
 
         let mut emit = grant(&seen, &skipped);
         if emit.len() != seen.len() {

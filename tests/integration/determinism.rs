@@ -187,3 +187,68 @@ fn a_refresh_whose_edits_are_undone_holds_the_index_of_a_full_build() {
         &util::digest(&project, &project.db()),
     );
 }
+
+/// A header the command includes first (`-include cfg.h`) is inside the
+/// precompiled library, where the index does not walk its declarations: a
+/// unit parsed with the library must leave it to one parsed as written
+/// (each command's first unit is), or the header is stored empty. Here the
+/// first unit is held up (it allocates and touches 2 GiB first), so the
+/// units parsed with the library finish first: before the fix, `cfg.h`
+/// was stored without a declaration.
+#[test]
+fn a_header_the_command_includes_first_is_emitted_by_a_unit_parsed_as_written() {
+    let project = Project::new();
+    project.write(
+        "include/cfg.h",
+        "#pragma once\nint cfg_value();\nstruct Config { int level; };\n",
+    );
+    // The largest file: dispatched first, so parsed without the library.
+    project.write(
+        "src/big.cpp",
+        &format!(
+            "int big() {{ return cfg_value(); }}\n{}",
+            "// padding\n".repeat(100)
+        ),
+    );
+    let mut units = vec!["src/big.cpp".to_owned()];
+    for k in 1..UNITS {
+        let unit = format!("src/s{k}.cpp");
+        project.write(
+            &unit,
+            &format!("int small{k}() {{ return cfg_value() + Config{{{k}}}.level; }}\n"),
+        );
+        units.push(unit);
+    }
+    let entries: Vec<(&str, &[&str])> = units
+        .iter()
+        .map(|u| (u.as_str(), &["-include", "include/cfg.h"][..]))
+        .collect();
+    project.compdb(&entries);
+    let output = project
+        .indexer()
+        .args(["build", "--json", "-j", "2"])
+        .env("INDEXER_FAULT", "alloc:2G@big.cpp")
+        .output()
+        .unwrap();
+    util::assert_success(&output);
+    let summary = util::parse_json(&output);
+    assert_eq!(
+        (summary["indexed"].as_u64(), summary["failed"].as_u64()),
+        (Some(UNITS as u64), Some(0)),
+        "{summary}"
+    );
+    assert!(
+        summary["units_with_pch"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
+    assert_eq!(
+        project.column(
+            "SELECT s.qualified_name FROM decls d JOIN symbols s ON s.id = d.symbol_id
+             JOIN files f ON f.id = d.file_id WHERE f.path LIKE '%/include/cfg.h' ORDER BY 1"
+        ),
+        ["Config", "Config::level", "cfg_value"]
+    );
+    let full = util::digest(&project, &project.db());
+    let plain = build_into(&project, "plain.db", &["-j", "2", "--no-pch"]);
+    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+}
