@@ -75,14 +75,17 @@ const INDEX_OPTIONS: CXIndexOptFlags =
     CXIndexOptSkipParsedBodiesInSession | CXIndexOptSuppressWarnings;
 
 /// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
-/// preprocessing record, ...), none of which we need; in particular
-/// `CXTranslationUnit_KeepGoing` is ignored there.
-const TU_OPTIONS: CXTranslationUnit_Flags = CXTranslationUnit_None;
+/// preprocessing record, ...); in particular `CXTranslationUnit_KeepGoing`
+/// is ignored there. The detailed preprocessing record lists the macro
+/// definitions and expansions the callbacks do not report ([`macros`]).
+const TU_OPTIONS: CXTranslationUnit_Flags = CXTranslationUnit_DetailedPreprocessingRecord;
 
 /// The `CXSymbolRole` bits the protocol stores; `Declaration`, `Definition`
 /// and `Reference` say nothing about a reference and are dropped.
 const ROLE_MASK: u32 =
     role::READ | role::WRITE | role::CALL | role::DYNAMIC | role::ADDRESS_OF | role::IMPLICIT;
+
+mod macros;
 
 /// Bound on the walk up semantic parents, against a malformed AST looping.
 const MAX_SCOPE_DEPTH: usize = 256;
@@ -216,7 +219,10 @@ impl Indexer {
         };
 
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
-        let mut seen = unsafe { parsed.collector.seen_files(parsed.tu.0) };
+        let mut seen = unsafe {
+            parsed.collector.collect_macros(parsed.tu.0)?;
+            parsed.collector.seen_files(parsed.tu.0)
+        };
         drop(parsed.tu);
         if let Some(library) = &prelude_files {
             // The unit read these through the precompiled header; listing
@@ -362,7 +368,8 @@ impl Indexer {
         let (arg_ptrs, arg_count) = c_argv(&args)?;
         let options = CXTranslationUnit_Incomplete
             | CXTranslationUnit_ForSerialization
-            | CXTranslationUnit_SkipFunctionBodies;
+            | CXTranslationUnit_SkipFunctionBodies
+            | CXTranslationUnit_DetailedPreprocessingRecord;
         let mut tu: CXTranslationUnit = ptr::null_mut();
         // SAFETY: every pointer outlives the call; the unit is disposed by
         // its guard on every path out.
@@ -751,6 +758,26 @@ impl<'s> Collector<'s> {
             ptr::null_mut(),
             ptr::null_mut(),
         );
+        let index =
+            self.collected_file(file, in_system, || clang_indexLoc_getCXSourceLocation(loc))?;
+        let (line, column) = idx_line_column(loc);
+        Some(At {
+            file: index,
+            line,
+            column,
+        })
+    }
+
+    /// The index of `file` if data located in it is collected: not null
+    /// (built-ins, the command line), not a skipped header, and not a
+    /// system header unless `in_system`. `loc`, some location in the file,
+    /// is asked for only the first time the file is seen.
+    unsafe fn collected_file(
+        &mut self,
+        file: CXFile,
+        in_system: bool,
+        loc: impl FnOnce() -> CXSourceLocation,
+    ) -> Option<u32> {
         if file.is_null() {
             return None;
         }
@@ -759,18 +786,10 @@ impl<'s> Collector<'s> {
         if state.skipped {
             return None;
         }
-        let system = *state.system.get_or_insert_with(|| {
-            clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(loc)) != 0
-        });
-        if system && !in_system {
-            return None;
-        }
-        let (line, column) = idx_line_column(loc);
-        Some(At {
-            file: index,
-            line,
-            column,
-        })
+        let system = *state
+            .system
+            .get_or_insert_with(|| clang_Location_isInSystemHeader(loc()) != 0);
+        (in_system || !system).then_some(index)
     }
 
     unsafe fn declaration(&mut self, info: &CXIdxDeclInfo) {
