@@ -122,7 +122,12 @@ impl Indexer {
         // SAFETY: the library is loaded on this thread; the handles are
         // checked for null and disposed in `Drop`.
         unsafe {
-            let index = clang_createIndex(0, 0);
+            // `excludeDeclarationsFromPCH`: a walk of a unit's cursor (the
+            // macro walk, see `macros`) visits only what the unit itself
+            // parsed, not the 16,000 preprocessing entities of the
+            // precompiled standard library, which it would read back one by
+            // one (a tenth of LevelDB's build time, docs/benchmarks.md).
+            let index = clang_createIndex(1, 0);
             if index.is_null() {
                 return Err("clang_createIndex failed".into());
             }
