@@ -1845,7 +1845,17 @@ void call(Base* b) {
         symbol(&unit, "before");
     }
 
-    /// Each reference as (file name, line, column, referenced USR).
+    /// A project macro's USR holds its file's path, in another temporary
+    /// directory for each fixture: without it, for comparisons.
+    fn portable_usr(usr: &str) -> String {
+        match usr.contains("@macro@") {
+            true => usr.rsplit('/').next().unwrap().to_owned(),
+            false => usr.to_owned(),
+        }
+    }
+
+    /// Each reference as (file name, line, column, referenced USR, see
+    /// [`portable_usr`]).
     fn located_refs(unit: &UnitIndex, seen: &[SeenFile]) -> Vec<(String, u32, u32, String)> {
         let mut refs: Vec<_> = unit
             .files
@@ -1861,7 +1871,7 @@ void call(Base* b) {
                             .to_owned(),
                         r.line,
                         r.column,
-                        unit.symbols[r.symbol as usize].usr.clone(),
+                        portable_usr(&unit.symbols[r.symbol as usize].usr),
                     )
                 })
             })
@@ -1870,32 +1880,45 @@ void call(Base* b) {
         refs
     }
 
+    /// Uses of the library, of a project macro, of one of the library's
+    /// (`EXIT_SUCCESS`) and of one defined on the command line (`FROM_FLAG`,
+    /// see [`uses_the_library`]): the precompiled library holds the latter
+    /// two.
     const USES_THE_LIBRARY: [(&str, &str); 2] = [
         (
             "shape.h",
             "#include <string>\n#include <vector>\n\
-             struct Shape { std::string label; std::vector<int> sides; };\n",
+             struct Shape { std::string label; std::vector<int> sides; };\n\
+             #define SIDES(s) ((int)(s).sides.size())\n",
         ),
         (
             "main.cpp",
-            "#include <map>\n#include \"shape.h\"\n\
+            "#include <map>\n#include <cstdlib>\n#include \"shape.h\"\n\
              std::string describe(const Shape& s) {\n\
                std::map<int, std::string> names;\n\
-               return s.label + std::to_string(s.sides.size()) + names[1];\n}\n",
+               return s.label + std::to_string(s.sides.size()) + names[1];\n}\n\
+             int sides(const Shape& s) { return SIDES(s) + FROM_FLAG + EXIT_SUCCESS; }\n",
         ),
     ];
 
+    /// A fixture of [`USES_THE_LIBRARY`], with `FROM_FLAG` defined.
+    fn uses_the_library() -> Fixture {
+        let mut f = Fixture::new(&USES_THE_LIBRARY);
+        f.args.push("-DFROM_FLAG=2".into());
+        f
+    }
+
     #[test]
     fn a_precompiled_standard_library_changes_nothing_in_the_index() {
-        let (plain_seen, plain) = Fixture::new(&USES_THE_LIBRARY).index("main.cpp");
-        let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
+        let (plain_seen, plain) = uses_the_library().index("main.cpp");
+        let mut f = uses_the_library().with_prelude();
         let (seen, unit) = f.index("main.cpp");
         assert!(!plain.used_prelude);
         assert!(unit.used_prelude);
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
 
         let usrs = |u: &UnitIndex| {
-            let mut usrs: Vec<_> = u.symbols.iter().map(|s| s.usr.clone()).collect();
+            let mut usrs: Vec<_> = u.symbols.iter().map(|s| portable_usr(&s.usr)).collect();
             usrs.sort();
             usrs
         };
@@ -1903,6 +1926,24 @@ void call(Base* b) {
         assert!(
             usrs(&unit).iter().any(|usr| usr.contains("basic_string")),
             "references into the library are kept"
+        );
+        // Macros too, those the precompiled header defines included.
+        let expansions = |u: &UnitIndex, seen: &[SeenFile]| {
+            let mut expansions: Vec<_> = located_refs(u, seen)
+                .into_iter()
+                .filter(|(_, _, _, usr)| usr.contains("@macro@"))
+                .map(|(file, line, column, usr)| format!("{file}:{line}:{column} {usr}"))
+                .collect();
+            expansions.sort();
+            expansions
+        };
+        assert_eq!(
+            expansions(&unit, &seen),
+            [
+                "main.cpp:8:36 shape.h@105@macro@SIDES",
+                "main.cpp:8:47 c:@macro@FROM_FLAG",
+                "main.cpp:8:59 c:@macro@EXIT_SUCCESS",
+            ]
         );
         assert_eq!(
             located_refs(&unit, &seen),
@@ -1933,7 +1974,7 @@ void call(Base* b) {
 
     #[test]
     fn a_precompiled_header_libclang_cannot_read_is_done_without() {
-        let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
+        let mut f = uses_the_library().with_prelude();
         let pch = f.prelude.as_ref().unwrap().pch.clone();
         std::fs::write(&pch, "not a precompiled header").unwrap();
         std::fs::write(format!("{pch}.json"), r#"{"files":[],"tested_macros":[]}"#).unwrap();

@@ -292,3 +292,27 @@ fn spell_definition(text: &[u8]) -> String {
     }
     spelled
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_definition_is_spelled_on_one_line() {
+        assert_eq!(
+            spell_definition(b"SUM(a, b) \\\n    ((a) +\t\\\r\n     (b))"),
+            "#define SUM(a, b) ((a) + (b))"
+        );
+        // A backslash that does not end a line stays.
+        assert_eq!(spell_definition(br#"NL "\n""#), r#"#define NL "\n""#);
+    }
+
+    #[test]
+    fn a_long_definition_is_cut_at_a_character_boundary() {
+        let body = "é".repeat(200);
+        let spelled = spell_definition(format!("LONG {body}").as_bytes());
+        // `#define LONG ` is 13 bytes, then two bytes per `é`: the cut at
+        // 200 would fall inside one.
+        assert_eq!(spelled, format!("#define LONG {}…", "é".repeat(93)));
+    }
+}

@@ -1,0 +1,3 @@
+#include "b/bounds.h"
+
+int other_limit() { return LIMIT; }
