@@ -17,15 +17,16 @@
 //!   name (`c:/src/a/config.h@120@macro@FOO`), so that two `config.h`s
 //!   defining `FOO` at the same offset are still two symbols.
 //! - A macro with no file (defined on the command line, or predefined by
-//!   the compiler) keeps libclang's USR, `c:@macro@FOO`, and has no
-//!   declaration; its uses are references like any other.
-//! - Macros of system headers are left out, definitions and uses, unless
-//!   `--index-system-headers`. A unit parsed with the precompiled standard
-//!   library would see no use of the library's macros: the header is built
-//!   without a preprocessing record (one would be read by every unit that
-//!   loads it), and clang records no expansion of a macro whose definition
-//!   it has no record of. Keeping them would make the index depend on which
-//!   unit emitted a header.
+//!   the compiler) or defined in a system header keeps libclang's USR,
+//!   `c:@macro@FOO`, and has no signature (see `new_symbol`); its uses are
+//!   references like any other, and a system header's definitions are
+//!   declarations only with `--index-system-headers`, like other system
+//!   symbols.
+//! - The precompiled standard library is built with a preprocessing record
+//!   too: it holds the library's, the command line's and the compiler's
+//!   macros, and clang records no expansion of a macro whose definition it
+//!   has no record of. The workers' index excludes its entities from walks
+//!   (`excludeDeclarationsFromPCH`), so that they are not read back.
 //!
 //! Headers whose bodies this session skipped, and files not granted, are
 //! treated as for the callbacks' data: nothing located in them is sent.
@@ -71,8 +72,8 @@ struct Walk<'c, 's> {
     collector: &'c mut Collector<'s>,
     tu: CXTranslationUnit,
     /// By `MacroDefinitionRecord*` (a cursor's `data[0]`): the symbol of a
-    /// definition, `None` for one left out (a system header's).
-    definitions: FxHashMap<*const c_void, Option<SymbolRef>>,
+    /// definition.
+    definitions: FxHashMap<*const c_void, SymbolRef>,
     panicked: Option<String>,
 }
 
@@ -118,9 +119,7 @@ impl Walk<'_, '_> {
         let Some(file) = self.file_of(loc, self.collector.index_system_headers) else {
             return;
         };
-        let Some(symbol) = self.symbol(cursor) else {
-            return;
-        };
+        let symbol = self.symbol(cursor);
         let (line, column) = line_column(loc);
         self.collector.files[file as usize].data.decls.push(Decl {
             symbol,
@@ -144,9 +143,6 @@ impl Walk<'_, '_> {
             self.intern(format!("c:@macro@{name}"), name, String::new())
         } else {
             self.symbol(definition)
-        };
-        let Some(symbol) = symbol else {
-            return;
         };
         let (line, column) = line_column(loc);
         self.collector.files[file as usize]
@@ -179,8 +175,8 @@ impl Walk<'_, '_> {
         self.collector.collected_file(file, in_system, || loc)
     }
 
-    /// The symbol of a macro definition; `None` if it is left out.
-    unsafe fn symbol(&mut self, definition: CXCursor) -> Option<SymbolRef> {
+    /// The symbol of a macro definition.
+    unsafe fn symbol(&mut self, definition: CXCursor) -> SymbolRef {
         let key = definition.data[0];
         if let Some(&known) = self.definitions.get(&key) {
             return known;
@@ -190,7 +186,7 @@ impl Walk<'_, '_> {
         symbol
     }
 
-    unsafe fn new_symbol(&mut self, definition: CXCursor) -> Option<SymbolRef> {
+    unsafe fn new_symbol(&mut self, definition: CXCursor) -> SymbolRef {
         let loc = clang_getCursorLocation(definition);
         let mut file: CXFile = ptr::null_mut();
         let mut offset = 0;
@@ -202,8 +198,13 @@ impl Walk<'_, '_> {
             &mut offset,
         );
         let name = take_string(clang_getCursorSpelling(definition));
-        if file.is_null() {
-            // The command line or the compiler's own definitions.
+        // Like libclang, no location in the USR of a macro of the command
+        // line, of the compiler or of a system header: the same name means
+        // the same macro there. Units can define it differently (`assert`
+        // with and without `NDEBUG`, `NULL` in C and C++), and the unit
+        // that emits the symbol is not chosen: its definition would depend
+        // on the build's history, so it has none.
+        if file.is_null() || clang_Location_isInSystemHeader(loc) != 0 {
             return self.intern(format!("c:@macro@{name}"), name, String::new());
         }
         let path = match self.collector.file_by_handle.get(&file) {
@@ -212,20 +213,14 @@ impl Walk<'_, '_> {
             None => Cow::Owned(file_path(file).0),
         };
         let signature = signature(self.tu, definition, file, &path);
-        // Like libclang, no location for a system header's macro: the
-        // same name means the same macro there.
-        let usr = if clang_Location_isInSystemHeader(loc) != 0 {
-            format!("c:@macro@{name}")
-        } else {
-            format!("c:{path}@{offset}@macro@{name}")
-        };
+        let usr = format!("c:{path}@{offset}@macro@{name}");
         self.intern(usr, name, signature)
     }
 
-    fn intern(&mut self, usr: String, name: String, signature: String) -> Option<SymbolRef> {
+    fn intern(&mut self, usr: String, name: String, signature: String) -> SymbolRef {
         let collector = &mut *self.collector;
         if let Some(&known) = collector.symbol_by_usr.get(&usr) {
-            return Some(known);
+            return known;
         }
         let index = collector.symbols.len() as SymbolRef;
         collector.symbol_by_usr.insert(usr.clone(), index);
@@ -236,7 +231,7 @@ impl Walk<'_, '_> {
             kind: "macro".to_owned(),
             type_spelling: signature,
         });
-        Some(index)
+        index
     }
 }
 
