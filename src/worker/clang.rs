@@ -1374,13 +1374,17 @@ fn with_collector(client_data: CXClientData, f: impl FnOnce(&mut Collector)) {
         clang_sys::set_library(Some(collector.library.clone()));
     }
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *collector))) {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        collector.panicked = Some(message);
+        collector.panicked = Some(panic_message(payload.as_ref()));
     }
+}
+
+/// The message a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 extern "C" fn abort_query(client_data: CXClientData, _reserved: *mut c_void) -> c_int {

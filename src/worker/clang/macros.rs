@@ -38,7 +38,9 @@ use std::ptr;
 use clang_sys::*;
 use rustc_hash::FxHashMap;
 
-use super::{extent, file_path, line_column, parsed_content, take_string, Collector};
+use super::{
+    extent, file_path, line_column, panic_message, parsed_content, take_string, Collector,
+};
 use crate::protocol::{role, Decl, Reference, Symbol, SymbolRef};
 
 /// A signature longer than this is cut (at a character boundary) and ends
@@ -88,13 +90,7 @@ extern "C" fn visit(cursor: CXCursor, _parent: CXCursor, walk: CXClientData) -> 
     match entity {
         Ok(result) => result,
         Err(payload) => {
-            walk.panicked = Some(
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned()),
-            );
+            walk.panicked = Some(panic_message(payload.as_ref()));
             CXChildVisit_Break
         }
     }
@@ -158,8 +154,10 @@ impl Walk<'_, '_> {
     }
 
     /// The index of the file `loc` is in, if the unit collects data there.
-    /// A file the callbacks never reported was not read by this unit but
-    /// by its precompiled header (the header's own main file, say).
+    /// A file the callbacks never reported was read by the precompiled
+    /// header, not by this unit (the header's own main file, say): the
+    /// walk does not visit its entities (see `Indexer::new`), and were it
+    /// to, they would not make that file one of the unit's.
     unsafe fn file_of(&mut self, loc: CXSourceLocation, in_system: bool) -> Option<u32> {
         let mut file: CXFile = ptr::null_mut();
         clang_getFileLocation(
