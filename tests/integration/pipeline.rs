@@ -1095,7 +1095,7 @@ fn a_unit_that_configures_the_library_is_indexed_as_written() {
 
 /// Issue 14: macro definitions in project files are `macro` symbols with their `#define` line; a
 /// macro defined on the command line or in a system header has no declaration; two macros of one
-/// name in two headers of one base name are two symbols.
+/// name in two headers of one base name are two symbols; a file included twice is recorded once.
 #[test]
 fn macro_definitions_are_symbols() {
     let project = built_macros();
@@ -1116,6 +1116,7 @@ fn macro_definitions_are_symbols() {
             "c:include/config.h@21@macro@VERSION | VERSION | #define VERSION 3 | include/config.h:2:9-2:18 1",
             "c:include/config.h@39@macro@SQUARE | SQUARE | #define SQUARE(x) ((x) * (x)) | include/config.h:3:9-3:30 1",
             "c:include/config.h@69@macro@SUM | SUM | #define SUM(a, b) ((a) + (b)) | include/config.h:4:9-6:10 1",
+            "c:include/twice.inc@8@macro@TWICE | TWICE | #define TWICE 2 | include/twice.inc:1:9-1:16 1",
             "c:@macro@EXIT_SUCCESS | EXIT_SUCCESS |  | no declaration",
             "c:@macro@FROM_FLAG | FROM_FLAG |  | no declaration",
         ]
@@ -1139,6 +1140,7 @@ fn macro_expansions_are_references() {
     assert_eq!(
         expansions,
         [
+            "include/twice.inc:2:15 TWICE 512 -",
             "src/main.cpp:5:8 VERSION 512 -",
             "src/main.cpp:6:24 VERSION 512 -",
             "src/main.cpp:9:13 SQUARE 512 -",

@@ -36,7 +36,7 @@ use std::os::raw::c_void;
 use std::ptr;
 
 use clang_sys::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{
     extent, file_path, line_column, panic_message, parsed_content, take_string, Collector,
@@ -55,6 +55,7 @@ impl Collector<'_> {
             collector: self,
             tu,
             definitions: FxHashMap::default(),
+            recorded: FxHashSet::default(),
             panicked: None,
         };
         clang_visitChildren(
@@ -76,6 +77,11 @@ struct Walk<'c, 's> {
     /// By `MacroDefinitionRecord*` (a cursor's `data[0]`): the symbol of a
     /// definition.
     definitions: FxHashMap<*const c_void, SymbolRef>,
+    /// The definitions and expansions recorded, as (symbol, file, line,
+    /// column): a file included many times (upb's `port/def.inc`, 45 times
+    /// in some protobuf units) defines and expands its macros anew each
+    /// time, at the same places.
+    recorded: FxHashSet<(SymbolRef, u32, u32, u32)>,
     panicked: Option<String>,
 }
 
@@ -117,6 +123,9 @@ impl Walk<'_, '_> {
         };
         let symbol = self.symbol(cursor);
         let (line, column) = line_column(loc);
+        if !self.recorded.insert((symbol, file, line, column)) {
+            return;
+        }
         self.collector.files[file as usize].data.decls.push(Decl {
             symbol,
             line,
@@ -141,6 +150,9 @@ impl Walk<'_, '_> {
             self.symbol(definition)
         };
         let (line, column) = line_column(loc);
+        if !self.recorded.insert((symbol, file, line, column)) {
+            return;
+        }
         self.collector.files[file as usize]
             .data
             .refs
