@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 6;
+pub(crate) const PROTOCOL_VERSION: u32 = 7;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -207,7 +207,6 @@ pub(crate) struct Decl {
     pub container: Option<SymbolRef>,
 }
 
-/// Bits of [`Reference::roles`], the values of libclang's `CXSymbolRole`.
 /// Every `Symbol::kind` the worker reports, as docs/schema.md lists them.
 pub(crate) const SYMBOL_KINDS: &[&str] = &[
     "namespace",
@@ -235,6 +234,8 @@ pub(crate) const SYMBOL_KINDS: &[&str] = &[
     "other",
 ];
 
+/// Bits of [`Reference::roles`]: the values of libclang's `CXSymbolRole`,
+/// and above them the indexer's own.
 pub(crate) mod role {
     pub const READ: u32 = 1 << 3;
     pub const WRITE: u32 = 1 << 4;
@@ -242,6 +243,9 @@ pub(crate) mod role {
     pub const DYNAMIC: u32 = 1 << 6;
     pub const ADDRESS_OF: u32 = 1 << 7;
     pub const IMPLICIT: u32 = 1 << 8;
+    /// The indexer's own: a macro expanded, or tested by `#ifdef`,
+    /// `#ifndef` or `defined()`. libclang has no such bit.
+    pub const EXPANSION: u32 = 1 << 9;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -247,6 +247,7 @@ fn role_names(roles: u32) -> Vec<&'static str> {
         (role::WRITE, "write"),
         (role::ADDRESS_OF, "address_of"),
         (role::IMPLICIT, "implicit"),
+        (role::EXPANSION, "expansion"),
     ]
     .into_iter()
     .filter(|(bit, _)| roles & bit != 0)

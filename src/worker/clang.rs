@@ -87,14 +87,17 @@ const INDEX_OPTIONS: CXIndexOptFlags = CXIndexOptSkipParsedBodiesInSession
     | CXIndexOptIndexFunctionLocalSymbols;
 
 /// `clang_indexSourceFile` honours only a few TU flags (preamble, detailed
-/// preprocessing record, ...), none of which we need; in particular
-/// `CXTranslationUnit_KeepGoing` is ignored there.
-const TU_OPTIONS: CXTranslationUnit_Flags = CXTranslationUnit_None;
+/// preprocessing record, ...); in particular `CXTranslationUnit_KeepGoing`
+/// is ignored there. The detailed preprocessing record lists the macro
+/// definitions and expansions the callbacks do not report ([`macros`]).
+const TU_OPTIONS: CXTranslationUnit_Flags = CXTranslationUnit_DetailedPreprocessingRecord;
 
 /// The `CXSymbolRole` bits the protocol stores; `Declaration`, `Definition`
 /// and `Reference` say nothing about a reference and are dropped.
 const ROLE_MASK: u32 =
     role::READ | role::WRITE | role::CALL | role::DYNAMIC | role::ADDRESS_OF | role::IMPLICIT;
+
+mod macros;
 
 /// Bound on the walk up semantic parents, against a malformed AST looping.
 const MAX_SCOPE_DEPTH: usize = 256;
@@ -141,7 +144,12 @@ impl Indexer {
         // SAFETY: the library is loaded on this thread; the handles are
         // checked for null and disposed in `Drop`.
         unsafe {
-            let index = clang_createIndex(0, 0);
+            // `excludeDeclarationsFromPCH`: a walk of a unit's cursor (the
+            // macro walk, see `macros`) visits only what the unit itself
+            // parsed, not the 16,000 preprocessing entities of the
+            // precompiled standard library, which it would read back one by
+            // one (a tenth of LevelDB's build time, docs/benchmarks.md).
+            let index = clang_createIndex(1, 0);
             if index.is_null() {
                 return Err("clang_createIndex failed".into());
             }
@@ -238,7 +246,10 @@ impl Indexer {
         };
 
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
-        let mut seen = unsafe { parsed.collector.seen_files(parsed.tu.0) };
+        let mut seen = unsafe {
+            parsed.collector.collect_macros(parsed.tu.0)?;
+            parsed.collector.seen_files(parsed.tu.0)
+        };
         drop(parsed.tu);
         let mut skipped = parsed.collector.skipped_files();
         if let Some(library) = &prelude_files {
@@ -394,7 +405,8 @@ impl Indexer {
         let (arg_ptrs, arg_count) = c_argv(&args)?;
         let options = CXTranslationUnit_Incomplete
             | CXTranslationUnit_ForSerialization
-            | CXTranslationUnit_SkipFunctionBodies;
+            | CXTranslationUnit_SkipFunctionBodies
+            | CXTranslationUnit_DetailedPreprocessingRecord;
         let mut tu: CXTranslationUnit = ptr::null_mut();
         // SAFETY: every pointer outlives the call; the unit is disposed by
         // its guard on every path out.
@@ -423,98 +435,9 @@ impl Indexer {
                 return Err(format!("libclang could not save it (CXSaveError {saved})"));
             }
             let mut library = library_read_by(tu.0);
-            drop(tu);
-            library.includes = self.include_graph(&header, &arg_ptrs, arg_count, &library.files)?;
+            library.includes = include_graph(tu.0, &library.files);
             Ok(library)
         }
-    }
-
-    /// Every `#include` directive among the library's `files`, as indices
-    /// into them: also those a header's include guard made no-ops, which
-    /// `clang_getInclusions` (first inclusions only) leaves out, so that a
-    /// unit can list the headers it would read as written (see
-    /// `pch::Library::read_through`). They come from a second parse with a
-    /// detailed preprocessing record, kept out of the saved header, where
-    /// every unit using it would load it.
-    unsafe fn include_graph(
-        &self,
-        header: &CStr,
-        arg_ptrs: &[*const c_char],
-        arg_count: c_int,
-        files: &[SeenFile],
-    ) -> Result<Vec<(u32, u32)>, String> {
-        extern "C" fn visit(
-            cursor: CXCursor,
-            _parent: CXCursor,
-            edges: CXClientData,
-        ) -> CXChildVisitResult {
-            if cursor.kind == CXCursor_InclusionDirective {
-                // SAFETY: `edges` is the vector passed below, alive for the
-                // visit; the cursor belongs to the live unit.
-                unsafe {
-                    let included = clang_getIncludedFile(cursor);
-                    let mut from: CXFile = ptr::null_mut();
-                    clang_getFileLocation(
-                        clang_getCursorLocation(cursor),
-                        &mut from,
-                        ptr::null_mut(),
-                        ptr::null_mut(),
-                        ptr::null_mut(),
-                    );
-                    // A missing header has no file; the command line's
-                    // `-include`s come from none.
-                    if !included.is_null() && !from.is_null() {
-                        (*edges.cast::<Vec<(CXFile, CXFile)>>()).push((from, included));
-                    }
-                }
-            }
-            CXChildVisit_Continue
-        }
-        let options = CXTranslationUnit_DetailedPreprocessingRecord
-            | CXTranslationUnit_Incomplete
-            | CXTranslationUnit_SkipFunctionBodies;
-        let mut tu: CXTranslationUnit = ptr::null_mut();
-        let code = clang_parseTranslationUnit2(
-            self.index,
-            header.as_ptr(),
-            arg_ptrs.as_ptr(),
-            arg_count,
-            ptr::null_mut(),
-            0,
-            options,
-            &mut tu,
-        );
-        let tu = TranslationUnit(tu);
-        if code != CXError_Success || tu.0.is_null() {
-            return Err(failure_reason(
-                code,
-                "the precompiled standard library's includes",
-            ));
-        }
-        let mut edges: Vec<(CXFile, CXFile)> = Vec::new();
-        clang_visitChildren(
-            clang_getTranslationUnitCursor(tu.0),
-            visit,
-            (&mut edges as *mut Vec<(CXFile, CXFile)>).cast(),
-        );
-        let by_path: FxHashMap<&str, u32> = files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.path.as_str(), i as u32))
-            .collect();
-        let mut by_handle: FxHashMap<CXFile, Option<u32>> = FxHashMap::default();
-        let mut index_of = |file: CXFile| {
-            *by_handle
-                .entry(file)
-                .or_insert_with(|| by_path.get(file_path(file).0.as_str()).copied())
-        };
-        let mut graph: Vec<(u32, u32)> = edges
-            .into_iter()
-            .filter_map(|(from, to)| Some((index_of(from)?, index_of(to)?)))
-            .collect();
-        graph.sort_unstable();
-        graph.dedup();
-        Ok(graph)
     }
 
     /// The request's arguments without the source file (it is passed
@@ -641,6 +564,67 @@ impl Parsed<'_> {
             })
         })
     }
+}
+
+/// Every `#include` directive among the library's `files`, as indices
+/// into them: also those a header's include guard made no-ops, which
+/// `clang_getInclusions` (first inclusions only) leaves out, so that a unit
+/// can list the headers it would read as written (see
+/// `pch::Library::read_through`). They come from the detailed
+/// preprocessing record the library is built with (for its macros, see
+/// `macros`), which units parsed with it do not walk (`Indexer::new`).
+unsafe fn include_graph(tu: CXTranslationUnit, files: &[SeenFile]) -> Vec<(u32, u32)> {
+    extern "C" fn visit(
+        cursor: CXCursor,
+        _parent: CXCursor,
+        edges: CXClientData,
+    ) -> CXChildVisitResult {
+        if cursor.kind == CXCursor_InclusionDirective {
+            // SAFETY: `edges` is the vector passed below, alive for the
+            // visit; the cursor belongs to the live unit.
+            unsafe {
+                let included = clang_getIncludedFile(cursor);
+                let mut from: CXFile = ptr::null_mut();
+                clang_getFileLocation(
+                    clang_getCursorLocation(cursor),
+                    &mut from,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                );
+                // A missing header has no file; the command line's
+                // `-include`s come from none.
+                if !included.is_null() && !from.is_null() {
+                    (*edges.cast::<Vec<(CXFile, CXFile)>>()).push((from, included));
+                }
+            }
+        }
+        CXChildVisit_Continue
+    }
+    let mut edges: Vec<(CXFile, CXFile)> = Vec::new();
+    clang_visitChildren(
+        clang_getTranslationUnitCursor(tu),
+        visit,
+        (&mut edges as *mut Vec<(CXFile, CXFile)>).cast(),
+    );
+    let by_path: FxHashMap<&str, u32> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i as u32))
+        .collect();
+    let mut by_handle: FxHashMap<CXFile, Option<u32>> = FxHashMap::default();
+    let mut index_of = |file: CXFile| {
+        *by_handle
+            .entry(file)
+            .or_insert_with(|| by_path.get(file_path(file).0.as_str()).copied())
+    };
+    let mut graph: Vec<(u32, u32)> = edges
+        .into_iter()
+        .filter_map(|(from, to)| Some((index_of(from)?, index_of(to)?)))
+        .collect();
+    graph.sort_unstable();
+    graph.dedup();
+    graph
 }
 
 /// The first error libclang reported for `tu`, as text.
@@ -942,6 +926,27 @@ impl<'s> Collector<'s> {
             ptr::null_mut(),
             &mut offset,
         );
+        let index =
+            self.collected_file(file, in_system, || clang_indexLoc_getCXSourceLocation(loc))?;
+        let (line, column) = idx_line_column(loc);
+        Some(At {
+            file: index,
+            line,
+            column,
+            offset,
+        })
+    }
+
+    /// The index of `file` if data located in it is collected: not null
+    /// (built-ins, the command line), not a skipped header, and not a
+    /// system header unless `in_system`. `loc`, some location in the file,
+    /// is asked for only the first time the file is seen.
+    unsafe fn collected_file(
+        &mut self,
+        file: CXFile,
+        in_system: bool,
+        loc: impl FnOnce() -> CXSourceLocation,
+    ) -> Option<u32> {
         if file.is_null() {
             return None;
         }
@@ -950,19 +955,10 @@ impl<'s> Collector<'s> {
         if state.skipped {
             return None;
         }
-        let system = *state.system.get_or_insert_with(|| {
-            clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(loc)) != 0
-        });
-        if system && !in_system {
-            return None;
-        }
-        let (line, column) = idx_line_column(loc);
-        Some(At {
-            file: index,
-            line,
-            column,
-            offset,
-        })
+        let system = *state
+            .system
+            .get_or_insert_with(|| clang_Location_isInSystemHeader(loc()) != 0);
+        (in_system || !system).then_some(index)
     }
 
     unsafe fn declaration(&mut self, info: &CXIdxDeclInfo) {
@@ -1807,13 +1803,17 @@ fn with_collector(client_data: CXClientData, f: impl FnOnce(&mut Collector)) {
         clang_sys::set_library(Some(collector.library.clone()));
     }
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *collector))) {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        collector.panicked = Some(message);
+        collector.panicked = Some(panic_message(payload.as_ref()));
     }
+}
+
+/// The message a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 extern "C" fn abort_query(client_data: CXClientData, _reserved: *mut c_void) -> c_int {
@@ -2329,7 +2329,17 @@ void call(Base* b) {
         symbol(&unit, "before");
     }
 
-    /// Each reference as (file name, line, column, referenced USR).
+    /// A project macro's USR holds its file's path, in another temporary
+    /// directory for each fixture: without it, for comparisons.
+    fn portable_usr(usr: &str) -> String {
+        match usr.contains("@macro@") {
+            true => usr.rsplit('/').next().unwrap().to_owned(),
+            false => usr.to_owned(),
+        }
+    }
+
+    /// Each reference as (file name, line, column, referenced USR, see
+    /// [`portable_usr`]).
     fn located_refs(unit: &UnitIndex, seen: &[SeenFile]) -> Vec<(String, u32, u32, String)> {
         let mut refs: Vec<_> = unit
             .files
@@ -2345,7 +2355,7 @@ void call(Base* b) {
                             .to_owned(),
                         r.line,
                         r.column,
-                        unit.symbols[r.symbol as usize].usr.clone(),
+                        portable_usr(&unit.symbols[r.symbol as usize].usr),
                     )
                 })
             })
@@ -2354,32 +2364,45 @@ void call(Base* b) {
         refs
     }
 
+    /// Uses of the library, of a project macro, of one of the library's
+    /// (`EXIT_SUCCESS`) and of one defined on the command line (`FROM_FLAG`,
+    /// see [`uses_the_library`]): the precompiled library holds the latter
+    /// two.
     const USES_THE_LIBRARY: [(&str, &str); 2] = [
         (
             "shape.h",
             "#include <string>\n#include <vector>\n\
-             struct Shape { std::string label; std::vector<int> sides; };\n",
+             struct Shape { std::string label; std::vector<int> sides; };\n\
+             #define SIDES(s) ((int)(s).sides.size())\n",
         ),
         (
             "main.cpp",
-            "#include <map>\n#include \"shape.h\"\n\
+            "#include <map>\n#include <cstdlib>\n#include \"shape.h\"\n\
              std::string describe(const Shape& s) {\n\
                std::map<int, std::string> names;\n\
-               return s.label + std::to_string(s.sides.size()) + names[1];\n}\n",
+               return s.label + std::to_string(s.sides.size()) + names[1];\n}\n\
+             int sides(const Shape& s) { return SIDES(s) + FROM_FLAG + EXIT_SUCCESS; }\n",
         ),
     ];
 
+    /// A fixture of [`USES_THE_LIBRARY`], with `FROM_FLAG` defined.
+    fn uses_the_library() -> Fixture {
+        let mut f = Fixture::new(&USES_THE_LIBRARY);
+        f.args.push("-DFROM_FLAG=2".into());
+        f
+    }
+
     #[test]
     fn a_precompiled_standard_library_changes_nothing_in_the_index() {
-        let (plain_seen, plain) = Fixture::new(&USES_THE_LIBRARY).index("main.cpp");
-        let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
+        let (plain_seen, plain) = uses_the_library().index("main.cpp");
+        let mut f = uses_the_library().with_prelude();
         let (seen, unit) = f.index("main.cpp");
         assert!(!plain.used_prelude);
         assert!(unit.used_prelude);
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
 
         let usrs = |u: &UnitIndex| {
-            let mut usrs: Vec<_> = u.symbols.iter().map(|s| s.usr.clone()).collect();
+            let mut usrs: Vec<_> = u.symbols.iter().map(|s| portable_usr(&s.usr)).collect();
             usrs.sort();
             usrs
         };
@@ -2387,6 +2410,24 @@ void call(Base* b) {
         assert!(
             usrs(&unit).iter().any(|usr| usr.contains("basic_string")),
             "references into the library are kept"
+        );
+        // Macros too, those the precompiled header defines included.
+        let expansions = |u: &UnitIndex, seen: &[SeenFile]| {
+            let mut expansions: Vec<_> = located_refs(u, seen)
+                .into_iter()
+                .filter(|(_, _, _, usr)| usr.contains("@macro@"))
+                .map(|(file, line, column, usr)| format!("{file}:{line}:{column} {usr}"))
+                .collect();
+            expansions.sort();
+            expansions
+        };
+        assert_eq!(
+            expansions(&unit, &seen),
+            [
+                "main.cpp:8:36 shape.h@105@macro@SIDES",
+                "main.cpp:8:47 c:@macro@FROM_FLAG",
+                "main.cpp:8:59 c:@macro@EXIT_SUCCESS",
+            ]
         );
         assert_eq!(
             located_refs(&unit, &seen),
@@ -2436,7 +2477,7 @@ void call(Base* b) {
 
     #[test]
     fn a_precompiled_header_libclang_cannot_read_is_done_without() {
-        let mut f = Fixture::new(&USES_THE_LIBRARY).with_prelude();
+        let mut f = uses_the_library().with_prelude();
         let pch = f.prelude.as_ref().unwrap().pch.clone();
         std::fs::write(&pch, "not a precompiled header").unwrap();
         std::fs::write(

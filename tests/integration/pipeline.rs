@@ -477,7 +477,7 @@ fn invalid_compdb_is_a_usage_error_and_touches_no_database() {
     assert_eq!(listing(&project), names_before);
 }
 
-/// libclang finds its builtin headers (stddef.h, stdarg.h): no 'file not found', and `size_t` uses are references.
+/// libclang finds its builtin headers (stddef.h, stdarg.h): no 'file not found', and `size_t` and `va_start` uses are references.
 #[test]
 fn builtin_headers_are_found() {
     let project = Project::from_testdata("builtin_headers");
@@ -504,8 +504,11 @@ fn builtin_headers_are_found() {
         [
             "size_t typedef 4:1",
             "va_list typedef 5:5",
+            "va_start macro 6:5",
             "size_t typedef 7:5",
-            "size_t typedef 9:31"
+            "va_arg macro 9:18",
+            "size_t typedef 9:31",
+            "va_end macro 11:5",
         ]
     );
     // Both builtin headers were read from libclang's resource directory.
@@ -1089,4 +1092,118 @@ fn a_unit_that_configures_the_library_is_indexed_as_written() {
     let with = util::snapshot(&project);
     let without = util::snapshot_db(&project, &plain_db);
     assert!(with == without, "{}", util::snapshot_diff(&with, &without));
+}
+
+/// Issue 14: macro definitions in project files are `macro` symbols with their `#define` line; a
+/// macro defined on the command line or in a system header has no declaration; two macros of one
+/// name in two headers of one base name are two symbols; a file included twice is recorded once.
+#[test]
+fn macro_definitions_are_symbols() {
+    let project = built_macros();
+    let root = format!("{}/", project.root().display());
+    let macros = project.column(&format!(
+        "SELECT replace(s.usr, '{root}', '') || ' | ' || s.qualified_name || ' | ' || s.type || ' | '
+                || coalesce(replace(f.path, '{root}', '') || ':' || d.line || ':' || d.col
+                            || '-' || d.end_line || ':' || d.end_col || ' ' || d.is_definition,
+                            'no declaration')
+         FROM symbols s LEFT JOIN decls d ON d.symbol_id = s.id LEFT JOIN files f ON f.id = d.file_id
+         WHERE s.kind = 'macro' ORDER BY s.usr"
+    ));
+    assert_eq!(
+        macros,
+        [
+            "c:include/a/bounds.h@21@macro@LIMIT | LIMIT | #define LIMIT 10 | include/a/bounds.h:2:9-2:17 1",
+            "c:include/b/bounds.h@21@macro@LIMIT | LIMIT | #define LIMIT 20 | include/b/bounds.h:2:9-2:17 1",
+            "c:include/config.h@21@macro@VERSION | VERSION | #define VERSION 3 | include/config.h:2:9-2:18 1",
+            "c:include/config.h@39@macro@SQUARE | SQUARE | #define SQUARE(x) ((x) * (x)) | include/config.h:3:9-3:30 1",
+            "c:include/config.h@69@macro@SUM | SUM | #define SUM(a, b) ((a) + (b)) | include/config.h:4:9-6:10 1",
+            "c:include/twice.inc@8@macro@TWICE | TWICE | #define TWICE 2 | include/twice.inc:1:9-1:16 1",
+            "c:@macro@EXIT_SUCCESS | EXIT_SUCCESS |  | no declaration",
+            "c:@macro@FROM_FLAG | FROM_FLAG |  | no declaration",
+        ]
+    );
+}
+
+/// Issue 14: every expansion of a macro in project code is a reference with the role
+/// `expansion`, also a test in `#ifdef`, `#if defined()` and `#if`; `find` and `refs` treat
+/// macros like other symbols.
+#[test]
+fn macro_expansions_are_references() {
+    let project = built_macros();
+    let root = format!("{}/", project.root().display());
+    let expansions = project.column(&format!(
+        "SELECT replace(f.path, '{root}', '') || ':' || r.line || ':' || r.col || ' ' || s.name
+                || ' ' || r.roles || ' ' || coalesce(c.qualified_name, '-')
+         FROM refs r JOIN symbols s ON s.id = r.symbol_id JOIN files f ON f.id = r.file_id
+         LEFT JOIN symbols c ON c.id = r.container_id
+         WHERE s.kind = 'macro' ORDER BY f.path, r.line, r.col"
+    ));
+    assert_eq!(
+        expansions,
+        [
+            "include/twice.inc:2:15 TWICE 512 -",
+            "src/main.cpp:5:8 VERSION 512 -",
+            "src/main.cpp:6:24 VERSION 512 -",
+            "src/main.cpp:9:13 SQUARE 512 -",
+            "src/main.cpp:9:24 VERSION 512 -",
+            "src/main.cpp:10:29 SQUARE 512 -",
+            "src/main.cpp:10:44 SUM 512 -",
+            "src/main.cpp:10:51 LIMIT 512 -",
+            "src/main.cpp:14:24 FROM_FLAG 512 -",
+            "src/main.cpp:14:36 EXIT_SUCCESS 512 -",
+            "src/other.cpp:3:28 LIMIT 512 -",
+        ]
+    );
+
+    let rows = project.query(&["find", "LIMIT"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        [
+            "LIMIT macro include/a/bounds.h:2:9",
+            "LIMIT macro include/b/bounds.h:2:9"
+        ]
+    );
+    let rows = project.query(&["find", "VERSION", "--kind", "macro"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["VERSION macro include/config.h:2:9"]
+    );
+    let rows = project.query(&["refs", "VERSION"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        [
+            "VERSION macro src/main.cpp:5:8 [expansion]",
+            "VERSION macro src/main.cpp:6:24 [expansion]",
+            "VERSION macro src/main.cpp:9:24 [expansion]",
+        ]
+    );
+    let rows = project.query(&["refs", "FROM_FLAG"]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["FROM_FLAG macro src/main.cpp:14:24 [expansion]"]
+    );
+    // One name, two macros: `refs` wants the USR.
+    let ambiguous = project.run(&["refs", "LIMIT"]);
+    assert_eq!(
+        util::exit_code(&ambiguous),
+        1,
+        "{}",
+        util::stderr(&ambiguous)
+    );
+    let usr = format!("c:{root}include/b/bounds.h@21@macro@LIMIT");
+    let rows = project.query(&["refs", &usr]);
+    assert_eq!(
+        describe_all(&project, &rows),
+        ["LIMIT macro src/other.cpp:3:28 [expansion]"]
+    );
+}
+
+/// `testdata/macros`, built with `FROM_FLAG` defined on the command line of `src/main.cpp`.
+fn built_macros() -> Project {
+    let project = Project::from_testdata("macros");
+    project.compdb(&[("src/main.cpp", &["-DFROM_FLAG=7"]), ("src/other.cpp", &[])]);
+    let summary = project.build(&["-j", "2"]);
+    assert_eq!(summary["indexed"], 2, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    project
 }
