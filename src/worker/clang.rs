@@ -2837,13 +2837,15 @@ void call(Base* b) {
             .map(|r| (r.line, r.column, name(r.symbol), r.container.map(name)))
             .collect();
         refs.sort();
-        // The macro's two calls stay two; the declaration statement's
-        // references, reported twice by libclang, are kept once, the local
-        // method's with the method as container.
+        // The macro's two calls stay two (beside the expansion itself,
+        // which has no container); the declaration statement's references,
+        // reported twice by libclang, are kept once, the local method's with
+        // the method as container.
         assert_eq!(
             refs,
             [
                 (4, 29, "h", Some("run::L::m")),
+                (5, 9, "TWICE", None),
                 (5, 9, "h", Some("run")),
                 (5, 9, "h", Some("run")),
                 (5, 20, "run::L", Some("run")),
