@@ -224,14 +224,7 @@ fn a_header_the_command_includes_first_is_emitted_by_a_unit_parsed_as_written() 
         .map(|u| (u.as_str(), &["-include", "include/cfg.h"][..]))
         .collect();
     project.compdb(&entries);
-    let output = project
-        .indexer()
-        .args(["build", "--json", "-j", "2"])
-        .env("INDEXER_FAULT", "alloc:2G@big.cpp")
-        .output()
-        .unwrap();
-    util::assert_success(&output);
-    let summary = util::parse_json(&output);
+    let summary = project.build_with_env(&["-j", "2"], &[("INDEXER_FAULT", "alloc:2G@big.cpp")]);
     assert_eq!(
         (summary["indexed"].as_u64(), summary["failed"].as_u64()),
         (Some(UNITS as u64), Some(0)),

@@ -352,14 +352,10 @@ fn a_unit_failing_against_a_chosen_timeout_is_not_quarantined() {
     project.write("src/slow.cpp", "int slow() { return 1; }\n");
     project.write("src/fast.cpp", "int fast() { return 2; }\n");
     project.compdb(&[("src/slow.cpp", &[]), ("src/fast.cpp", &[])]);
-    let output = project
-        .indexer()
-        .args(["build", "--json", "--tu-timeout", "1"])
-        .env("INDEXER_FAULT", "hang@slow.cpp")
-        .output()
-        .unwrap();
-    util::assert_success(&output);
-    let summary = util::parse_json(&output);
+    let summary = project.build_with_env(
+        &["--tu-timeout", "1"],
+        &[("INDEXER_FAULT", "hang@slow.cpp")],
+    );
     assert_eq!(
         (summary["indexed"].as_u64(), summary["failed"].as_u64()),
         (Some(1), Some(1)),

@@ -109,6 +109,19 @@ impl Project {
         parse_json(&output)
     }
 
+    /// `indexer build --json <args>` with extra environment variables (a
+    /// fault to inject, say), asserting it exits 0; returns the summary.
+    pub fn build_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
+        let mut command = self.indexer();
+        command.args(["build", "--json"]).args(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("running indexer");
+        assert_success(&output);
+        parse_json(&output)
+    }
+
     /// A query with `--json`, asserting success.
     pub fn query(&self, args: &[&str]) -> Vec<Value> {
         let output = self.run(&[args, &["--json"]].concat());
