@@ -503,6 +503,10 @@ struct Summary {
     workers_timed_out: u64,
     workers_crashed: u64,
     units_with_pch: u64,
+    /// Units given the precompiled library that were parsed again as
+    /// written, and the seconds of the discarded parses.
+    pch_fallbacks: u64,
+    pch_discarded_s: f64,
     /// Units whose compile command the command stage changed.
     adjusted_commands: u64,
     writer_busy_fraction: f64,
@@ -776,6 +780,8 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         workers_timed_out: report.timed_out,
         workers_crashed: report.crashed,
         units_with_pch: report.used_prelude,
+        pch_fallbacks: report.prelude_fallbacks,
+        pch_discarded_s: (report.prelude_discarded.as_secs_f64() * 1000.0).round() / 1000.0,
         adjusted_commands: freshness.adjusted,
         writer_busy_fraction: (writer_busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
             * 1000.0)

@@ -36,7 +36,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::protocol::{IndexRequest, Prelude};
 
@@ -100,6 +100,12 @@ pub(crate) const HEADER: &str = "\
 const MAX_PRELUDES: usize = 64;
 /// Compile commands remembered to spot the second unit of each.
 const MAX_COMMANDS: usize = 4096;
+/// Units of one command parsed again as written after which the command's
+/// units stop getting a header, when they outnumber those that used it: a
+/// unit that falls back is parsed twice, and where most of a command's
+/// units do (they define a macro the library tests, say), the header made
+/// builds up to twice as slow (issue 15).
+const FALLBACKS_TO_GIVE_UP: u32 = 3;
 /// A build with fewer units to index parses them all as written: building
 /// a header costs a worker as long as parsing a few units, which a small
 /// refresh does not win back (LevelDB: 4 units edited took 0.57 s with,
@@ -113,8 +119,17 @@ pub(crate) struct Preludes {
     header: String,
     /// Commands seen once; their next unit gets a header.
     seen: FxHashSet<u64>,
-    /// Commands with a header.
-    chosen: FxHashSet<u64>,
+    /// Commands with a header, and how their units fared with it.
+    chosen: FxHashMap<u64, Tally>,
+    /// Commands whose units fell back too often: parsed as written.
+    given_up: FxHashSet<u64>,
+}
+
+/// How the units of one command fared with its header.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    used: u32,
+    fell_back: u32,
 }
 
 impl Preludes {
@@ -135,7 +150,8 @@ impl Preludes {
             header: header.to_string_lossy().into_owned(),
             dir,
             seen: FxHashSet::default(),
-            chosen: FxHashSet::default(),
+            chosen: FxHashMap::default(),
+            given_up: FxHashSet::default(),
         })
     }
 
@@ -146,12 +162,17 @@ impl Preludes {
             return;
         }
         let command = command_key(request);
-        let ready = self.chosen.contains(&command)
-            || (self.seen.contains(&command) && self.chosen.len() < MAX_PRELUDES && {
-                self.seen.remove(&command);
-                self.chosen.insert(command);
-                true
-            });
+        if self.given_up.contains(&command) {
+            return;
+        }
+        let ready = self.chosen.contains_key(&command)
+            || (self.seen.contains(&command)
+                && self.chosen.len() + self.given_up.len() < MAX_PRELUDES
+                && {
+                    self.seen.remove(&command);
+                    self.chosen.insert(command, Tally::default());
+                    true
+                });
         if ready {
             request.prelude = Some(Prelude {
                 header: self.header.clone(),
@@ -163,6 +184,28 @@ impl Preludes {
             });
         } else if self.seen.len() < MAX_COMMANDS {
             self.seen.insert(command);
+        }
+    }
+}
+
+impl Preludes {
+    /// Notes how a unit `assign` gave a header fared: it `used` it, or it
+    /// `fell_back` to a parse as written. A command whose units fell back
+    /// [`FALLBACKS_TO_GIVE_UP`] times, more often than they used it, gets
+    /// no header for the rest of the build.
+    pub(crate) fn record(&mut self, request: &IndexRequest, used: bool, fell_back: bool) {
+        if request.prelude.is_none() {
+            return;
+        }
+        let command = command_key(request);
+        let Some(tally) = self.chosen.get_mut(&command) else {
+            return;
+        };
+        tally.used += u32::from(used);
+        tally.fell_back += u32::from(fell_back);
+        if tally.fell_back >= FALLBACKS_TO_GIVE_UP && tally.fell_back > tally.used {
+            self.chosen.remove(&command);
+            self.given_up.insert(command);
         }
     }
 }
@@ -263,6 +306,37 @@ mod tests {
 
         drop(preludes);
         assert!(!dir.path().join("index.db.pch").exists());
+    }
+
+    /// Issue 15: a command whose units fall back to a parse as written
+    /// (parsed twice) stops getting the header; one whose units mostly use
+    /// it keeps it.
+    #[test]
+    fn a_command_whose_units_fall_back_gets_no_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        // Returns whether the unit got a header, and records how it fared.
+        let mut run = |file: &str, flags: &[&str], falls_back: bool| {
+            let mut unit = request(file, flags);
+            preludes.assign(&mut unit);
+            let got = unit.prelude.is_some();
+            preludes.record(&unit, got && !falls_back, got && falls_back);
+            got
+        };
+        let falling = ["-DFALLS=1"];
+        let got: Vec<bool> = (0..7)
+            .map(|k| run(&format!("/src/f{k}.cpp"), &falling, true))
+            .collect();
+        assert_eq!(got, [false, true, true, true, false, false, false]);
+
+        let mostly_used = ["-DUSES=1"];
+        let got: Vec<bool> = (0..12)
+            .map(|k| run(&format!("/src/u{k}.cpp"), &mostly_used, k % 3 == 0))
+            .collect();
+        assert_eq!(
+            got,
+            [false, true, true, true, true, true, true, true, true, true, true, true]
+        );
     }
 
     #[test]

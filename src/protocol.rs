@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 7;
+pub(crate) const PROTOCOL_VERSION: u32 = 8;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -147,6 +147,10 @@ pub(crate) struct UnitIndex {
     /// Whether libclang parsed the unit with its precompiled standard
     /// library (rather than without one, or falling back after errors).
     pub used_prelude: bool,
+    /// Set when the unit was given its precompiled standard library but
+    /// parsed again as written (errors, or a macro the library tests): the
+    /// milliseconds of the discarded first parse (included in `parse_ms`).
+    pub prelude_discarded_ms: Option<u32>,
     /// Resident-minus-shared bytes of the worker after this unit.
     pub worker_rss: u64,
     /// All resident bytes of the worker after this unit, shared pages

@@ -92,6 +92,8 @@ pub(crate) struct UnitDone {
     rss: Rss,
     /// See `UnitIndex::used_prelude`.
     used_prelude: bool,
+    /// See `UnitIndex::prelude_discarded_ms`.
+    prelude_discarded_ms: Option<u32>,
 }
 
 /// A signal that stops the build.
@@ -124,6 +126,10 @@ pub(crate) struct Report {
     pub worker_peak_resident: u64,
     /// Units parsed with a precompiled standard library (see `prelude`).
     pub used_prelude: u64,
+    /// Units given one that were parsed again as written, and the time
+    /// their discarded first parses took.
+    pub prelude_fallbacks: u64,
+    pub prelude_discarded: Duration,
     pub libclang_version: Option<String>,
 }
 
@@ -659,7 +665,7 @@ impl<'a> Supervisor<'a> {
                     return;
                 };
                 let w = &mut self.workers[slot];
-                w.busy = None;
+                let busy = w.busy.take();
                 w.units_done += 1;
                 if let Ok(done) = result {
                     // The worker measured itself as the unit ended: a peak
@@ -667,6 +673,17 @@ impl<'a> Supervisor<'a> {
                     w.rss = w.rss.max(done.rss.owned());
                     self.report.note_worker_memory(done.rss);
                     self.report.used_prelude += u64::from(done.used_prelude);
+                    if let Some(ms) = done.prelude_discarded_ms {
+                        self.report.prelude_fallbacks += 1;
+                        self.report.prelude_discarded += Duration::from_millis(ms.into());
+                    }
+                    if let (Some(preludes), Some(busy)) = (&mut self.preludes, &busy) {
+                        preludes.record(
+                            &busy.request,
+                            done.used_prelude,
+                            done.prelude_discarded_ms.is_some(),
+                        );
+                    }
                 }
                 if w.units_done >= self.config.files_per_worker
                     || w.rss > self.config.rss_soft_limit
@@ -948,7 +965,8 @@ fn read_worker(
             }
             Ok(Some(Response::Indexed(index))) => {
                 let unit = index.unit;
-                let used_prelude = index.used_prelude;
+                let (used_prelude, prelude_discarded_ms) =
+                    (index.used_prelude, index.prelude_discarded_ms);
                 let rss = Rss {
                     resident: index.worker_resident,
                     shared: index.worker_resident.saturating_sub(index.worker_rss),
@@ -966,7 +984,11 @@ fn read_worker(
                 Event::Finished {
                     worker: id,
                     unit,
-                    result: Ok(UnitDone { rss, used_prelude }),
+                    result: Ok(UnitDone {
+                        rss,
+                        used_prelude,
+                        prelude_discarded_ms,
+                    }),
                 }
             }
             Ok(Some(Response::Failed { unit, reason })) => Event::Finished {

@@ -217,6 +217,7 @@ impl Indexer {
         };
         let fresh_session;
         let no_headers_parsed = FxHashSet::default();
+        let mut discarded_ms = None;
         let (mut parsed, prelude_files) = if fallback {
             let first_ms = match first {
                 // The attempt ran in this session, whose later units will
@@ -240,6 +241,7 @@ impl Indexer {
             fresh_session = IndexAction::new(self.index)?;
             let mut parsed = self.parse(fresh_session.0, request, None, &no_headers_parsed)?;
             parsed.parse_ms = parsed.parse_ms.saturating_add(first_ms);
+            discarded_ms = Some(first_ms);
             (parsed, None)
         } else {
             (first?, prelude.map(|(_, library)| library))
@@ -288,9 +290,10 @@ impl Indexer {
         for &i in &skipped {
             emit[i as usize] = false;
         }
-        let index = parsed
+        let mut index = parsed
             .collector
             .finish(request.unit, parsed.parse_ms, &emit);
+        index.prelude_discarded_ms = discarded_ms;
         self.parsed_headers.extend(
             seen.iter()
                 .skip(1)
@@ -1425,6 +1428,7 @@ impl<'s> Collector<'s> {
             unit,
             parse_ms,
             used_prelude: self.used_prelude,
+            prelude_discarded_ms: None,
             worker_rss: 0,
             worker_resident: 0,
             files,

@@ -245,3 +245,37 @@ fn a_header_the_command_includes_first_is_emitted_by_a_unit_parsed_as_written() 
     let plain = build_into(&project, "plain.db", &["-j", "2", "--no-pch"]);
     util::assert_same_digest("with and without the precompiled library", &full, &plain);
 }
+
+/// Issue 15: units whose own files define a macro the precompiled library
+/// tests (`_XOPEN_SOURCE`, which glibc's `<features.h>` reads) are parsed
+/// again as written, twice the work. After three such fallbacks of one
+/// command, more than its units that used the library, the command's other
+/// units are parsed as written at once; the summary counts the fallbacks
+/// and the time they discarded, and the index is the one `--no-pch` gives.
+#[test]
+fn a_command_whose_units_fall_back_stops_getting_the_library() {
+    let project = Project::new();
+    let mut units = Vec::new();
+    for k in 0..UNITS {
+        let unit = format!("src/x{k}.cpp");
+        project.write(
+            &unit,
+            &format!("#define _XOPEN_SOURCE 700\n#include <string>\nstd::string x{k}() {{ return \"{k}\"; }}\n"),
+        );
+        units.push(unit);
+    }
+    let entries: Vec<(&str, &[&str])> = units.iter().map(|u| (u.as_str(), &[][..])).collect();
+    project.compdb(&entries);
+    // One worker: units finish in dispatch order, so the count is exact.
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(summary["units_with_pch"], 0, "{summary}");
+    assert_eq!(summary["pch_fallbacks"], 3, "{summary}");
+    assert!(
+        summary["pch_discarded_s"].as_f64().unwrap() > 0.0,
+        "{summary}"
+    );
+    let full = util::digest(&project, &project.db());
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
+    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+}

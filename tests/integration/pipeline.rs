@@ -613,6 +613,8 @@ fn json_summary_and_query_rows_have_the_documented_keys() {
         "workers_timed_out",
         "workers_crashed",
         "units_with_pch",
+        "pch_fallbacks",
+        "pch_discarded_s",
         "adjusted_commands",
         "writer_busy_fraction",
     ]
