@@ -217,7 +217,9 @@ impl Indexer {
             .map_err(|e| format!("cannot enter directory {}: {e}", request.directory))?;
 
         let prelude = match &request.prelude {
-            Some(prelude) if !self.scope.system_headers => self.prelude_files(prelude, request),
+            Some(prelude) if !self.scope.system_headers => self
+                .prelude_files(prelude, request)
+                .filter(|(_, library)| !main_file_configures(&request.file, library)),
             _ => None,
         };
         let pch = prelude.as_ref().map(|(pch, _)| pch.as_str());
@@ -513,6 +515,16 @@ impl Drop for Index {
         // sessions (fields of `Indexer` declared before it).
         unsafe { clang_disposeIndex(self.0) }
     }
+}
+
+/// Whether the unit's main file defines or undefines a macro the
+/// precompiled library tests, which would make its parse with the library
+/// a discarded attempt (see [`Parsed::configures`]): read before parsing,
+/// so such a unit is parsed once, as written. Its headers are known only
+/// after a parse; a file that cannot be read is left to libclang to report.
+fn main_file_configures(path: &str, library: &Library) -> bool {
+    std::fs::read(path)
+        .is_ok_and(|text| directives::first_defined(&text, &library.tested_macros).is_some())
 }
 
 /// Disposes the translation unit on every path out of [`Indexer::index`].
@@ -2612,6 +2624,20 @@ void call(Base* b) {
         assert!(!old_abi.used_prelude);
         assert!(old_abi.diagnostics.is_empty(), "{:#?}", old_abi.diagnostics);
         assert!(!size_usr(&old_abi).contains("@__cxx11@"));
+    }
+
+    #[test]
+    fn a_main_file_that_configures_the_library_is_parsed_once_as_written() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "#define _GLIBCXX_USE_CXX11_ABI 0\n#include <string>\nauto n = std::string().size();\n",
+        )])
+        .with_prelude();
+        let (_, unit) = f.index("main.cpp");
+        assert!(!unit.used_prelude);
+        assert_eq!(unit.prelude_discarded_ms, None, "no attempt was made");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        assert!(!unit.symbols.iter().any(|s| s.usr.contains("@__cxx11@")));
     }
 
     #[test]
