@@ -27,7 +27,7 @@ database it runs, one after another:
 database in path order (first entry per file), through a filtered
 compile_commands.json in the temporary directory.
 
-    python3 benches/soak.py llvm                      # the whole thing (hours)
+    python3 benches/soak.py llvm                      # the whole corpus
     python3 benches/soak.py llvm --limit 500 --json soak.json
     python3 benches/soak.py leveldb --keep            # keep the database and logs
 
