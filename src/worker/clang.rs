@@ -56,8 +56,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::directives;
 use super::pch::{Entry, Library, Preludes};
 use crate::protocol::{
-    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Prelude, Reference,
-    SeenFile, Span, Symbol, SymbolRef, UnitIndex,
+    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Language, Override, Prelude,
+    Reference, SeenFile, Span, Symbol, SymbolRef, UnitIndex,
 };
 
 /// `CXIndexOpt_SkipParsedBodiesInSession` lets libclang skip function
@@ -417,7 +417,7 @@ impl Indexer {
     ) -> Option<(String, Arc<Library>)> {
         let mut preludes = std::mem::take(&mut self.preludes);
         let library = preludes.get(prelude, |out| {
-            self.build_prelude(request, &prelude.header, out)
+            self.build_prelude(request, &prelude.header, prelude.language, out)
         });
         self.preludes = preludes;
         library.map(|library| (prelude.pch.clone(), library))
@@ -430,12 +430,13 @@ impl Indexer {
         &self,
         request: &IndexRequest,
         header: &str,
+        language: Language,
         out: &Path,
     ) -> Result<Library, String> {
         let header = c_string(header)?;
         let mut args = self.arguments(request)?;
         args.push(c_string("-x")?);
-        args.push(c_string("c++-header")?);
+        args.push(c_string(language.header_kind())?);
         let (arg_ptrs, arg_count) = c_argv(&args)?;
         let options = CXTranslationUnit_Incomplete
             | CXTranslationUnit_ForSerialization
@@ -727,16 +728,18 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
         visit,
         (&mut entered as *mut Vec<(CXFile, CXFile)>).cast(),
     );
-    let mut tested_macros = FxHashSet::default();
     let mut files = Vec::new();
+    let mut handles = Vec::new();
     let mut file_by_handle: FxHashMap<CXFile, u32> = FxHashMap::default();
     let mut latest_entry: FxHashMap<CXFile, u32> = FxHashMap::default();
     let mut entries = Vec::with_capacity(entered.len());
+    // Per entry: whether the command's `-include` headers entered it.
+    let mut by_command = Vec::with_capacity(entered.len());
+    let mut configurable = FxHashSet::default();
     for (file, parent) in entered {
         let index = *file_by_handle.entry(file).or_insert_with(|| {
             let (path, mtime_ns) = file_path(file);
             let text = parsed_content(tu, file, &path);
-            directives::tested_macros(&text, &mut tested_macros);
             files.push(SeenFile {
                 system: clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, file, 0))
                     != 0,
@@ -745,14 +748,34 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
                 hash: xxhash_rust::xxh3::xxh3_64(&text),
                 size: text.len() as u64,
             });
+            handles.push(file);
             files.len() as u32 - 1
         });
+        let parent_entry = latest_entry.get(&parent).copied();
+        let command_line = parent.is_null();
+        let entered_by_command =
+            command_line || parent_entry.is_some_and(|entry| by_command[entry as usize]);
+        by_command.push(entered_by_command);
+        // What the command includes (`-include wx/wxprec.h`) is read before
+        // the unit's own code as written too, so the unit's files cannot
+        // configure it: only what the header itself includes ahead of the
+        // unit can be configured by it (wxWidgets' units define macros its
+        // headers test, and lost the precompiled header for nothing).
+        if !entered_by_command {
+            configurable.insert(index);
+        }
         entries.push(Entry {
             file: index,
-            parent: latest_entry.get(&parent).copied(),
-            command_line: parent.is_null(),
+            parent: parent_entry,
+            command_line,
         });
         latest_entry.insert(file, entries.len() as u32 - 1);
+    }
+    let mut tested_macros = FxHashSet::default();
+    for index in configurable {
+        let file = &files[index as usize];
+        let text = parsed_content(tu, handles[index as usize], &file.path);
+        directives::tested_macros(&text, &mut tested_macros);
     }
     Library {
         files,
@@ -2036,6 +2059,7 @@ mod tests {
             self.prelude = Some(Prelude {
                 header,
                 pch: self.path("std.pch"),
+                language: crate::protocol::Language::Cxx,
             });
             self
         }
@@ -2638,6 +2662,31 @@ void call(Base* b) {
         assert_eq!(unit.prelude_discarded_ms, None, "no attempt was made");
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
         assert!(!unit.symbols.iter().any(|s| s.usr.contains("@__cxx11@")));
+    }
+
+    #[test]
+    fn macros_the_commands_own_include_tests_do_not_count() {
+        // The command includes cfg.h first, which tests FAST; a header of
+        // the unit defines it. As written, cfg.h is read before that
+        // definition too, so the precompiled header changes nothing.
+        let mut f = Fixture::new(&[
+            (
+                "cfg.h",
+                "#pragma once\n#ifdef FAST\nint mode();\n#endif\nint cfg();\n",
+            ),
+            ("fast.h", "#pragma once\n#define FAST 1\n"),
+            (
+                "main.cpp",
+                "#include \"fast.h\"\n#include <string>\nint n = cfg();\n",
+            ),
+        ])
+        .with_prelude();
+        let cfg = f.path("cfg.h");
+        f.args.extend(["-include".to_owned(), cfg]);
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.used_prelude);
+        assert_eq!(unit.prelude_discarded_ms, None);
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
     }
 
     #[test]

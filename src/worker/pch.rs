@@ -26,8 +26,10 @@ use crate::protocol::{Prelude, SeenFile};
 pub(crate) struct Library {
     /// The headers it read, each once.
     pub files: Vec<SeenFile>,
-    /// The macros those headers test (see `directives`): a unit whose own
-    /// files define one is parsed without the precompiled header.
+    /// The macros those headers test (see `directives`), but for the
+    /// headers the command includes (`-include`), which precede the unit's
+    /// code either way: a unit whose own files define one is parsed
+    /// without the precompiled header.
     pub tested_macros: FxHashSet<String>,
     /// One entry each time the build entered a header, in that order: a
     /// header without include guard (`stddef.h`) is entered again, and
@@ -232,6 +234,7 @@ mod tests {
         Prelude {
             header: dir.join("prelude.hpp").to_string_lossy().into_owned(),
             pch: dir.join("1.pch").to_string_lossy().into_owned(),
+            language: crate::protocol::Language::Cxx,
         }
     }
 
