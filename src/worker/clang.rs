@@ -232,7 +232,7 @@ impl Indexer {
         // that parse counts.
         let fallback = match (&first, &prelude) {
             (Ok(attempt), Some((_, library))) => {
-                attempt.has_errors_but_missing_files() || attempt.configures(&library.tested_macros)
+                attempt.has_errors_but_missing_files() || attempt.configures(library)
             }
             (Err(_), Some(_)) => true,
             (_, None) => false,
@@ -471,6 +471,7 @@ impl Indexer {
             }
             let mut library = library_read_by(tu.0);
             library.includes = include_graph(tu.0, &library.files);
+            library.defined_macros = defined_macros(tu.0);
             Ok(library)
         }
     }
@@ -524,8 +525,9 @@ impl Drop for Index {
 /// so such a unit is parsed once, as written. Its headers are known only
 /// after a parse; a file that cannot be read is left to libclang to report.
 fn main_file_configures(path: &str, library: &Library) -> bool {
-    std::fs::read(path)
-        .is_ok_and(|text| directives::first_defined(&text, &library.tested_macros).is_some())
+    std::fs::read(path).is_ok_and(|text| {
+        directives::first_defined(&text, &library.tested_macros, &library.defined_macros).is_some()
+    })
 }
 
 /// Disposes the translation unit on every path out of [`Indexer::index`].
@@ -591,14 +593,16 @@ impl Parsed<'_> {
     }
 
     /// Whether one of the unit's own files (not a system header) defines or
-    /// undefines one of `macros`. A file the command includes first
+    /// undefines a macro the `library` tests (see
+    /// [`directives::first_defined`]). A file the command includes first
     /// (`-include config.h`) is read through the precompiled header, which
     /// was built after it too, and is not among them.
-    fn configures(&self, macros: &FxHashSet<String>) -> bool {
+    fn configures(&self, library: &Library) -> bool {
         self.project_files().any(|state| {
             // SAFETY: the handles belong to the live `tu`.
             let text = unsafe { parsed_content(self.tu.0, state.handle, &state.path) };
-            directives::first_defined(&text, macros).is_some()
+            directives::first_defined(&text, &library.tested_macros, &library.defined_macros)
+                .is_some()
         })
     }
 
@@ -696,6 +700,33 @@ unsafe fn first_error(tu: CXTranslationUnit) -> Option<String> {
 /// Every file `tu` (the precompiled library) read except its main file, as
 /// the protocol reports them, each once, the inclusion tree (one entry each
 /// time a file was entered), and the macros the files test.
+/// The names of the macros a precompiled header's unit defines, the
+/// compiler's and the command line's included: its preprocessing entities
+/// come first among the cursor's children.
+unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
+    extern "C" fn visit(cursor: CXCursor, _: CXCursor, names: CXClientData) -> CXChildVisitResult {
+        // SAFETY: `names` is the set passed below, alive for the walk;
+        // `cursor` belongs to the live unit.
+        unsafe {
+            if clang_isPreprocessing(cursor.kind) == 0 {
+                return CXChildVisit_Break;
+            }
+            if cursor.kind == CXCursor_MacroDefinition {
+                (*names.cast::<FxHashSet<String>>())
+                    .insert(take_string(clang_getCursorSpelling(cursor)));
+            }
+        }
+        CXChildVisit_Continue
+    }
+    let mut names = FxHashSet::default();
+    clang_visitChildren(
+        clang_getTranslationUnitCursor(tu),
+        visit,
+        (&mut names as *mut FxHashSet<String>).cast(),
+    );
+    names
+}
+
 unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
     extern "C" fn visit(
         file: CXFile,
@@ -780,6 +811,7 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
     Library {
         files,
         tested_macros,
+        defined_macros: FxHashSet::default(),
         entries,
         includes: Vec::new(),
     }
@@ -2557,7 +2589,7 @@ void call(Base* b) {
         std::fs::write(&pch, "not a precompiled header").unwrap();
         std::fs::write(
             format!("{pch}.json"),
-            r#"{"files":[],"tested_macros":[],"entries":[],"includes":[]}"#,
+            r#"{"files":[],"tested_macros":[],"defined_macros":[],"entries":[],"includes":[]}"#,
         )
         .unwrap();
         for _ in 0..2 {
@@ -2687,6 +2719,25 @@ void call(Base* b) {
         assert!(unit.used_prelude);
         assert_eq!(unit.prelude_discarded_ms, None);
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+    }
+
+    #[test]
+    fn a_default_for_a_macro_the_compiler_defines_configures_nothing() {
+        // As wxWidgets' defs.h has it for another compiler.
+        let mut f = Fixture::new(&[
+            (
+                "compat.h",
+                "#pragma once\n#if defined(__DECCXX) && !defined(__cplusplus)\n#define __cplusplus\n#endif\n",
+            ),
+            (
+                "main.cpp",
+                "#include \"compat.h\"\n#include <string>\nstd::string s;\n",
+            ),
+        ])
+        .with_prelude();
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.used_prelude);
+        assert_eq!(unit.prelude_discarded_ms, None);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub(crate) struct Library {
     /// code either way: a unit whose own files define one is parsed
     /// without the precompiled header.
     pub tested_macros: FxHashSet<String>,
+    /// The macros defined at its end, the compiler's and the command
+    /// line's included (see `directives::first_defined`).
+    pub defined_macros: FxHashSet<String>,
     /// One entry each time the build entered a header, in that order: a
     /// header without include guard (`stddef.h`) is entered again, and
     /// includes other headers depending on where.
@@ -248,6 +251,7 @@ mod tests {
                 system: true,
             }],
             tested_macros: ["_GLIBCXX_DEBUG".to_owned()].into_iter().collect(),
+            defined_macros: FxHashSet::default(),
             entries: vec![Entry {
                 file: 0,
                 parent: None,
@@ -287,6 +291,7 @@ mod tests {
         let library = Library {
             files: names.iter().map(|n| header(n)).collect(),
             tested_macros: FxHashSet::default(),
+            defined_macros: FxHashSet::default(),
             // vector → vector.h → alloc.h → config.h, stddef.h (without
             // max_align.h); regex → regex.h → stddef.h → max_align.h.
             entries: vec![

@@ -284,7 +284,9 @@ fn a_command_whose_units_fall_back_stops_getting_the_library() {
 
 /// Issue 15: C units get a precompiled library of their own (the C part of
 /// the header, precompiled as C), and the index is the one `--no-pch`
-/// gives. A unit that defines a name the C headers declare without
+/// gives. A header's fallback definition of a macro the library defines
+/// (`#ifndef R_OK`, as libgit2 has it) does not count as configuring the
+/// library. A unit that defines a name the C headers declare without
 /// including them (`getpid`, from `<unistd.h>`) gets an error with the
 /// library ahead of it, and is parsed again as written.
 #[test]
@@ -293,6 +295,7 @@ fn c_units_use_a_precompiled_library_of_their_own() {
     project.write(
         "include/util.h",
         "#ifndef UTIL_H\n#define UTIL_H\n#include <stdio.h>\n#include <string.h>\n\
+         #include <unistd.h>\n#ifndef R_OK\n#define R_OK 4\n#endif\n\
          #define GREETING \"hi\"\n\
          static inline size_t twice(const char *s) { return 2 * strlen(s); }\n#endif\n",
     );
