@@ -1341,17 +1341,18 @@ impl<'s> Collector<'s> {
     /// The lambda's class `cursor` stands for or belongs to (its
     /// `operator()`, its conversion to a function pointer), if any.
     unsafe fn closure_of(&mut self, cursor: CXCursor) -> Option<CXCursor> {
-        if clang_isDeclaration(cursor.kind) == 0 {
-            return None;
-        }
-        let class = if cursor.kind == CXCursor_ClassDecl {
-            cursor
-        } else {
-            let parent = clang_getCursorSemanticParent(cursor);
-            if parent.kind != CXCursor_ClassDecl {
-                return None;
+        let class = match cursor.kind {
+            CXCursor_ClassDecl => cursor,
+            // The members a closure has that can be named (its captures
+            // are unnamed fields).
+            CXCursor_CXXMethod | CXCursor_FunctionTemplate | CXCursor_ConversionFunction => {
+                let parent = clang_getCursorSemanticParent(cursor);
+                if parent.kind != CXCursor_ClassDecl {
+                    return None;
+                }
+                parent
             }
-            parent
+            _ => return None,
         };
         let is_closure = *self
             .closures
