@@ -713,6 +713,11 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
     .run(&signals.receiver);
     // From here on a signal has nothing left to save (see `listen_for_signals`).
     signals.phase.store(PHASE_AFTER, Ordering::SeqCst);
+    // One that came after the loop stopped listening, before the phase
+    // changed, waits in the channel: it ends the process like a later one.
+    if let Ok(signal) = signals.receiver.try_recv() {
+        exit_cancelled(signal, false);
+    }
     let (conn, written) = writer.join().expect("the writer thread does not panic");
     let written = match written {
         Ok(written) => written,
@@ -904,19 +909,25 @@ fn listen_for_signals() -> anyhow::Result<Signals> {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 if received > 1 || build_phase.load(Ordering::SeqCst) != PHASE_LOOP {
-                    output::note(if received > 1 {
-                        "\ncancelled again: exiting now"
-                    } else {
-                        "\ncancelled: exiting now (the index keeps what was committed before)"
-                    });
-                    std::process::exit(if signal == Signal::Terminate {
-                        EXIT_TERMINATED
-                    } else {
-                        EXIT_INTERRUPTED
-                    });
+                    exit_cancelled(signal, received > 1);
                 }
                 let _ = tx.try_send(signal);
             }
         })?;
     Ok(Signals { receiver, phase })
+}
+
+/// Ends the process at once on `signal` (outside the supervisor loop, or
+/// `again`).
+fn exit_cancelled(signal: Signal, again: bool) -> ! {
+    output::note(if again {
+        "\ncancelled again: exiting now"
+    } else {
+        "\ncancelled: exiting now (the index keeps what was committed before)"
+    });
+    std::process::exit(if signal == Signal::Terminate {
+        EXIT_TERMINATED
+    } else {
+        EXIT_INTERRUPTED
+    });
 }

@@ -252,6 +252,7 @@ pub(crate) const SYMBOL_KINDS: &[&str] = &[
     "class_template",
     "class_template_partial_specialization",
     "function_template",
+    "lambda",
     "using",
     "macro",
     "other",
@@ -260,6 +261,10 @@ pub(crate) const SYMBOL_KINDS: &[&str] = &[
 /// Bits of [`Reference::roles`]: the values of libclang's `CXSymbolRole`,
 /// and above them the indexer's own.
 pub(crate) mod role {
+    /// libclang's `CXSymbolRole_Definition`, which its references never
+    /// carry: here, where a lambda is defined (a reference from what holds
+    /// it, see docs/schema.md).
+    pub const DEFINITION: u32 = 1 << 1;
     pub const READ: u32 = 1 << 3;
     pub const WRITE: u32 = 1 << 4;
     pub const CALL: u32 = 1 << 5;

@@ -17,7 +17,8 @@ const UNITS: usize = 10;
 /// specification, `void () noexcept`), others only name one; unnamed
 /// namespaces (USR `c:@aN`) sit at the top level in some units and inside
 /// `geo` in others; a class template is met through its members first in
-/// some units. Every unit uses the standard library.
+/// some units; a lambda of the header is called by some units only (issue
+/// 19). Every unit uses the standard library.
 fn project() -> Project {
     let project = Project::new();
     project.write(
@@ -27,6 +28,8 @@ fn project() -> Project {
          struct Shape {\n  virtual ~Shape();\n  std::string name;\n};\n\
          struct Box : Shape {\n  Box() = default;\n  std::vector<int> sides;\n};\n\
          template <typename T> struct Holder {\n  T value;\n  T get() const { return value; }\n};\n\
+         inline int total(const std::vector<int>& v) {\n  int s = 0;\n  auto add = [&s](int x) { s += x; };\n  for (int x : v) add(x);\n  return s;\n}\n\
+         inline auto twice = [](int x) { return x * 2; };\n\
          }\n",
     );
     project.write(
@@ -47,6 +50,7 @@ fn project() -> Project {
                 "#include \"shape.h\"\n\
                  namespace geo {{ namespace {{ int hidden{k} = {k}; }} }}\n\
                  geo::Shape* keep{k}(geo::Shape* s) {{ return s; }}\n\
+                 int twice{k}() {{ return geo::twice({k}); }}\n\
                  int get{k}(const geo::Holder<int>& h) {{ return h.get() + geo::hidden{k}; }}\n"
             ),
             _ => format!(
