@@ -32,8 +32,8 @@ bench-deps:
 bench-corpora: bench-deps
 	benches/fetch-corpora.sh
 
-# Every benchmark of docs/benchmarks.md, on a quiet machine (about 40 min
-# for leveldb and protobuf; the other corpora's compare runs are not timed yet).
+# Every benchmark of docs/benchmarks.md, on a quiet machine (about an hour
+# and a half on 2 cores; `benches/soak.py llvm` is separate, see benches/README.md).
 bench: build bench-corpora
 	python3 benches/compare.py --repeat 3 leveldb
 	python3 benches/compare.py protobuf
