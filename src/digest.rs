@@ -75,7 +75,7 @@ const TABLES: [(&str, &str); 10] = [
 
 /// One table's content.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct TableDigest {
+pub struct TableDigest {
     pub table: &'static str,
     pub rows: u64,
     /// xxh3-128 of the rows, in order, each as tab-separated values (NULL
@@ -89,7 +89,7 @@ pub(crate) struct TableDigest {
 /// The digest of every table; with `rows`, the rows too. The rows stream
 /// through the hash in SQLite's order, so without `rows` memory does not
 /// grow with the index.
-pub(crate) fn digest(conn: &Connection, rows: bool) -> rusqlite::Result<Vec<TableDigest>> {
+pub fn digest(conn: &Connection, rows: bool) -> rusqlite::Result<Vec<TableDigest>> {
     TABLES
         .iter()
         .map(|&(table, sql)| {

@@ -14,7 +14,7 @@ use crate::protocol::{role, SYMBOL_KINDS};
 use crate::refresh::Command;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum QueryError {
+pub enum QueryError {
     #[error("no symbol matches `{0}`: try `indexer find {0}` to see what the index holds")]
     NotFound(String),
     #[error("`{name}` is ambiguous; pass one of these USRs instead:\n{}", .candidates.iter().map(|c| format!("  {}  {} {}  {}:{}", c.usr, c.kind, c.qualified_name, c.file.as_deref().unwrap_or("?"), c.line.unwrap_or(0))).collect::<Vec<_>>().join("\n"))]
@@ -30,7 +30,7 @@ pub(crate) enum QueryError {
 impl QueryError {
     /// Whether the question itself is wrong (a usage error, exit 2) rather
     /// than the index or the answer.
-    pub(crate) fn is_usage(&self) -> bool {
+    pub fn is_usage(&self) -> bool {
         matches!(
             self,
             QueryError::UnknownKind(_) | QueryError::PatternTooLong(_)
@@ -44,7 +44,7 @@ const MAX_PATTERN_BYTES: usize = 50_000;
 
 /// One answer line: a symbol, and where it is declared or used.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct Row {
+pub struct Row {
     pub usr: String,
     pub name: String,
     pub qualified_name: String,
@@ -67,8 +67,8 @@ pub(crate) struct Row {
 }
 
 /// Which symbols `find` searches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Scope {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
     /// Symbols declared in the project's own files.
     Project,
     /// Also the symbols of system headers the project refers to (they have
@@ -78,7 +78,7 @@ pub(crate) enum Scope {
 
 /// What `find` answers.
 #[derive(Debug)]
-pub(crate) struct Found {
+pub struct Found {
     pub rows: Vec<Row>,
     /// Matches left out because they are not declared in the project's
     /// files (`Scope::Project` only).
@@ -87,7 +87,7 @@ pub(crate) struct Found {
 
 /// Symbols whose name or qualified name contains `pattern`, or matches it
 /// as a glob when it holds `*` or `?`, in `scope`.
-pub(crate) fn find(
+pub fn find(
     conn: &Connection,
     pattern: &str,
     kind: Option<&str>,
@@ -145,7 +145,7 @@ pub(crate) fn find(
 }
 
 /// Every use of the symbol, in file order.
-pub(crate) fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+pub fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     uses(conn, "r.symbol_id = ?1", id)
 }
@@ -153,7 +153,7 @@ pub(crate) fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryErr
 /// The call sites of a function, with the calling symbol. For a virtual
 /// method, calls through a method it overrides are included: they may
 /// dispatch to it (`dynamic` among the roles).
-pub(crate) fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     let sql = format!(
         "SELECT {SYMBOL_COLUMNS}, f.path, r.line, r.col, r.roles, callee.qualified_name, callee.usr
@@ -188,7 +188,7 @@ pub(crate) fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, Query
 }
 
 /// What a function calls, with the call sites.
-pub(crate) fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+pub fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     uses(
         conn,
@@ -314,7 +314,7 @@ fn describe(conn: &Connection, id: i64) -> rusqlite::Result<Row> {
 
 /// The state of an index, for `indexer status`.
 #[derive(Debug, Serialize)]
-pub(crate) struct Status {
+pub struct Status {
     pub files: u64,
     pub units: u64,
     pub units_indexed: u64,
@@ -334,7 +334,7 @@ pub(crate) struct Status {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct Run {
+pub struct Run {
     /// Seconds since the epoch.
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -349,7 +349,7 @@ pub(crate) struct Run {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct FailedUnit {
+pub struct FailedUnit {
     pub file: String,
     pub reason: String,
     /// Failed twice: later builds skip it until it changes (or `--retry-failed`).
@@ -357,7 +357,7 @@ pub(crate) struct FailedUnit {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct UnitTiming {
+pub struct UnitTiming {
     pub file: String,
     pub parse_ms: u64,
     pub worker_rss_bytes: u64,
@@ -366,7 +366,7 @@ pub(crate) struct UnitTiming {
 
 /// `running` is whether a build holds the database's lock now: a `running`
 /// row without one was killed and reads as interrupted.
-pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Result<Status> {
+pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Result<Status> {
     let count = |sql: &str| {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
@@ -436,7 +436,7 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
 
 /// One unit, for `indexer status --unit`.
 #[derive(Debug, Serialize)]
-pub(crate) struct Unit {
+pub struct Unit {
     pub file: String,
     pub directory: String,
     /// `indexed`, `pending` or `failed`.
@@ -447,7 +447,7 @@ pub(crate) struct Unit {
 }
 
 /// The unit whose main file is `path` (absolute, normalized), if any.
-pub(crate) fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
+pub fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
     conn.query_row(
         "SELECT f.path, u.directory, u.state, u.reason, u.args, u.changes
          FROM units u JOIN files f ON f.id = u.file_id WHERE f.path = ?1",

@@ -257,7 +257,7 @@ fn command_hash(unit: &UnitSpec) -> u64 {
 /// A unit's stored command: its arguments for libclang and what the
 /// command stage changed to make them.
 #[derive(Debug, serde::Serialize)]
-pub(crate) struct Command {
+pub struct Command {
     pub args: Vec<String>,
     pub changes: Vec<String>,
 }

@@ -45,7 +45,7 @@ const COMMIT_ROWS: usize = 200_000;
 const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
+pub enum StoreError {
     #[error("no index at {path}: run `indexer build` first (or pass --db)")]
     Missing { path: PathBuf },
     #[error("{path} is not an indexer database (not SQLite, or damaged): move it away or pass another --db; it is never overwritten")]
@@ -135,7 +135,7 @@ fn is_disk_full(path: &Path) -> bool {
 
 /// How a command means to use the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
+pub enum Access {
     /// `build`: create it if missing.
     Write,
     /// Queries: it must exist; nothing is created.
@@ -160,7 +160,7 @@ pub(crate) fn check_is_file(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Opens the database at `path`, the one way every command does.
-pub(crate) fn open(path: &Path, access: Access) -> Result<Connection, StoreError> {
+pub fn open(path: &Path, access: Access) -> Result<Connection, StoreError> {
     check_is_file(path)?;
     let flags = match access {
         Access::Write => {
@@ -384,6 +384,104 @@ pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::R
     Ok(())
 }
 
+/// How a build's run ended, as the `runs` table records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunState {
+    /// The build is running (or was killed outright: `status` reads such a
+    /// row as interrupted when no build holds the lock).
+    Running,
+    Complete,
+    Interrupted,
+}
+
+impl RunState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Complete => "complete",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+
+    /// `None` for a value this version never writes.
+    pub(crate) fn parse(text: &str) -> Option<RunState> {
+        [RunState::Running, RunState::Complete, RunState::Interrupted]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+/// A run's row id.
+pub(crate) type RunId = i64;
+
+/// Records a build as running, inside the refresh's transaction.
+pub(crate) fn start_run(tx: &Transaction<'_>) -> rusqlite::Result<RunId> {
+    tx.execute(
+        "INSERT INTO runs(started_at, status, pid) VALUES (?1, ?2, ?3)",
+        params![now_s(), RunState::Running.as_str(), std::process::id()],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// How the run before `run` ended, if there was one. A value this version
+/// does not know counts as interrupted.
+pub(crate) fn previous_run_state(
+    conn: &Connection,
+    run: RunId,
+) -> rusqlite::Result<Option<RunState>> {
+    let status: Option<String> = conn
+        .query_row(
+            "SELECT status FROM runs WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+            [run],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(status.map(|s| RunState::parse(&s).unwrap_or(RunState::Interrupted)))
+}
+
+/// What a finished run did.
+pub(crate) struct RunRecord {
+    pub state: RunState,
+    pub indexed: u64,
+    pub failed: u64,
+    pub removed: u64,
+}
+
+pub(crate) fn finish_run(
+    conn: &Connection,
+    run: RunId,
+    record: &RunRecord,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE runs SET finished_at = ?2, status = ?3, indexed = ?4, failed = ?5, removed = ?6 WHERE id = ?1",
+        params![
+            run,
+            now_s(),
+            record.state.as_str(),
+            record.indexed as i64,
+            record.failed as i64,
+            record.removed as i64
+        ],
+    )?;
+    Ok(())
+}
+
+/// Marks a run interrupted when the writer failed and nothing else can be
+/// recorded.
+pub(crate) fn abandon_run(conn: &Connection, run: RunId) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE runs SET finished_at = ?2, status = ?3 WHERE id = ?1",
+        params![run, now_s(), RunState::Interrupted.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Folds the WAL into the database so the file is self-contained. Best
+/// effort: a reader holding an old snapshot only delays it.
+pub(crate) fn checkpoint(conn: &Connection) {
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
 /// Seconds since the epoch, for the `runs` table.
 pub(crate) fn now_s() -> i64 {
     std::time::SystemTime::now()
@@ -399,7 +497,7 @@ pub(crate) fn hash_to_sql(hash: u64) -> i64 {
 /// The exclusive right to build into one database, held for the life of
 /// the build. It is an `flock` on `<db>.lock`, so it disappears with the
 /// process however that process ends: no stale lock after a SIGKILL.
-pub(crate) struct BuildLock {
+pub struct BuildLock {
     _file: File,
 }
 
@@ -412,7 +510,7 @@ fn lock_path(db: &Path) -> PathBuf {
 impl BuildLock {
     /// Whether a build holds the lock now. Only probes: takes a shared lock
     /// for an instant and writes nothing, so it never gets in a build's way.
-    pub(crate) fn is_held(db: &Path) -> bool {
+    pub fn is_held(db: &Path) -> bool {
         use std::os::fd::AsRawFd;
         let Ok(file) = File::open(lock_path(db)) else {
             return false;

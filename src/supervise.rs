@@ -38,9 +38,9 @@ use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::memory::{self, Rss, Statm};
+use crate::observe::{Observer, Snapshot};
 use crate::plan::{Queue, Task};
 use crate::prelude::Preludes;
-use crate::progress::{Progress, Snapshot};
 use crate::protocol::{
     self, Hello, IndexRequest, Request, Response, SeenFile, UnitId, PROTOCOL_VERSION,
 };
@@ -98,14 +98,14 @@ pub(crate) struct UnitDone {
 
 /// A signal that stops the build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Signal {
+pub enum Signal {
     Interrupt,
     Terminate,
 }
 
 /// How the supervisor's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ending {
+pub enum Ending {
     Complete,
     Cancelled(Signal),
     /// Something made indexing impossible (workers cannot start).
@@ -426,7 +426,7 @@ pub(crate) struct Supervisor<'a> {
     report: Report,
     ending: Option<Ending>,
     started: Instant,
-    progress: &'a mut Progress,
+    observer: &'a mut dyn Observer,
     /// `None` when units are parsed without a precompiled standard library.
     preludes: Option<Preludes>,
 }
@@ -441,7 +441,7 @@ impl<'a> Supervisor<'a> {
         queue: Queue,
         index: Connection,
         writer: Sender<WriteOp>,
-        progress: &'a mut Progress,
+        observer: &'a mut dyn Observer,
         prestarted: Option<StartedWorker>,
         preludes: Option<Preludes>,
     ) -> Supervisor<'a> {
@@ -464,7 +464,7 @@ impl<'a> Supervisor<'a> {
             report: Report::default(),
             ending: None,
             started: Instant::now(),
-            progress,
+            observer,
             preludes,
         };
         if let Some(started) = prestarted {
@@ -499,7 +499,6 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
-        self.progress.finish();
         (self.ending.unwrap_or(Ending::Complete), self.report)
     }
 
@@ -811,7 +810,7 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
-        self.progress.update(&Snapshot {
+        self.observer.progress(&Snapshot {
             done: self.report.indexed + self.report.failed,
             failed: self.report.failed,
             total: self.queue.total(),

@@ -23,7 +23,7 @@ use crate::memory;
 use crate::protocol::{self, Request, Response, SeenFile, PROTOCOL_VERSION};
 
 /// Runs the worker until its stdin closes.
-pub(crate) fn run() -> Result<()> {
+pub fn run() -> Result<()> {
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
     let faults = Fault::from_env()?;
