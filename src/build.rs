@@ -34,13 +34,15 @@ pub use self::options::{
 };
 pub use crate::cancel::{Cancel, Phase, Signal};
 use crate::discover::{self, DiscoverError, Discovery, Source};
+pub use crate::index::model::Command;
+use crate::index::model::RunState;
+use crate::index::queue::PendingUnits;
+use crate::index::{self as store, Access, BuildLock, HeaderLookup, IndexError};
 use crate::memory;
 use crate::observe::{Event, Observer};
 use crate::plan::Queue;
 use crate::prelude::{self, Preludes};
-pub use crate::refresh::Command;
 use crate::refresh::{self, Freshness};
-use crate::store::{self, Access, BuildLock, RunState, StoreError};
 pub use crate::supervise::Ending;
 use crate::supervise::{self, Supervisor};
 use crate::toolchain::{self, Toolchain, ToolchainError};
@@ -56,7 +58,7 @@ pub enum BuildError {
     #[error("no C/C++ translation units found in {}: pass --compdb with a compile_commands.json", .project.display())]
     NoUnits { project: PathBuf },
     #[error(transparent)]
-    Index(#[from] StoreError),
+    Index(#[from] IndexError),
     #[error(transparent)]
     Toolchain(#[from] ToolchainError),
     /// Anything else, with the context of what the build was doing.
@@ -77,7 +79,7 @@ impl BuildError {
         match self {
             BuildError::Options(e) => e.is_usage(),
             BuildError::Discover(_) | BuildError::NoUnits { .. } => true,
-            BuildError::Index(e) => matches!(e, StoreError::NotAFile { .. }),
+            BuildError::Index(e) => matches!(e, IndexError::NotAFile { .. }),
             BuildError::Toolchain(_) | BuildError::Other(_) => false,
         }
     }
@@ -236,7 +238,7 @@ pub fn explain(
     } = prepare(options, observer)?;
     let tx = conn.transaction()?;
     let freshness = refresh_units(options, &tx, &toolchain.identity(), observer)?;
-    let dirty = refresh::each_dirty_unit(&tx, |file, reason, adjusted| {
+    let dirty = crate::index::units::each_dirty_unit(&tx, |file, reason, adjusted| {
         visit(&DirtyUnit {
             file,
             reason,
@@ -305,8 +307,8 @@ pub fn build(
     // the long part of the build.
     memory::release_free_memory();
 
-    let queue = Queue::new(store::open(db, Access::Read)?)?;
-    let claims_conn = store::open(db, Access::Read)?;
+    let queue = Queue::new(PendingUnits::new(store::open(db, Access::Read)?))?;
+    let claims = HeaderLookup::new(store::open(db, Access::Read)?);
     // Results are large; a few in flight per worker is all the writer needs
     // to stay busy, and all the memory the supervisor may hold.
     let (writer_tx, writer_rx) = bounded(options.jobs * 2);
@@ -332,13 +334,7 @@ pub fn build(
     let writer = store::spawn_writer(conn, writer_rx);
     cancel.enter(Phase::Indexing);
     let (ending, report) = Supervisor::new(
-        config,
-        queue,
-        claims_conn,
-        writer_tx,
-        observer,
-        prestarted,
-        preludes,
+        config, queue, claims, writer_tx, observer, prestarted, preludes,
     )
     .run(cancel.requests());
     cancel.enter(Phase::Finishing);

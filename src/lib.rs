@@ -10,8 +10,8 @@
 //!   from [`build::BuildSettings`] validated into [`build::BuildOptions`],
 //!   with a [`cancel::Cancel`] handle and an [`observe::Observer`] for
 //!   progress and events; returns a typed [`build::BuildOutcome`].
-//! - [`store`] and [`query`]: open an index and ask it questions, with
-//!   typed answers.
+//! - [`index::Index`]: open an index and ask it questions, with typed
+//!   answers ([`index::query`]).
 //! - [`worker::run`]: the hidden worker mode. A program that builds must
 //!   run it when started with the argument `worker` (the supervisor starts
 //!   workers as `PROGRAM worker`).
@@ -19,16 +19,14 @@
 pub mod build;
 pub mod cancel;
 mod command;
-pub mod digest;
 pub mod discover;
+pub mod index;
 pub mod memory;
 pub mod observe;
 mod plan;
 mod prelude;
 mod protocol;
-pub mod query;
 mod refresh;
-pub mod store;
 mod supervise;
 mod toolchain;
 pub mod worker;

@@ -35,8 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
-use rusqlite::{Connection, OptionalExtension};
 
+use crate::index::{HeaderLookup, WriteOp};
 use crate::memory::{self, Rss, Statm};
 use crate::observe::{Observer, Snapshot};
 use crate::plan::{Queue, Task};
@@ -44,7 +44,6 @@ use crate::prelude::Preludes;
 use crate::protocol::{
     self, Hello, IndexRequest, Request, Response, SeenFile, UnitId, PROTOCOL_VERSION,
 };
-use crate::store::{hash_to_sql, WriteOp};
 use crate::toolchain::Toolchain;
 
 /// How often worker memory is sampled and timeouts are checked.
@@ -332,7 +331,7 @@ impl Worker {
 struct Claims {
     owners: HashMap<u64, UnitId>,
     /// Looks up what the index holds, to leave current headers alone.
-    index: Connection,
+    index: HeaderLookup,
     full: bool,
 }
 
@@ -382,29 +381,21 @@ impl Claims {
     }
 
     /// Whether some unit of the project compiles `file` (a `.cc` included
-    /// by another unit, say): then that unit emits it, as its main file. A
-    /// failed unit emits nothing, so its file is left to its includers.
+    /// by another unit, say): then that unit emits it, as its main file.
+    /// Should the index not answer, the file counts as a header: this unit
+    /// emits it, and the unit that compiles it replaces those rows with
+    /// its own, so the index is right, only written twice.
     fn is_main_file(&self, file: &SeenFile) -> bool {
-        self.index
-            .prepare_cached(
-                "SELECT 1 FROM units u JOIN files f ON f.id = u.file_id
-                 WHERE f.path = ?1 AND u.state != 'failed'",
-            )
-            .and_then(|mut s| s.query_row([&file.path], |_| Ok(())).optional())
-            .is_ok_and(|row| row.is_some())
+        self.index.is_main_file(&file.path).unwrap_or(false)
     }
 
     /// Whether the index already holds rows for exactly this content.
+    /// Should the index not answer, the header is emitted again: right,
+    /// only slower.
     fn is_current(&self, file: &SeenFile) -> bool {
         self.index
-            .prepare_cached("SELECT 1 FROM files WHERE path = ?1 AND hash = ?2 AND indexed = 1")
-            .and_then(|mut s| {
-                s.query_row(rusqlite::params![file.path, hash_to_sql(file.hash)], |_| {
-                    Ok(())
-                })
-                .optional()
-            })
-            .is_ok_and(|row| row.is_some())
+            .is_current(&file.path, file.hash)
+            .unwrap_or(false)
     }
 
     /// Frees the headers a unit claimed, when its worker died before its
@@ -439,7 +430,7 @@ impl<'a> Supervisor<'a> {
     pub(crate) fn new(
         config: Config,
         queue: Queue,
-        index: Connection,
+        index: HeaderLookup,
         writer: Sender<WriteOp>,
         observer: &'a mut dyn Observer,
         prestarted: Option<StartedWorker>,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indexer::build::{default_db, BuildSettings, DEFAULT_FILES_PER_WORKER};
+use indexer::index::query;
 use indexer::memory::parse_size;
-use indexer::query;
 
 #[derive(Debug, Parser)]
 #[command(

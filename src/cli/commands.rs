@@ -8,8 +8,8 @@
 
 use clap::Parser;
 use indexer::build::{self, BuildError, Ending, Signal};
-use indexer::query::{self, QueryError};
-use indexer::store::{self, Access, BuildLock, StoreError};
+use indexer::index::query::{self, QueryError};
+use indexer::index::{Index, IndexError};
 
 use super::args::{BuildArgs, Cli, Command, DigestArgs, FindArgs, StatusArgs, SymbolArgs};
 use super::output;
@@ -66,8 +66,8 @@ fn from_query(error: QueryError) -> Failure {
     }
 }
 
-fn from_store(error: StoreError) -> Failure {
-    let usage = matches!(error, StoreError::NotAFile { .. });
+fn from_index(error: IndexError) -> Failure {
+    let usage = matches!(error, IndexError::NotAFile { .. });
     Failure {
         error: error.into(),
         usage,
@@ -87,9 +87,9 @@ pub(crate) fn main() -> i32 {
         Command::Build(args) => build(args),
         Command::Status(args) => status(args),
         Command::Find(args) => find(args),
-        Command::Refs(args) => symbol_query(args, query::refs),
-        Command::Callers(args) => symbol_query(args, query::callers),
-        Command::Callees(args) => symbol_query(args, query::callees),
+        Command::Refs(args) => symbol_query(args, Index::refs),
+        Command::Callers(args) => symbol_query(args, Index::callers),
+        Command::Callees(args) => symbol_query(args, Index::callees),
         Command::Digest(args) => digest(args),
         Command::Worker => indexer::worker::run()
             .map(|()| EXIT_OK)
@@ -110,19 +110,15 @@ pub(crate) fn main() -> i32 {
     }
 }
 
-fn open_index(db: &std::path::Path) -> Result<rusqlite::Connection, Failure> {
-    store::open(db, Access::Read).map_err(from_store)
+fn open_index(db: &std::path::Path) -> Result<Index, Failure> {
+    Index::open(db).map_err(from_index)
 }
 
 fn find(args: FindArgs) -> Result<i32, Failure> {
-    let conn = open_index(&args.db.path(&args.project))?;
-    let found = query::find(
-        &conn,
-        &args.pattern,
-        args.kind.as_deref(),
-        args.scope.into(),
-    )
-    .map_err(from_query)?;
+    let index = open_index(&args.db.path(&args.project))?;
+    let found = index
+        .find(&args.pattern, args.kind.as_deref(), args.scope.into())
+        .map_err(from_query)?;
     render::rows(&found.rows, args.json)?;
     if found.external_left_out > 0 {
         output::note(&format!(
@@ -135,28 +131,27 @@ fn find(args: FindArgs) -> Result<i32, Failure> {
 
 fn symbol_query(
     args: SymbolArgs,
-    f: fn(&rusqlite::Connection, &str) -> Result<Vec<query::Row>, QueryError>,
+    f: fn(&Index, &str) -> Result<Vec<query::Row>, QueryError>,
 ) -> Result<i32, Failure> {
-    let conn = open_index(&args.db.path(&args.project))?;
-    let rows = f(&conn, &args.symbol).map_err(from_query)?;
+    let index = open_index(&args.db.path(&args.project))?;
+    let rows = f(&index, &args.symbol).map_err(from_query)?;
     render::rows(&rows, args.json)?;
     Ok(EXIT_OK)
 }
 
 fn digest(args: DigestArgs) -> Result<i32, Failure> {
-    let conn = open_index(&args.db.path(&args.project))?;
-    let tables = indexer::digest::digest(&conn, args.rows)?;
-    render::digest(&tables, args.json)?;
+    let index = open_index(&args.db.path(&args.project))?;
+    render::digest(&index.digest(args.rows)?, args.json)?;
     Ok(EXIT_OK)
 }
 
 fn status(args: StatusArgs) -> Result<i32, Failure> {
     let db = args.db.path(&args.project);
-    let conn = open_index(&db)?;
+    let index = open_index(&db)?;
     if let Some(file) = &args.unit {
         // `file` as given, relative to the working directory.
         let path = indexer::discover::normalize(&std::path::absolute(file)?);
-        let Some(unit) = query::unit(&conn, &path.to_string_lossy())? else {
+        let Some(unit) = index.unit(&path.to_string_lossy())? else {
             return Err(Failure::usage(anyhow::anyhow!(
                 "{} is not a translation unit of this index: pass a source file that `indexer status` counts (a header is no unit)",
                 path.display()
@@ -165,9 +160,7 @@ fn status(args: StatusArgs) -> Result<i32, Failure> {
         render::unit(&unit, args.json)?;
         return Ok(EXIT_OK);
     }
-    let running = BuildLock::is_held(&db);
-    let status = query::status(&conn, running, args.slowest)?;
-    render::status(&db, &status, running, args.json)?;
+    render::status(&db, &index.status(args.slowest)?, args.json)?;
     Ok(EXIT_OK)
 }
 

@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::Path;
 
 use indexer::build::{BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
-use indexer::digest::TableDigest;
+use indexer::index::query::{self, Status, Unit};
+use indexer::index::TableDigest;
 use indexer::memory::human;
-use indexer::query::{self, Status, Unit};
 
 use super::output;
 
@@ -78,8 +78,8 @@ pub(crate) fn digest(tables: &[TableDigest], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `indexer status`: `running` is whether a build holds the index's lock.
-pub(crate) fn status(db: &Path, status: &Status, running: bool, json: bool) -> anyhow::Result<()> {
+/// `indexer status`.
+pub(crate) fn status(db: &Path, status: &Status, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &status)?;
@@ -119,7 +119,7 @@ pub(crate) fn status(db: &Path, status: &Status, running: bool, json: bool) -> a
         None => writeln!(out, "last run:    none")?,
     }
     if status.query_indexes_deferred {
-        let why = if running {
+        let why = if status.build_running {
             "a first or --full build is running"
         } else {
             "an interrupted first or --full build left out the query indexes"

@@ -135,7 +135,7 @@ pub fn digest(conn: &Connection, rows: bool) -> rusqlite::Result<Vec<TableDigest
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{self, Access};
+    use crate::index::db::{self as store, Access};
 
     #[test]
     fn ids_and_insertion_order_do_not_change_the_digest() {

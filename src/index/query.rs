@@ -10,8 +10,10 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::protocol::{role, SYMBOL_KINDS};
-use crate::refresh::Command;
+use super::maintenance::query_indexes_deferred;
+use super::model::{
+    role, role_names, Command, RunState, UnitState, QUARANTINE_FAILURES, SYMBOL_KINDS,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -239,22 +241,6 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
-fn role_names(roles: u32) -> Vec<&'static str> {
-    [
-        (role::CALL, "call"),
-        (role::DYNAMIC, "dynamic"),
-        (role::READ, "read"),
-        (role::WRITE, "write"),
-        (role::ADDRESS_OF, "address_of"),
-        (role::IMPLICIT, "implicit"),
-        (role::EXPANSION, "expansion"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| roles & bit != 0)
-    .map(|(_, name)| name)
-    .collect()
-}
-
 /// A USR, or else an exact qualified name, or else an exact plain name.
 fn resolve(conn: &Connection, symbol: &str) -> Result<i64, QueryError> {
     if let Some(id) = conn
@@ -331,6 +317,10 @@ pub struct Status {
     pub failed: Vec<FailedUnit>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slowest: Vec<UnitTiming>,
+    /// Whether a build held the index's lock when the status was read (a
+    /// `running` last run without one was killed, and reads as interrupted).
+    #[serde(skip)]
+    pub build_running: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -342,7 +332,7 @@ pub struct Run {
     pub started: String,
     pub finished: Option<String>,
     /// `complete`, `interrupted`, or `running` (another build is active).
-    pub status: String,
+    pub status: RunState,
     pub indexed: u64,
     pub failed: u64,
     pub removed: u64,
@@ -381,7 +371,7 @@ pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Res
                 Ok(Run {
                     started_at: r.get(0)?,
                     finished_at: r.get(1)?,
-                    status: r.get(2)?,
+                    status: run_state(r.get_ref(2)?.as_str()?),
                     indexed: r.get::<_, i64>(3)? as u64,
                     failed: r.get::<_, i64>(4)? as u64,
                     removed: r.get::<_, i64>(5)? as u64,
@@ -392,17 +382,17 @@ pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Res
         )
         .optional()?
         .map(|mut run| {
-            if run.status == "running" && !running {
-                run.status = "interrupted".to_string();
+            if run.status == RunState::Running && !running {
+                run.status = RunState::Interrupted;
             }
             run
         });
     let failed = conn
         .prepare(
-            "SELECT f.path, coalesce(u.reason, ''), u.failures >= 2 FROM units u JOIN files f ON f.id = u.file_id
+            "SELECT f.path, coalesce(u.reason, ''), u.failures >= ?1 FROM units u JOIN files f ON f.id = u.file_id
              WHERE u.state = 'failed' ORDER BY f.path",
         )?
-        .query_map([], |r| Ok(FailedUnit { file: r.get(0)?, reason: r.get(1)?, quarantined: r.get(2)? }))?
+        .query_map([QUARANTINE_FAILURES], |r| Ok(FailedUnit { file: r.get(0)?, reason: r.get(1)?, quarantined: r.get(2)? }))?
         .collect::<rusqlite::Result<_>>()?;
     let slowest = conn
         .prepare(
@@ -428,9 +418,10 @@ pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Res
         symbols: count("SELECT count(*) FROM symbols")?,
         references: count("SELECT count(*) FROM refs")?,
         last_run,
-        query_indexes_deferred: crate::store::query_indexes_deferred(conn)?,
+        query_indexes_deferred: query_indexes_deferred(conn)?,
         failed,
         slowest,
+        build_running: running,
     })
 }
 
@@ -439,8 +430,7 @@ pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Res
 pub struct Unit {
     pub file: String,
     pub directory: String,
-    /// `indexed`, `pending` or `failed`.
-    pub state: String,
+    pub state: UnitState,
     pub reason: Option<String>,
     #[serde(flatten)]
     pub command: Command,
@@ -456,7 +446,7 @@ pub fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
             Ok(Unit {
                 file: r.get(0)?,
                 directory: r.get(1)?,
-                state: r.get(2)?,
+                state: unit_state(r.get_ref(2)?.as_str()?)?,
                 reason: r.get(3)?,
                 command: Command::from_json(
                     r.get_ref(4)?.as_str()?,
@@ -466,4 +456,21 @@ pub fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
         },
     )
     .optional()
+}
+
+/// A `runs.status` this version never writes reads as interrupted: the run
+/// did not complete as far as this version can tell.
+fn run_state(text: &str) -> RunState {
+    RunState::parse(text).unwrap_or(RunState::Interrupted)
+}
+
+/// A `units.state`; anything else is a damaged row.
+fn unit_state(text: &str) -> rusqlite::Result<UnitState> {
+    UnitState::parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            rusqlite::types::Type::Text,
+            format!("unknown unit state `{text}`").into(),
+        )
+    })
 }
