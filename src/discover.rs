@@ -498,11 +498,10 @@ impl Language {
     /// The language of a source file, by extension; `None` for headers and
     /// everything else. `.C` is C++ by the same convention gcc follows.
     fn of(path: &Path) -> Option<Self> {
-        match path.extension()?.to_str()? {
-            "c" => Some(Language::C),
-            "cc" | "cpp" | "cxx" | "c++" | "C" => Some(Language::Cxx),
-            _ => None,
+        if crate::command::is_cxx_source(path) {
+            return Some(Language::Cxx);
         }
+        (path.extension()? == "c").then_some(Language::C)
     }
 
     /// Flags for a unit that has no compile command to say otherwise.

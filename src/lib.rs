@@ -34,7 +34,10 @@ pub mod worker;
 /// `error` and its causes as one line, each said once: library errors
 /// often name their cause in their own message (`cannot open X: No such
 /// file or directory; pass ...`) and carry it as their source too, and
-/// context added on the way up may repeat what it wraps.
+/// context added on the way up may repeat what it wraps. SQLite's own
+/// message ends the line: the error under it restates it as a code
+/// ("unable to open database file: Error code 14: Unable to open the
+/// database file").
 pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     let mut line = String::new();
     let mut cause = Some(error);
@@ -46,7 +49,27 @@ pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
             }
             line.push_str(&part);
         }
-        cause = error.source();
+        cause = match error.downcast_ref::<rusqlite::Error>() {
+            Some(rusqlite::Error::SqliteFailure(_, Some(_))) => None,
+            _ => error.source(),
+        };
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 16: a database that cannot be opened said so three times.
+    #[test]
+    fn an_sqlite_failure_is_said_once() {
+        let error = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(14),
+            Some("unable to open database file".to_owned()),
+        );
+        let error = anyhow::Error::from(error).context("/tmp/w.db");
+        assert_eq!(
+            super::one_line(error.as_ref()),
+            "/tmp/w.db: unable to open database file"
+        );
+    }
 }

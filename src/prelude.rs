@@ -232,10 +232,7 @@ fn can_use_pch(request: &IndexRequest) -> bool {
     }
     match language {
         Some(language) => language == "c++",
-        None => Path::new(&request.file)
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "cc" | "cpp" | "cxx" | "c++" | "cp" | "C" | "CPP")),
+        None => crate::command::is_cxx_source(Path::new(&request.file)),
     }
 }
 

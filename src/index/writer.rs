@@ -42,7 +42,6 @@ pub(crate) enum WriteOp {
 pub(crate) struct WriterStats {
     pub units_indexed: u64,
     pub units_failed: u64,
-    pub commits: u64,
     /// Time spent inside SQLite, to show the writer is not the bottleneck.
     pub busy: Duration,
 }
@@ -107,14 +106,12 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
         if due {
             let started = Instant::now();
             tx.take().expect("due implies open").0.commit()?;
-            stats.commits += 1;
             stats.busy += started.elapsed();
         }
     }
     if let Some((t, _, _)) = tx {
         let started = Instant::now();
         t.commit()?;
-        stats.commits += 1;
         stats.busy += started.elapsed();
     }
     Ok(stats)

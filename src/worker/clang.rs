@@ -1894,8 +1894,17 @@ mod tests {
     use super::*;
     use std::sync::{Mutex, MutexGuard};
 
-    const LIBCLANG: &str = "/usr/lib/llvm-14/lib/libclang-14.so.1";
-    const RESOURCE_DIR: &str = "/usr/lib/llvm-14/lib/clang/14.0.6";
+    /// libclang and its builtin headers, found the way a build finds them
+    /// (`LIBCLANG_PATH`, else the newest installed), not a fixed version.
+    fn toolchain() -> &'static crate::toolchain::Toolchain {
+        static TOOLCHAIN: std::sync::OnceLock<crate::toolchain::Toolchain> =
+            std::sync::OnceLock::new();
+        TOOLCHAIN.get_or_init(|| crate::toolchain::locate().expect("libclang (`make deps`)"))
+    }
+
+    fn resource_dir() -> &'static str {
+        toolchain().resource_dir.to_str().expect("a UTF-8 path")
+    }
 
     /// `Indexer::index` changes the working directory, and the tests share
     /// one process.
@@ -1926,7 +1935,7 @@ mod tests {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if std::env::var_os("LIBCLANG_PATH").is_none() {
-                std::env::set_var("LIBCLANG_PATH", LIBCLANG);
+                std::env::set_var("LIBCLANG_PATH", &toolchain().library);
             }
             let dir = tempfile::tempdir().unwrap();
             for (name, text) in files {
@@ -1935,7 +1944,7 @@ mod tests {
             let cwd = std::env::current_dir().unwrap();
             Fixture {
                 dir,
-                indexer: Indexer::new(Scope::default(), RESOURCE_DIR).unwrap(),
+                indexer: Indexer::new(Scope::default(), resource_dir()).unwrap(),
                 cwd,
                 prelude: None,
                 args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
@@ -2286,7 +2295,7 @@ void call(Base* b) {
         let (seen, unit) = f.index("main.cpp");
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
         let stddef = seen.iter().find(|s| s.path.ends_with("/stddef.h")).unwrap();
-        assert!(stddef.path.starts_with(RESOURCE_DIR));
+        assert!(stddef.path.starts_with(resource_dir()));
         assert!(stddef.system);
         assert_eq!(symbol(&unit, "length").1.type_spelling, "size_t");
         // Declarations in system headers are not indexed by default; the
@@ -2308,7 +2317,7 @@ void call(Base* b) {
                 system_headers: true,
                 ..Scope::default()
             },
-            RESOURCE_DIR,
+            resource_dir(),
         )
         .unwrap();
         let (seen, unit) = f.index("main.cpp");
