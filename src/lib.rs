@@ -20,6 +20,7 @@ pub mod build;
 pub mod cancel;
 mod command;
 pub mod discover;
+mod fingerprint;
 pub mod index;
 pub mod memory;
 pub mod observe;

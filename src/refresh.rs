@@ -22,13 +22,13 @@
 //! Memory: files are scanned in pages of [`SCAN_PAGE`] rows, so the scan's
 //! footprint does not grow with the project.
 
-use std::io::Read;
 use std::path::Path;
 
 use rayon::prelude::*;
 use rusqlite::Transaction;
 
 use crate::discover::{self, UnitSpec};
+use crate::fingerprint;
 use crate::index::model::Dirtiness;
 use crate::index::units::{self, KnownFile};
 
@@ -222,11 +222,11 @@ fn compare_with_disk(file: &KnownFile) -> DiskState {
         return DiskState::NotRegular(what);
     }
     let size = meta.len() as i64;
-    let mtime_ns = mtime_ns(&meta);
+    let mtime_ns = fingerprint::mtime_ns(&meta);
     if size == file.size && mtime_ns == file.mtime_ns {
         return DiskState::Same;
     }
-    match hash_file(Path::new(&file.path)) {
+    match fingerprint::hash_file(Path::new(&file.path)) {
         Some(hash) if crate::index::hash_to_sql(hash) == file.hash => {
             DiskState::Touched { size, mtime_ns }
         }
@@ -236,38 +236,6 @@ fn compare_with_disk(file: &KnownFile) -> DiskState {
             hash,
         },
         None => DiskState::Deleted,
-    }
-}
-
-pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
-}
-
-/// xxh3-64 of a regular file's content, streamed so a huge file costs no
-/// memory; `None` if it cannot be read or is not a regular file.
-pub(crate) fn hash_file(path: &Path) -> Option<u64> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking, so that a file replaced by a FIFO between the `stat`
-    // and this open cannot block the supervisor; checked again on the
-    // opened file.
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    if discover::not_regular(&file.metadata().ok()?).is_some() {
-        return None;
-    }
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Some(hasher.digest()),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
     }
 }
 

@@ -361,7 +361,7 @@ impl Claims {
                 if file.system && !index_system_headers {
                     return false;
                 }
-                let key = xxhash_rust::xxh3::xxh3_64(file.path.as_bytes());
+                let key = crate::fingerprint::path_key(&file.path);
                 if self.owners.contains_key(&key) {
                     return false;
                 }

@@ -292,3 +292,12 @@ pub(crate) fn now_s() -> i64 {
 pub(crate) fn hash_to_sql(hash: u64) -> i64 {
     hash as i64
 }
+
+/// The id of the `files` row of `path`, if there is one. Rows are created
+/// by the refresh (a unit's main file, as a placeholder) and by the writer
+/// (a file a unit read), each with what it knows of the file.
+pub(crate) fn file_id(conn: &Connection, path: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM files WHERE path = ?1")?
+        .query_row([path], |r| r.get(0))
+        .optional()
+}

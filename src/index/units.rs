@@ -7,7 +7,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::db::{hash_to_sql, meta, set_meta};
+use super::db::{file_id, hash_to_sql, meta, set_meta};
 use super::model::{Command, Dirtiness, QUARANTINE_FAILURES};
 use crate::discover::UnitSpec;
 
@@ -64,11 +64,7 @@ pub(crate) fn remove_unlisted(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
 /// The `files` row of a unit's main file, created as a placeholder (which
 /// always looks changed) if the file is new.
 fn main_file_id(tx: &Transaction<'_>, path: &str) -> rusqlite::Result<i64> {
-    if let Some(id) = tx
-        .prepare_cached("SELECT id FROM files WHERE path = ?1")?
-        .query_row([path], |r| r.get(0))
-        .optional()?
-    {
+    if let Some(id) = file_id(tx, path)? {
         return Ok(id);
     }
     tx.prepare_cached(

@@ -128,7 +128,7 @@ fn store_unit(
 
     let file_ids = seen
         .iter()
-        .map(|f| file_id(tx, f))
+        .map(|f| seen_file_id(tx, f))
         .collect::<rusqlite::Result<Vec<i64>>>()?;
 
     // Symbols are shared by every file; look each up once per unit. A
@@ -300,12 +300,8 @@ fn store_unit(
 /// The id of a file's row, created if the file is new. An existing row is
 /// left alone: its hash describes the content its rows were indexed from,
 /// which only the unit that emits the file may change.
-fn file_id(tx: &Transaction<'_>, f: &SeenFile) -> rusqlite::Result<i64> {
-    if let Some(id) = tx
-        .prepare_cached("SELECT id FROM files WHERE path = ?1")?
-        .query_row([&f.path], |r| r.get(0))
-        .optional()?
-    {
+fn seen_file_id(tx: &Transaction<'_>, f: &SeenFile) -> rusqlite::Result<i64> {
+    if let Some(id) = super::db::file_id(tx, &f.path)? {
         return Ok(id);
     }
     tx.prepare_cached(

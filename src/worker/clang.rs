@@ -1441,7 +1441,7 @@ impl<'s> Collector<'s> {
 /// xxh3 and length of the content libclang parsed.
 unsafe fn parsed_content_hash(tu: CXTranslationUnit, file: CXFile, path: &str) -> (u64, u64) {
     let bytes = parsed_content(tu, file, path);
-    (xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len() as u64)
+    (crate::fingerprint::hash_bytes(&bytes), bytes.len() as u64)
 }
 
 /// The content libclang parsed; the file on disk if libclang no longer
@@ -1458,15 +1458,13 @@ unsafe fn parsed_content<'t>(tu: CXTranslationUnit, file: CXFile, path: &str) ->
 
 /// The key of a header in [`Indexer::parsed_headers`].
 fn path_key(path: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(path.as_bytes())
+    crate::fingerprint::path_key(path)
 }
 
-/// Modification time in nanoseconds, computed as `refresh` computes it so
-/// the two compare equal; `None` if there is no such file.
+/// Modification time in nanoseconds, as the refresh computes it
+/// (`fingerprint`); `None` if there is no such file.
 fn modified_ns(path: &str) -> Option<i64> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok()?;
-    Some(meta.mtime() * 1_000_000_000 + meta.mtime_nsec())
+    crate::fingerprint::modified_ns(path)
 }
 
 /// A normalized absolute path for a file, and its modification time (0 if
