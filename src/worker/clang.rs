@@ -5,7 +5,8 @@
 //! # Design
 //!
 //! An [`Indexer`] lives as long as its worker process and owns one `CXIndex`
-//! and one `CXIndexAction` (an indexing "session"). Each call to
+//! and its `CXIndexAction`s (indexing "sessions": the worker's, and one for
+//! the units parsed again after a discarded attempt). Each call to
 //! [`Indexer::index`] creates a fresh [`Collector`], hands a pointer to it to
 //! libclang as the callbacks' client data, and drops it when the unit is
 //! done, so nothing per-unit outlives the unit.
@@ -116,20 +117,43 @@ pub(crate) struct Scope {
     pub locals: bool,
 }
 
-/// One libclang session: loaded library, index and index action, reused for
-/// every unit a worker process indexes.
+/// A worker's libclang state: loaded library, index and indexing sessions,
+/// reused for every unit the worker process indexes.
 pub(crate) struct Indexer {
-    library: Arc<SharedLibrary>,
-    index: CXIndex,
-    action: CXIndexAction,
+    // Fields drop in declaration order: the sessions before the index they
+    // belong to, the library last.
+    /// The session of every unit parsed once, with the precompiled library
+    /// or as written.
+    session: Session,
+    /// The session of units parsed again as written after their attempt
+    /// with the precompiled library was discarded (see [`Indexer::index`]),
+    /// created at the first such unit.
+    written: Option<Session>,
+    index: Index,
+    preludes: Preludes,
     scope: Scope,
     resource_dir: String,
+    library: Arc<SharedLibrary>,
+}
+
+/// One libclang indexing session (`CXIndexAction`) and the project headers
+/// its units parsed.
+struct Session {
+    action: IndexAction,
     /// xxh3 of the paths of the project headers that earlier units of this
     /// session parsed. libclang skips their function bodies from now on, so
     /// what a unit sees of them is incomplete: their data is not even
     /// collected, and they are reported as skipped to `grant`.
     parsed_headers: FxHashSet<u64>,
-    preludes: Preludes,
+}
+
+impl Session {
+    fn new(index: &Index) -> Result<Session, String> {
+        Ok(Session {
+            action: IndexAction::new(index.0)?,
+            parsed_headers: FxHashSet::default(),
+        })
+    }
 }
 
 impl Indexer {
@@ -153,19 +177,15 @@ impl Indexer {
             if index.is_null() {
                 return Err("clang_createIndex failed".into());
             }
-            let action = clang_IndexAction_create(index);
-            if action.is_null() {
-                clang_disposeIndex(index);
-                return Err("clang_IndexAction_create failed".into());
-            }
+            let index = Index(index);
             Ok(Indexer {
-                library,
+                session: Session::new(&index)?,
+                written: None,
                 index,
-                action,
+                preludes: Preludes::default(),
                 scope,
                 resource_dir: resource_dir.to_owned(),
-                parsed_headers: FxHashSet::default(),
-                preludes: Preludes::default(),
+                library,
             })
         }
     }
@@ -197,11 +217,13 @@ impl Indexer {
             .map_err(|e| format!("cannot enter directory {}: {e}", request.directory))?;
 
         let prelude = match &request.prelude {
-            Some(prelude) if !self.scope.system_headers => self.prelude_files(prelude, request),
+            Some(prelude) if !self.scope.system_headers => self
+                .prelude_files(prelude, request)
+                .filter(|(_, library)| !main_file_configures(&request.file, library)),
             _ => None,
         };
         let pch = prelude.as_ref().map(|(pch, _)| pch.as_str());
-        let first = self.parse(self.action, request, pch, &self.parsed_headers);
+        let first = self.parse(&self.session, request, pch);
         // A unit that fails or has errors with the standard library
         // precompiled ahead of it (it defines a name the library also
         // declares), or whose own files define a macro the library tests
@@ -215,18 +237,16 @@ impl Indexer {
             (Err(_), Some(_)) => true,
             (_, None) => false,
         };
-        let fresh_session;
-        let no_headers_parsed = FxHashSet::default();
         let mut discarded_ms = None;
         let (mut parsed, prelude_files) = if fallback {
             let first_ms = match first {
-                // The attempt ran in this session, whose later units will
-                // skip the bodies it parsed.
+                // The attempt ran in the worker's session, whose later units
+                // will skip the bodies it parsed.
                 Ok(attempt) => {
                     let (parsed_headers, parse_ms) =
                         (attempt.project_header_keys(), attempt.parse_ms);
                     drop(attempt);
-                    self.parsed_headers.extend(parsed_headers);
+                    self.session.parsed_headers.extend(parsed_headers);
                     parse_ms
                 }
                 // libclang could not use the header at all: no later unit
@@ -236,10 +256,17 @@ impl Indexer {
                     0
                 }
             };
-            // A fresh session parses every body, so this unit can emit
-            // every header it sees.
-            fresh_session = IndexAction::new(self.index)?;
-            let mut parsed = self.parse(fresh_session.0, request, None, &no_headers_parsed)?;
+            // Parsed again in the session of such units, not the worker's:
+            // there, the bodies the discarded attempt parsed would be
+            // skipped, and the headers they belong to emitted by no unit.
+            // Shared by this worker's fallbacks, so only the first parses
+            // every body (a fresh session per fallback parsed a header-heavy
+            // command's headers in full each time).
+            if self.written.is_none() {
+                self.written = Some(Session::new(&self.index)?);
+            }
+            let written = self.written.as_ref().expect("created above");
+            let mut parsed = self.parse(written, request, None)?;
             parsed.parse_ms = parsed.parse_ms.saturating_add(first_ms);
             discarded_ms = Some(first_ms);
             (parsed, None)
@@ -294,7 +321,11 @@ impl Indexer {
             .collector
             .finish(request.unit, parsed.parse_ms, &emit);
         index.prelude_discarded_ms = discarded_ms;
-        self.parsed_headers.extend(
+        let session = match &mut self.written {
+            Some(written) if fallback => written,
+            _ => &mut self.session,
+        };
+        session.parsed_headers.extend(
             seen.iter()
                 .skip(1)
                 .filter(|file| !file.system)
@@ -303,14 +334,13 @@ impl Indexer {
         Ok(index)
     }
 
-    /// Runs libclang on the unit in the session `action`, with the
-    /// precompiled header `pch` ahead of it if given.
+    /// Runs libclang on the unit in `session`, with the precompiled header
+    /// `pch` ahead of it if given.
     fn parse<'s>(
         &self,
-        action: CXIndexAction,
+        session: &'s Session,
         request: &IndexRequest,
         pch: Option<&str>,
-        parsed_headers: &'s FxHashSet<u64>,
     ) -> Result<Parsed<'s>, String> {
         let file = c_string(&request.file)?;
         let mut args = self.arguments(request)?;
@@ -320,7 +350,8 @@ impl Indexer {
         }
         let (arg_ptrs, arg_count) = c_argv(&args)?;
 
-        let mut collector = Collector::new(self.library.clone(), self.scope, parsed_headers);
+        let mut collector =
+            Collector::new(self.library.clone(), self.scope, &session.parsed_headers);
         let mut callbacks = IndexerCallbacks {
             abortQuery: Some(abort_query),
             diagnostic: Some(on_diagnostic),
@@ -340,7 +371,7 @@ impl Indexer {
         // never run concurrently with each other.
         let code = unsafe {
             clang_indexSourceFile(
-                action,
+                session.action.0,
                 (&mut collector as *mut Collector).cast(),
                 &mut callbacks,
                 std::mem::size_of::<IndexerCallbacks>() as c_uint,
@@ -415,7 +446,7 @@ impl Indexer {
         // its guard on every path out.
         unsafe {
             let code = clang_parseTranslationUnit2(
-                self.index,
+                self.index.0,
                 header.as_ptr(),
                 arg_ptrs.as_ptr(),
                 arg_count,
@@ -470,14 +501,30 @@ impl Indexer {
 
 impl Drop for Indexer {
     fn drop(&mut self) {
+        // The fields, disposed after this, call into libclang.
         self.ensure_library();
-        // SAFETY: both handles were created in `new` and are disposed once,
-        // the action before the index it belongs to.
-        unsafe {
-            clang_IndexAction_dispose(self.action);
-            clang_disposeIndex(self.index);
-        }
     }
+}
+
+/// The worker's `CXIndex`, disposed after its sessions.
+struct Index(CXIndex);
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        // SAFETY: created in `Indexer::new`, disposed once, after the
+        // sessions (fields of `Indexer` declared before it).
+        unsafe { clang_disposeIndex(self.0) }
+    }
+}
+
+/// Whether the unit's main file defines or undefines a macro the
+/// precompiled library tests, which would make its parse with the library
+/// a discarded attempt (see [`Parsed::configures`]): read before parsing,
+/// so such a unit is parsed once, as written. Its headers are known only
+/// after a parse; a file that cannot be read is left to libclang to report.
+fn main_file_configures(path: &str, library: &Library) -> bool {
+    std::fs::read(path)
+        .is_ok_and(|text| directives::first_defined(&text, &library.tested_macros).is_some())
 }
 
 /// Disposes the translation unit on every path out of [`Indexer::index`].
@@ -493,7 +540,7 @@ impl Drop for TranslationUnit {
     }
 }
 
-/// A session of its own, for a unit that must not share the worker's.
+/// A `CXIndexAction`, disposed before its index.
 struct IndexAction(CXIndexAction);
 
 impl IndexAction {
@@ -831,7 +878,7 @@ struct Collector<'s> {
     /// carries (the callbacks are not given it): the text of a file is
     /// looked up through it.
     tu: CXTranslationUnit,
-    /// The session's [`Indexer::parsed_headers`].
+    /// The session's [`Session::parsed_headers`].
     parsed_headers: &'s FxHashSet<u64>,
     files: Vec<FileState>,
     file_by_handle: FxHashMap<CXFile, u32>,
@@ -1456,7 +1503,7 @@ unsafe fn parsed_content<'t>(tu: CXTranslationUnit, file: CXFile, path: &str) ->
     }
 }
 
-/// The key of a header in [`Indexer::parsed_headers`].
+/// The key of a header in [`Session::parsed_headers`].
 fn path_key(path: &str) -> u64 {
     crate::fingerprint::path_key(path)
 }
@@ -2520,6 +2567,38 @@ void call(Base* b) {
     }
 
     #[test]
+    fn units_parsed_again_share_a_session_of_their_own() {
+        // Both units define a global `index`, which `<cstring>` declares
+        // too: each is parsed again as written.
+        let unit = |k: u32| {
+            format!("#include \"lib.h\"\nint index = {k};\nint main{k}() {{ return helper() + index; }}\n")
+        };
+        let mut f = Fixture::new(&[
+            ("lib.h", "inline int helper() { return 1 + 2; }\n"),
+            ("a.cpp", &unit(1)),
+            ("b.cpp", &unit(2)),
+        ])
+        .with_prelude();
+        fn lib_skipped(f: &mut Fixture, main: &str) -> bool {
+            let lib = f.path("lib.h");
+            let mut lib_skipped = None;
+            let (_, result) = f.index_seeing_skips(main, |files, skipped| {
+                lib_skipped = Some(skipped.iter().any(|&i| files[i as usize].path == lib));
+                vec![true; files.len()]
+            });
+            let unit = result.unwrap();
+            assert!(!unit.used_prelude && unit.prelude_discarded_ms.is_some());
+            assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+            lib_skipped.expect("granted")
+        }
+        // The worker's session parsed lib.h in the discarded attempt; the
+        // parse that counts sees its bodies, so the unit can emit it.
+        assert!(!lib_skipped(&mut f, "a.cpp"));
+        // The next fallback skips the bodies the previous one parsed.
+        assert!(lib_skipped(&mut f, "b.cpp"));
+    }
+
+    #[test]
     fn a_unit_that_configures_the_library_is_parsed_as_written() {
         // The old string ABI, chosen by a project header as a config.h
         // would: `std::string` is then not `std::__cxx11::basic_string`.
@@ -2552,6 +2631,20 @@ void call(Base* b) {
         assert!(!old_abi.used_prelude);
         assert!(old_abi.diagnostics.is_empty(), "{:#?}", old_abi.diagnostics);
         assert!(!size_usr(&old_abi).contains("@__cxx11@"));
+    }
+
+    #[test]
+    fn a_main_file_that_configures_the_library_is_parsed_once_as_written() {
+        let mut f = Fixture::new(&[(
+            "main.cpp",
+            "#define _GLIBCXX_USE_CXX11_ABI 0\n#include <string>\nauto n = std::string().size();\n",
+        )])
+        .with_prelude();
+        let (_, unit) = f.index("main.cpp");
+        assert!(!unit.used_prelude);
+        assert_eq!(unit.prelude_discarded_ms, None, "no attempt was made");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        assert!(!unit.symbols.iter().any(|s| s.usr.contains("@__cxx11@")));
     }
 
     #[test]
