@@ -108,6 +108,18 @@ pub(crate) struct BuildArgs {
     pub(crate) quiet: bool,
 }
 
+/// The flags every query shares: which index, and JSON output.
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// The project whose index to query
+    #[arg(long, default_value = ".")]
+    pub(crate) project: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     #[arg(default_value = ".")]
@@ -135,26 +147,16 @@ pub(crate) struct FindArgs {
     /// of system headers the project refers to
     #[arg(long, value_enum, default_value_t = Scope::Project)]
     pub(crate) scope: Scope,
-    /// The project whose index to query
-    #[arg(long, default_value = ".")]
-    pub(crate) project: PathBuf,
     #[command(flatten)]
-    pub(crate) db: DbArgs,
-    #[arg(long)]
-    pub(crate) json: bool,
+    pub(crate) index: QueryArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct SymbolArgs {
     /// A qualified name (`geo::Circle::area`), a plain name, or a USR
     pub(crate) symbol: String,
-    /// The project whose index to query
-    #[arg(long, default_value = ".")]
-    pub(crate) project: PathBuf,
     #[command(flatten)]
-    pub(crate) db: DbArgs,
-    #[arg(long)]
-    pub(crate) json: bool,
+    pub(crate) index: QueryArgs,
 }
 
 #[derive(Debug, Args)]

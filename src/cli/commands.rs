@@ -115,11 +115,11 @@ fn open_index(db: &std::path::Path) -> Result<Index, Failure> {
 }
 
 fn find(args: FindArgs) -> Result<i32, Failure> {
-    let index = open_index(&args.db.path(&args.project))?;
+    let index = open_index(&args.index.db.path(&args.index.project))?;
     let found = index
         .find(&args.pattern, args.kind.as_deref(), args.scope.into())
         .map_err(from_query)?;
-    render::rows(&found.rows, args.json)?;
+    render::rows(&found.rows, args.index.json)?;
     if found.external_left_out > 0 {
         output::note(&format!(
             "({} more in system headers: pass --scope all)",
@@ -133,9 +133,9 @@ fn symbol_query(
     args: SymbolArgs,
     f: fn(&Index, &str) -> Result<Vec<query::Row>, QueryError>,
 ) -> Result<i32, Failure> {
-    let index = open_index(&args.db.path(&args.project))?;
+    let index = open_index(&args.index.db.path(&args.index.project))?;
     let rows = f(&index, &args.symbol).map_err(from_query)?;
-    render::rows(&rows, args.json)?;
+    render::rows(&rows, args.index.json)?;
     Ok(EXIT_OK)
 }
 

@@ -114,23 +114,13 @@ pub fn find(
         Scope::All => "1",
     };
     let sql = format!(
-        "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
-         FROM symbols s
-         LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
-         LEFT JOIN files f ON f.id = d.file_id
+        "{DECLARED}
          WHERE {matches} AND {in_scope}
          ORDER BY s.qualified_name, s.usr"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
-        .query_map(params![pattern, kind], |r| {
-            let mut row = symbol_row(r)?;
-            row.file = r.get(4)?;
-            row.line = r.get(5)?;
-            row.column = r.get(6)?;
-            row.definition = r.get(7)?;
-            Ok(row)
-        })?
+        .query_map(params![pattern, kind], declared_row)?
         .collect::<rusqlite::Result<_>>()?;
     let external_left_out = match scope {
         Scope::Project => conn.query_row(
@@ -175,17 +165,8 @@ pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> 
         dynamic = role::DYNAMIC,
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([id], |r| {
-        let mut row = symbol_row(r)?;
-        row.file = r.get(4)?;
-        row.line = r.get(5)?;
-        row.column = r.get(6)?;
-        row.roles = Some(role_names(r.get(7)?));
-        // For a caller, the "container" is what it calls.
-        row.container = r.get(8)?;
-        row.container_usr = r.get(9)?;
-        Ok(row)
-    })?;
+    // For a caller, the "container" columns hold what it calls.
+    let rows = stmt.query_map([id], use_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -210,20 +191,42 @@ fn uses(conn: &Connection, filter: &str, id: i64) -> Result<Vec<Row>, QueryError
          ORDER BY f.path, r.line, r.col"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([id], |r| {
-        let mut row = symbol_row(r)?;
-        row.file = r.get(4)?;
-        row.line = r.get(5)?;
-        row.column = r.get(6)?;
-        row.roles = Some(role_names(r.get(7)?));
-        row.container = r.get(8)?;
-        row.container_usr = r.get(9)?;
-        Ok(row)
-    })?;
+    let rows = stmt.query_map([id], use_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 const SYMBOL_COLUMNS: &str = "s.usr, s.name, s.qualified_name, s.kind";
+
+/// Symbols (`s`) with their definition, or else first declaration (`d`,
+/// in file `f`), as [`declared_row`] reads them.
+const DECLARED: &str = "SELECT s.usr, s.name, s.qualified_name, s.kind, f.path, d.line, d.col, d.is_definition
+     FROM symbols s
+     LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
+     LEFT JOIN files f ON f.id = d.file_id";
+
+/// A symbol and where it is declared: [`SYMBOL_COLUMNS`], then the file,
+/// line, column and whether the declaration is a definition.
+fn declared_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let mut row = symbol_row(r)?;
+    row.file = r.get(4)?;
+    row.line = r.get(5)?;
+    row.column = r.get(6)?;
+    row.definition = r.get(7)?;
+    Ok(row)
+}
+
+/// A use of a symbol: [`SYMBOL_COLUMNS`], then the file, line, column,
+/// roles, and the qualified name and USR of the other symbol involved.
+fn use_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let mut row = symbol_row(r)?;
+    row.file = r.get(4)?;
+    row.line = r.get(5)?;
+    row.column = r.get(6)?;
+    row.roles = Some(role_names(r.get(7)?));
+    row.container = r.get(8)?;
+    row.container_usr = r.get(9)?;
+    Ok(row)
+}
 
 fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -278,24 +281,7 @@ fn resolve(conn: &Connection, symbol: &str) -> Result<i64, QueryError> {
 
 /// A symbol with its defining (or first) location.
 fn describe(conn: &Connection, id: i64) -> rusqlite::Result<Row> {
-    conn.query_row(
-        &format!(
-            "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
-             FROM symbols s
-             LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
-             LEFT JOIN files f ON f.id = d.file_id
-             WHERE s.id = ?1"
-        ),
-        [id],
-        |r| {
-            let mut row = symbol_row(r)?;
-            row.file = r.get(4)?;
-            row.line = r.get(5)?;
-            row.column = r.get(6)?;
-            row.definition = r.get(7)?;
-            Ok(row)
-        },
-    )
+    conn.query_row(&format!("{DECLARED} WHERE s.id = ?1"), [id], declared_row)
 }
 
 /// The state of an index, for `indexer status`.
