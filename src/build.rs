@@ -37,7 +37,7 @@ use crate::discover::{self, DiscoverError, Discovery, Source};
 pub use crate::index::model::Command;
 use crate::index::model::RunState;
 use crate::index::queue::PendingUnits;
-use crate::index::{self as store, Access, BuildLock, HeaderLookup, IndexError};
+use crate::index::{self, Access, BuildLock, HeaderLookup, IndexError};
 use crate::memory;
 use crate::observe::{Event, Observer};
 use crate::plan::Queue;
@@ -165,7 +165,7 @@ struct Prepared {
 }
 
 fn prepare(options: &BuildOptions, observer: &mut dyn Observer) -> Result<Prepared, BuildError> {
-    store::check_is_file(&options.db)?;
+    index::check_is_file(&options.db)?;
     // A first pass validates the whole compilation database before the
     // index is touched; units are not kept (see `discover`).
     let discovery = discover::discover(&options.project, options.compdb.as_deref(), &mut |_| {})?;
@@ -183,7 +183,7 @@ fn prepare(options: &BuildOptions, observer: &mut dyn Observer) -> Result<Prepar
         observer.event(&Event::DiscoveryWarning(warning.clone()));
     }
     let lock = BuildLock::acquire(&options.db)?;
-    let conn = store::open(&options.db, Access::Write)?;
+    let conn = index::open(&options.db, Access::Write)?;
     Ok(Prepared {
         discovery,
         toolchain,
@@ -289,33 +289,33 @@ pub fn build(
     let tx = conn.transaction()?;
     let freshness = refresh_units(options, &tx, &libclang, observer)?;
     let units = discovery.units as u64 - freshness.folded;
-    let run = store::start_run(&tx)?;
+    let run = index::start_run(&tx)?;
     tx.commit()?;
     // Symbols orphaned by a build that never reached its collection are
     // only found by looking at all of them.
-    let sweep = match store::previous_run_state(&conn, run)? {
-        None | Some(RunState::Complete) => store::Sweep::Touched,
-        Some(_) => store::Sweep::Everything,
+    let sweep = match index::previous_run_state(&conn, run)? {
+        None | Some(RunState::Complete) => index::Sweep::Touched,
+        Some(_) => index::Sweep::Everything,
     };
     if freshness.removed > 0 {
         // The full sweep, if one is due, is left to the end of the build:
         // until then nothing here depends on it.
-        store::collect_garbage(&conn, store::Sweep::Touched)?;
+        index::collect_garbage(&conn, index::Sweep::Touched)?;
     }
     // Discovery and refresh are done with what they allocated in proportion
     // to the project (the duplicate filter, scan pages): hand it back before
     // the long part of the build.
     memory::release_free_memory();
 
-    let queue = Queue::new(PendingUnits::new(store::open(db, Access::Read)?))?;
-    let claims = HeaderLookup::new(store::open(db, Access::Read)?);
+    let queue = Queue::new(PendingUnits::new(index::open(db, Access::Read)?))?;
+    let claims = HeaderLookup::new(index::open(db, Access::Read)?);
     // Results are large; a few in flight per worker is all the writer needs
     // to stay busy, and all the memory the supervisor may hold.
     let (writer_tx, writer_rx) = bounded(options.jobs * 2);
     // A first or `--full` build writes most of the index anew: a bulk load,
     // after which one sort per query index beats keeping them ordered.
-    if options.full || store::is_empty(&conn)? {
-        store::defer_query_indexes(&conn)?;
+    if options.full || index::is_empty(&conn)? {
+        index::defer_query_indexes(&conn)?;
     }
     let preludes =
         if !options.pch || options.index_system_headers || freshness.dirty < prelude::MIN_UNITS {
@@ -331,7 +331,7 @@ pub fn build(
                 }
             }
         };
-    let writer = store::spawn_writer(conn, writer_rx);
+    let writer = index::spawn_writer(conn, writer_rx);
     cancel.enter(Phase::Indexing);
     let (ending, report) = Supervisor::new(
         config, queue, claims, writer_tx, observer, prestarted, preludes,
@@ -345,7 +345,7 @@ pub fn build(
         Err(e) => {
             // Best effort: with a full disk even this may not be stored, and
             // `status` then reads the run as interrupted anyway.
-            let _ = store::abandon_run(&conn, run);
+            let _ = index::abandon_run(&conn, run);
             return Err(anyhow::Error::from(e)
                 .context(format!(
                     "writing the index {} (what was committed before is intact)",
@@ -362,14 +362,14 @@ pub fn build(
         // the next after an interruption, builds the query indexes; the
         // collection needs them. It is the writer's work, moved.
         let restoring = Instant::now();
-        store::restore_query_indexes(&conn)?;
+        index::restore_query_indexes(&conn)?;
         writer_busy += restoring.elapsed();
-        store::collect_garbage(&conn, sweep)?;
+        index::collect_garbage(&conn, sweep)?;
     }
-    store::finish_run(
+    index::finish_run(
         &conn,
         run,
-        &store::RunRecord {
+        &index::RunRecord {
             state: if complete {
                 RunState::Complete
             } else {
@@ -381,7 +381,7 @@ pub fn build(
         },
     )?;
     // Fold the WAL into the database so the file is self-contained.
-    store::checkpoint(&conn);
+    index::checkpoint(&conn);
     let elapsed = started.elapsed();
     let summary = Summary {
         status: if complete { "complete" } else { "cancelled" },
@@ -396,8 +396,8 @@ pub fn build(
             Source::CompileCommands(path) => path.display().to_string(),
             Source::Walk => "walk".to_string(),
         },
-        symbols: store::count(&conn, "symbols")?,
-        references: store::count(&conn, "refs")?,
+        symbols: index::count(&conn, "symbols")?,
+        references: index::count(&conn, "refs")?,
         elapsed_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         supervisor_peak_rss_bytes: memory::own_peak_rss(),
         worker_peak_rss_bytes: report.worker_peak_rss,
