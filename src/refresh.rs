@@ -29,7 +29,7 @@ use rusqlite::Transaction;
 
 use crate::discover::{self, UnitSpec};
 use crate::fingerprint;
-use crate::index::model::Dirtiness;
+use crate::index::model::{Change, Dirtiness};
 use crate::index::units::{self, KnownFile};
 
 const SCAN_PAGE: i64 = 1024;
@@ -118,8 +118,8 @@ impl<'t, 'c> Refresher<'t, 'c> {
         // Last, so that neither `--full` nor `--retry-failed` sends a worker
         // to block on a FIFO until its timeout: such a unit fails here, with
         // the reason, in every build until the file is a file again.
-        for (file_id, what) in &refused {
-            units::fail_readers_of_irregular(tx, *file_id, what)?;
+        for (file, what) in &refused {
+            units::fail_readers_of_irregular(tx, file, what)?;
         }
         units::assign_costs(tx)?;
         let counts = units::count_units(tx)?;
@@ -176,7 +176,7 @@ enum DiskState {
 /// Compares every known file with the disk and marks the units of changed
 /// ones pending. Returns the files that are no longer regular files, with
 /// what they are, for [`Refresher::finish`] to fail their units.
-fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(i64, &'static str)>> {
+fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(KnownFile, &'static str)>> {
     let mut refused = Vec::new();
     let mut after = 0i64;
     loop {
@@ -186,7 +186,7 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(i64, &'static str)>
         };
         after = last.id;
         let states: Vec<DiskState> = page.par_iter().map(compare_with_disk).collect();
-        for (file, state) in page.iter().zip(states) {
+        for (file, state) in page.into_iter().zip(states) {
             match state {
                 DiskState::Same => {}
                 DiskState::Touched { size, mtime_ns } => {
@@ -197,7 +197,7 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(i64, &'static str)>
                     mtime_ns,
                     hash,
                 } => {
-                    units::mark_dependents(tx, file, "changed")?;
+                    units::mark_dependents(tx, &file, Change::Changed)?;
                     // No rows describe the old content of a file nobody
                     // emitted (a new unit's placeholder, a unit that never
                     // indexed), so its row follows the disk: a unit failing
@@ -207,8 +207,8 @@ fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(i64, &'static str)>
                         units::set_file_content(tx, file.id, size, mtime_ns, hash)?;
                     }
                 }
-                DiskState::Deleted => units::mark_dependents(tx, file, "was deleted")?,
-                DiskState::NotRegular(what) => refused.push((file.id, what)),
+                DiskState::Deleted => units::mark_dependents(tx, &file, Change::Deleted)?,
+                DiskState::NotRegular(what) => refused.push((file, what)),
             }
         }
     }

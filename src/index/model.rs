@@ -78,8 +78,10 @@ impl std::fmt::Display for RunState {
     }
 }
 
-/// Why a unit is pending, for the reasons decided in Rust (the refresh
-/// computes the others, which name a file, in SQL: `units.rs`).
+/// Why a unit is pending (or, for [`Dirtiness::NotRegular`], failed), as
+/// `units.reason` spells it. One reason is computed in SQL, since it names
+/// a different file for each unit: "`PATH` was never indexed"
+/// (`units::mark_readers_of_unindexed_headers`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Dirtiness {
     /// First seen in this discovery.
@@ -89,9 +91,36 @@ pub(crate) enum Dirtiness {
     FullRebuild,
     /// The index was written with another libclang.
     OtherLibclang(String),
-    /// A file it read (not its main file) was emitted with new content.
-    FileChanged(String),
+    /// Its main file changed on disk, or is gone.
+    Content(Change),
+    /// Another file it read changed (on disk, or was emitted anew by
+    /// another unit), or is gone.
+    File(String, Change),
+    /// A file it reads is `what` (a FIFO, a directory), not a regular file.
+    NotRegular {
+        path: String,
+        what: &'static str,
+    },
 }
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    Changed,
+    Deleted,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Change::Changed => "changed",
+            Change::Deleted => "was deleted",
+        })
+    }
+}
+
+/// Put before the reason of a failed unit given another attempt.
+pub(crate) const FAILED_BEFORE: &str = "failed before: ";
 
 impl std::fmt::Display for Dirtiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,7 +131,11 @@ impl std::fmt::Display for Dirtiness {
             Dirtiness::OtherLibclang(previous) => {
                 write!(f, "index written with another libclang ({previous})")
             }
-            Dirtiness::FileChanged(path) => write!(f, "{path} changed"),
+            Dirtiness::Content(change) => write!(f, "content {change}"),
+            Dirtiness::File(path, change) => write!(f, "{path} {change}"),
+            Dirtiness::NotRegular { path, what } => {
+                write!(f, "{path} is {what}, not a regular file")
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::db::{file_id, hash_to_sql, meta, set_meta};
-use super::model::{Command, Dirtiness, QUARANTINE_FAILURES};
+use super::model::{Change, Command, Dirtiness, FAILED_BEFORE, QUARANTINE_FAILURES};
 use crate::discover::UnitSpec;
 
 /// Records the libclang that will parse (and this program's version) and
@@ -183,24 +183,25 @@ pub(crate) fn set_file_content(
     Ok(())
 }
 
-/// Marks every unit that read `file` as pending. The unit whose main file
-/// it is says "content `what`"; the others name the file. A new unit
-/// stays "new": its file's row is a placeholder that always looks changed.
+/// Marks every unit that read `file` as pending, for `change`. The unit
+/// whose main file it is says its content changed; the others name the
+/// file. A new unit stays "new": its file's row is a placeholder that
+/// always looks changed.
 pub(crate) fn mark_dependents(
     tx: &Transaction<'_>,
     file: &KnownFile,
-    what: &str,
+    change: Change,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE units SET state = 'pending', failures = 0,
                 reason = CASE WHEN state = 'pending' AND reason = ?4 THEN reason
-                              WHEN file_id = ?1 THEN 'content ' || ?2 ELSE ?3 || ' ' || ?2 END
+                              WHEN file_id = ?1 THEN ?2 ELSE ?3 END
          WHERE file_id = ?1 OR id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1)",
     )?
     .execute(params![
         file.id,
-        what,
-        file.path,
+        Dirtiness::Content(change).to_string(),
+        Dirtiness::File(file.path.clone(), change).to_string(),
         Dirtiness::New.to_string()
     ])?;
     Ok(())
@@ -237,15 +238,15 @@ pub(crate) fn mark_readers_of_unindexed_headers(tx: &Transaction<'_>) -> rusqlit
 pub(crate) fn retry_failed(tx: &Transaction<'_>, quarantined_too: bool) -> rusqlite::Result<()> {
     if quarantined_too {
         tx.execute(
-            "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, ''), failures = 0
+            "UPDATE units SET state = 'pending', reason = ?1 || coalesce(reason, ''), failures = 0
              WHERE state = 'failed'",
-            [],
+            [FAILED_BEFORE],
         )?;
     } else {
         tx.execute(
-            "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, '')
-             WHERE state = 'failed' AND failures < ?1",
-            [QUARANTINE_FAILURES],
+            "UPDATE units SET state = 'pending', reason = ?1 || coalesce(reason, '')
+             WHERE state = 'failed' AND failures < ?2",
+            params![FAILED_BEFORE, QUARANTINE_FAILURES],
         )?;
     }
     Ok(())
@@ -255,15 +256,18 @@ pub(crate) fn retry_failed(tx: &Transaction<'_>, quarantined_too: bool) -> rusql
 /// FIFO, a directory) instead of a regular file.
 pub(crate) fn fail_readers_of_irregular(
     tx: &Transaction<'_>,
-    file: i64,
-    what: &str,
+    file: &KnownFile,
+    what: &'static str,
 ) -> rusqlite::Result<()> {
+    let reason = Dirtiness::NotRegular {
+        path: file.path.clone(),
+        what,
+    };
     tx.prepare_cached(
-        "UPDATE units SET state = 'failed', failures = max(failures, ?3),
-                reason = (SELECT path FROM files WHERE id = ?1) || ' is ' || ?2 || ', not a regular file'
+        "UPDATE units SET state = 'failed', failures = max(failures, ?3), reason = ?2
          WHERE file_id = ?1 OR id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1)",
     )?
-    .execute(params![file, what, QUARANTINE_FAILURES])?;
+    .execute(params![file.id, reason.to_string(), QUARANTINE_FAILURES])?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::db::{hash_to_sql, now_s};
-use super::model::{Dirtiness, QUARANTINE_FAILURES};
+use super::model::{Change, Dirtiness, QUARANTINE_FAILURES};
 use crate::protocol::{SeenFile, UnitId, UnitIndex};
 
 /// A transaction is committed once it holds this many rows...
@@ -328,7 +328,7 @@ fn replace_file_rows(tx: &Transaction<'_>, file: i64, seen: &SeenFile) -> rusqli
         "UPDATE units SET state = 'pending', reason = ?3
          WHERE state = 'indexed' AND id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1 AND hash != ?2)",
     )?
-    .execute(params![file, hash_to_sql(seen.hash), Dirtiness::FileChanged(seen.path.clone()).to_string()])?;
+    .execute(params![file, hash_to_sql(seen.hash), Dirtiness::File(seen.path.clone(), Change::Changed).to_string()])?;
     rows += tx
         .prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3, hash = ?4, is_system = ?5, indexed = 1 WHERE id = ?1")?
         .execute(params![file, seen.size as i64, seen.mtime_ns, hash_to_sql(seen.hash), seen.system])?;
