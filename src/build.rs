@@ -339,6 +339,11 @@ pub fn build(
     .run(cancel.requests());
     cancel.enter(Phase::Finishing);
     observer.event(&Event::IndexingFinished);
+    // One that came after the loop stopped listening, before the phase
+    // changed, waits in the channel: it is told like a later one.
+    if let Ok(signal) = cancel.requests().try_recv() {
+        observer.event(&Event::CancelledLate(signal));
+    }
     let (conn, written) = writer.join().expect("the writer thread does not panic");
     let written = match written {
         Ok(written) => written,

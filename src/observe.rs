@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cancel::Signal;
 use crate::discover::Source;
 
 /// Something the build did or decided that its user may want to know.
@@ -29,6 +30,11 @@ pub enum Event {
     PchUnavailable { reason: String },
     /// The workers are gone; what follows is recording the run.
     IndexingFinished,
+    /// A cancellation came as indexing ended, too late to stop it: the
+    /// build goes on recording its run. A front end that must stop at once
+    /// (the command line exits, as on any signal after indexing) does so
+    /// here.
+    CancelledLate(Signal),
 }
 
 /// The state of a build at one moment, as the supervisor sees it.

@@ -2,13 +2,14 @@
 //! lives.
 //!
 //! A C++ unit spends much of its parse on the standard library headers it
-//! includes, the same ones, parsed the same way, in every unit. A unit
-//! whose compile command (arguments and directory) matches an earlier
-//! unit's is therefore parsed with [`HEADER`], precompiled once per command
-//! by the first worker that needs it (`worker::pch`), given as
-//! `-include-pch`. Its include guards then turn the unit's own
-//! `#include <string>` into no-ops. On protobuf this takes a quarter to
-//! 30% off a full build, on LevelDB more than half (docs/benchmarks.md).
+//! includes, the same ones, parsed the same way, in every unit (a C unit
+//! less so, but still much). A unit whose compile command (language,
+//! arguments and directory) matches an earlier unit's is therefore parsed
+//! with [`HEADER`], precompiled in its language once per command by the
+//! first worker that needs it (`worker::pch`), given as `-include-pch`.
+//! Its include guards then turn the unit's own `#include <string>` into
+//! no-ops. On protobuf this takes a quarter to 30% off a full build, on
+//! LevelDB more than half (docs/benchmarks.md).
 //!
 //! This is not exactly the unit as written: the precompiled headers come
 //! first, so a unit sees their declarations even where it did not include
@@ -38,13 +39,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::protocol::{IndexRequest, Prelude};
+use crate::protocol::{IndexRequest, Language, Prelude};
 
 /// The standard headers most C++ code reads, directly or through others
 /// (on protobuf, each is read by about half of the units or more, or costs
 /// a lot to parse: `<random>`). Each has include guards, except
 /// `<cassert>`, which a unit's own include reads again, so `assert` follows
 /// the unit's `NDEBUG` as usual.
+///
+/// For C, the ISO headers most C code reads and, on Unix, the POSIX ones
+/// for files and processes (on libgit2, these system headers are about
+/// 45% of a unit's preprocessed lines). Not `<math.h>`, `<signal.h>` and
+/// the like, whose short global names (`log`, `round`, `signal`) C code
+/// also uses for its own functions: a unit that defines such a name
+/// without including the header would get a conflict, and a second parse.
 pub(crate) const HEADER: &str = "\
 // Precompiled by indexer for the units of one compile command (see prelude.rs).
 #if defined(__cplusplus) && __cplusplus >= 201103L
@@ -92,6 +100,23 @@ pub(crate) const HEADER: &str = "\
 #include <utility>
 #include <variant>
 #include <vector>
+#elif !defined(__cplusplus)
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__unix__)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#endif
 #endif
 ";
 
@@ -158,10 +183,10 @@ impl Preludes {
     /// Sets the request's precompiled header, if it gets one.
     pub(crate) fn assign(&mut self, request: &mut IndexRequest) {
         request.prelude = None;
-        if !can_use_pch(request) {
+        let Some(language) = language(request) else {
             return;
-        }
-        let command = command_key(request);
+        };
+        let command = command_key(request, language);
         if self.given_up.contains(&command) {
             return;
         }
@@ -181,6 +206,7 @@ impl Preludes {
                     .join(format!("{command:016x}.pch"))
                     .to_string_lossy()
                     .into_owned(),
+                language,
             });
         } else if self.seen.len() < MAX_COMMANDS {
             self.seen.insert(command);
@@ -194,10 +220,10 @@ impl Preludes {
     /// [`FALLBACKS_TO_GIVE_UP`] times, more often than they used it, gets
     /// no header for the rest of the build.
     pub(crate) fn record(&mut self, request: &IndexRequest, used: bool, fell_back: bool) {
-        if request.prelude.is_none() {
+        let Some(prelude) = &request.prelude else {
             return;
-        }
-        let command = command_key(request);
+        };
+        let command = command_key(request, prelude.language);
         let Some(tally) = self.chosen.get_mut(&command) else {
             return;
         };
@@ -216,30 +242,47 @@ impl Drop for Preludes {
     }
 }
 
-/// A C++ unit whose arguments do not bring a precompiled header or modules
-/// of their own (libclang takes one `-include-pch`).
-fn can_use_pch(request: &IndexRequest) -> bool {
+/// The language of a C or C++ unit whose arguments do not bring a
+/// precompiled header or modules of their own (libclang takes one
+/// `-include-pch`), as clang's driver decides it: `-x`, else the file's
+/// extension; `None` for the others (Objective-C, CUDA, headers without
+/// `-x`), which get no precompiled library.
+fn language(request: &IndexRequest) -> Option<Language> {
     let mut language = None;
+    let mut gxx = false;
     for (i, arg) in request.args.iter().enumerate() {
         if arg == "-include-pch" || arg.starts_with("-fmodules") || arg.ends_with(".pch") {
-            return false;
+            return None;
         }
         if arg == "-x" {
             language = request.args.get(i + 1).map(String::as_str);
         } else if let Some(value) = arg.strip_prefix("-x") {
             language = Some(value);
+        } else if let Some(mode) = arg.strip_prefix("--driver-mode=") {
+            gxx = mode == "g++";
         }
     }
-    match language {
-        Some(language) => language == "c++",
-        None => crate::command::is_cxx_source(Path::new(&request.file)),
+    let extension = Path::new(&request.file)
+        .extension()
+        .and_then(|e| e.to_str());
+    match (language, extension) {
+        (Some("c++"), _) => Some(Language::Cxx),
+        (Some("c"), _) => Some(Language::C),
+        (Some(_), _) => None,
+        // g++ and `--driver-mode=g++` read `.c` files as C++.
+        (None, Some("c")) if gxx => Some(Language::Cxx),
+        (None, Some("c")) => Some(Language::C),
+        (None, _) if crate::command::is_cxx_source(Path::new(&request.file)) => Some(Language::Cxx),
+        (None, _) => None,
     }
 }
 
-/// Units with equal keys can share a precompiled header: same directory
-/// (relative `-I` paths) and same arguments apart from the source file.
-fn command_key(request: &IndexRequest) -> u64 {
+/// Units with equal keys can share a precompiled header: same language,
+/// same directory (relative `-I` paths) and same arguments apart from the
+/// source file.
+fn command_key(request: &IndexRequest, language: Language) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(&[language as u8]);
     hasher.update(request.directory.as_bytes());
     for arg in request.args.iter().filter(|a| **a != request.file) {
         hasher.update(&[0]);
@@ -337,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn only_cplusplus_units_without_their_own_pch() {
+    fn c_and_cplusplus_units_without_their_own_pch() {
         let dir = tempfile::tempdir().unwrap();
         let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
         let twice = |preludes: &mut Preludes, file: &str, args: &[&str]| {
@@ -347,15 +390,40 @@ mod tests {
         assert!(twice(&mut preludes, "/src/a.cpp", &[]));
         assert!(twice(&mut preludes, "/src/a.h", &["-x", "c++"]));
         assert!(twice(&mut preludes, "/src/b.c", &["-xc++"]));
-        assert!(!twice(&mut preludes, "/src/a.c", &[]));
-        assert!(!twice(&mut preludes, "/src/a.cpp", &["-x", "c"]));
+        assert!(twice(&mut preludes, "/src/a.c", &[]));
+        assert!(twice(&mut preludes, "/src/a.cpp", &["-x", "c"]));
         assert!(!twice(&mut preludes, "/src/a.m", &[]));
+        assert!(!twice(&mut preludes, "/src/a.cu", &[]));
+        assert!(!twice(&mut preludes, "/src/a.h", &[]));
+        assert!(!twice(&mut preludes, "/src/a.c", &["-x", "objective-c"]));
         assert!(!twice(
             &mut preludes,
             "/src/b.cpp",
             &["-include-pch", "x.pch"]
         ));
         assert!(!twice(&mut preludes, "/src/c.cpp", &["-fmodules"]));
+    }
+
+    #[test]
+    fn a_header_is_precompiled_in_the_units_language() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        let mut second = |file: &str, args: &[&str]| {
+            preludes.assign(&mut request(file, args));
+            let mut unit = request(file, args);
+            preludes.assign(&mut unit);
+            let prelude = unit.prelude.unwrap();
+            (prelude.language, prelude.pch)
+        };
+        let (c, c_pch) = second("/src/a.c", &["-O2"]);
+        let (cxx, cxx_pch) = second("/src/a.cpp", &["-O2"]);
+        assert_eq!((c, cxx), (Language::C, Language::Cxx));
+        // The same arguments, two languages: two headers.
+        assert_ne!(c_pch, cxx_pch);
+        let (gxx, _) = second("/src/m.c", &["--driver-mode=g++"]);
+        assert_eq!(gxx, Language::Cxx);
+        let (cl, _) = second("/src/m.c", &["--driver-mode=cl"]);
+        assert_eq!(cl, Language::C);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 8;
+pub(crate) const PROTOCOL_VERSION: u32 = 9;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -91,6 +91,25 @@ pub(crate) struct IndexRequest {
 pub(crate) struct Prelude {
     pub header: String,
     pub pch: String,
+    /// The unit's language, which the header is precompiled in.
+    pub language: Language,
+}
+
+/// The language of a unit that can have a precompiled library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum Language {
+    C,
+    Cxx,
+}
+
+impl Language {
+    /// The `-x` value that precompiles a header in this language.
+    pub(crate) fn header_kind(self) -> &'static str {
+        match self {
+            Language::C => "c-header",
+            Language::Cxx => "c++-header",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

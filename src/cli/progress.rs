@@ -112,6 +112,9 @@ impl Observer for Progress {
                 "warning: parsing every unit without a precompiled standard library: {reason}"
             )),
             Event::IndexingFinished => self.finish(),
+            // The command line ends the process on a signal outside the
+            // indexing phase (see `signals`).
+            Event::CancelledLate(signal) => super::signals::exit_cancelled(*signal, false),
             _ => {}
         }
     }

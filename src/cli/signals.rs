@@ -49,19 +49,25 @@ pub(crate) fn listen(cancel: &Cancel) -> anyhow::Result<()> {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 if received > 1 || cancel.phase() != Phase::Indexing {
-                    output::note(if received > 1 {
-                        "\ncancelled again: exiting now"
-                    } else {
-                        "\ncancelled: exiting now (the index keeps what was committed before)"
-                    });
-                    std::process::exit(if signal == Signal::Terminate {
-                        EXIT_TERMINATED
-                    } else {
-                        EXIT_INTERRUPTED
-                    });
+                    exit_cancelled(signal, received > 1);
                 }
                 cancel.cancel(signal);
             }
         })?;
     Ok(())
+}
+
+/// Ends the process at once on `signal` (outside the indexing phase, or
+/// `again`).
+pub(crate) fn exit_cancelled(signal: Signal, again: bool) -> ! {
+    output::note(if again {
+        "\ncancelled again: exiting now"
+    } else {
+        "\ncancelled: exiting now (the index keeps what was committed before)"
+    });
+    std::process::exit(if signal == Signal::Terminate {
+        EXIT_TERMINATED
+    } else {
+        EXIT_INTERRUPTED
+    });
 }

@@ -162,6 +162,7 @@ pub(crate) const SYMBOL_KINDS: &[&str] = &[
     "class_template",
     "class_template_partial_specialization",
     "function_template",
+    "lambda",
     "using",
     "macro",
     "other",
@@ -170,6 +171,10 @@ pub(crate) const SYMBOL_KINDS: &[&str] = &[
 /// Bits of a reference's roles (`protocol::Reference::roles`, `refs.roles`): the values of libclang's `CXSymbolRole`,
 /// and above them the indexer's own.
 pub(crate) mod role {
+    /// libclang's `CXSymbolRole_Definition`, which its references never
+    /// carry: here, where a lambda is defined (a reference from what holds
+    /// it, see docs/schema.md).
+    pub const DEFINITION: u32 = 1 << 1;
     pub const READ: u32 = 1 << 3;
     pub const WRITE: u32 = 1 << 4;
     pub const CALL: u32 = 1 << 5;
@@ -191,6 +196,7 @@ pub(crate) fn role_names(roles: u32) -> Vec<&'static str> {
         (role::ADDRESS_OF, "address_of"),
         (role::IMPLICIT, "implicit"),
         (role::EXPANSION, "expansion"),
+        (role::DEFINITION, "definition"),
     ]
     .into_iter()
     .filter(|(bit, _)| roles & bit != 0)

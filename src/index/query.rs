@@ -144,7 +144,10 @@ pub fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
 
 /// The call sites of a function, with the calling symbol. For a virtual
 /// method, calls through a method it overrides are included: they may
-/// dispatch to it (`dynamic` among the roles).
+/// dispatch to it (`dynamic` among the roles). For a lambda, where it is
+/// defined is included (`definition`): what holds it may hand it to what
+/// calls it (`std::sort`, a thread), so a walk up the callers of a call in
+/// its body goes on through the function that defines it.
 pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     let sql = format!(
@@ -153,7 +156,7 @@ pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> 
          JOIN symbols s ON s.id = r.container_id
          JOIN symbols callee ON callee.id = r.symbol_id
          JOIN files f ON f.id = r.file_id
-         WHERE (r.roles & {call}) != 0
+         WHERE (r.roles & {call_or_definition}) != 0
            AND (r.symbol_id = ?1
                 OR (r.roles & {dynamic}) != 0 AND r.symbol_id IN (
                     WITH RECURSIVE up(id) AS (
@@ -161,7 +164,7 @@ pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> 
                         UNION SELECT o.overridden_id FROM overrides o JOIN up ON o.method_id = up.id)
                     SELECT id FROM up))
          ORDER BY f.path, r.line, r.col",
-        call = role::CALL,
+        call_or_definition = role::CALL | role::DEFINITION,
         dynamic = role::DYNAMIC,
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -170,12 +173,16 @@ pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// What a function calls, with the call sites.
+/// What a function calls, with the call sites, and the lambdas it defines
+/// (`definition`), whose calls a walk down goes on to.
 pub fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     uses(
         conn,
-        &format!("r.container_id = ?1 AND (r.roles & {}) != 0", role::CALL),
+        &format!(
+            "r.container_id = ?1 AND (r.roles & {}) != 0",
+            role::CALL | role::DEFINITION
+        ),
         id,
     )
 }

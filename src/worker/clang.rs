@@ -56,8 +56,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::directives;
 use super::pch::{Entry, Library, Preludes};
 use crate::protocol::{
-    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Override, Prelude, Reference,
-    SeenFile, Span, Symbol, SymbolRef, UnitIndex,
+    role, Base, Decl, Diagnostic, FileIndex, Include, IndexRequest, Language, Override, Prelude,
+    Reference, SeenFile, Span, Symbol, SymbolRef, UnitIndex,
 };
 
 /// `CXIndexOpt_SkipParsedBodiesInSession` lets libclang skip function
@@ -232,7 +232,7 @@ impl Indexer {
         // that parse counts.
         let fallback = match (&first, &prelude) {
             (Ok(attempt), Some((_, library))) => {
-                attempt.has_errors_but_missing_files() || attempt.configures(&library.tested_macros)
+                attempt.has_errors_but_missing_files() || attempt.configures(library)
             }
             (Err(_), Some(_)) => true,
             (_, None) => false,
@@ -398,7 +398,10 @@ impl Indexer {
             return Err("libclang reported no main file".into());
         }
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
-        unsafe { collector.using_declarations(tu.0) };
+        unsafe {
+            collector.using_declarations(tu.0);
+            collector.lambdas(tu.0);
+        }
         Ok(Parsed {
             collector,
             tu,
@@ -417,7 +420,7 @@ impl Indexer {
     ) -> Option<(String, Arc<Library>)> {
         let mut preludes = std::mem::take(&mut self.preludes);
         let library = preludes.get(prelude, |out| {
-            self.build_prelude(request, &prelude.header, out)
+            self.build_prelude(request, &prelude.header, prelude.language, out)
         });
         self.preludes = preludes;
         library.map(|library| (prelude.pch.clone(), library))
@@ -430,12 +433,13 @@ impl Indexer {
         &self,
         request: &IndexRequest,
         header: &str,
+        language: Language,
         out: &Path,
     ) -> Result<Library, String> {
         let header = c_string(header)?;
         let mut args = self.arguments(request)?;
         args.push(c_string("-x")?);
-        args.push(c_string("c++-header")?);
+        args.push(c_string(language.header_kind())?);
         let (arg_ptrs, arg_count) = c_argv(&args)?;
         let options = CXTranslationUnit_Incomplete
             | CXTranslationUnit_ForSerialization
@@ -470,6 +474,7 @@ impl Indexer {
             }
             let mut library = library_read_by(tu.0);
             library.includes = include_graph(tu.0, &library.files);
+            library.defined_macros = defined_macros(tu.0);
             Ok(library)
         }
     }
@@ -523,8 +528,9 @@ impl Drop for Index {
 /// so such a unit is parsed once, as written. Its headers are known only
 /// after a parse; a file that cannot be read is left to libclang to report.
 fn main_file_configures(path: &str, library: &Library) -> bool {
-    std::fs::read(path)
-        .is_ok_and(|text| directives::first_defined(&text, &library.tested_macros).is_some())
+    std::fs::read(path).is_ok_and(|text| {
+        directives::first_defined(&text, &library.tested_macros, &library.defined_macros).is_some()
+    })
 }
 
 /// Disposes the translation unit on every path out of [`Indexer::index`].
@@ -590,14 +596,16 @@ impl Parsed<'_> {
     }
 
     /// Whether one of the unit's own files (not a system header) defines or
-    /// undefines one of `macros`. A file the command includes first
+    /// undefines a macro the `library` tests (see
+    /// [`directives::first_defined`]). A file the command includes first
     /// (`-include config.h`) is read through the precompiled header, which
     /// was built after it too, and is not among them.
-    fn configures(&self, macros: &FxHashSet<String>) -> bool {
+    fn configures(&self, library: &Library) -> bool {
         self.project_files().any(|state| {
             // SAFETY: the handles belong to the live `tu`.
             let text = unsafe { parsed_content(self.tu.0, state.handle, &state.path) };
-            directives::first_defined(&text, macros).is_some()
+            directives::first_defined(&text, &library.tested_macros, &library.defined_macros)
+                .is_some()
         })
     }
 
@@ -695,6 +703,33 @@ unsafe fn first_error(tu: CXTranslationUnit) -> Option<String> {
 /// Every file `tu` (the precompiled library) read except its main file, as
 /// the protocol reports them, each once, the inclusion tree (one entry each
 /// time a file was entered), and the macros the files test.
+/// The names of the macros a precompiled header's unit defines, the
+/// compiler's and the command line's included: its preprocessing entities
+/// come first among the cursor's children.
+unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
+    extern "C" fn visit(cursor: CXCursor, _: CXCursor, names: CXClientData) -> CXChildVisitResult {
+        // SAFETY: `names` is the set passed below, alive for the walk;
+        // `cursor` belongs to the live unit.
+        unsafe {
+            if clang_isPreprocessing(cursor.kind) == 0 {
+                return CXChildVisit_Break;
+            }
+            if cursor.kind == CXCursor_MacroDefinition {
+                (*names.cast::<FxHashSet<String>>())
+                    .insert(take_string(clang_getCursorSpelling(cursor)));
+            }
+        }
+        CXChildVisit_Continue
+    }
+    let mut names = FxHashSet::default();
+    clang_visitChildren(
+        clang_getTranslationUnitCursor(tu),
+        visit,
+        (&mut names as *mut FxHashSet<String>).cast(),
+    );
+    names
+}
+
 unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
     extern "C" fn visit(
         file: CXFile,
@@ -727,16 +762,18 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
         visit,
         (&mut entered as *mut Vec<(CXFile, CXFile)>).cast(),
     );
-    let mut tested_macros = FxHashSet::default();
     let mut files = Vec::new();
+    let mut handles = Vec::new();
     let mut file_by_handle: FxHashMap<CXFile, u32> = FxHashMap::default();
     let mut latest_entry: FxHashMap<CXFile, u32> = FxHashMap::default();
     let mut entries = Vec::with_capacity(entered.len());
+    // Per entry: whether the command's `-include` headers entered it.
+    let mut by_command = Vec::with_capacity(entered.len());
+    let mut configurable = FxHashSet::default();
     for (file, parent) in entered {
         let index = *file_by_handle.entry(file).or_insert_with(|| {
             let (path, mtime_ns) = file_path(file);
             let text = parsed_content(tu, file, &path);
-            directives::tested_macros(&text, &mut tested_macros);
             files.push(SeenFile {
                 system: clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, file, 0))
                     != 0,
@@ -745,18 +782,39 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
                 hash: xxhash_rust::xxh3::xxh3_64(&text),
                 size: text.len() as u64,
             });
+            handles.push(file);
             files.len() as u32 - 1
         });
+        let parent_entry = latest_entry.get(&parent).copied();
+        let command_line = parent.is_null();
+        let entered_by_command =
+            command_line || parent_entry.is_some_and(|entry| by_command[entry as usize]);
+        by_command.push(entered_by_command);
+        // What the command includes (`-include wx/wxprec.h`) is read before
+        // the unit's own code as written too, so the unit's files cannot
+        // configure it: only what the header itself includes ahead of the
+        // unit can be configured by it (wxWidgets' units define macros its
+        // headers test, and lost the precompiled header for nothing).
+        if !entered_by_command {
+            configurable.insert(index);
+        }
         entries.push(Entry {
             file: index,
-            parent: latest_entry.get(&parent).copied(),
-            command_line: parent.is_null(),
+            parent: parent_entry,
+            command_line,
         });
         latest_entry.insert(file, entries.len() as u32 - 1);
+    }
+    let mut tested_macros = FxHashSet::default();
+    for index in configurable {
+        let file = &files[index as usize];
+        let text = parsed_content(tu, handles[index as usize], &file.path);
+        directives::tested_macros(&text, &mut tested_macros);
     }
     Library {
         files,
         tested_macros,
+        defined_macros: FxHashSet::default(),
         entries,
         includes: Vec::new(),
     }
@@ -895,6 +953,9 @@ struct Collector<'s> {
     /// semantic parents, by `Decl*`: the members of one scope share it, so
     /// it is spelled once per unit instead of once per member.
     scope_names: FxHashMap<*const c_void, String>,
+    /// Whether a class is a lambda's, by `Decl*`: asked of the semantic
+    /// parent of every member interned, see [`Collector::closure_of`].
+    closures: FxHashMap<*const c_void, bool>,
     diagnostics: Vec<Diagnostic>,
     /// libclang loaded a precompiled header for the unit.
     used_prelude: bool,
@@ -920,6 +981,7 @@ impl<'s> Collector<'s> {
             symbol_by_usr: FxHashMap::default(),
             symbol_by_decl: FxHashMap::default(),
             scope_names: FxHashMap::default(),
+            closures: FxHashMap::default(),
             diagnostics: Vec::new(),
             used_prelude: false,
             panicked: None,
@@ -1247,6 +1309,208 @@ impl<'s> Collector<'s> {
         });
     }
 
+    /// Makes every lambda of the collected files a symbol with its
+    /// definition, and moves the references in its body to it. libclang
+    /// 14's indexing reports neither the lambda nor its extent: the
+    /// references in its body come with the enclosing function (or the
+    /// enclosing lambda, or none at namespace scope) as container, and a
+    /// lambda without parameters leaves no trace at all. So the
+    /// introducers are looked for in the text ([`lambda_introducers`]) and
+    /// `clang_getCursor` says whether a lambda begins there, as for
+    /// using-declarations. A lambda written in a macro's body is not found
+    /// there (its calls still name it, see [`Collector::lambda_symbol`]).
+    unsafe fn lambdas(&mut self, tu: CXTranslationUnit) {
+        for file in 0..self.files.len() {
+            let state = &mut self.files[file];
+            let system = *state.system.get_or_insert_with(|| {
+                clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0))
+                    != 0
+            });
+            if state.skipped || (system && !self.scope.system_headers) {
+                continue;
+            }
+            let handle = state.handle;
+            let text = parsed_content(tu, handle, &state.path);
+            let mut bodies = Vec::new();
+            for offset in lambda_introducers(&text) {
+                let cursor = clang_getCursor(tu, clang_getLocationForOffset(tu, handle, offset));
+                if cursor.kind != CXCursor_LambdaExpr {
+                    continue;
+                }
+                let at = spelling_location(clang_getCursorLocation(cursor));
+                if at.file != handle || at.offset != offset {
+                    continue;
+                }
+                if let Some(body) = self.lambda_definition(file as u32, &at, cursor) {
+                    bodies.push(body);
+                }
+            }
+            if !bodies.is_empty() {
+                move_into_lambdas(&mut self.files[file].data.refs, bodies);
+            }
+        }
+    }
+
+    /// Records the definition of the lambda `expr` (a `LambdaExpr` spelled
+    /// at `at` in file `file`): its declaration and a reference with the
+    /// `definition` role from what holds it; returns its body.
+    unsafe fn lambda_definition(
+        &mut self,
+        file: u32,
+        at: &Spelled,
+        expr: CXCursor,
+    ) -> Option<LambdaBody> {
+        let class = clang_getTypeDeclaration(clang_getCursorType(expr));
+        self.closure_of(class)?;
+        let symbol = self.cursor_symbol(class, None)?;
+        // The containers libclang gives the references in its body: its
+        // enclosing lambdas and what holds the outermost.
+        let mut moved = vec![Some(symbol)];
+        let mut scope = clang_getCursorSemanticParent(class);
+        for _ in 0..MAX_SCOPE_DEPTH {
+            if clang_isTranslationUnit(scope.kind) != 0 || clang_isInvalid(scope.kind) != 0 {
+                moved.push(None);
+                break;
+            }
+            match self.closure_of(scope) {
+                Some(outer) => {
+                    moved.push(self.cursor_symbol(outer, None));
+                    scope = clang_getCursorSemanticParent(outer);
+                }
+                None => {
+                    moved.push(self.cursor_symbol(scope, None));
+                    break;
+                }
+            }
+        }
+        // What holds it: the function or lambda whose body it is in, else
+        // the variable (or field) it initialises at namespace (or class)
+        // scope, which `clang_getCursor` gives as the expression's parent.
+        let parent = clang_getCursorSemanticParent(class);
+        let holder = if is_function_like(parent.kind) {
+            moved[1]
+        } else {
+            let initialised = clang_getCursorSemanticParent(expr);
+            match initialised.kind {
+                CXCursor_VarDecl | CXCursor_FieldDecl => self.cursor_symbol(initialised, None),
+                _ => moved[1],
+            }
+        };
+        let state = &mut self.files[file as usize];
+        if !state.declared.insert(class.data[0]) {
+            return None;
+        }
+        state.data.decls.push(Decl {
+            symbol,
+            line: at.line,
+            column: at.column,
+            extent: extent(expr),
+            is_definition: true,
+            container: holder,
+        });
+        state.data.refs.push(Reference {
+            symbol,
+            line: at.line,
+            column: at.column,
+            roles: role::DEFINITION,
+            container: holder,
+        });
+
+        extern "C" fn find_body(
+            child: CXCursor,
+            _parent: CXCursor,
+            found: CXClientData,
+        ) -> CXChildVisitResult {
+            if child.kind == CXCursor_CompoundStmt {
+                // SAFETY: `found` is the cursor passed below, alive for the call.
+                unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
+            }
+            CXChildVisit_Continue
+        }
+        let mut body: Option<CXCursor> = None;
+        clang_visitChildren(expr, find_body, (&mut body as *mut Option<CXCursor>).cast());
+        let range = clang_getCursorExtent(body?);
+        let start = spelling_location(clang_getRangeStart(range));
+        let end = spelling_location(clang_getRangeEnd(range));
+        (start.file == at.file && end.file == at.file).then_some(LambdaBody {
+            start: (start.line, start.column),
+            end: (end.line, end.column),
+            symbol,
+            moved,
+        })
+    }
+
+    /// The lambda's class `cursor` stands for or belongs to (its
+    /// `operator()`, its conversion to a function pointer), if any.
+    unsafe fn closure_of(&mut self, cursor: CXCursor) -> Option<CXCursor> {
+        let class = match cursor.kind {
+            CXCursor_ClassDecl => cursor,
+            // The members a closure has that can be named (its captures
+            // are unnamed fields).
+            CXCursor_CXXMethod | CXCursor_FunctionTemplate | CXCursor_ConversionFunction => {
+                let parent = clang_getCursorSemanticParent(cursor);
+                if parent.kind != CXCursor_ClassDecl {
+                    return None;
+                }
+                parent
+            }
+            _ => return None,
+        };
+        let is_closure = *self
+            .closures
+            .entry(class.data[0])
+            .or_insert_with(|| is_closure(class));
+        is_closure.then_some(class)
+    }
+
+    /// The symbol of the lambda whose class is `class`. clang's USR for a
+    /// lambda's `operator()` names no location in an inline function or at
+    /// namespace scope (two lambdas of one signature there share it), so a
+    /// lambda's USR is made of where its `[` is: the file's whole path and
+    /// the offset, `c:/src/a.cpp@378@lambda` (libclang 14 places what a
+    /// macro's body wrote where the macro is expanded, so two lambdas of
+    /// one expansion are one symbol). Its name is
+    /// `(lambda at LINE:COLUMN)`, qualified by what holds it, and its type
+    /// is that of its `operator()`.
+    unsafe fn lambda_symbol(&mut self, class: CXCursor) -> Option<SymbolRef> {
+        let at = spelling_location(clang_getCursorLocation(class));
+        if at.file.is_null() {
+            return None;
+        }
+        let usr = format!("c:{}@{}@lambda", self.path_of(at.file), at.offset);
+        if let Some(&index) = self.symbol_by_usr.get(&usr) {
+            return Some(index);
+        }
+        let name = lambda_name(&at);
+        let scope = self.qualified_scope(clang_getCursorSemanticParent(class));
+        let qualified_name = if scope.is_empty() {
+            name.clone()
+        } else {
+            format!("{scope}::{name}")
+        };
+        let type_spelling = call_operator(class)
+            .map(|operator| symbol_type(operator, "method"))
+            .unwrap_or_default();
+        let index = self.symbols.len() as SymbolRef;
+        self.symbol_by_usr.insert(usr.clone(), index);
+        self.symbols.push(Symbol {
+            usr,
+            name,
+            qualified_name,
+            kind: "lambda".to_owned(),
+            type_spelling,
+        });
+        Some(index)
+    }
+
+    /// The path of a file as this unit records it.
+    unsafe fn path_of(&self, file: CXFile) -> Cow<'_, str> {
+        match self.file_by_handle.get(&file) {
+            Some(&index) => Cow::Borrowed(self.files[index as usize].path.as_str()),
+            None => Cow::Owned(file_path(file).0),
+        }
+    }
+
     unsafe fn included_file(&mut self, info: &CXIdxIncludedFileInfo) {
         // A missing header has no file; its error arrives as a diagnostic.
         if info.file.is_null() {
@@ -1343,6 +1607,9 @@ impl<'s> Collector<'s> {
         cursor: CXCursor,
         entity: Option<&CXIdxEntityInfo>,
     ) -> Option<SymbolRef> {
+        if let Some(class) = self.closure_of(cursor) {
+            return self.lambda_symbol(class);
+        }
         let usr = match entity {
             Some(entity) if !entity.USR.is_null() => borrowed_str(entity.USR),
             _ => Cow::Owned(take_string(clang_getCursorUSR(cursor))),
@@ -1642,6 +1909,15 @@ unsafe fn scope_name(cursor: CXCursor) -> String {
         spelling.is_empty() || spelling.contains("(unnamed") || spelling.contains("(anonymous");
     match cursor.kind {
         CXCursor_Namespace if unnamed => "(anonymous namespace)".to_owned(),
+        // A lambda is named after its class; its `operator()` adds nothing.
+        CXCursor_ClassDecl if unnamed && is_closure(cursor) => {
+            lambda_name(&spelling_location(clang_getCursorLocation(cursor)))
+        }
+        CXCursor_CXXMethod | CXCursor_FunctionTemplate
+            if spelling == "operator()" && is_closure(clang_getCursorSemanticParent(cursor)) =>
+        {
+            String::new()
+        }
         CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl | CXCursor_EnumDecl
             if unnamed =>
         {
@@ -1649,6 +1925,194 @@ unsafe fn scope_name(cursor: CXCursor) -> String {
         }
         _ => spelling,
     }
+}
+
+/// Where a location is in a file: its file, line, column and byte offset.
+/// libclang 14's spelling location is a macro argument's own place, and
+/// the place of the expansion for what a macro's body wrote.
+struct Spelled {
+    file: CXFile,
+    line: u32,
+    column: u32,
+    offset: u32,
+}
+
+unsafe fn spelling_location(loc: CXSourceLocation) -> Spelled {
+    let mut at = Spelled {
+        file: ptr::null_mut(),
+        line: 0,
+        column: 0,
+        offset: 0,
+    };
+    clang_getSpellingLocation(
+        loc,
+        &mut at.file,
+        &mut at.line,
+        &mut at.column,
+        &mut at.offset,
+    );
+    at
+}
+
+/// The body of a lambda of a file: the references located in it move to
+/// the lambda when their container is one of `moved`.
+struct LambdaBody {
+    /// Line and column of the `{`, and one past the `}`.
+    start: (u32, u32),
+    end: (u32, u32),
+    symbol: SymbolRef,
+    /// The lambda, the lambdas around it and what holds the outermost
+    /// (`None` for the translation unit): the containers libclang gives
+    /// the references in its body, depending on the declaration statement
+    /// they are in. Any other (a local class's method) is closer to them.
+    moved: Vec<Option<SymbolRef>>,
+}
+
+/// Gives each reference located in a lambda's body, and held by what
+/// libclang saw around it, the innermost such lambda as container. Bodies
+/// nest or are apart: the innermost body holding a location is the last
+/// one starting before it or one of that one's enclosing bodies.
+fn move_into_lambdas(refs: &mut [Reference], mut bodies: Vec<LambdaBody>) {
+    bodies.sort_by_key(|body| (body.start, std::cmp::Reverse(body.end)));
+    // The index of each body's nearest enclosing body.
+    let mut enclosing: Vec<Option<usize>> = Vec::with_capacity(bodies.len());
+    let mut open: Vec<usize> = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        while open
+            .last()
+            .is_some_and(|&last| bodies[last].end <= body.start)
+        {
+            open.pop();
+        }
+        enclosing.push(open.last().copied());
+        open.push(i);
+    }
+    for reference in refs {
+        let at = (reference.line, reference.column);
+        let mut candidate = bodies
+            .partition_point(|body| body.start <= at)
+            .checked_sub(1);
+        while let Some(i) = candidate {
+            if at < bodies[i].end {
+                break;
+            }
+            candidate = enclosing[i];
+        }
+        if let Some(body) = candidate.map(|i| &bodies[i]) {
+            if body.moved.contains(&reference.container) {
+                reference.container = Some(body.symbol);
+            }
+        }
+    }
+}
+
+/// Whether `class` is a lambda's class (a closure type). libclang 14 has
+/// no predicate for it: an unnamed class whose type clang spells
+/// `(lambda at FILE:LINE:COLUMN)` (after its scope, `S::(lambda at ...)`)
+/// is one.
+unsafe fn is_closure(class: CXCursor) -> bool {
+    class.kind == CXCursor_ClassDecl
+        && take_string(clang_getCursorSpelling(class)).is_empty()
+        && take_string(clang_getTypeSpelling(clang_getCursorType(class))).contains("(lambda at ")
+}
+
+/// A lambda's name, after where it is written: the qualified name of one
+/// is the same in every unit, unlike clang's spelling of its type, which
+/// holds the path as the unit's command wrote it.
+fn lambda_name(at: &Spelled) -> String {
+    format!("(lambda at {}:{})", at.line, at.column)
+}
+
+/// The `operator()` of a lambda's class (a function template for a
+/// generic lambda).
+unsafe fn call_operator(class: CXCursor) -> Option<CXCursor> {
+    extern "C" fn find(
+        child: CXCursor,
+        _parent: CXCursor,
+        found: CXClientData,
+    ) -> CXChildVisitResult {
+        if matches!(child.kind, CXCursor_CXXMethod | CXCursor_FunctionTemplate)
+            // SAFETY: a cursor handed to the visitor is valid during the call.
+            && unsafe { take_string(clang_getCursorSpelling(child)) } == "operator()"
+        {
+            // SAFETY: `found` is the cursor passed below, alive for the call.
+            unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
+            CXChildVisit_Break
+        } else {
+            CXChildVisit_Continue
+        }
+    }
+    let mut operator: Option<CXCursor> = None;
+    clang_visitChildren(class, find, (&mut operator as *mut Option<CXCursor>).cast());
+    operator
+}
+
+fn is_function_like(kind: CXCursorKind) -> bool {
+    matches!(
+        kind,
+        CXCursor_FunctionDecl
+            | CXCursor_CXXMethod
+            | CXCursor_Constructor
+            | CXCursor_Destructor
+            | CXCursor_ConversionFunction
+            | CXCursor_FunctionTemplate
+    )
+}
+
+/// The offsets in `text` of the brackets that may open a lambda: a `[`
+/// that does not follow a name, a literal or a closing bracket (those are
+/// subscripts and array declarators; `return [` is a lambda), that does
+/// not open an attribute, and whose matching `]` is followed by what
+/// follows a lambda's introducer (`(`, `{`, `<`, `->`, `[[`, `mutable`,
+/// `constexpr`, `noexcept`, ...). The cursor found there decides.
+fn lambda_introducers(text: &[u8]) -> Vec<u32> {
+    const MAX_INTRODUCER: usize = 4096;
+    let is_identifier = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    let mut found = Vec::new();
+    let mut pos = 0;
+    while let Some(bracket) = text[pos..].iter().position(|&c| c == b'[') {
+        let open = pos + bracket;
+        pos = open + 1;
+        if text.get(open + 1) == Some(&b'[') {
+            // An attribute, `[[nodiscard]]`: its inner bracket is no lambda.
+            pos = open + 2;
+            continue;
+        }
+        let before = text[..open].trim_ascii_end();
+        match before.last() {
+            Some(&c) if is_identifier(c) => {
+                let start = before
+                    .iter()
+                    .rposition(|&c| !is_identifier(c))
+                    .map_or(0, |i| i + 1);
+                if !matches!(
+                    &before[start..],
+                    b"return" | b"co_return" | b"co_yield" | b"co_await" | b"throw" | b"case"
+                ) {
+                    continue;
+                }
+            }
+            Some(b')' | b']' | b'"' | b'\'') => continue,
+            _ => {}
+        }
+        let mut depth = 0usize;
+        let close = text[open..].iter().take(MAX_INTRODUCER).position(|&c| {
+            match c {
+                b'[' => depth += 1,
+                b']' => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        });
+        let Some(close) = close else { continue };
+        let after = text[open + close + 1..].trim_ascii_start().first().copied();
+        if after.is_some_and(|c| {
+            matches!(c, b'(' | b'{' | b'<' | b'-' | b'[') || c.is_ascii_alphabetic()
+        }) {
+            found.push(open as u32);
+        }
+    }
+    found
 }
 
 /// The documented lower-case kind of a declaration. The indexer reports a
@@ -2043,6 +2507,7 @@ mod tests {
             self.prelude = Some(Prelude {
                 header,
                 pch: self.path("std.pch"),
+                language: crate::protocol::Language::Cxx,
             });
             self
         }
@@ -2540,7 +3005,7 @@ void call(Base* b) {
         std::fs::write(&pch, "not a precompiled header").unwrap();
         std::fs::write(
             format!("{pch}.json"),
-            r#"{"files":[],"tested_macros":[],"entries":[],"includes":[]}"#,
+            r#"{"files":[],"tested_macros":[],"defined_macros":[],"entries":[],"includes":[]}"#,
         )
         .unwrap();
         for _ in 0..2 {
@@ -2645,6 +3110,50 @@ void call(Base* b) {
         assert_eq!(unit.prelude_discarded_ms, None, "no attempt was made");
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
         assert!(!unit.symbols.iter().any(|s| s.usr.contains("@__cxx11@")));
+    }
+
+    #[test]
+    fn macros_the_commands_own_include_tests_do_not_count() {
+        // The command includes cfg.h first, which tests FAST; a header of
+        // the unit defines it. As written, cfg.h is read before that
+        // definition too, so the precompiled header changes nothing.
+        let mut f = Fixture::new(&[
+            (
+                "cfg.h",
+                "#pragma once\n#ifdef FAST\nint mode();\n#endif\nint cfg();\n",
+            ),
+            ("fast.h", "#pragma once\n#define FAST 1\n"),
+            (
+                "main.cpp",
+                "#include \"fast.h\"\n#include <string>\nint n = cfg();\n",
+            ),
+        ])
+        .with_prelude();
+        let cfg = f.path("cfg.h");
+        f.args.extend(["-include".to_owned(), cfg]);
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.used_prelude);
+        assert_eq!(unit.prelude_discarded_ms, None);
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+    }
+
+    #[test]
+    fn a_default_for_a_macro_the_compiler_defines_configures_nothing() {
+        // As wxWidgets' defs.h has it for another compiler.
+        let mut f = Fixture::new(&[
+            (
+                "compat.h",
+                "#pragma once\n#if defined(__DECCXX) && !defined(__cplusplus)\n#define __cplusplus\n#endif\n",
+            ),
+            (
+                "main.cpp",
+                "#include \"compat.h\"\n#include <string>\nstd::string s;\n",
+            ),
+        ])
+        .with_prelude();
+        let (_, unit) = f.index("main.cpp");
+        assert!(unit.used_prelude);
+        assert_eq!(unit.prelude_discarded_ms, None);
     }
 
     #[test]
@@ -2907,6 +3416,85 @@ void call(Base* b) {
                 "namespace fs = a::b",
                 "using Int = int",
                 "using it\nnamespace q == 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn lambda_introducers_are_found_in_text() {
+        let text = "auto f = [&](int x) { return a[x]; };\n\
+                    g([] { h(); }, [x = v[0]] mutable -> int { return x; });\n\
+                    int b[4] = {[0] = 1}; [[nodiscard]] int k(); delete [] p;\n\
+                    return [this]<typename T>(T t) { return m(t); };\n\
+                    x = (y)[0]; s = \"[a]\"[0]; q[i](); call([]{});";
+        let found: Vec<&str> = lambda_introducers(text.as_bytes())
+            .into_iter()
+            .map(|offset| {
+                let rest = &text[offset as usize..];
+                &rest[..rest.find(']').unwrap() + 1]
+            })
+            .collect();
+        assert_eq!(found, ["[&]", "[]", "[x = v[0]", "[this]", "[]"]);
+    }
+
+    #[test]
+    fn references_in_a_lambda_body_move_to_the_innermost_lambda() {
+        let (function, outer, inner, local_method) = (0, 1, 2, 3);
+        let at = |line, column, container| Reference {
+            symbol: 9,
+            line,
+            column,
+            roles: role::CALL,
+            container,
+        };
+        let mut refs = vec![
+            at(1, 5, Some(function)),
+            // In the outer body, from the function (the body walk) and from
+            // the outer lambda (a declaration statement in it).
+            at(2, 5, Some(function)),
+            at(2, 9, Some(outer)),
+            // In the inner body; a local class's method keeps its own.
+            at(3, 7, Some(outer)),
+            at(3, 9, Some(function)),
+            at(3, 11, Some(local_method)),
+            // Between the bodies, after the inner one.
+            at(4, 1, Some(function)),
+            // After everything.
+            at(9, 1, Some(function)),
+        ];
+        let bodies = vec![
+            LambdaBody {
+                start: (3, 5),
+                end: (3, 20),
+                symbol: inner,
+                moved: vec![Some(inner), Some(outer), Some(function)],
+            },
+            LambdaBody {
+                start: (2, 1),
+                end: (5, 2),
+                symbol: outer,
+                moved: vec![Some(outer), Some(function)],
+            },
+            LambdaBody {
+                start: (6, 1),
+                end: (6, 9),
+                symbol: 7,
+                moved: vec![Some(7), Some(function)],
+            },
+        ];
+        move_into_lambdas(&mut refs, bodies);
+        let containers: Vec<Option<SymbolRef>> = refs.iter().map(|r| r.container).collect();
+        assert_eq!(
+            containers,
+            [
+                Some(function),
+                Some(outer),
+                Some(outer),
+                Some(inner),
+                Some(inner),
+                Some(local_method),
+                Some(outer),
+                Some(function),
             ]
         );
     }

@@ -32,15 +32,100 @@ pub(crate) fn tested_macros(text: &[u8], names: &mut FxHashSet<String>) {
     }
 }
 
-/// The first macro of `names` that `text` defines or undefines.
-pub(crate) fn first_defined<'n>(text: &[u8], names: &'n FxHashSet<String>) -> Option<&'n str> {
-    directives(text)
-        .filter(|(directive, _)| matches!(*directive, b"define" | b"undef"))
-        .find_map(|(_, rest)| {
-            let name = identifiers(rest).next()?;
-            let name = std::str::from_utf8(name).ok()?;
-            names.get(name).map(String::as_str)
-        })
+/// The first macro of `names` that `text` defines or undefines, but for
+/// default definitions of a macro in `defined_ahead` (the library or the
+/// compiler defines it): a `#define X` whose innermost condition requires
+/// `X` undefined (`#ifndef X`, or `!defined(X)` among the `&&` of an `#if`)
+/// does nothing once `X` is defined, and the library defines it. Projects
+/// write such fallbacks after including the header that should define the
+/// macro (libgit2's `#ifndef R_OK`, wxWidgets' `!defined(__cplusplus)`);
+/// one written before it would define the macro first, as the library
+/// would, normally to the same value.
+pub(crate) fn first_defined<'n>(
+    text: &[u8],
+    names: &'n FxHashSet<String>,
+    defined_ahead: &FxHashSet<String>,
+) -> Option<&'n str> {
+    // The innermost condition of each open conditional; `None` for an
+    // `#else` or `#elif` branch, which is not a default definition.
+    let mut conditions: Vec<Option<(&[u8], &[u8])>> = Vec::new();
+    for (directive, rest) in directives(text) {
+        match directive {
+            b"if" | b"ifdef" | b"ifndef" => conditions.push(Some((directive, rest))),
+            b"elif" | b"else" | b"elifdef" | b"elifndef" => {
+                if let Some(top) = conditions.last_mut() {
+                    *top = None;
+                }
+            }
+            b"endif" => {
+                conditions.pop();
+            }
+            b"define" | b"undef" => {
+                let Some(name) = identifiers(rest).next() else {
+                    continue;
+                };
+                let Some(name) = std::str::from_utf8(name).ok().and_then(|n| names.get(n)) else {
+                    continue;
+                };
+                let default = directive == b"define"
+                    && defined_ahead.contains(name.as_str())
+                    && conditions
+                        .last()
+                        .copied()
+                        .flatten()
+                        .is_some_and(|condition| requires_undefined(condition, name));
+                if !default {
+                    return Some(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether a conditional directive's condition holds only while `name` is
+/// undefined: `#ifndef name`, or `#if` with `!defined(name)` or
+/// `!defined name` as one of its top-level `&&` operands.
+fn requires_undefined((directive, condition): (&[u8], &[u8]), name: &str) -> bool {
+    let condition = match find(condition, b"//")
+        .into_iter()
+        .chain(find(condition, b"/*"))
+        .min()
+    {
+        Some(comment) => &condition[..comment],
+        None => condition,
+    };
+    let name = name.as_bytes();
+    match directive {
+        b"ifndef" => condition.trim_ascii() == name,
+        b"if" => {
+            let mut depth = 0i32;
+            let mut start = 0;
+            let mut operands = Vec::new();
+            for (i, &byte) in condition.iter().enumerate() {
+                match byte {
+                    b'(' => depth += 1,
+                    b')' => depth -= 1,
+                    b'&' if depth == 0 && condition.get(i + 1) == Some(&b'&') => {
+                        operands.push(&condition[start..i]);
+                        start = i + 2;
+                    }
+                    _ => {}
+                }
+            }
+            operands.push(&condition[start..]);
+            operands.iter().any(|operand| {
+                let compact: Vec<u8> = operand
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace() && *b != b'(' && *b != b')')
+                    .collect();
+                compact.strip_prefix(b"!defined") == Some(name)
+            })
+        }
+        _ => false,
+    }
 }
 
 /// `(directive name, rest of its logical line)` for each line of `text`
@@ -225,7 +310,8 @@ int defined_in_code = _NOT_A_CONDITION;
             .into_iter()
             .map(String::from)
             .collect();
-        let defines = |text: &str| first_defined(text.as_bytes(), &names);
+        let none = FxHashSet::default();
+        let defines = |text: &str| first_defined(text.as_bytes(), &names, &none);
         assert_eq!(
             defines("// UNIX 98\n#define _XOPEN_SOURCE 500\n#include <time.h>\n"),
             Some("_XOPEN_SOURCE")
@@ -235,5 +321,55 @@ int defined_in_code = _NOT_A_CONDITION;
         assert_eq!(defines("#ifdef NDEBUG\n#endif\nint NDEBUG;\n"), None);
         assert_eq!(defines("#define A \\\n  1\n#define NDEBUG"), Some("NDEBUG"));
         assert_eq!(defines(""), None);
+    }
+
+    #[test]
+    fn a_default_for_a_macro_the_library_defines_is_no_definition() {
+        let names: FxHashSet<String> = ["R_OK", "__cplusplus", "_FILE_OFFSET_BITS"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let ahead: FxHashSet<String> = ["R_OK", "__cplusplus"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let defines = |text: &str| first_defined(text.as_bytes(), &names, &ahead);
+        // libgit2's posix.h, after `#include <fcntl.h>`.
+        assert_eq!(
+            defines("#ifndef R_OK\n#define R_OK 4 /* read */\n#endif\n"),
+            None
+        );
+        assert_eq!(
+            defines("#if !defined(R_OK)\n#define R_OK 4\n#endif\n"),
+            None
+        );
+        // wxWidgets' defs.h.
+        assert_eq!(
+            defines("#if defined(__DECCXX) && !defined(__VMS) && ! defined ( __cplusplus )\n#define __cplusplus\n#endif\n"),
+            None
+        );
+        // Not a default: another branch, another condition, unconditional,
+        // an undef, or a macro the library does not define.
+        assert_eq!(
+            defines("#ifndef R_OK\n#else\n#define R_OK 4\n#endif\n"),
+            Some("R_OK")
+        );
+        assert_eq!(
+            defines("#if !defined(R_OK) || FORCE\n#define R_OK 4\n#endif\n"),
+            Some("R_OK")
+        );
+        assert_eq!(
+            defines("#ifndef R_OK\n#ifdef X\n#define R_OK 4\n#endif\n#endif\n"),
+            Some("R_OK")
+        );
+        assert_eq!(
+            defines("#ifndef R_OK\n#endif\n#define R_OK 4\n"),
+            Some("R_OK")
+        );
+        assert_eq!(defines("#ifndef R_OK\n#undef R_OK\n#endif\n"), Some("R_OK"));
+        assert_eq!(
+            defines("#ifndef _FILE_OFFSET_BITS\n#define _FILE_OFFSET_BITS 64\n#endif\n"),
+            Some("_FILE_OFFSET_BITS")
+        );
     }
 }

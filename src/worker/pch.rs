@@ -26,9 +26,14 @@ use crate::protocol::{Prelude, SeenFile};
 pub(crate) struct Library {
     /// The headers it read, each once.
     pub files: Vec<SeenFile>,
-    /// The macros those headers test (see `directives`): a unit whose own
-    /// files define one is parsed without the precompiled header.
+    /// The macros those headers test (see `directives`), but for the
+    /// headers the command includes (`-include`), which precede the unit's
+    /// code either way: a unit whose own files define one is parsed
+    /// without the precompiled header.
     pub tested_macros: FxHashSet<String>,
+    /// The macros defined at its end, the compiler's and the command
+    /// line's included (see `directives::first_defined`).
+    pub defined_macros: FxHashSet<String>,
     /// One entry each time the build entered a header, in that order: a
     /// header without include guard (`stddef.h`) is entered again, and
     /// includes other headers depending on where.
@@ -232,6 +237,7 @@ mod tests {
         Prelude {
             header: dir.join("prelude.hpp").to_string_lossy().into_owned(),
             pch: dir.join("1.pch").to_string_lossy().into_owned(),
+            language: crate::protocol::Language::Cxx,
         }
     }
 
@@ -245,6 +251,7 @@ mod tests {
                 system: true,
             }],
             tested_macros: ["_GLIBCXX_DEBUG".to_owned()].into_iter().collect(),
+            defined_macros: FxHashSet::default(),
             entries: vec![Entry {
                 file: 0,
                 parent: None,
@@ -284,6 +291,7 @@ mod tests {
         let library = Library {
             files: names.iter().map(|n| header(n)).collect(),
             tested_macros: FxHashSet::default(),
+            defined_macros: FxHashSet::default(),
             // vector → vector.h → alloc.h → config.h, stddef.h (without
             // max_align.h); regex → regex.h → stddef.h → max_align.h.
             entries: vec![

@@ -382,3 +382,149 @@ fn a_full_build_ends_with_every_index_of_the_schema() {
     assert_eq!(project.status_json(&[])["query_indexes_deferred"], false);
     project.assert_integrity();
 }
+
+/// Units of the project whose end-of-build work is long.
+const HEAVY_UNITS: usize = 24;
+
+/// `HEAVY_UNITS` quick units that each call 2,500 functions: a first build
+/// stores 60,000 references, and the query indexes it builds over them at
+/// its end (the end-of-build work) take a while.
+fn many_references_project() -> Project {
+    const FUNCTIONS: usize = 2_500;
+    let project = Project::new();
+    let mut header = String::from("#pragma once\n");
+    for i in 0..FUNCTIONS {
+        header.push_str(&format!("int f{i}(int);\n"));
+    }
+    project.write("include/many.h", &header);
+    for k in 0..HEAVY_UNITS {
+        let mut unit = format!("#include \"many.h\"\nint use{k}(int x) {{\n    int s = 0;\n");
+        for i in 0..FUNCTIONS {
+            unit.push_str(&format!("    s += f{i}(x);\n"));
+        }
+        unit.push_str("    return s;\n}\n");
+        project.write(&format!("src/u{k}.cpp"), &unit);
+    }
+    project
+}
+
+/// The names of a live process's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the process is stopped (state `T` in `/proc/PID/stat`).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+    })
+}
+
+/// Stops the build (SIGSTOP) every few milliseconds of its run, and leaves
+/// it stopped once it is in its end-of-build work: every unit committed,
+/// the writer thread gone (joined), and the run not yet recorded. `false`
+/// if the build ended first.
+fn stop_in_end_of_build(project: &Project, build: &mut util::Running) -> bool {
+    let pid = build.pid();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if build.exited() {
+            return false;
+        }
+        build.signal(libc::SIGSTOP);
+        let stopping = Instant::now();
+        while !is_stopped(pid) && !build.exited() && stopping.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let at_the_end = !thread_names(pid).iter().any(|name| name == "writer")
+            && project.indexed_units() == HEAVY_UNITS as i64
+            && project
+                .try_count_db(
+                    &project.db(),
+                    "SELECT count(*) FROM runs WHERE status = 'running'",
+                )
+                .unwrap_or(0)
+                == 1;
+        if at_the_end {
+            return true;
+        }
+        build.signal(libc::SIGCONT);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    panic!("the build neither ended nor reached its end-of-build work in 120 s");
+}
+
+/// Issue 19: a first SIGTERM ends the process at once in every phase. This
+/// is the last one, after the dispatch loop: building the query indexes a
+/// bulk load deferred, the garbage collection and recording the run. There
+/// the index holds every unit and nothing is left to save, so the process
+/// exits without finishing that work: the database stays sound, and the
+/// next build does what was left (builds the indexes) and ends with the
+/// index of an uninterrupted build.
+#[test]
+fn sigterm_during_the_end_of_build_work_exits_at_once() {
+    let project = many_references_project();
+    let reference_db = project.path("reference.db");
+    let summary = project.build(&["--db", reference_db.to_str().unwrap()]);
+    assert_eq!(summary["indexed"], HEAVY_UNITS, "{summary}");
+    let reference = util::digest(&project, &reference_db);
+
+    // The window is a fraction of a second; a build that ends before it is
+    // seen is tried again (each `--full` build is a bulk load again).
+    let mut caught = None;
+    for attempt in 1..=3 {
+        let mut build = project.spawn(&["build", "--json", "--full", "-j", "2"], &[]);
+        if stop_in_end_of_build(&project, &mut build) {
+            let deferred = project.try_count_db(
+                &project.db(),
+                "SELECT count(*) FROM meta WHERE key GLOB 'deferred_index:*'",
+            );
+            println!("stopped at the end of build {attempt}, {deferred:?} query indexes to build");
+            caught = Some(build);
+            break;
+        }
+        let (output, _) = build.wait(Duration::from_secs(30));
+        util::assert_success(&output);
+    }
+    let build = caught.expect("no build was caught in its end-of-build work in 3 tries");
+    build.signal(libc::SIGTERM);
+    let sent = Instant::now();
+    build.signal(libc::SIGCONT);
+    let (output, exited) = build.wait(Duration::from_secs(30));
+    let latency = exited - sent;
+    println!("exited {latency:?} after the signal");
+    assert_eq!(util::exit_code(&output), 143, "{}", util::stderr(&output));
+    assert!(latency < Duration::from_secs(2), "took {latency:?} to exit");
+    assert!(
+        util::stderr(&output).contains("cancelled: exiting now"),
+        "{}",
+        util::stderr(&output)
+    );
+    project.assert_integrity();
+    project.assert_no_workers_survive();
+    // The run was not recorded: its process is gone, `status` reads it as
+    // killed. Every unit is in the index.
+    assert_eq!(last_run_status(&project), "running");
+    assert_eq!(project.indexed_units(), HEAVY_UNITS as i64);
+
+    let summary = project.build(&[]);
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(summary["indexed"], 0, "{summary}");
+    assert_eq!(last_run_status(&project), "complete");
+    assert_eq!(index_names(&project), schema_indexes());
+    assert_eq!(project.status_json(&[])["query_indexes_deferred"], false);
+    project.assert_integrity();
+    util::assert_same_digest(
+        "after the interrupted end of a build",
+        &reference,
+        &util::digest(&project, &project.db()),
+    );
+}

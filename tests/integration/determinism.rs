@@ -17,7 +17,8 @@ const UNITS: usize = 10;
 /// specification, `void () noexcept`), others only name one; unnamed
 /// namespaces (USR `c:@aN`) sit at the top level in some units and inside
 /// `geo` in others; a class template is met through its members first in
-/// some units. Every unit uses the standard library.
+/// some units; a lambda of the header is called by some units only (issue
+/// 19). Every unit uses the standard library.
 fn project() -> Project {
     let project = Project::new();
     project.write(
@@ -27,6 +28,8 @@ fn project() -> Project {
          struct Shape {\n  virtual ~Shape();\n  std::string name;\n};\n\
          struct Box : Shape {\n  Box() = default;\n  std::vector<int> sides;\n};\n\
          template <typename T> struct Holder {\n  T value;\n  T get() const { return value; }\n};\n\
+         inline int total(const std::vector<int>& v) {\n  int s = 0;\n  auto add = [&s](int x) { s += x; };\n  for (int x : v) add(x);\n  return s;\n}\n\
+         inline auto twice = [](int x) { return x * 2; };\n\
          }\n",
     );
     project.write(
@@ -47,6 +50,7 @@ fn project() -> Project {
                 "#include \"shape.h\"\n\
                  namespace geo {{ namespace {{ int hidden{k} = {k}; }} }}\n\
                  geo::Shape* keep{k}(geo::Shape* s) {{ return s; }}\n\
+                 int twice{k}() {{ return geo::twice({k}); }}\n\
                  int get{k}(const geo::Holder<int>& h) {{ return h.get() + geo::hidden{k}; }}\n"
             ),
             _ => format!(
@@ -276,6 +280,67 @@ fn a_command_whose_units_fall_back_stops_getting_the_library() {
     assert!(
         summary["pch_discarded_s"].as_f64().unwrap() > 0.0,
         "{summary}"
+    );
+    let full = util::digest(&project, &project.db());
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
+    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+}
+
+/// Issue 15: C units get a precompiled library of their own (the C part of
+/// the header, precompiled as C), and the index is the one `--no-pch`
+/// gives. A header's fallback definition of a macro the library defines
+/// (`#ifndef R_OK`, as libgit2 has it) does not count as configuring the
+/// library. A unit that defines a name the C headers declare without
+/// including them (`getpid`, from `<unistd.h>`) gets an error with the
+/// library ahead of it, and is parsed again as written.
+#[test]
+fn c_units_use_a_precompiled_library_of_their_own() {
+    let project = Project::new();
+    project.write(
+        "include/util.h",
+        "#ifndef UTIL_H\n#define UTIL_H\n#include <stdio.h>\n#include <string.h>\n\
+         #include <unistd.h>\n#ifndef R_OK\n#define R_OK 4\n#endif\n\
+         #define GREETING \"hi\"\n\
+         static inline size_t twice(const char *s) { return 2 * strlen(s); }\n#endif\n",
+    );
+    let root = project.root().display().to_string();
+    let mut entries = Vec::new();
+    let mut unit = |name: String, text: String| {
+        project.write(&name, &text);
+        entries.push(serde_json::json!({
+            "directory": root,
+            "file": format!("{root}/{name}"),
+            "arguments": ["cc", "-std=c11", "-Iinclude", "-c", name],
+        }));
+    };
+    for k in 1..UNITS {
+        unit(
+            format!("src/c{k}.c"),
+            format!(
+                "#include \"util.h\"\n\
+                 int c{k}(void) {{ printf(\"%s\\n\", GREETING); return (int)twice(\"{k}\"); }}\n"
+            ),
+        );
+    }
+    unit("src/clash.c".into(), "int getpid = 3;\n".into());
+    project.write(
+        "compile_commands.json",
+        &serde_json::to_string_pretty(&entries).unwrap(),
+    );
+    // One worker: units finish in dispatch order (largest first), so the
+    // counts are exact: the first unit goes without, the clash falls back.
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(
+        (&summary["indexed"], &summary["failed"]),
+        (&serde_json::json!(UNITS), &serde_json::json!(0)),
+        "{summary}"
+    );
+    assert_eq!(summary["units_with_pch"], UNITS - 2, "{summary}");
+    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
+    assert_eq!(
+        project.column("SELECT count(*) FROM diagnostics"),
+        ["0"],
+        "no unit keeps an error"
     );
     let full = util::digest(&project, &project.db());
     let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);

@@ -90,6 +90,7 @@ fn function_local_types_and_their_members() {
             "enum shortest::Mode 24:10 1 shortest",
             "enum_constant shortest::Mode::Fast 24:17 1 shortest::Mode",
             "enum_constant shortest::Mode::Careful 24:23 1 shortest::Mode",
+            "lambda shortest::(lambda at 27:18) 27:18 1 shortest",
         ]
     );
     // A local symbol's USR holds its file and offset, then the function's.
@@ -117,21 +118,26 @@ fn function_local_types_and_their_members() {
             "text::measure function src/locals.cpp:10:67 [call] in shortest::ByLength::operator()",
         ]
     );
-    // A lambda is no symbol of its own: the calls in its body belong to the
-    // enclosing function (as clangd has it), and calling it is a call to
-    // its `operator()`, a member of an unnamed class of the function.
+    // A lambda is a symbol of its own, scoped by the function: the calls in
+    // its body belong to it, and the function defines it and calls it.
     assert_eq!(
         query(&project, &["callees", "shortest"]),
         [
             "order function_template src/locals.cpp:25:5 [call] in shortest",
-            "text::measure function src/locals.cpp:27:45 [call] in shortest",
-            "shortest::Counter::next method src/locals.cpp:27:70 [call] in shortest",
+            "shortest::(lambda at 27:18) lambda src/locals.cpp:27:18 [definition] in shortest",
             "text::Flag::operator bool conversion_function src/locals.cpp:31:10 [call,implicit] in shortest",
             "text::lookup function src/locals.cpp:34:18 [call] in shortest",
             "text::Name::Name constructor src/locals.cpp:34:25 [call,implicit] in shortest",
             "text::lookup function src/locals.cpp:34:30 [call] in shortest",
             "text::Name::Name constructor src/locals.cpp:34:37 [call] in shortest",
-            "shortest::(anonymous)::operator() method src/locals.cpp:36:17 [call] in shortest",
+            "shortest::(lambda at 27:18) lambda src/locals.cpp:36:17 [call] in shortest",
+        ]
+    );
+    assert_eq!(
+        query(&project, &["callees", "shortest::(lambda at 27:18)"]),
+        [
+            "text::measure function src/locals.cpp:27:45 [call] in shortest::(lambda at 27:18)",
+            "shortest::Counter::next method src/locals.cpp:27:70 [call] in shortest::(lambda at 27:18)",
         ]
     );
     // Each reference once, although libclang reports those in a
@@ -189,14 +195,14 @@ fn using_declarations_and_namespace_aliases() {
     // using-declaration refers to what it names.
     assert_eq!(
         query(&project, &["refs", "alias"]),
-        ["alias namespace_alias src/locals.cpp:27:38 [] in shortest"]
+        ["alias namespace_alias src/locals.cpp:27:38 [] in shortest::(lambda at 27:18)"]
     );
     assert_eq!(
         refs_to(&project, "src/locals.cpp", "measure"),
         [
             "text::measure 10:54 32 shortest::ByLength::operator()",
             "text::measure 10:67 32 shortest::ByLength::operator()",
-            "text::measure 27:45 32 shortest",
+            "text::measure 27:45 32 shortest::(lambda at 27:18)",
         ]
     );
 }
@@ -267,7 +273,7 @@ fn parameters_and_local_variables_on_request() {
             "parameter shortest::ByLength::operator()::b 10:36",
             "variable shortest::counter 26:13",
             "variable shortest::twice 27:10",
-            "parameter shortest::(anonymous)::operator()::x 27:26",
+            "parameter shortest::(lambda at 27:18)::x 27:26",
             "variable shortest::mode 28:10",
             "variable shortest::flag 29:10",
             "variable shortest::bits 30:10",
@@ -310,6 +316,7 @@ fn the_kinds_of_the_locals_project() {
             "field",
             "function",
             "function_template",
+            "lambda",
             "method",
             "namespace",
             "namespace_alias",
@@ -330,5 +337,155 @@ fn the_kinds_of_the_locals_project() {
     assert_eq!(
         project.column("SELECT kind FROM symbols WHERE qualified_name = 'text::Pair'"),
         ["type_alias"]
+    );
+}
+
+/// testdata/lambdas with its two units, built.
+fn built_lambdas() -> Project {
+    let project = Project::from_testdata("lambdas");
+    project.compdb(&[("src/run.cpp", &[]), ("src/other.cpp", &[])]);
+    let summary = project.build(&[]);
+    assert_eq!(summary["indexed"], 2, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    project
+}
+
+/// Issue 19: a lambda is a symbol (kind `lambda`, named after where it is
+/// written, scoped by what holds it, typed as its `operator()`) whose
+/// body's calls are its own: in a function, in another lambda, at
+/// namespace scope, handed to a function template, and two of one
+/// signature in a header's inline function that two units read. What holds
+/// a lambda refers to it where it is defined (`definition`) and calls it
+/// where it calls it, so a walk up the callers of a call in a lambda goes
+/// on to the function.
+#[test]
+fn lambdas_are_symbols_that_call() {
+    let project = built_lambdas();
+    let root = project.root().display().to_string();
+    assert_eq!(
+        project.column(&format!(
+            "SELECT s.qualified_name || ' ' || replace(f.path, '{root}/', '') || ':' || d.line || ':'
+                    || d.col || '-' || d.end_line || ':' || d.end_col || ' ' || d.is_definition || ' '
+                    || ifnull(c.qualified_name, '-') || ' ' || s.type
+             FROM decls d JOIN symbols s ON s.id = d.symbol_id JOIN files f ON f.id = d.file_id
+             LEFT JOIN symbols c ON c.id = d.container_id
+             WHERE s.kind = 'lambda' ORDER BY f.path, d.line, d.col"
+        )),
+        [
+            "both::(lambda at 7:18) include/lam/work.h:7:18-7:47 1 both int (int) const",
+            "both::(lambda at 8:19) include/lam/work.h:8:19-8:52 1 both int (int) const",
+            "(lambda at 7:15) src/run.cpp:7:15-7:44 1 global int (int) const",
+            "run::(lambda at 10:34) src/run.cpp:10:34-10:56 1 run void (int) const",
+            "run::(lambda at 11:18) src/run.cpp:11:18-14:6 1 run int (int) const",
+            "run::(lambda at 11:18)::(lambda at 12:22) src/run.cpp:12:22-12:45 1 run::(lambda at 11:18) auto () const -> int",
+        ]
+    );
+    // The USR is where the `[` is: the file's path and offset, the same in
+    // every unit (clang's names no place for a lambda of an inline
+    // function or at namespace scope).
+    assert_eq!(
+        project.column(&format!(
+            "SELECT replace(usr, '{root}/', '') FROM symbols WHERE kind = 'lambda' ORDER BY usr"
+        )),
+        [
+            "c:include/lam/work.h@150@lambda",
+            "c:include/lam/work.h@199@lambda",
+            "c:src/run.cpp@159@lambda",
+            "c:src/run.cpp@258@lambda",
+            "c:src/run.cpp@300@lambda",
+            "c:src/run.cpp@334@lambda",
+        ]
+    );
+
+    // Every call of `work` is in a lambda, the one whose body holds it.
+    assert_eq!(
+        query(&project, &["callers", "work"]),
+        [
+            "both::(lambda at 7:18) lambda include/lam/work.h:7:37 [call] in work",
+            "both::(lambda at 8:19) lambda include/lam/work.h:8:38 [call] in work",
+            "(lambda at 7:15) lambda src/run.cpp:7:34 [call] in work",
+            "run::(lambda at 10:34) lambda src/run.cpp:10:46 [call] in work",
+            "run::(lambda at 11:18)::(lambda at 12:22) lambda src/run.cpp:12:35 [call] in work",
+            "run::(lambda at 11:18) lambda src/run.cpp:13:26 [call] in work",
+        ]
+    );
+    // A lambda handed to a function is reached through its definition; one
+    // called is reached there too.
+    assert_eq!(
+        query(&project, &["callers", "run::(lambda at 10:34)"]),
+        ["run function src/run.cpp:10:34 [definition] in run::(lambda at 10:34)"]
+    );
+    assert_eq!(
+        query(&project, &["callers", "run::(lambda at 11:18)::(lambda at 12:22)"]),
+        [
+            "run::(lambda at 11:18) lambda src/run.cpp:12:22 [definition] in run::(lambda at 11:18)::(lambda at 12:22)",
+            "run::(lambda at 11:18) lambda src/run.cpp:13:21 [call] in run::(lambda at 11:18)::(lambda at 12:22)",
+        ]
+    );
+    // At namespace scope, the variable it initialises holds it.
+    assert_eq!(
+        query(&project, &["callers", "(lambda at 7:15)"]),
+        [
+            "global variable src/run.cpp:7:15 [definition] in (lambda at 7:15)",
+            "run function src/run.cpp:15:33 [call] in (lambda at 7:15)",
+        ]
+    );
+    assert_eq!(
+        query(&project, &["callers", "both::(lambda at 8:19)"]),
+        [
+            "both function include/lam/work.h:8:19 [definition] in both::(lambda at 8:19)",
+            "both function include/lam/work.h:9:33 [call] in both::(lambda at 8:19)",
+        ]
+    );
+
+    // Downwards: a function's callees list the lambdas it defines and
+    // calls; a lambda's, its body's calls.
+    assert_eq!(
+        query(&project, &["callees", "run"]),
+        [
+            "each function_template src/run.cpp:10:5 [call] in run",
+            "run::(lambda at 10:34) lambda src/run.cpp:10:34 [definition] in run",
+            "run::(lambda at 11:18) lambda src/run.cpp:11:18 [definition] in run",
+            "run::(lambda at 11:18) lambda src/run.cpp:15:17 [call] in run",
+            "(lambda at 7:15) lambda src/run.cpp:15:33 [call] in run",
+            "both function src/run.cpp:15:39 [call] in run",
+        ]
+    );
+    assert_eq!(
+        query(&project, &["callees", "run::(lambda at 11:18)"]),
+        [
+            "run::(lambda at 11:18)::(lambda at 12:22) lambda src/run.cpp:12:22 [definition] in run::(lambda at 11:18)",
+            "run::(lambda at 11:18)::(lambda at 12:22) lambda src/run.cpp:13:21 [call] in run::(lambda at 11:18)",
+            "work function src/run.cpp:13:26 [call] in run::(lambda at 11:18)",
+        ]
+    );
+    // No `operator()` of an unnamed class is left.
+    assert_eq!(
+        project.count("SELECT count(*) FROM symbols WHERE name LIKE '%operator()%'"),
+        0
+    );
+}
+
+/// A lambda's parameters (`--index-locals`) are scoped by it; the names
+/// its capture list and parameters use stay with what holds it.
+#[test]
+fn a_lambdas_parameters_and_captures() {
+    let project = Project::from_testdata("lambdas");
+    project.compdb(&[("src/run.cpp", &[]), ("src/other.cpp", &[])]);
+    let summary = project.build(&["--index-locals"]);
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(
+        refs_to(&project, "src/run.cpp", "y"),
+        [
+            // The capture is a read (of the copy's initialiser) and a name.
+            "run::(lambda at 11:18)::y 12:23 8 run::(lambda at 11:18)",
+            "run::(lambda at 11:18)::y 12:23 0 run::(lambda at 11:18)",
+            "run::(lambda at 11:18)::y 12:40 8 run::(lambda at 11:18)::(lambda at 12:22)",
+            "run::(lambda at 11:18)::y 13:31 8 run::(lambda at 11:18)",
+        ]
+    );
+    assert_eq!(
+        refs_to(&project, "src/run.cpp", "v"),
+        ["run::(lambda at 10:34)::v 10:51 8 run::(lambda at 10:34)"]
     );
 }

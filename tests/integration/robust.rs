@@ -332,7 +332,7 @@ fn nonsense_options_are_usage_errors() {
     assert_eq!(util::exit_code(&output), 2);
     assert_eq!(
         util::stderr(&output),
-        "error: unknown kind `nonsense`: pass one of namespace, namespace_alias, class, struct, union, enum, enum_constant, function, method, constructor, destructor, conversion_function, field, variable, parameter, typedef, type_alias, class_template, class_template_partial_specialization, function_template, using, macro, other\n"
+        "error: unknown kind `nonsense`: pass one of namespace, namespace_alias, class, struct, union, enum, enum_constant, function, method, constructor, destructor, conversion_function, field, variable, parameter, typedef, type_alias, class_template, class_template_partial_specialization, function_template, lambda, using, macro, other\n"
     );
     let pattern = "*a".repeat(30_000);
     let output = project.run(&["find", &pattern]);

@@ -1,0 +1,3 @@
+#include "lam/work.h"
+
+int other() { return both(3); }
