@@ -230,14 +230,11 @@ pub fn explain(
     observer: &mut dyn Observer,
     visit: &mut dyn FnMut(&DirtyUnit<'_>),
 ) -> Result<Explained, BuildError> {
-    let Prepared {
-        discovery,
-        toolchain,
-        _lock,
-        mut conn,
-    } = prepare(options, observer)?;
-    let tx = conn.transaction()?;
-    let freshness = refresh_units(options, &tx, &toolchain.identity(), observer)?;
+    let mut prepared = prepare(options, observer)?;
+    let libclang = prepared.toolchain.identity();
+    // Dropped without a commit: the refresh rolls back.
+    let tx = prepared.conn.transaction()?;
+    let freshness = refresh_units(options, &tx, &libclang, observer)?;
     let dirty = crate::index::units::each_dirty_unit(&tx, |file, reason, adjusted| {
         visit(&DirtyUnit {
             file,
@@ -247,7 +244,7 @@ pub fn explain(
     })?;
     Ok(Explained {
         dirty,
-        units: discovery.units as u64 - freshness.folded,
+        units: prepared.discovery.units as u64 - freshness.folded,
     })
 }
 
