@@ -200,13 +200,21 @@ const KNOWN_WITHOUT_LEVEL: &[&str] = &[
     "unused-const-variable",
 ];
 
-/// Extensions the C driver already compiles as C++ (clang's
-/// `lookupTypeForExtension`): for these a C++ compiler's name changes
-/// nothing.
-const CXX_EXTENSIONS: &[&str] = &[
-    "cc", "cp", "cpp", "CPP", "cxx", "CXX", "c++", "C++", "C", "hh", "hpp", "hxx", "h++", "HPP",
-    "ii", "cppm", "ixx",
-];
+/// Extensions of the files clang's driver compiles as C++ sources (its
+/// `lookupTypeForExtension`): what a walk indexes as C++, and what may get
+/// the precompiled standard library. The one list of them.
+const CXX_SOURCE_EXTENSIONS: &[&str] = &["cc", "cp", "cpp", "CPP", "cxx", "CXX", "c++", "C++", "C"];
+
+/// Extensions the C driver already compiles as C++, sources and the rest:
+/// for these a C++ compiler's name changes nothing.
+const CXX_OTHER_EXTENSIONS: &[&str] = &["hh", "hpp", "hxx", "h++", "HPP", "ii", "cppm", "ixx"];
+
+/// Whether clang's driver compiles `path` as a C++ source by its extension.
+pub(crate) fn is_cxx_source(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| CXX_SOURCE_EXTENSIONS.contains(&e))
+}
 
 /// A command made ready for libclang.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -459,7 +467,7 @@ pub(crate) fn adjust(words: Vec<String>, directory: &Path, file: &Path) -> Adjus
     }
     if explicit_mode.is_none() {
         let flag = match named.mode {
-            Mode::Gxx if !has_language && !is_cxx_source(file) => Some("--driver-mode=g++"),
+            Mode::Gxx if !has_language && !is_cxx_by_extension(file) => Some("--driver-mode=g++"),
             Mode::Cl => Some("--driver-mode=cl"),
             _ => None,
         };
@@ -622,10 +630,10 @@ fn is_wrapper(program: &str) -> bool {
 }
 
 /// Whether the C driver already compiles `file` as C++.
-fn is_cxx_source(file: &Path) -> bool {
+fn is_cxx_by_extension(file: &Path) -> bool {
     file.extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| CXX_EXTENSIONS.contains(&e))
+        .is_some_and(|e| CXX_SOURCE_EXTENSIONS.contains(&e) || CXX_OTHER_EXTENSIONS.contains(&e))
 }
 
 /// An output flag glued to its value: `-oa.o`, `-MFa.d` and the like, and

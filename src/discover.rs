@@ -64,7 +64,7 @@ pub(crate) struct UnitSpec {
 
 /// Where the units came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum Source {
     /// This compilation database (absolute path).
     CompileCommands(PathBuf),
     /// No database was found; the project tree was walked.
@@ -83,7 +83,7 @@ pub(crate) struct Discovery {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DiscoverError {
+pub enum DiscoverError {
     #[error("cannot open project directory {path}: {source}; pass the root directory of an existing project")]
     ProjectUnreadable {
         path: PathBuf,
@@ -133,7 +133,7 @@ pub(crate) enum DiscoverError {
 /// What is wrong with one compilation database entry; completes the
 /// sentence "the entry at index N ...".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum EntryProblem {
+pub enum EntryProblem {
     #[error("has no `{0}` field")]
     MissingField(&'static str),
     #[error("has neither a non-empty `arguments` array nor a `command` string")]
@@ -443,7 +443,7 @@ fn bare_message(err: &serde_json::Error) -> String {
 
 /// Removes `.` and `..` components without touching the disk. `path` must
 /// be absolute; `..` at the root stays at the root, as it does in the kernel.
-pub(crate) fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     debug_assert!(
         path.is_absolute(),
         "normalize needs an absolute path: {}",
@@ -498,11 +498,10 @@ impl Language {
     /// The language of a source file, by extension; `None` for headers and
     /// everything else. `.C` is C++ by the same convention gcc follows.
     fn of(path: &Path) -> Option<Self> {
-        match path.extension()?.to_str()? {
-            "c" => Some(Language::C),
-            "cc" | "cpp" | "cxx" | "c++" | "C" => Some(Language::Cxx),
-            _ => None,
+        if crate::command::is_cxx_source(path) {
+            return Some(Language::Cxx);
         }
+        (path.extension()? == "c").then_some(Language::C)
     }
 
     /// Flags for a unit that has no compile command to say otherwise.

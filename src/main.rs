@@ -1,23 +1,7 @@
-//! `indexer`: builds a semantic index of a C/C++ code base and keeps it
-//! fresh. See `docs/ARCHITECTURE.md` for the bird's-eye view; this file only
-//! wires the modules together.
+//! `indexer`: the command line over the `indexer` library. This file only
+//! wires the program together; see `docs/ARCHITECTURE.md`.
 
 mod cli;
-mod command;
-mod digest;
-mod discover;
-mod memory;
-mod output;
-mod plan;
-mod prelude;
-mod progress;
-mod protocol;
-mod query;
-mod refresh;
-mod store;
-mod supervise;
-mod toolchain;
-mod worker;
 
 // The supervisor's allocations are many and small (paths, frames in
 // flight); mimalloc keeps them compact and returns memory promptly.

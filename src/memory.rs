@@ -105,7 +105,7 @@ fn status_field(path: &str, name: &str) -> Option<u64> {
 }
 
 /// Parses `1500M`, `2G`, `2GiB`, `512k` or a plain byte count.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -126,7 +126,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Renders bytes for people: `1.5 GiB`, `320 MiB`.
-pub(crate) fn human(bytes: u64) -> String {
+pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;

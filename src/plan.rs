@@ -1,15 +1,11 @@
 //! The dispatch queue: the pending units, most expensive first.
 //!
 //! The queue reads the `units` table through its own read-only connection,
-//! one page at a time, instead of holding the whole plan in memory: the
-//! supervisor's footprint must not grow with the number of units. Pages are
-//! taken by keyset on `(cost, id)` along the partial index `units_by_cost`,
-//! so a page costs its own rows and no sort (SQLite would give a sort of
-//! every pending unit a temporary B-tree of its own, with a 2 MB cache);
-//! units the writer marks `indexed` meanwhile leave the index and neither
-//! shift nor repeat the pages.
+//! one page at a time (`index::queue`), instead of holding the whole plan
+//! in memory: the supervisor's footprint must not grow with the number of
+//! units.
 //!
-//! Cost ([`assign_costs`]) is the unit's parse time in the previous run when
+//! Cost (`index::units::assign_costs`) is the unit's parse time in the previous run when
 //! known, else its size (roughly a millisecond per kilobyte). Expensive
 //! units go first so that the last worker does not finish a long unit alone.
 //!
@@ -23,9 +19,8 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use rusqlite::{params, Connection};
-
-use crate::protocol::{IndexRequest, UnitId};
+use crate::index::queue::PendingUnits;
+use crate::protocol::IndexRequest;
 
 const PAGE: i64 = 512;
 
@@ -37,7 +32,7 @@ pub(crate) struct Task {
 }
 
 pub(crate) struct Queue {
-    conn: Connection,
+    pending: PendingUnits,
     /// The `(cost, id)` of the last unit read from the table.
     after: (i64, i64),
     /// Units read from the table, most expensive first, with their cost.
@@ -47,41 +42,16 @@ pub(crate) struct Queue {
     total: u64,
 }
 
-/// Sets the dispatch cost of every pending unit; the refresh calls it once
-/// the plan is final.
-pub(crate) fn assign_costs(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE units SET cost = coalesce(parse_ms, (SELECT size FROM files WHERE files.id = units.file_id) / 1024)
-         WHERE state = 'pending'",
-        [],
-    )?;
-    Ok(())
-}
-
 impl Queue {
-    /// The next page after the keyset `(?1, ?2)`. `cost <= ?1` is the index
-    /// range; the rest of the condition only skips the units of cost ?1
-    /// already taken.
-    const PAGE_SQL: &str = "SELECT u.cost, u.id, f.path, u.directory, u.args
-         FROM units u INDEXED BY units_by_cost JOIN files f ON f.id = u.file_id
-         WHERE u.state = 'pending' AND u.cost <= ?1 AND (u.cost < ?1 OR u.id > ?2)
-         ORDER BY u.cost DESC, u.id
-         LIMIT ?3";
-
-    /// `conn` must see the committed plan (see `refresh`).
-    pub(crate) fn new(conn: Connection) -> rusqlite::Result<Queue> {
-        let total = conn.query_row(
-            "SELECT count(*) FROM units WHERE state = 'pending'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )?;
+    pub(crate) fn new(pending: PendingUnits) -> rusqlite::Result<Queue> {
+        let total = pending.count()?;
         Ok(Queue {
-            conn,
+            pending,
             after: (i64::MAX, 0),
             page: VecDeque::new(),
             retries: VecDeque::new(),
             exhausted: false,
-            total: total as u64,
+            total,
         })
     }
 
@@ -126,25 +96,13 @@ impl Queue {
     }
 
     fn fill(&mut self) -> rusqlite::Result<()> {
-        let mut stmt = self.conn.prepare_cached(Self::PAGE_SQL)?;
-        let mut rows = stmt.query(params![self.after.0, self.after.1, PAGE])?;
-        while let Some(row) = rows.next()? {
-            let cost: i64 = row.get(0)?;
-            let id: i64 = row.get(1)?;
-            let args: String = row.get(4)?;
-            self.after = (cost, id);
-            self.page.push_back((
-                cost,
-                IndexRequest {
-                    unit: UnitId::try_from(id).expect("unit ids fit in 32 bits"),
-                    file: row.get(2)?,
-                    directory: row.get(3)?,
-                    args: serde_json::from_str(&args).unwrap_or_default(),
-                    prelude: None,
-                },
-            ));
-        }
-        self.exhausted = (self.page.len() as i64) < PAGE;
+        let (page, after) = (&mut self.page, &mut self.after);
+        let before = page.len();
+        self.pending.page(*after, PAGE, |keyset, request| {
+            *after = keyset;
+            page.push_back((keyset.0, request));
+        })?;
+        self.exhausted = ((page.len() - before) as i64) < PAGE;
         Ok(())
     }
 }
@@ -152,11 +110,12 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::{params, Connection};
 
     /// A queue over pending units `(path, parse_ms)`, in an in-memory index.
     fn queue(units: &[(&str, i64)]) -> Queue {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        conn.execute_batch(crate::index::SCHEMA).unwrap();
         for (id, (path, cost)) in units.iter().enumerate() {
             conn.execute(
                 "INSERT INTO files(id, path, size, mtime_ns, hash, is_system) VALUES (?1, ?2, 0, 0, 0, 0)",
@@ -170,8 +129,8 @@ mod tests {
             )
             .unwrap();
         }
-        assign_costs(&conn).unwrap();
-        Queue::new(conn).unwrap()
+        crate::index::units::assign_costs(&conn).unwrap();
+        Queue::new(PendingUnits::new(conn)).unwrap()
     }
 
     fn next(queue: &mut Queue, near: Option<&str>) -> String {
@@ -214,27 +173,6 @@ mod tests {
         assert_eq!(next(&mut q, Some("/p/z")), "/p/x/mid.c");
         assert_eq!(next(&mut q, Some("/p/x")), "/p/x/tiny.c");
         assert_eq!(next(&mut q, Some("/p/x")), "-");
-    }
-
-    #[test]
-    fn a_page_is_read_along_the_index_without_a_sort() {
-        let q = queue(&[("/p/a.c", 1)]);
-        let plan: Vec<String> = q
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", Queue::PAGE_SQL))
-            .unwrap()
-            .query_map(params![i64::MAX, 0, PAGE], |r| r.get(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert!(
-            plan.iter().any(|step| step.contains("units_by_cost")),
-            "{plan:?}"
-        );
-        assert!(
-            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
-            "{plan:?}"
-        );
     }
 
     #[test]

@@ -272,7 +272,7 @@ fn language(request: &IndexRequest) -> Option<Language> {
         // g++ and `--driver-mode=g++` read `.c` files as C++.
         (None, Some("c")) if gxx => Some(Language::Cxx),
         (None, Some("c")) => Some(Language::C),
-        (None, Some("cc" | "cpp" | "cxx" | "c++" | "cp" | "C" | "CPP")) => Some(Language::Cxx),
+        (None, _) if crate::command::is_cxx_source(Path::new(&request.file)) => Some(Language::Cxx),
         (None, _) => None,
     }
 }

@@ -230,51 +230,7 @@ pub(crate) struct Decl {
     pub container: Option<SymbolRef>,
 }
 
-/// Every `Symbol::kind` the worker reports, as docs/schema.md lists them.
-pub(crate) const SYMBOL_KINDS: &[&str] = &[
-    "namespace",
-    "namespace_alias",
-    "class",
-    "struct",
-    "union",
-    "enum",
-    "enum_constant",
-    "function",
-    "method",
-    "constructor",
-    "destructor",
-    "conversion_function",
-    "field",
-    "variable",
-    "parameter",
-    "typedef",
-    "type_alias",
-    "class_template",
-    "class_template_partial_specialization",
-    "function_template",
-    "lambda",
-    "using",
-    "macro",
-    "other",
-];
-
-/// Bits of [`Reference::roles`]: the values of libclang's `CXSymbolRole`,
-/// and above them the indexer's own.
-pub(crate) mod role {
-    /// libclang's `CXSymbolRole_Definition`, which its references never
-    /// carry: here, where a lambda is defined (a reference from what holds
-    /// it, see docs/schema.md).
-    pub const DEFINITION: u32 = 1 << 1;
-    pub const READ: u32 = 1 << 3;
-    pub const WRITE: u32 = 1 << 4;
-    pub const CALL: u32 = 1 << 5;
-    pub const DYNAMIC: u32 = 1 << 6;
-    pub const ADDRESS_OF: u32 = 1 << 7;
-    pub const IMPLICIT: u32 = 1 << 8;
-    /// The indexer's own: a macro expanded, or tested by `#ifdef`,
-    /// `#ifndef` or `defined()`. libclang has no such bit.
-    pub const EXPANSION: u32 = 1 << 9;
-}
+pub(crate) use crate::index::model::role;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Reference {

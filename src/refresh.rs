@@ -12,24 +12,25 @@
 //!    moved is hashed, and if its content changed (or it is gone) every unit
 //!    that read it becomes pending, naming the file;
 //! 4. a different libclang or `--full` makes every unit pending;
-//! 5. pending units get their dispatch cost (`plan::assign_costs`).
+//! 5. pending units get their dispatch cost (`index::units::assign_costs`).
 //!
 //! Pending units survive an interrupted build, which is how the next build
 //! resumes. The writer keeps the other half of the invariant (see
-//! `store::replace_file_rows`): a unit is only `indexed` while the hashes it
+//! `index::writer`): a unit is only `indexed` while the hashes it
 //! recorded match the files table.
 //!
 //! Memory: files are scanned in pages of [`SCAN_PAGE`] rows, so the scan's
 //! footprint does not grow with the project.
 
-use std::io::Read;
 use std::path::Path;
 
 use rayon::prelude::*;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::Transaction;
 
 use crate::discover::{self, UnitSpec};
-use crate::store::{self, hash_to_sql};
+use crate::fingerprint;
+use crate::index::model::{Change, Dirtiness};
+use crate::index::units::{self, KnownFile};
 
 const SCAN_PAGE: i64 = 1024;
 
@@ -74,13 +75,8 @@ impl<'t, 'c> Refresher<'t, 'c> {
         tx: &'t Transaction<'c>,
         options: &'t Options<'t>,
     ) -> rusqlite::Result<Self> {
-        let previous_libclang = store::meta(tx, "libclang")?;
-        store::set_meta(tx, "libclang", options.libclang)?;
-        store::set_meta(tx, "indexer", env!("CARGO_PKG_VERSION"))?;
-        // Main files seen in this discovery; the other units were removed
-        // from the project. On disk, like every temporary table here: it is
-        // as long as the project.
-        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS live_units(file_id INTEGER PRIMARY KEY); DELETE FROM temp.live_units;")?;
+        let previous_libclang = units::swap_libclang(tx, options.libclang)?;
+        units::start_listing(tx)?;
         Ok(Refresher {
             tx,
             options,
@@ -92,15 +88,7 @@ impl<'t, 'c> Refresher<'t, 'c> {
     /// Records `unit`, unless its file was listed before in this discovery:
     /// as with clang's tools, the first entry for a file is its command.
     pub(crate) fn add(&mut self, unit: &UnitSpec) -> rusqlite::Result<()> {
-        let file_id = main_file_id(self.tx, &unit.file)?;
-        let first = self
-            .tx
-            .prepare_cached("INSERT OR IGNORE INTO temp.live_units(file_id) VALUES (?1)")?
-            .execute([file_id])?
-            == 1;
-        if first {
-            upsert_unit(self.tx, file_id, unit)?;
-        } else {
+        if !units::list_unit(self.tx, unit, command_hash(unit))? {
             self.folded += 1;
         }
         Ok(())
@@ -108,131 +96,41 @@ impl<'t, 'c> Refresher<'t, 'c> {
 
     pub(crate) fn finish(self) -> rusqlite::Result<Freshness> {
         let (tx, options) = (self.tx, self.options);
-        let removed = tx.execute(
-            "DELETE FROM units WHERE file_id NOT IN (SELECT file_id FROM temp.live_units)",
-            [],
-        )? as u64;
-        let mut freshness = Freshness {
-            removed,
-            folded: self.folded,
-            ..Freshness::default()
-        };
-        tx.execute_batch("DROP TABLE temp.live_units")?;
-
+        let removed = units::remove_unlisted(tx)?;
         let refused = scan_files(tx)?;
-
         let everything = if options.full {
-            Some("full rebuild requested (--full)".to_string())
+            Some(Dirtiness::FullRebuild)
         } else {
             match self.previous_libclang {
                 Some(previous) if previous != options.libclang => {
-                    Some(format!("index written with another libclang ({previous})"))
+                    Some(Dirtiness::OtherLibclang(previous))
                 }
                 _ => None,
             }
         };
         if let Some(reason) = everything {
-            tx.execute(
-                "UPDATE units SET state = 'pending', reason = ?1, failures = 0",
-                [reason],
-            )?;
+            units::mark_all_pending(tx, &reason)?;
         }
-        // A project header no unit emitted (its claimant's worker died, or
-        // every unit that read it had skipped its bodies) has no rows: the
-        // units that read it are indexed again so that one of them emits it.
-        tx.execute(
-            "UPDATE units SET state = 'pending', reason = (
-                 SELECT f.path || ' was never indexed' FROM unit_deps d JOIN files f ON f.id = d.file_id
-                 WHERE d.unit_id = units.id AND f.indexed = 0 AND f.is_system = 0 LIMIT 1)
-             WHERE state = 'indexed' AND id IN (
-                 SELECT d.unit_id FROM unit_deps d JOIN files f ON f.id = d.file_id
-                 WHERE f.indexed = 0 AND f.is_system = 0)",
-            [],
-        )?;
-        if options.retry_failed {
-            tx.execute(
-                "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, ''), failures = 0
-                 WHERE state = 'failed'",
-                [],
-            )?;
-        } else {
-            // A unit that failed once (not quarantined) gets its second chance.
-            tx.execute(
-                "UPDATE units SET state = 'pending', reason = 'failed before: ' || coalesce(reason, '')
-                 WHERE state = 'failed' AND failures < 2",
-                [],
-            )?;
-        }
+        units::mark_readers_of_unindexed_headers(tx)?;
+        // A unit that failed once (not quarantined) gets its second chance;
+        // with `--retry-failed`, every failed unit.
+        units::retry_failed(tx, options.retry_failed)?;
         // Last, so that neither `--full` nor `--retry-failed` sends a worker
         // to block on a FIFO until its timeout: such a unit fails here, with
         // the reason, in every build until the file is a file again.
-        for (file_id, what) in &refused {
-            tx.prepare_cached(
-                "UPDATE units SET state = 'failed', failures = max(failures, 2),
-                        reason = (SELECT path FROM files WHERE id = ?1) || ' is ' || ?2 || ', not a regular file'
-                 WHERE file_id = ?1 OR id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1)",
-            )?
-            .execute(params![file_id, what])?;
+        for (file, what) in &refused {
+            units::fail_readers_of_irregular(tx, file, what)?;
         }
-        crate::plan::assign_costs(tx)?;
-        let count = |sql: &str| {
-            tx.query_row(sql, [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-        };
-        freshness.dirty = count("SELECT count(*) FROM units WHERE state = 'pending'")?;
-        freshness.quarantined = count("SELECT count(*) FROM units WHERE state = 'failed'")?;
-        freshness.unchanged = count("SELECT count(*) FROM units WHERE state = 'indexed'")?;
-        freshness.adjusted = count("SELECT count(*) FROM units WHERE changes IS NOT NULL")?;
-        Ok(freshness)
-    }
-}
-
-/// The `files` row of a unit's main file, created as a placeholder (which
-/// always looks changed) if the file is new.
-fn main_file_id(tx: &Transaction<'_>, path: &str) -> rusqlite::Result<i64> {
-    if let Some(id) = tx
-        .prepare_cached("SELECT id FROM files WHERE path = ?1")?
-        .query_row([path], |r| r.get(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    tx.prepare_cached(
-        "INSERT INTO files(path, size, mtime_ns, hash, is_system) VALUES (?1, 0, 0, 0, 0)",
-    )?
-    .execute([path])?;
-    Ok(tx.last_insert_rowid())
-}
-
-/// Makes sure `unit` (whose main file is `file_id`) has a row, pending if
-/// it is new or its command changed.
-fn upsert_unit(tx: &Transaction<'_>, file_id: i64, unit: &UnitSpec) -> rusqlite::Result<()> {
-    let args = serde_json::to_string(&unit.args).expect("strings serialize");
-    let changes = (!unit.changes.is_empty())
-        .then(|| serde_json::to_string(&unit.changes).expect("strings serialize"));
-    let args_hash = hash_to_sql(command_hash(unit));
-    let existing: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT id, args_hash FROM units WHERE file_id = ?1")?
-        .query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match existing {
-        Some((_, old_hash)) if old_hash == args_hash => Ok(()),
-        Some((id, _)) => {
-            tx.prepare_cached(
-                "UPDATE units SET directory = ?2, args = ?3, args_hash = ?4, changes = ?5, state = 'pending',
-                                  reason = 'compile command changed', failures = 0 WHERE id = ?1",
-            )?
-            .execute(params![id, unit.directory, args, args_hash, changes])?;
-            Ok(())
-        }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO units(file_id, directory, args, args_hash, changes, state, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 'new')",
-            )?
-            .execute(params![file_id, unit.directory, args, args_hash, changes])?;
-            Ok(())
-        }
+        units::assign_costs(tx)?;
+        let counts = units::count_units(tx)?;
+        Ok(Freshness {
+            dirty: counts.pending,
+            unchanged: counts.indexed,
+            removed,
+            quarantined: counts.failed,
+            folded: self.folded,
+            adjusted: counts.adjusted,
+        })
     }
 }
 
@@ -254,41 +152,6 @@ fn command_hash(unit: &UnitSpec) -> u64 {
     hasher.digest()
 }
 
-/// A unit's stored command: its arguments for libclang and what the
-/// command stage changed to make them.
-#[derive(Debug, serde::Serialize)]
-pub(crate) struct Command {
-    pub args: Vec<String>,
-    pub changes: Vec<String>,
-}
-
-impl Command {
-    /// From the `units.args` and `units.changes` columns (`changes` may
-    /// be NULL, for none).
-    pub(crate) fn from_json(args: &str, changes: Option<&str>) -> rusqlite::Result<Command> {
-        let parse = |text: &str| {
-            serde_json::from_str(text).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-            })
-        };
-        Ok(Command {
-            args: parse(args)?,
-            changes: changes.map(parse).transpose()?.unwrap_or_default(),
-        })
-    }
-}
-
-/// A file row as the scan sees it.
-struct KnownFile {
-    id: i64,
-    path: String,
-    size: i64,
-    mtime_ns: i64,
-    hash: i64,
-    /// Whether some unit emitted the file's rows.
-    indexed: bool,
-}
-
 /// How a file on disk compares with its row.
 enum DiskState {
     Same,
@@ -301,7 +164,7 @@ enum DiskState {
     Changed {
         size: i64,
         mtime_ns: i64,
-        hash: i64,
+        hash: u64,
     },
     Deleted,
     /// Something that is not a regular file (a FIFO, a socket, a device, a
@@ -313,57 +176,39 @@ enum DiskState {
 /// Compares every known file with the disk and marks the units of changed
 /// ones pending. Returns the files that are no longer regular files, with
 /// what they are, for [`Refresher::finish`] to fail their units.
-fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(i64, &'static str)>> {
+fn scan_files(tx: &Transaction<'_>) -> rusqlite::Result<Vec<(KnownFile, &'static str)>> {
     let mut refused = Vec::new();
     let mut after = 0i64;
     loop {
-        let page: Vec<KnownFile> = tx
-            .prepare_cached(
-                "SELECT id, path, size, mtime_ns, hash, indexed FROM files WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?
-            .query_map(params![after, SCAN_PAGE], |r| {
-                Ok(KnownFile {
-                    id: r.get(0)?,
-                    path: r.get(1)?,
-                    size: r.get(2)?,
-                    mtime_ns: r.get(3)?,
-                    hash: r.get(4)?,
-                    indexed: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let page = units::files_after(tx, after, SCAN_PAGE)?;
         let Some(last) = page.last() else {
             return Ok(refused);
         };
         after = last.id;
         let states: Vec<DiskState> = page.par_iter().map(compare_with_disk).collect();
-        for (file, state) in page.iter().zip(states) {
+        for (file, state) in page.into_iter().zip(states) {
             match state {
                 DiskState::Same => {}
                 DiskState::Touched { size, mtime_ns } => {
-                    tx.prepare_cached("UPDATE files SET size = ?2, mtime_ns = ?3 WHERE id = ?1")?
-                        .execute(params![file.id, size, mtime_ns])?;
+                    units::touch_file(tx, file.id, size, mtime_ns)?
                 }
                 DiskState::Changed {
                     size,
                     mtime_ns,
                     hash,
                 } => {
-                    mark_dependents(tx, file, "changed")?;
+                    units::mark_dependents(tx, &file, Change::Changed)?;
                     // No rows describe the old content of a file nobody
                     // emitted (a new unit's placeholder, a unit that never
                     // indexed), so its row follows the disk: a unit failing
                     // on this content stays failed, and quarantined, until
                     // the file changes again.
                     if !file.indexed {
-                        tx.prepare_cached(
-                            "UPDATE files SET size = ?2, mtime_ns = ?3, hash = ?4 WHERE id = ?1",
-                        )?
-                        .execute(params![file.id, size, mtime_ns, hash])?;
+                        units::set_file_content(tx, file.id, size, mtime_ns, hash)?;
                     }
                 }
-                DiskState::Deleted => mark_dependents(tx, file, "was deleted")?,
-                DiskState::NotRegular(what) => refused.push((file.id, what)),
+                DiskState::Deleted => units::mark_dependents(tx, &file, Change::Deleted)?,
+                DiskState::NotRegular(what) => refused.push((file, what)),
             }
         }
     }
@@ -377,100 +222,28 @@ fn compare_with_disk(file: &KnownFile) -> DiskState {
         return DiskState::NotRegular(what);
     }
     let size = meta.len() as i64;
-    let mtime_ns = mtime_ns(&meta);
+    let mtime_ns = fingerprint::mtime_ns(&meta);
     if size == file.size && mtime_ns == file.mtime_ns {
         return DiskState::Same;
     }
-    match hash_file(Path::new(&file.path)) {
-        Some(hash) if hash_to_sql(hash) == file.hash => DiskState::Touched { size, mtime_ns },
+    match fingerprint::hash_file(Path::new(&file.path)) {
+        Some(hash) if crate::index::hash_to_sql(hash) == file.hash => {
+            DiskState::Touched { size, mtime_ns }
+        }
         Some(hash) => DiskState::Changed {
             size,
             mtime_ns,
-            hash: hash_to_sql(hash),
+            hash,
         },
         None => DiskState::Deleted,
     }
 }
 
-/// Marks every unit that read `file` as pending. The unit whose main file
-/// it is says "content changed"; the others name the file. A new unit
-/// stays "new": its file's row is a placeholder that always looks changed.
-fn mark_dependents(tx: &Transaction<'_>, file: &KnownFile, what: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE units SET state = 'pending', failures = 0,
-                reason = CASE WHEN state = 'pending' AND reason = 'new' THEN reason
-                              WHEN file_id = ?1 THEN 'content ' || ?2 ELSE ?3 || ' ' || ?2 END
-         WHERE file_id = ?1 OR id IN (SELECT unit_id FROM unit_deps WHERE file_id = ?1)",
-    )?
-    .execute(params![file.id, what, file.path])?;
-    Ok(())
-}
-
-pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
-}
-
-/// xxh3-64 of a regular file's content, streamed so a huge file costs no
-/// memory; `None` if it cannot be read or is not a regular file.
-pub(crate) fn hash_file(path: &Path) -> Option<u64> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking, so that a file replaced by a FIFO between the `stat`
-    // and this open cannot block the supervisor; checked again on the
-    // opened file.
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    if discover::not_regular(&file.metadata().ok()?).is_some() {
-        return None;
-    }
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Some(hasher.digest()),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Hands each dirty unit's path and reason to `visit`, in path order, for
-/// `--explain`; returns how many there were.
-pub(crate) fn each_dirty_unit(
-    conn: &Connection,
-    mut visit: impl FnMut(&str, &str, Option<Command>),
-) -> rusqlite::Result<u64> {
-    let mut stmt = conn.prepare(
-        "SELECT f.path, coalesce(u.reason, ''), u.args, u.changes FROM units u JOIN files f ON f.id = u.file_id
-         WHERE u.state = 'pending' ORDER BY f.path",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut count = 0;
-    while let Some(row) = rows.next()? {
-        let adjusted = match row.get_ref(3)?.as_str_or_null()? {
-            Some(changes) => Some(Command::from_json(
-                row.get_ref(2)?.as_str()?,
-                Some(changes),
-            )?),
-            None => None,
-        };
-        visit(
-            row.get_ref(0)?.as_str()?,
-            row.get_ref(1)?.as_str()?,
-            adjusted,
-        );
-        count += 1;
-    }
-    Ok(count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::hash_to_sql;
+    use rusqlite::Connection;
 
     fn unit(file: &str, flag: &str) -> UnitSpec {
         UnitSpec {
@@ -484,7 +257,7 @@ mod tests {
     #[test]
     fn a_file_listed_twice_keeps_its_first_command() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        conn.execute_batch(crate::index::SCHEMA).unwrap();
         let options = Options {
             full: false,
             retry_failed: false,
@@ -517,7 +290,7 @@ mod tests {
     #[test]
     fn the_command_stage_changes_are_stored_and_part_of_the_command() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        conn.execute_batch(crate::index::SCHEMA).unwrap();
         let options = Options {
             full: false,
             retry_failed: false,

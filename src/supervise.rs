@@ -22,41 +22,44 @@
 //! - A worker that hangs or grows: the ticker kills it (whole process
 //!   group) past `--tu-timeout` or the hard RSS limit.
 //! - The supervisor killed outright: workers have PR_SET_PDEATHSIG, and
-//!   [`WorkerProcess`] kills its process group on drop.
+//!   `process::WorkerProcess` kills its process group on drop.
 //! - Ctrl-C in a terminal: workers run in their own process groups, so only
 //!   the supervisor receives it and decides.
 
+//!
+//! The parts: this file holds the loop ([`Supervisor`]); `process` starts
+//! workers and reads their output; `claims` decides which unit emits each
+//! header; `outcome` says how workers, units and the run ended.
+
+mod claims;
+mod outcome;
+mod process;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, BufWriter};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
-use rusqlite::{Connection, OptionalExtension};
 
-use crate::memory::{self, Rss, Statm};
+use self::claims::Claims;
+use self::outcome::Death;
+pub(crate) use self::outcome::Report;
+pub use self::outcome::{Ending, Signal};
+pub(crate) use self::process::{prestart_worker, StartedWorker};
+use self::process::{
+    start_worker, Busy, Event, Finish, Standing, StartError, StreamEnd, Worker, WorkerId,
+};
+use crate::index::{HeaderLookup, WriteOp};
+use crate::observe::{Observer, Snapshot};
 use crate::plan::{Queue, Task};
 use crate::prelude::Preludes;
-use crate::progress::{Progress, Snapshot};
-use crate::protocol::{
-    self, Hello, IndexRequest, Request, Response, SeenFile, UnitId, PROTOCOL_VERSION,
-};
-use crate::store::{hash_to_sql, WriteOp};
+use crate::protocol::{Request, UnitId};
 use crate::toolchain::Toolchain;
 
 /// How often worker memory is sampled and timeouts are checked.
 pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
 /// Between SIGTERM and SIGKILL when workers are stopped.
 const KILL_GRACE: Duration = Duration::from_millis(50);
-/// Lines of a worker's stderr kept to explain its death.
-const STDERR_TAIL: usize = 8;
-/// How long an exited worker's stderr may take to reach its end. The
-/// write end closes with the worker, so this is only ever waited out if
-/// the worker left a process behind holding it.
-const STDERR_GRACE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -85,335 +88,6 @@ pub(crate) struct Config {
     pub exe: PathBuf,
 }
 
-/// How a worker finished a unit it indexed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct UnitDone {
-    /// The worker's memory at the end of the unit.
-    rss: Rss,
-    /// See `UnitIndex::used_prelude`.
-    used_prelude: bool,
-    /// See `UnitIndex::prelude_discarded_ms`.
-    prelude_discarded_ms: Option<u32>,
-}
-
-/// A signal that stops the build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Signal {
-    Interrupt,
-    Terminate,
-}
-
-/// How the supervisor's run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ending {
-    Complete,
-    Cancelled(Signal),
-    /// Something made indexing impossible (workers cannot start).
-    Fatal(String),
-}
-
-/// What the run did, for the summary.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Report {
-    pub indexed: u64,
-    pub failed: u64,
-    pub workers_spawned: u64,
-    pub workers_recycled: u64,
-    pub killed_for_memory: u64,
-    pub timed_out: u64,
-    pub crashed: u64,
-    pub worker_peak_rss: u64,
-    pub worker_peak_resident: u64,
-    /// Units parsed with a precompiled standard library (see `prelude`).
-    pub used_prelude: u64,
-    /// Units given one that were parsed again as written, and the time
-    /// their discarded first parses took.
-    pub prelude_fallbacks: u64,
-    pub prelude_discarded: Duration,
-    pub libclang_version: Option<String>,
-}
-
-impl Report {
-    fn note_worker_memory(&mut self, rss: Rss) {
-        self.worker_peak_rss = self.worker_peak_rss.max(rss.owned());
-        self.worker_peak_resident = self.worker_peak_resident.max(rss.resident);
-    }
-}
-
-/// Why a unit's worker stopped before finishing it. Rendered for people in
-/// one place, [`Death::reason`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Death {
-    OverMemory {
-        rss: u64,
-        limit: u64,
-    },
-    TimedOut {
-        after: Duration,
-    },
-    Crashed {
-        status: Option<ExitStatus>,
-        stderr: Option<String>,
-    },
-}
-
-impl Death {
-    fn reason(&self) -> String {
-        match self {
-            Death::OverMemory { rss, limit } => {
-                format!(
-                    "worker exceeded memory limit: {} > {}",
-                    memory::human(*rss),
-                    memory::human(*limit)
-                )
-            }
-            Death::TimedOut { after } => format!("timed out after {} s", after.as_secs()),
-            Death::Crashed { status, stderr } => {
-                let mut reason = match status.and_then(|s| s.signal()) {
-                    Some(signal) => {
-                        format!("worker crashed: signal {signal} ({})", signal_name(signal))
-                    }
-                    None => match status.and_then(|s| s.code()) {
-                        Some(code) => format!("worker exited with status {code}"),
-                        None => "worker closed its output unexpectedly".to_string(),
-                    },
-                };
-                if let Some(line) = stderr {
-                    reason.push_str(": ");
-                    reason.push_str(line);
-                }
-                reason
-            }
-        }
-    }
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGSEGV => "SIGSEGV: invalid memory reference",
-        libc::SIGABRT => "SIGABRT: aborted",
-        libc::SIGBUS => "SIGBUS: bus error",
-        libc::SIGFPE => "SIGFPE: arithmetic error",
-        libc::SIGILL => "SIGILL: illegal instruction",
-        libc::SIGKILL => "SIGKILL: killed",
-        libc::SIGTERM => "SIGTERM: terminated",
-        _ => "signal",
-    }
-}
-
-type WorkerId = u64;
-
-/// What reader threads tell the loop. Results themselves go to the writer.
-enum Event {
-    Ready {
-        worker: WorkerId,
-        libclang: String,
-    },
-    Parsed {
-        worker: WorkerId,
-        unit: UnitId,
-        files: Vec<SeenFile>,
-        bodies_skipped: Vec<u32>,
-    },
-    /// The unit's results were handed to the writer (`Ok`, with the
-    /// worker's memory at the end of the unit), or libclang could not parse
-    /// it (`Err`).
-    Finished {
-        worker: WorkerId,
-        unit: UnitId,
-        result: Result<UnitDone, String>,
-    },
-    /// End of the worker's stdout: it exited, was killed, or misbehaved.
-    Exited {
-        worker: WorkerId,
-        end: StreamEnd,
-    },
-}
-
-/// How a worker's stdout stopped being read.
-enum StreamEnd {
-    /// End of stream between frames: the worker exited (or was killed).
-    Closed,
-    /// Garbage or a protocol mismatch: the worker cannot be trusted.
-    Unreadable(String),
-    /// The writer thread is gone (its error, e.g. a full disk, is reported
-    /// by the caller), so nothing the worker sends can be stored.
-    WriterGone,
-}
-
-/// A child process that is killed, with its whole process group, when
-/// dropped: no worker outlives the supervisor's handle on it.
-struct WorkerProcess {
-    child: Child,
-}
-
-impl WorkerProcess {
-    fn signal_group(&self, signal: i32) {
-        // SAFETY: kill(2) on the process group we created for this child.
-        unsafe {
-            libc::kill(-(self.child.id() as i32), signal);
-        }
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.signal_group(libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-struct Busy {
-    request: IndexRequest,
-    retry: bool,
-    started: Instant,
-}
-
-struct Worker {
-    id: WorkerId,
-    process: WorkerProcess,
-    /// `None` once the worker is told to finish (stdin closed).
-    stdin: Option<BufWriter<ChildStdin>>,
-    statm: Option<Statm>,
-    ready: bool,
-    busy: Option<Busy>,
-    units_done: u32,
-    /// Directory of the source file of the last unit it was given.
-    last_directory: Option<PathBuf>,
-    rss: u64,
-    /// Set when the supervisor kills the worker, to name the cause.
-    killed: Option<Death>,
-    /// Ended by the supervisor with no unit to give it: its exit, even
-    /// before its handshake, says nothing about libclang.
-    discarded: bool,
-    /// Finish the current unit, then stop.
-    retire: bool,
-    stderr: Arc<Mutex<Vec<String>>>,
-    /// The thread filling `stderr`, until it has read the worker's last words.
-    stderr_reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Worker {
-    fn send(&mut self, request: &Request) -> std::io::Result<()> {
-        match &mut self.stdin {
-            Some(stdin) => protocol::write_frame(stdin, request),
-            None => Err(std::io::Error::other("worker is retiring")),
-        }
-    }
-
-    fn last_stderr_line(&self) -> Option<String> {
-        self.stderr.lock().ok()?.last().cloned()
-    }
-
-    /// Waits, briefly, until everything the exited worker wrote on stderr
-    /// has been read: its reader may not have seen the last line yet when
-    /// the exit is noticed, and that line says why it died. Bounded in case
-    /// something else still holds the pipe open.
-    fn drain_stderr_of_exited(&mut self) {
-        let Some(reader) = self.stderr_reader.take() else {
-            return;
-        };
-        let deadline = Instant::now() + STDERR_GRACE;
-        while !reader.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-/// Which unit emits each header in this build. Keys are xxh3 hashes of
-/// paths (a collision would make one header skipped: 1 in 2^64 per pair);
-/// the value is the claiming unit, `FRESH` for a header whose rows in the
-/// index are already current, or `MAIN_FILE` for a file that some unit of
-/// the project compiles (that unit emits it). Main files are not recorded
-/// otherwise, so the map grows with the distinct headers, not with the
-/// units: about 24 bytes per header.
-struct Claims {
-    owners: HashMap<u64, UnitId>,
-    /// Looks up what the index holds, to leave current headers alone.
-    index: Connection,
-    full: bool,
-}
-
-const FRESH: UnitId = UnitId::MAX;
-const MAIN_FILE: UnitId = UnitId::MAX - 1;
-
-impl Claims {
-    /// Which of `files` the unit emits. Headers whose bodies its worker
-    /// skipped are neither granted nor claimed: a later unit parsing them in
-    /// full will be. (If none does, refresh notices that the header was
-    /// never emitted and indexes its includers again.)
-    fn decide(
-        &mut self,
-        unit: UnitId,
-        files: &[SeenFile],
-        bodies_skipped: &[u32],
-        index_system_headers: bool,
-    ) -> Vec<bool> {
-        files
-            .iter()
-            .enumerate()
-            .map(|(i, file)| {
-                if i == 0 {
-                    // A unit always emits its own main file.
-                    return true;
-                }
-                if file.system && !index_system_headers {
-                    return false;
-                }
-                let key = xxhash_rust::xxh3::xxh3_64(file.path.as_bytes());
-                if self.owners.contains_key(&key) {
-                    return false;
-                }
-                if self.is_main_file(file) {
-                    self.owners.insert(key, MAIN_FILE);
-                    return false;
-                }
-                let current = !self.full && self.is_current(file);
-                if !current && bodies_skipped.contains(&(i as u32)) {
-                    return false;
-                }
-                let owner = if current { FRESH } else { unit };
-                self.owners.insert(key, owner);
-                owner == unit
-            })
-            .collect()
-    }
-
-    /// Whether some unit of the project compiles `file` (a `.cc` included
-    /// by another unit, say): then that unit emits it, as its main file. A
-    /// failed unit emits nothing, so its file is left to its includers.
-    fn is_main_file(&self, file: &SeenFile) -> bool {
-        self.index
-            .prepare_cached(
-                "SELECT 1 FROM units u JOIN files f ON f.id = u.file_id
-                 WHERE f.path = ?1 AND u.state != 'failed'",
-            )
-            .and_then(|mut s| s.query_row([&file.path], |_| Ok(())).optional())
-            .is_ok_and(|row| row.is_some())
-    }
-
-    /// Whether the index already holds rows for exactly this content.
-    fn is_current(&self, file: &SeenFile) -> bool {
-        self.index
-            .prepare_cached("SELECT 1 FROM files WHERE path = ?1 AND hash = ?2 AND indexed = 1")
-            .and_then(|mut s| {
-                s.query_row(rusqlite::params![file.path, hash_to_sql(file.hash)], |_| {
-                    Ok(())
-                })
-                .optional()
-            })
-            .is_ok_and(|row| row.is_some())
-    }
-
-    /// Frees the headers a unit claimed, when its worker died before its
-    /// results reached the writer: another unit may emit them.
-    fn release(&mut self, unit: UnitId) {
-        self.owners.retain(|_, owner| *owner != unit);
-    }
-}
-
 pub(crate) struct Supervisor<'a> {
     config: Config,
     queue: Queue,
@@ -426,7 +100,7 @@ pub(crate) struct Supervisor<'a> {
     report: Report,
     ending: Option<Ending>,
     started: Instant,
-    progress: &'a mut Progress,
+    observer: &'a mut dyn Observer,
     /// `None` when units are parsed without a precompiled standard library.
     preludes: Option<Preludes>,
 }
@@ -439,9 +113,9 @@ impl<'a> Supervisor<'a> {
     pub(crate) fn new(
         config: Config,
         queue: Queue,
-        index: Connection,
+        index: HeaderLookup,
         writer: Sender<WriteOp>,
-        progress: &'a mut Progress,
+        observer: &'a mut dyn Observer,
         prestarted: Option<StartedWorker>,
         preludes: Option<Preludes>,
     ) -> Supervisor<'a> {
@@ -464,11 +138,11 @@ impl<'a> Supervisor<'a> {
             report: Report::default(),
             ending: None,
             started: Instant::now(),
-            progress,
+            observer,
             preludes,
         };
         if let Some(started) = prestarted {
-            supervisor.next_worker = started.worker.id + 1;
+            supervisor.next_worker = started.id() + 1;
             // Should its reader threads not start, the worker is dropped
             // (killed) and dispatch starts another the usual way.
             let _ = supervisor.adopt(started);
@@ -499,7 +173,6 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
-        self.progress.finish();
         (self.ending.unwrap_or(Ending::Complete), self.report)
     }
 
@@ -510,22 +183,14 @@ impl<'a> Supervisor<'a> {
         if over_budget {
             // Idle workers hold memory too; letting them go is how the pool
             // gets back under its budget.
-            for worker in self
-                .workers
-                .iter_mut()
-                .filter(|w| w.busy.is_none() && !w.retire)
-            {
-                worker.retire = true;
-                worker.stdin = None;
+            for worker in self.workers.iter_mut().filter(|w| w.busy.is_none()) {
+                worker.retire();
             }
             return;
         }
         loop {
-            let idle = self
-                .workers
-                .iter()
-                .position(|w| w.busy.is_none() && !w.retire && w.stdin.is_some());
-            let live = self.workers.iter().filter(|w| !w.retire).count();
+            let idle = self.workers.iter().position(Worker::is_idle);
+            let live = self.workers.iter().filter(|w| w.holds_a_job()).count();
             if idle.is_none() && live >= self.config.jobs {
                 return;
             }
@@ -533,15 +198,9 @@ impl<'a> Supervisor<'a> {
             let task = match self.queue.next(near) {
                 Ok(Some(task)) => task,
                 Ok(None) => {
-                    // No more work: idle workers can go. They hold nothing
-                    // that is not already sent, so they are killed rather
-                    // than left to tear libclang's heap down while the build
-                    // waits for them to exit.
+                    // No more work: idle workers can go.
                     for worker in self.workers.iter_mut().filter(|w| w.busy.is_none()) {
-                        worker.retire = true;
-                        worker.stdin = None;
-                        worker.discarded = true;
-                        worker.process.signal_group(libc::SIGKILL);
+                        worker.discard();
                     }
                     return;
                 }
@@ -558,7 +217,7 @@ impl<'a> Supervisor<'a> {
                     Ok(slot) => slot,
                     Err(e) => {
                         self.queue.retry(task.request);
-                        self.stop(Ending::Fatal(e));
+                        self.stop(Ending::Fatal(e.to_string()));
                         return;
                     }
                 },
@@ -586,14 +245,13 @@ impl<'a> Supervisor<'a> {
             // The worker died before it could take the unit; its exit event
             // will come. The unit is not its fault: queue it again.
             Err(_) => {
-                worker.retire = true;
-                worker.stdin = None;
+                worker.retire();
                 self.queue.retry(task.request);
             }
         }
     }
 
-    fn spawn(&mut self) -> Result<usize, String> {
+    fn spawn(&mut self) -> Result<usize, StartError> {
         let id = self.next_worker;
         self.next_worker += 1;
         let started = start_worker(&self.config, id)?;
@@ -602,25 +260,8 @@ impl<'a> Supervisor<'a> {
 
     /// Starts the threads that read a started worker's output and takes it
     /// into the pool.
-    fn adopt(&mut self, started: StartedWorker) -> Result<usize, String> {
-        let StartedWorker {
-            mut worker,
-            stdout,
-            stderr,
-        } = started;
-        let id = worker.id;
-        let tail = Arc::clone(&worker.stderr);
-        let events = self.events_tx.clone();
-        let writer = self.writer.clone();
-        std::thread::Builder::new()
-            .name(format!("worker-{id}-out"))
-            .spawn(move || read_worker(id, stdout, &events, &writer))
-            .map_err(|e| format!("starting a reader thread: {e}"))?;
-        let stderr_reader = std::thread::Builder::new()
-            .name(format!("worker-{id}-err"))
-            .spawn(move || drain_stderr(stderr, &tail))
-            .map_err(|e| format!("starting a reader thread: {e}"))?;
-        worker.stderr_reader = Some(stderr_reader);
+    fn adopt(&mut self, started: StartedWorker) -> Result<usize, StartError> {
+        let worker = started.launch(self.events_tx.clone(), self.writer.clone())?;
         self.report.workers_spawned += 1;
         self.workers.push(worker);
         Ok(self.workers.len() - 1)
@@ -632,11 +273,10 @@ impl<'a> Supervisor<'a> {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Ready { worker, libclang } => {
+            Event::Ready { worker } => {
                 if let Some(slot) = self.slot(worker) {
                     self.workers[slot].ready = true;
                 }
-                self.report.libclang_version.get_or_insert(libclang);
             }
             Event::Parsed {
                 worker,
@@ -659,7 +299,7 @@ impl<'a> Supervisor<'a> {
             Event::Finished {
                 worker,
                 unit,
-                result,
+                finish,
             } => {
                 let Some(slot) = self.slot(worker) else {
                     return;
@@ -667,7 +307,7 @@ impl<'a> Supervisor<'a> {
                 let w = &mut self.workers[slot];
                 let busy = w.busy.take();
                 w.units_done += 1;
-                if let Ok(done) = result {
+                if let Finish::Indexed(done) = &finish {
                     // The worker measured itself as the unit ended: a peak
                     // the 50 ms sampler may have missed on a short unit.
                     w.rss = w.rss.max(done.rss.owned());
@@ -688,13 +328,12 @@ impl<'a> Supervisor<'a> {
                 if w.units_done >= self.config.files_per_worker
                     || w.rss > self.config.rss_soft_limit
                 {
-                    w.retire = true;
-                    w.stdin = None;
+                    w.retire();
                     self.report.workers_recycled += 1;
                 }
-                match result {
-                    Ok(_) => self.report.indexed += 1,
-                    Err(reason) => self.fail(unit, reason, false),
+                match finish {
+                    Finish::Indexed(_) => self.report.indexed += 1,
+                    Finish::Unparsed { reason } => self.fail(unit, reason, false),
                 }
             }
             Event::Exited { worker, end } => self.exited(worker, end),
@@ -724,7 +363,7 @@ impl<'a> Supervisor<'a> {
         worker.drain_stderr_of_exited();
         // A worker that dies before its handshake cannot index anything:
         // libclang is missing or broken, or the binary is stale.
-        let never_started = !worker.ready && worker.killed.is_none() && !worker.discarded;
+        let never_started = worker.never_started();
         if never_started && self.ending.is_none() {
             let detail = worker
                 .last_stderr_line()
@@ -746,7 +385,7 @@ impl<'a> Supervisor<'a> {
             // cancellation): it stays pending for the next build.
             return;
         }
-        let death = worker.killed.take().unwrap_or_else(|| Death::Crashed {
+        let death = worker.take_death().unwrap_or_else(|| Death::Crashed {
             status,
             stderr: worker.last_stderr_line().or(error),
         });
@@ -786,32 +425,31 @@ impl<'a> Supervisor<'a> {
         let now = Instant::now();
         let mut total = 0;
         for worker in &mut self.workers {
-            let Some(rss) = worker.statm.as_mut().and_then(Statm::sample) else {
+            let Some(rss) = worker.statm.as_mut().and_then(crate::memory::Statm::sample) else {
                 continue;
             };
             worker.rss = rss.owned();
             total += worker.rss;
             self.report.note_worker_memory(rss);
-            if worker.killed.is_some() {
+            if matches!(worker.standing, Standing::Killed(_)) {
                 continue;
             }
             if worker.rss > self.config.rss_hard_limit {
-                worker.killed = Some(Death::OverMemory {
-                    rss: worker.rss,
+                let rss = worker.rss;
+                worker.kill(Death::OverMemory {
+                    rss,
                     limit: self.config.rss_hard_limit,
                 });
-                worker.process.signal_group(libc::SIGKILL);
             } else if let Some(busy) = &worker.busy {
                 let elapsed = now.duration_since(busy.started);
                 if elapsed > self.config.tu_timeout {
-                    worker.killed = Some(Death::TimedOut {
+                    worker.kill(Death::TimedOut {
                         after: self.config.tu_timeout,
                     });
-                    worker.process.signal_group(libc::SIGKILL);
                 }
             }
         }
-        self.progress.update(&Snapshot {
+        self.observer.progress(&Snapshot {
             done: self.report.indexed + self.report.failed,
             failed: self.report.failed,
             total: self.queue.total(),
@@ -829,7 +467,7 @@ impl<'a> Supervisor<'a> {
         }
         self.ending = Some(ending);
         for worker in &mut self.workers {
-            worker.stdin = None;
+            worker.retire();
             if worker.busy.is_some() {
                 worker.process.signal_group(libc::SIGTERM);
             }
@@ -845,180 +483,6 @@ impl<'a> Supervisor<'a> {
         }
         for worker in &self.workers {
             worker.process.signal_group(libc::SIGKILL);
-        }
-    }
-}
-
-/// A worker process that was started and sent its hello, with the pipes its
-/// reader threads will own.
-pub(crate) struct StartedWorker {
-    worker: Worker,
-    stdout: ChildStdout,
-    stderr: ChildStderr,
-}
-
-/// Starts the first worker before the supervisor exists, so that it loads
-/// libclang while the refresh decides what is dirty: a one-file refresh
-/// then does not wait for it. The supervisor adopts it (see
-/// [`Supervisor::new`]), or dropping it kills it.
-pub(crate) fn prestart_worker(config: &Config) -> Result<StartedWorker, String> {
-    start_worker(config, 0)
-}
-
-fn start_worker(config: &Config, id: WorkerId) -> Result<StartedWorker, String> {
-    let mut command = Command::new(&config.exe);
-    command
-        .arg("worker")
-        .env("LIBCLANG_PATH", &config.toolchain.library)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let parent = std::process::id() as i32;
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            // Its own process group: a terminal's Ctrl-C reaches only the
-            // supervisor, and the whole group can be killed at once.
-            libc::setpgid(0, 0);
-            // Die with the supervisor, even if it is SIGKILLed.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("starting a worker ({}): {e}", config.exe.display()))?;
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let stdin = BufWriter::new(child.stdin.take().expect("piped"));
-    let pid = child.id();
-    let mut worker = Worker {
-        id,
-        process: WorkerProcess { child },
-        stdin: Some(stdin),
-        statm: Statm::open(pid).ok(),
-        ready: false,
-        busy: None,
-        units_done: 0,
-        last_directory: None,
-        rss: 0,
-        killed: None,
-        discarded: false,
-        retire: false,
-        stderr: Arc::new(Mutex::new(Vec::new())),
-        stderr_reader: None,
-    };
-    worker
-        .send(&Request::Hello(Hello {
-            version: PROTOCOL_VERSION,
-            index_system_headers: config.index_system_headers,
-            index_locals: config.index_locals,
-            resource_dir: config.toolchain.resource_dir.display().to_string(),
-            retain_free_memory: config.rss_soft_limit / 2,
-        }))
-        .map_err(|e| format!("starting a worker: {e}"))?;
-    Ok(StartedWorker {
-        worker,
-        stdout,
-        stderr,
-    })
-}
-
-/// Decodes one worker's stdout until it ends.
-fn read_worker(
-    id: WorkerId,
-    stdout: ChildStdout,
-    events: &Sender<Event>,
-    writer: &Sender<WriteOp>,
-) {
-    let mut input = BufReader::with_capacity(1 << 16, stdout);
-    // The files of the unit being indexed, from its `Parsed` message.
-    let mut seen: Vec<SeenFile> = Vec::new();
-    let end = loop {
-        let event = match protocol::read_frame::<Response>(&mut input) {
-            Ok(Some(Response::Ready { version, libclang })) => {
-                if version != PROTOCOL_VERSION {
-                    break StreamEnd::Unreadable(format!(
-                        "worker speaks protocol {version}, supervisor {PROTOCOL_VERSION}"
-                    ));
-                }
-                Event::Ready {
-                    worker: id,
-                    libclang,
-                }
-            }
-            Ok(Some(Response::Parsed {
-                unit,
-                files,
-                bodies_skipped,
-            })) => {
-                seen.clone_from(&files);
-                Event::Parsed {
-                    worker: id,
-                    unit,
-                    files,
-                    bodies_skipped,
-                }
-            }
-            Ok(Some(Response::Indexed(index))) => {
-                let unit = index.unit;
-                let (used_prelude, prelude_discarded_ms) =
-                    (index.used_prelude, index.prelude_discarded_ms);
-                let rss = Rss {
-                    resident: index.worker_resident,
-                    shared: index.worker_resident.saturating_sub(index.worker_rss),
-                };
-                // Blocks while the writer is behind: that is the back-pressure.
-                if writer
-                    .send(WriteOp::Indexed {
-                        seen: std::mem::take(&mut seen),
-                        index,
-                    })
-                    .is_err()
-                {
-                    break StreamEnd::WriterGone;
-                }
-                Event::Finished {
-                    worker: id,
-                    unit,
-                    result: Ok(UnitDone {
-                        rss,
-                        used_prelude,
-                        prelude_discarded_ms,
-                    }),
-                }
-            }
-            Ok(Some(Response::Failed { unit, reason })) => Event::Finished {
-                worker: id,
-                unit,
-                result: Err(reason),
-            },
-            Ok(None) => break StreamEnd::Closed,
-            Err(e) => break StreamEnd::Unreadable(format!("unreadable output: {e}")),
-        };
-        if events.send(event).is_err() {
-            return;
-        }
-    };
-    let _ = events.send(Event::Exited { worker: id, end });
-}
-
-/// Keeps the last lines a worker wrote on stderr. Reading continuously
-/// means a chatty worker can never block on a full pipe.
-fn drain_stderr(stderr: ChildStderr, tail: &Mutex<Vec<String>>) {
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Ok(mut tail) = tail.lock() {
-            if tail.len() == STDERR_TAIL {
-                tail.remove(0);
-            }
-            tail.push(line);
         }
     }
 }

@@ -30,7 +30,7 @@ impl Toolchain {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ToolchainError {
+pub enum ToolchainError {
     #[error("LIBCLANG_PATH is set to {0}, which holds no libclang shared library: point it at libclang.so or its directory")]
     BadLibclangPath(PathBuf),
     #[error(

@@ -23,7 +23,7 @@ use crate::memory;
 use crate::protocol::{self, Request, Response, SeenFile, PROTOCOL_VERSION};
 
 /// Runs the worker until its stdin closes.
-pub(crate) fn run() -> Result<()> {
+pub fn run() -> Result<()> {
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
     let faults = Fault::from_env()?;
@@ -148,6 +148,17 @@ struct Fault {
     file: String,
 }
 
+/// An `INDEXER_FAULT` that does not parse.
+#[derive(Debug, thiserror::Error)]
+enum FaultSpecError {
+    #[error("INDEXER_FAULT item `{0}` lacks `@file`")]
+    NoFile(String),
+    #[error("INDEXER_FAULT kind `{0}` is not crash, hang or alloc:SIZE")]
+    Kind(String),
+    #[error("{0}")]
+    Size(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum FaultKind {
     Crash,
@@ -158,28 +169,26 @@ enum FaultKind {
 impl Fault {
     fn from_env() -> Result<Vec<Fault>> {
         match std::env::var("INDEXER_FAULT") {
-            Ok(spec) => Fault::parse(&spec).map_err(anyhow::Error::msg),
+            Ok(spec) => Ok(Fault::parse(&spec)?),
             Err(_) => Ok(Vec::new()),
         }
     }
 
-    fn parse(spec: &str) -> Result<Vec<Fault>, String> {
+    fn parse(spec: &str) -> Result<Vec<Fault>, FaultSpecError> {
         spec.split(',')
             .filter(|s| !s.trim().is_empty())
             .map(|item| {
                 let (kind, file) = item
                     .split_once('@')
-                    .ok_or_else(|| format!("INDEXER_FAULT item `{item}` lacks `@file`"))?;
+                    .ok_or_else(|| FaultSpecError::NoFile(item.to_owned()))?;
                 let kind = match kind.trim() {
                     "crash" => FaultKind::Crash,
                     "hang" => FaultKind::Hang,
                     other => match other.strip_prefix("alloc:") {
-                        Some(size) => FaultKind::Alloc(memory::parse_size(size)?),
-                        None => {
-                            return Err(format!(
-                                "INDEXER_FAULT kind `{other}` is not crash, hang or alloc:SIZE"
-                            ))
-                        }
+                        Some(size) => FaultKind::Alloc(
+                            memory::parse_size(size).map_err(FaultSpecError::Size)?,
+                        ),
+                        None => return Err(FaultSpecError::Kind(other.to_owned())),
                     },
                 };
                 Ok(Fault {

@@ -1755,7 +1755,7 @@ impl<'s> Collector<'s> {
 /// xxh3 and length of the content libclang parsed.
 unsafe fn parsed_content_hash(tu: CXTranslationUnit, file: CXFile, path: &str) -> (u64, u64) {
     let bytes = parsed_content(tu, file, path);
-    (xxhash_rust::xxh3::xxh3_64(&bytes), bytes.len() as u64)
+    (crate::fingerprint::hash_bytes(&bytes), bytes.len() as u64)
 }
 
 /// The content libclang parsed; the file on disk if libclang no longer
@@ -1772,15 +1772,13 @@ unsafe fn parsed_content<'t>(tu: CXTranslationUnit, file: CXFile, path: &str) ->
 
 /// The key of a header in [`Session::parsed_headers`].
 fn path_key(path: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(path.as_bytes())
+    crate::fingerprint::path_key(path)
 }
 
-/// Modification time in nanoseconds, computed as `refresh` computes it so
-/// the two compare equal; `None` if there is no such file.
+/// Modification time in nanoseconds, as the refresh computes it
+/// (`fingerprint`); `None` if there is no such file.
 fn modified_ns(path: &str) -> Option<i64> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok()?;
-    Some(meta.mtime() * 1_000_000_000 + meta.mtime_nsec())
+    crate::fingerprint::modified_ns(path)
 }
 
 /// A normalized absolute path for a file, and its modification time (0 if
@@ -2405,8 +2403,17 @@ mod tests {
     use super::*;
     use std::sync::{Mutex, MutexGuard};
 
-    const LIBCLANG: &str = "/usr/lib/llvm-14/lib/libclang-14.so.1";
-    const RESOURCE_DIR: &str = "/usr/lib/llvm-14/lib/clang/14.0.6";
+    /// libclang and its builtin headers, found the way a build finds them
+    /// (`LIBCLANG_PATH`, else the newest installed), not a fixed version.
+    fn toolchain() -> &'static crate::toolchain::Toolchain {
+        static TOOLCHAIN: std::sync::OnceLock<crate::toolchain::Toolchain> =
+            std::sync::OnceLock::new();
+        TOOLCHAIN.get_or_init(|| crate::toolchain::locate().expect("libclang (`make deps`)"))
+    }
+
+    fn resource_dir() -> &'static str {
+        toolchain().resource_dir.to_str().expect("a UTF-8 path")
+    }
 
     /// `Indexer::index` changes the working directory, and the tests share
     /// one process.
@@ -2437,7 +2444,7 @@ mod tests {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if std::env::var_os("LIBCLANG_PATH").is_none() {
-                std::env::set_var("LIBCLANG_PATH", LIBCLANG);
+                std::env::set_var("LIBCLANG_PATH", &toolchain().library);
             }
             let dir = tempfile::tempdir().unwrap();
             for (name, text) in files {
@@ -2446,7 +2453,7 @@ mod tests {
             let cwd = std::env::current_dir().unwrap();
             Fixture {
                 dir,
-                indexer: Indexer::new(Scope::default(), RESOURCE_DIR).unwrap(),
+                indexer: Indexer::new(Scope::default(), resource_dir()).unwrap(),
                 cwd,
                 prelude: None,
                 args: vec!["-xc++".into(), "-std=c++17".into(), "-I.".into()],
@@ -2798,7 +2805,7 @@ void call(Base* b) {
         let (seen, unit) = f.index("main.cpp");
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
         let stddef = seen.iter().find(|s| s.path.ends_with("/stddef.h")).unwrap();
-        assert!(stddef.path.starts_with(RESOURCE_DIR));
+        assert!(stddef.path.starts_with(resource_dir()));
         assert!(stddef.system);
         assert_eq!(symbol(&unit, "length").1.type_spelling, "size_t");
         // Declarations in system headers are not indexed by default; the
@@ -2820,7 +2827,7 @@ void call(Base* b) {
                 system_headers: true,
                 ..Scope::default()
             },
-            RESOURCE_DIR,
+            resource_dir(),
         )
         .unwrap();
         let (seen, unit) = f.index("main.cpp");

@@ -8,6 +8,7 @@ mod faults;
 mod fuzz;
 mod generators;
 mod hostile;
+mod library;
 mod locals;
 mod pipeline;
 mod refresh;

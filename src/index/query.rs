@@ -10,11 +10,13 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::protocol::{role, SYMBOL_KINDS};
-use crate::refresh::Command;
+use super::maintenance::query_indexes_deferred;
+use super::model::{
+    role, role_names, Command, RunState, UnitState, QUARANTINE_FAILURES, SYMBOL_KINDS,
+};
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum QueryError {
+pub enum QueryError {
     #[error("no symbol matches `{0}`: try `indexer find {0}` to see what the index holds")]
     NotFound(String),
     #[error("`{name}` is ambiguous; pass one of these USRs instead:\n{}", .candidates.iter().map(|c| format!("  {}  {} {}  {}:{}", c.usr, c.kind, c.qualified_name, c.file.as_deref().unwrap_or("?"), c.line.unwrap_or(0))).collect::<Vec<_>>().join("\n"))]
@@ -30,7 +32,7 @@ pub(crate) enum QueryError {
 impl QueryError {
     /// Whether the question itself is wrong (a usage error, exit 2) rather
     /// than the index or the answer.
-    pub(crate) fn is_usage(&self) -> bool {
+    pub fn is_usage(&self) -> bool {
         matches!(
             self,
             QueryError::UnknownKind(_) | QueryError::PatternTooLong(_)
@@ -44,7 +46,7 @@ const MAX_PATTERN_BYTES: usize = 50_000;
 
 /// One answer line: a symbol, and where it is declared or used.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct Row {
+pub struct Row {
     pub usr: String,
     pub name: String,
     pub qualified_name: String,
@@ -67,8 +69,8 @@ pub(crate) struct Row {
 }
 
 /// Which symbols `find` searches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Scope {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
     /// Symbols declared in the project's own files.
     Project,
     /// Also the symbols of system headers the project refers to (they have
@@ -78,7 +80,7 @@ pub(crate) enum Scope {
 
 /// What `find` answers.
 #[derive(Debug)]
-pub(crate) struct Found {
+pub struct Found {
     pub rows: Vec<Row>,
     /// Matches left out because they are not declared in the project's
     /// files (`Scope::Project` only).
@@ -87,7 +89,7 @@ pub(crate) struct Found {
 
 /// Symbols whose name or qualified name contains `pattern`, or matches it
 /// as a glob when it holds `*` or `?`, in `scope`.
-pub(crate) fn find(
+pub fn find(
     conn: &Connection,
     pattern: &str,
     kind: Option<&str>,
@@ -112,23 +114,13 @@ pub(crate) fn find(
         Scope::All => "1",
     };
     let sql = format!(
-        "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
-         FROM symbols s
-         LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
-         LEFT JOIN files f ON f.id = d.file_id
+        "{DECLARED}
          WHERE {matches} AND {in_scope}
          ORDER BY s.qualified_name, s.usr"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
-        .query_map(params![pattern, kind], |r| {
-            let mut row = symbol_row(r)?;
-            row.file = r.get(4)?;
-            row.line = r.get(5)?;
-            row.column = r.get(6)?;
-            row.definition = r.get(7)?;
-            Ok(row)
-        })?
+        .query_map(params![pattern, kind], declared_row)?
         .collect::<rusqlite::Result<_>>()?;
     let external_left_out = match scope {
         Scope::Project => conn.query_row(
@@ -145,7 +137,7 @@ pub(crate) fn find(
 }
 
 /// Every use of the symbol, in file order.
-pub(crate) fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+pub fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     uses(conn, "r.symbol_id = ?1", id)
 }
@@ -156,7 +148,7 @@ pub(crate) fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryErr
 /// defined is included (`definition`): what holds it may hand it to what
 /// calls it (`std::sort`, a thread), so a walk up the callers of a call in
 /// its body goes on through the function that defines it.
-pub(crate) fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     let sql = format!(
         "SELECT {SYMBOL_COLUMNS}, f.path, r.line, r.col, r.roles, callee.qualified_name, callee.usr
@@ -176,23 +168,14 @@ pub(crate) fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, Query
         dynamic = role::DYNAMIC,
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([id], |r| {
-        let mut row = symbol_row(r)?;
-        row.file = r.get(4)?;
-        row.line = r.get(5)?;
-        row.column = r.get(6)?;
-        row.roles = Some(role_names(r.get(7)?));
-        // For a caller, the "container" is what it calls.
-        row.container = r.get(8)?;
-        row.container_usr = r.get(9)?;
-        Ok(row)
-    })?;
+    // For a caller, the "container" columns hold what it calls.
+    let rows = stmt.query_map([id], use_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// What a function calls, with the call sites, and the lambdas it defines
 /// (`definition`), whose calls a walk down goes on to.
-pub(crate) fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
+pub fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
     let id = resolve(conn, symbol)?;
     uses(
         conn,
@@ -215,20 +198,42 @@ fn uses(conn: &Connection, filter: &str, id: i64) -> Result<Vec<Row>, QueryError
          ORDER BY f.path, r.line, r.col"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([id], |r| {
-        let mut row = symbol_row(r)?;
-        row.file = r.get(4)?;
-        row.line = r.get(5)?;
-        row.column = r.get(6)?;
-        row.roles = Some(role_names(r.get(7)?));
-        row.container = r.get(8)?;
-        row.container_usr = r.get(9)?;
-        Ok(row)
-    })?;
+    let rows = stmt.query_map([id], use_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 const SYMBOL_COLUMNS: &str = "s.usr, s.name, s.qualified_name, s.kind";
+
+/// Symbols (`s`) with their definition, or else first declaration (`d`,
+/// in file `f`), as [`declared_row`] reads them.
+const DECLARED: &str = "SELECT s.usr, s.name, s.qualified_name, s.kind, f.path, d.line, d.col, d.is_definition
+     FROM symbols s
+     LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
+     LEFT JOIN files f ON f.id = d.file_id";
+
+/// A symbol and where it is declared: [`SYMBOL_COLUMNS`], then the file,
+/// line, column and whether the declaration is a definition.
+fn declared_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let mut row = symbol_row(r)?;
+    row.file = r.get(4)?;
+    row.line = r.get(5)?;
+    row.column = r.get(6)?;
+    row.definition = r.get(7)?;
+    Ok(row)
+}
+
+/// A use of a symbol: [`SYMBOL_COLUMNS`], then the file, line, column,
+/// roles, and the qualified name and USR of the other symbol involved.
+fn use_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let mut row = symbol_row(r)?;
+    row.file = r.get(4)?;
+    row.line = r.get(5)?;
+    row.column = r.get(6)?;
+    row.roles = Some(role_names(r.get(7)?));
+    row.container = r.get(8)?;
+    row.container_usr = r.get(9)?;
+    Ok(row)
+}
 
 fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -244,23 +249,6 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         container: None,
         container_usr: None,
     })
-}
-
-fn role_names(roles: u32) -> Vec<&'static str> {
-    [
-        (role::CALL, "call"),
-        (role::DYNAMIC, "dynamic"),
-        (role::READ, "read"),
-        (role::WRITE, "write"),
-        (role::ADDRESS_OF, "address_of"),
-        (role::IMPLICIT, "implicit"),
-        (role::EXPANSION, "expansion"),
-        (role::DEFINITION, "definition"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| roles & bit != 0)
-    .map(|(_, name)| name)
-    .collect()
 }
 
 /// A USR, or else an exact qualified name, or else an exact plain name.
@@ -300,29 +288,12 @@ fn resolve(conn: &Connection, symbol: &str) -> Result<i64, QueryError> {
 
 /// A symbol with its defining (or first) location.
 fn describe(conn: &Connection, id: i64) -> rusqlite::Result<Row> {
-    conn.query_row(
-        &format!(
-            "SELECT {SYMBOL_COLUMNS}, f.path, d.line, d.col, d.is_definition
-             FROM symbols s
-             LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
-             LEFT JOIN files f ON f.id = d.file_id
-             WHERE s.id = ?1"
-        ),
-        [id],
-        |r| {
-            let mut row = symbol_row(r)?;
-            row.file = r.get(4)?;
-            row.line = r.get(5)?;
-            row.column = r.get(6)?;
-            row.definition = r.get(7)?;
-            Ok(row)
-        },
-    )
+    conn.query_row(&format!("{DECLARED} WHERE s.id = ?1"), [id], declared_row)
 }
 
 /// The state of an index, for `indexer status`.
 #[derive(Debug, Serialize)]
-pub(crate) struct Status {
+pub struct Status {
     pub files: u64,
     pub units: u64,
     pub units_indexed: u64,
@@ -339,10 +310,14 @@ pub(crate) struct Status {
     pub failed: Vec<FailedUnit>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slowest: Vec<UnitTiming>,
+    /// Whether a build held the index's lock when the status was read (a
+    /// `running` last run without one was killed, and reads as interrupted).
+    #[serde(skip)]
+    pub build_running: bool,
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct Run {
+pub struct Run {
     /// Seconds since the epoch.
     pub started_at: i64,
     pub finished_at: Option<i64>,
@@ -350,14 +325,14 @@ pub(crate) struct Run {
     pub started: String,
     pub finished: Option<String>,
     /// `complete`, `interrupted`, or `running` (another build is active).
-    pub status: String,
+    pub status: RunState,
     pub indexed: u64,
     pub failed: u64,
     pub removed: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct FailedUnit {
+pub struct FailedUnit {
     pub file: String,
     pub reason: String,
     /// Failed twice: later builds skip it until it changes (or `--retry-failed`).
@@ -365,7 +340,7 @@ pub(crate) struct FailedUnit {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct UnitTiming {
+pub struct UnitTiming {
     pub file: String,
     pub parse_ms: u64,
     pub worker_rss_bytes: u64,
@@ -374,7 +349,7 @@ pub(crate) struct UnitTiming {
 
 /// `running` is whether a build holds the database's lock now: a `running`
 /// row without one was killed and reads as interrupted.
-pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Result<Status> {
+pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Result<Status> {
     let count = |sql: &str| {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
@@ -389,7 +364,7 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
                 Ok(Run {
                     started_at: r.get(0)?,
                     finished_at: r.get(1)?,
-                    status: r.get(2)?,
+                    status: run_state(r.get_ref(2)?.as_str()?),
                     indexed: r.get::<_, i64>(3)? as u64,
                     failed: r.get::<_, i64>(4)? as u64,
                     removed: r.get::<_, i64>(5)? as u64,
@@ -400,17 +375,17 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
         )
         .optional()?
         .map(|mut run| {
-            if run.status == "running" && !running {
-                run.status = "interrupted".to_string();
+            if run.status == RunState::Running && !running {
+                run.status = RunState::Interrupted;
             }
             run
         });
     let failed = conn
         .prepare(
-            "SELECT f.path, coalesce(u.reason, ''), u.failures >= 2 FROM units u JOIN files f ON f.id = u.file_id
+            "SELECT f.path, coalesce(u.reason, ''), u.failures >= ?1 FROM units u JOIN files f ON f.id = u.file_id
              WHERE u.state = 'failed' ORDER BY f.path",
         )?
-        .query_map([], |r| Ok(FailedUnit { file: r.get(0)?, reason: r.get(1)?, quarantined: r.get(2)? }))?
+        .query_map([QUARANTINE_FAILURES], |r| Ok(FailedUnit { file: r.get(0)?, reason: r.get(1)?, quarantined: r.get(2)? }))?
         .collect::<rusqlite::Result<_>>()?;
     let slowest = conn
         .prepare(
@@ -436,26 +411,26 @@ pub(crate) fn status(conn: &Connection, running: bool, slowest: usize) -> rusqli
         symbols: count("SELECT count(*) FROM symbols")?,
         references: count("SELECT count(*) FROM refs")?,
         last_run,
-        query_indexes_deferred: crate::store::query_indexes_deferred(conn)?,
+        query_indexes_deferred: query_indexes_deferred(conn)?,
         failed,
         slowest,
+        build_running: running,
     })
 }
 
 /// One unit, for `indexer status --unit`.
 #[derive(Debug, Serialize)]
-pub(crate) struct Unit {
+pub struct Unit {
     pub file: String,
     pub directory: String,
-    /// `indexed`, `pending` or `failed`.
-    pub state: String,
+    pub state: UnitState,
     pub reason: Option<String>,
     #[serde(flatten)]
     pub command: Command,
 }
 
 /// The unit whose main file is `path` (absolute, normalized), if any.
-pub(crate) fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
+pub fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
     conn.query_row(
         "SELECT f.path, u.directory, u.state, u.reason, u.args, u.changes
          FROM units u JOIN files f ON f.id = u.file_id WHERE f.path = ?1",
@@ -464,7 +439,7 @@ pub(crate) fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Uni
             Ok(Unit {
                 file: r.get(0)?,
                 directory: r.get(1)?,
-                state: r.get(2)?,
+                state: unit_state(r.get_ref(2)?.as_str()?)?,
                 reason: r.get(3)?,
                 command: Command::from_json(
                     r.get_ref(4)?.as_str()?,
@@ -474,4 +449,21 @@ pub(crate) fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Uni
         },
     )
     .optional()
+}
+
+/// A `runs.status` this version never writes reads as interrupted: the run
+/// did not complete as far as this version can tell.
+fn run_state(text: &str) -> RunState {
+    RunState::parse(text).unwrap_or(RunState::Interrupted)
+}
+
+/// A `units.state`; anything else is a damaged row.
+fn unit_state(text: &str) -> rusqlite::Result<UnitState> {
+    UnitState::parse(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            rusqlite::types::Type::Text,
+            format!("unknown unit state `{text}`").into(),
+        )
+    })
 }

@@ -1,34 +1,21 @@
-//! Progress for people: a live bar on a terminal, a log line every few
-//! seconds otherwise, nothing with `--quiet`. The bar is cleared when the
-//! build ends, however it ends, so the terminal is left clean.
+//! Progress for people, the command line's [`Observer`] of a build: a live
+//! bar on a terminal, a log line every few seconds otherwise, nothing with
+//! `--quiet`; the build's events as lines above the bar. The bar is cleared
+//! when the build ends, however it ends, so the terminal is left clean.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::memory::human;
-use crate::output;
+use indexer::discover::Source;
+use indexer::memory::human;
+use indexer::observe::{Event, Observer, Snapshot};
+
+use super::output;
 
 /// Between plain log lines when stderr is not a terminal.
 const LOG_INTERVAL: Duration = Duration::from_secs(5);
-
-/// The state of a build at one moment, as the supervisor sees it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Snapshot {
-    pub done: u64,
-    pub failed: u64,
-    pub total: u64,
-    pub workers: usize,
-    pub workers_rss: u64,
-    pub elapsed: Duration,
-}
-
-impl Snapshot {
-    fn rate(&self) -> f64 {
-        self.done as f64 / self.elapsed.as_secs_f64().max(1e-3)
-    }
-}
 
 pub(crate) enum Progress {
     Bar(ProgressBar),
@@ -58,7 +45,7 @@ impl Progress {
     }
 
     /// Prints a line above the bar (or on stderr), unless quiet.
-    pub(crate) fn note(&self, line: &str) {
+    fn note(&self, line: &str) {
         match self {
             Progress::Bar(bar) => bar.suspend(|| output::note(line)),
             Progress::Log { .. } => output::note(line),
@@ -66,7 +53,7 @@ impl Progress {
         }
     }
 
-    pub(crate) fn update(&mut self, s: &Snapshot) {
+    fn update(&mut self, s: &Snapshot) {
         match self {
             Progress::Bar(bar) => {
                 bar.set_length(s.total);
@@ -96,10 +83,44 @@ impl Progress {
         }
     }
 
-    pub(crate) fn finish(&mut self) {
+    fn finish(&mut self) {
         if let Progress::Bar(bar) = self {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Observer for Progress {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Source {
+                source: Source::CompileCommands(path),
+                ..
+            } => self.note(&format!("using {}", path.display())),
+            Event::Source {
+                source: Source::Walk,
+                project,
+            } => self.note(&format!(
+                "no compile_commands.json in {}: indexing its C/C++ sources with default flags (pass --compdb for exact ones)",
+                project.display()
+            )),
+            Event::DiscoveryWarning(warning) => self.note(&format!("warning: {warning}")),
+            Event::Folded(folded) => self.note(&format!(
+                "{folded} duplicate entries folded (each file is indexed once, with its first command)"
+            )),
+            Event::PchUnavailable { reason } => self.note(&format!(
+                "warning: parsing every unit without a precompiled standard library: {reason}"
+            )),
+            Event::IndexingFinished => self.finish(),
+            // The command line ends the process on a signal outside the
+            // indexing phase (see `signals`).
+            Event::CancelledLate(signal) => super::signals::exit_cancelled(*signal, false),
+            _ => {}
+        }
+    }
+
+    fn progress(&mut self, snapshot: &Snapshot) {
+        self.update(snapshot);
     }
 }
 

@@ -36,21 +36,8 @@ pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// `error` and its causes as one line, each said once: library errors
-/// often name their cause in their own message (`cannot open X: No such
-/// file or directory; pass ...`) and carry it as their source too, and
-/// context added on the way up may repeat what it wraps.
+/// `error` and its causes as one line, each said once (see
+/// [`indexer::one_line`]).
 pub(crate) fn error_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let part = cause.to_string();
-        if line.contains(&part) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&part);
-    }
-    line
+    indexer::one_line(error.as_ref())
 }

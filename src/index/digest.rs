@@ -75,7 +75,7 @@ const TABLES: [(&str, &str); 10] = [
 
 /// One table's content.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct TableDigest {
+pub struct TableDigest {
     pub table: &'static str,
     pub rows: u64,
     /// xxh3-128 of the rows, in order, each as tab-separated values (NULL
@@ -89,7 +89,7 @@ pub(crate) struct TableDigest {
 /// The digest of every table; with `rows`, the rows too. The rows stream
 /// through the hash in SQLite's order, so without `rows` memory does not
 /// grow with the index.
-pub(crate) fn digest(conn: &Connection, rows: bool) -> rusqlite::Result<Vec<TableDigest>> {
+pub fn digest(conn: &Connection, rows: bool) -> rusqlite::Result<Vec<TableDigest>> {
     TABLES
         .iter()
         .map(|&(table, sql)| {
@@ -135,14 +135,14 @@ pub(crate) fn digest(conn: &Connection, rows: bool) -> rusqlite::Result<Vec<Tabl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{self, Access};
+    use crate::index::db::{open, Access};
 
     #[test]
     fn ids_and_insertion_order_do_not_change_the_digest() {
         let dir = tempfile::tempdir().unwrap();
         let fill = |name: &str, ids: [i64; 2]| {
             let path = dir.path().join(name);
-            let conn = store::open(&path, Access::Write).unwrap();
+            let conn = open(&path, Access::Write).unwrap();
             conn.execute_batch(&format!(
                 "INSERT INTO files(id, path, size, mtime_ns, hash, is_system, indexed)
                      VALUES ({a}, '/p/a.c', 1, {a}, 7, 0, 1), ({b}, '/p/b.h', 2, 0, 8, 0, 1);
@@ -160,7 +160,7 @@ mod tests {
             ))
             .unwrap();
             drop(conn);
-            digest(&store::open(&path, Access::Read).unwrap(), true).unwrap()
+            digest(&open(&path, Access::Read).unwrap(), true).unwrap()
         };
         let one = fill("one.db", [1, 2]);
         let other = fill("other.db", [20, 10]);

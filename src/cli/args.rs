@@ -1,0 +1,223 @@
+//! The command line's flags, as clap parses them, and what they become:
+//! the raw flags stay here; [`BuildArgs::settings`] turns them into the
+//! library's [`BuildSettings`], which the library validates.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use indexer::build::{default_db, BuildSettings, DEFAULT_FILES_PER_WORKER};
+use indexer::index::query;
+use indexer::memory::parse_size;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "indexer",
+    version,
+    about = "Build and query a semantic index of a C/C++ code base",
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Index a project, or refresh its index (only what changed is re-indexed)
+    Build(BuildArgs),
+    /// Show what the index holds, its last run, and the units that failed
+    Status(StatusArgs),
+    /// List symbols whose name or qualified name contains PATTERN (`*` and `?` glob)
+    Find(FindArgs),
+    /// List the uses of a symbol (a qualified name like `geo::Circle::area`, or a USR)
+    Refs(SymbolArgs),
+    /// List the call sites of a function or method, with their callers
+    Callers(SymbolArgs),
+    /// List what a function or method calls
+    Callees(SymbolArgs),
+    /// Print the index's content per table (row count and hash, rows spelled
+    /// with USRs and paths): equal for two builds of the same sources
+    Digest(DigestArgs),
+    /// Internal: run as a worker process (started by `build`)
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DbArgs {
+    /// The index database [default: PROJECT/.indexer/index.db]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// The project's root directory
+    #[arg(default_value = ".")]
+    pub(crate) project: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// compile_commands.json (or its directory) [default: PROJECT/compile_commands.json,
+    /// then PROJECT/build/compile_commands.json, else the project's sources are walked]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) compdb: Option<PathBuf>,
+    /// Worker processes [default: available cores]
+    #[arg(short, long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// Re-index every unit, ignoring what the index holds
+    #[arg(long)]
+    pub(crate) full: bool,
+    /// List the units that need indexing, with the reason, and index nothing
+    #[arg(long)]
+    pub(crate) explain: bool,
+    /// Retry units quarantined after failing twice
+    #[arg(long)]
+    pub(crate) retry_failed: bool,
+    /// Also index declarations in system headers
+    #[arg(long)]
+    pub(crate) index_system_headers: bool,
+    /// Also index parameters and the local variables of functions
+    #[arg(long)]
+    pub(crate) index_locals: bool,
+    /// Parse every unit exactly as written, without the standard library
+    /// precompiled once per compile command (slower; see docs/ARCHITECTURE.md)
+    #[arg(long)]
+    pub(crate) no_pch: bool,
+    /// Replace a worker after this many units
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FILES_PER_WORKER)]
+    pub(crate) files_per_worker: u32,
+    /// Kill a worker stuck this long on one unit (the unit fails) [default: 300]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) tu_timeout: Option<u64>,
+    /// Kill a worker owning more memory than this (e.g. 1500M, 2G)
+    /// [default: memory budget / jobs, at most 4G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) worker_rss_limit: Option<u64>,
+    /// Replace a worker owning more than this after its current unit [default: 75% of the hard limit]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) worker_rss_soft_limit: Option<u64>,
+    /// Pause dispatch while all workers together own more than this [default: 75% of RAM]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) memory_budget: Option<u64>,
+    /// Print one JSON summary object on stdout when done
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress and no summary (errors are still printed)
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+/// The flags every query shares: which index, and JSON output.
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// The project whose index to query
+    #[arg(long, default_value = ".")]
+    pub(crate) project: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[arg(default_value = ".")]
+    pub(crate) project: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Also list the N slowest units of the last builds
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) slowest: usize,
+    /// Show one unit instead: its state, and the arguments given to libclang
+    /// with what was changed in its compile command to make them
+    #[arg(long, value_name = "FILE")]
+    pub(crate) unit: Option<PathBuf>,
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FindArgs {
+    pub(crate) pattern: String,
+    /// Only symbols of this kind (class, function, method, ...)
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// `project`: symbols declared in the project's files; `all`: also those
+    /// of system headers the project refers to
+    #[arg(long, value_enum, default_value_t = Scope::Project)]
+    pub(crate) scope: Scope,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SymbolArgs {
+    /// A qualified name (`geo::Circle::area`), a plain name, or a USR
+    pub(crate) symbol: String,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DigestArgs {
+    /// The project whose index to digest
+    #[arg(default_value = ".")]
+    pub(crate) project: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Also print every row, after its table's name and a tab
+    #[arg(long)]
+    pub(crate) rows: bool,
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Which symbols `find` searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Scope {
+    /// Symbols declared in the project's own files.
+    Project,
+    /// Also the symbols of system headers the project refers to (they have
+    /// no location unless the index was built with `--index-system-headers`).
+    All,
+}
+
+impl From<Scope> for query::Scope {
+    fn from(scope: Scope) -> query::Scope {
+        match scope {
+            Scope::Project => query::Scope::Project,
+            Scope::All => query::Scope::All,
+        }
+    }
+}
+
+impl DbArgs {
+    /// The index database of `project`.
+    pub(crate) fn path(&self, project: &Path) -> PathBuf {
+        self.db.clone().unwrap_or_else(|| default_db(project))
+    }
+}
+
+impl BuildArgs {
+    /// The build these flags ask for (`--explain` is the command's choice,
+    /// not a setting).
+    pub(crate) fn settings(&self) -> BuildSettings {
+        BuildSettings {
+            db: self.db.db.clone(),
+            compdb: self.compdb.clone(),
+            jobs: self.jobs,
+            full: self.full,
+            retry_failed: self.retry_failed,
+            index_system_headers: self.index_system_headers,
+            index_locals: self.index_locals,
+            pch: !self.no_pch,
+            files_per_worker: Some(self.files_per_worker),
+            tu_timeout: self.tu_timeout.map(Duration::from_secs),
+            worker_rss_limit: self.worker_rss_limit,
+            worker_rss_soft_limit: self.worker_rss_soft_limit,
+            memory_budget: self.memory_budget,
+            ..BuildSettings::new(&self.project)
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Rendering the library's typed answers for people (text) and scripts
+//! (JSON on stdout). Nothing here computes: every figure comes from the
+//! library; a new output format is a new function here.
+
+use std::io::Write;
+use std::path::Path;
+
+use indexer::build::{BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
+use indexer::index::query::{self, Status, Unit};
+use indexer::index::TableDigest;
+use indexer::memory::human;
+
+use super::output;
+
+/// Symbols or uses, one per line (or a JSON array).
+pub(crate) fn rows(rows: &[query::Row], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for row in rows {
+        // A symbol of a system header that the index holds no declaration of.
+        let place = match &row.file {
+            Some(file) => format!(
+                "{file}:{}:{}",
+                row.line.unwrap_or(0),
+                row.column.unwrap_or(0)
+            ),
+            None => "(system header)".to_string(),
+        };
+        match (&row.roles, &row.container) {
+            (Some(roles), container) => writeln!(
+                out,
+                "{place}  {} {}{}{}",
+                row.kind,
+                row.qualified_name,
+                if roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", roles.join(","))
+                },
+                container
+                    .as_ref()
+                    .map(|c| format!("  in {c}"))
+                    .unwrap_or_default()
+            )?,
+            (None, _) => writeln!(out, "{place}  {} {}", row.kind, row.qualified_name)?,
+        }
+    }
+    if rows.is_empty() && !json {
+        output::note("(no results)");
+    }
+    Ok(())
+}
+
+/// Each table's row count and hash, then the rows if they were asked for.
+pub(crate) fn digest(tables: &[TableDigest], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &tables)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for table in tables {
+        writeln!(
+            out,
+            "{:12} {:>9} rows  {}",
+            table.table, table.rows, table.hash
+        )?;
+    }
+    for table in tables {
+        for row in table.content.iter().flatten() {
+            writeln!(out, "{}\t{row}", table.table)?;
+        }
+    }
+    Ok(())
+}
+
+/// `indexer status`.
+pub(crate) fn status(db: &Path, status: &Status, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &status)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "index:       {}", db.display())?;
+    writeln!(out, "files:       {}", status.files)?;
+    writeln!(
+        out,
+        "units:       {} ({} indexed, {} pending, {} failed)",
+        status.units, status.units_indexed, status.units_pending, status.units_failed
+    )?;
+    if status.units_adjusted > 0 {
+        writeln!(
+            out,
+            "commands:    {} adjusted for libclang (see `indexer status --unit FILE`)",
+            status.units_adjusted
+        )?;
+    }
+    writeln!(out, "symbols:     {}", status.symbols)?;
+    writeln!(out, "references:  {}", status.references)?;
+    match &status.last_run {
+        Some(run) => writeln!(
+            out,
+            "last run:    {} (started {}{}; {} indexed, {} failed, {} removed)",
+            run.status,
+            run.started,
+            run.finished
+                .as_ref()
+                .map(|f| format!(", finished {f}"))
+                .unwrap_or_default(),
+            run.indexed,
+            run.failed,
+            run.removed
+        )?,
+        None => writeln!(out, "last run:    none")?,
+    }
+    if status.query_indexes_deferred {
+        let why = if status.build_running {
+            "a first or --full build is running"
+        } else {
+            "an interrupted first or --full build left out the query indexes"
+        };
+        writeln!(
+            out,
+            "note:        {why}; queries scan (slower) until `indexer build` completes"
+        )?;
+    }
+    for failed in &status.failed {
+        writeln!(
+            out,
+            "failed:      {}: {}{}",
+            failed.file,
+            failed.reason,
+            if failed.quarantined {
+                " (quarantined)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    for unit in &status.slowest {
+        writeln!(
+            out,
+            "slow:        {:>7} ms  {:>9}  {:>6} symbols  {}",
+            unit.parse_ms,
+            human(unit.worker_rss_bytes),
+            unit.symbols,
+            unit.file
+        )?;
+    }
+    Ok(())
+}
+
+/// `indexer status --unit FILE`: one unit's state and command.
+pub(crate) fn unit(unit: &Unit, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &unit)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "unit:        {}", unit.file)?;
+    writeln!(
+        out,
+        "state:       {}{}",
+        unit.state,
+        unit.reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "directory:   {}", unit.directory)?;
+    write_command(&mut out, &unit.command)?;
+    if unit.command.changes.is_empty() {
+        writeln!(
+            out,
+            "changed:     nothing (the compile command is used as written)"
+        )?;
+    }
+    Ok(())
+}
+
+/// One line per unit `--explain` found dirty, with its command when the
+/// command stage changed it.
+pub(crate) fn dirty_unit(out: &mut impl Write, unit: &DirtyUnit<'_>) -> std::io::Result<()> {
+    writeln!(out, "{}: {}", unit.file, unit.reason)?;
+    if let Some(command) = &unit.adjusted {
+        write_command(out, command)?;
+    }
+    Ok(())
+}
+
+/// The last line of `--explain`.
+pub(crate) fn explained(out: &mut impl Write, explained: &Explained) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} of {} units would be indexed",
+        explained.dirty, explained.units
+    )
+}
+
+/// A unit's arguments, as a shell would take them, and each change the
+/// command stage made.
+fn write_command(out: &mut impl Write, command: &Command) -> std::io::Result<()> {
+    let args = shlex::try_join(command.args.iter().map(String::as_str))
+        .unwrap_or_else(|_| command.args.join(" "));
+    writeln!(out, "    arguments: {args}")?;
+    for change in &command.changes {
+        writeln!(out, "    changed:   {change}")?;
+    }
+    Ok(())
+}
+
+/// The end of a build: the `--json` summary, and a line or two for people.
+pub(crate) fn summary(outcome: &BuildOutcome, json: bool, quiet: bool) -> anyhow::Result<()> {
+    let (s, ending): (&Summary, &Ending) = (&outcome.summary, &outcome.ending);
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, s)?;
+        writeln!(out)?;
+    }
+    match ending {
+        Ending::Fatal(reason) => output::note(&format!("error: {reason}")),
+        Ending::Cancelled(_) => output::note(&format!(
+            "cancelled: {} units indexed and kept; run `indexer build` again to resume",
+            s.indexed
+        )),
+        Ending::Complete if !json && !quiet => {
+            writeln!(
+                out,
+                "indexed {} units, {} unchanged, {} failed, {} removed in {:.2} s; index holds {} symbols, {} references",
+                s.indexed, s.unchanged, s.failed, s.removed, s.elapsed_s, s.symbols, s.references
+            )?;
+            writeln!(
+                out,
+                "memory: supervisor peak {}, largest worker {}; {} workers started, {} recycled, {} killed for memory, {} timed out, {} crashed",
+                human(s.supervisor_peak_rss_bytes),
+                human(s.worker_peak_rss_bytes),
+                s.workers_spawned,
+                s.workers_recycled,
+                s.workers_killed_for_memory,
+                s.workers_timed_out,
+                s.workers_crashed
+            )?;
+            if s.adjusted_commands > 0 {
+                writeln!(
+                    out,
+                    "{} compile commands adjusted for libclang (see `indexer status --unit FILE`)",
+                    s.adjusted_commands
+                )?;
+            }
+            if s.failed > 0 {
+                writeln!(out, "see the failures with `indexer status`")?;
+            }
+        }
+        Ending::Complete => {}
+    }
+    Ok(())
+}
