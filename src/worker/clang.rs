@@ -1246,17 +1246,8 @@ impl<'s> Collector<'s> {
     /// stands there. (A walk of the whole tree would also visit, and
     /// deserialize, every declaration of a precompiled header.)
     unsafe fn using_declarations(&mut self, tu: CXTranslationUnit) {
-        for file in 0..self.files.len() {
-            let state = &mut self.files[file];
-            let system = *state.system.get_or_insert_with(|| {
-                clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0))
-                    != 0
-            });
-            if state.skipped || (system && !self.scope.system_headers) {
-                continue;
-            }
-            let handle = state.handle;
-            let text = parsed_content(tu, handle, &state.path);
+        for (file, handle) in self.scanned_files(tu) {
+            let text = parsed_content(tu, handle, &self.files[file].path);
             for offset in alias_keywords(&text) {
                 let cursor = clang_getCursor(tu, clang_getLocationForOffset(tu, handle, offset));
                 if matches!(
@@ -1267,6 +1258,24 @@ impl<'s> Collector<'s> {
                 }
             }
         }
+    }
+
+    /// The files whose data the unit collects (neither skipped nor, unless
+    /// asked for, system headers) and their handles: those whose text is
+    /// searched for what the callbacks do not report.
+    unsafe fn scanned_files(&mut self, tu: CXTranslationUnit) -> Vec<(usize, CXFile)> {
+        let include_system = self.scope.system_headers;
+        let mut scanned = Vec::new();
+        for (file, state) in self.files.iter_mut().enumerate() {
+            let system = *state.system.get_or_insert_with(|| {
+                clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0))
+                    != 0
+            });
+            if !state.skipped && (include_system || !system) {
+                scanned.push((file, state.handle));
+            }
+        }
+        scanned
     }
 
     /// Records the declaration of a using-declaration or namespace alias.
@@ -1320,17 +1329,8 @@ impl<'s> Collector<'s> {
     /// using-declarations. A lambda written in a macro's body is not found
     /// there (its calls still name it, see [`Collector::lambda_symbol`]).
     unsafe fn lambdas(&mut self, tu: CXTranslationUnit) {
-        for file in 0..self.files.len() {
-            let state = &mut self.files[file];
-            let system = *state.system.get_or_insert_with(|| {
-                clang_Location_isInSystemHeader(clang_getLocationForOffset(tu, state.handle, 0))
-                    != 0
-            });
-            if state.skipped || (system && !self.scope.system_headers) {
-                continue;
-            }
-            let handle = state.handle;
-            let text = parsed_content(tu, handle, &state.path);
+        for (file, handle) in self.scanned_files(tu) {
+            let text = parsed_content(tu, handle, &self.files[file].path);
             let mut bodies = Vec::new();
             for offset in lambda_introducers(&text) {
                 let cursor = clang_getCursor(tu, clang_getLocationForOffset(tu, handle, offset));
