@@ -254,15 +254,24 @@ mod tests {
         }
     }
 
+    /// An index with the schema and nothing in it.
+    fn empty_index() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::index::SCHEMA).unwrap();
+        conn
+    }
+
+    /// A plain build's options.
+    const PLAIN: Options<'static> = Options {
+        full: false,
+        retry_failed: false,
+        libclang: "test",
+    };
+
     #[test]
     fn a_file_listed_twice_keeps_its_first_command() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(crate::index::SCHEMA).unwrap();
-        let options = Options {
-            full: false,
-            retry_failed: false,
-            libclang: "test",
-        };
+        let mut conn = empty_index();
+        let options = PLAIN;
         let tx = conn.transaction().unwrap();
         let mut refresher = Refresher::start(&tx, &options).unwrap();
         for (file, flag) in [
@@ -289,13 +298,8 @@ mod tests {
     /// written hashes as before schema 3 recorded changes.
     #[test]
     fn the_command_stage_changes_are_stored_and_part_of_the_command() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(crate::index::SCHEMA).unwrap();
-        let options = Options {
-            full: false,
-            retry_failed: false,
-            libclang: "test",
-        };
+        let mut conn = empty_index();
+        let options = PLAIN;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a.c");
         std::fs::write(&file, "int a;\n").unwrap();

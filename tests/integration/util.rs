@@ -456,6 +456,23 @@ impl Running {
         self.child.try_wait().expect("try_wait").is_some()
     }
 
+    /// Waits for a build sent its first SIGTERM at `sent` to end as
+    /// cancelled (exit 143, saying so) within the cancellation target of
+    /// 2 s; returns its output.
+    pub fn assert_cancelled_since(self, sent: Instant, limit: Duration) -> Output {
+        let (output, exited) = self.wait(limit);
+        let latency = exited - sent;
+        println!("exited {latency:?} after the signal");
+        assert_eq!(exit_code(&output), 143, "{}", stderr(&output));
+        assert!(latency < Duration::from_secs(2), "took {latency:?} to exit");
+        assert!(
+            stderr(&output).contains("cancelled: exiting now"),
+            "{}",
+            stderr(&output)
+        );
+        output
+    }
+
     /// Waits at most `limit` for the process to exit (killing it and failing
     /// the test past that); returns its output and the moment its exit was
     /// seen (polled every 2 ms).
