@@ -109,6 +109,9 @@ pub struct Summary {
     pub status: &'static str,
     pub files_total: u64,
     pub indexed: u64,
+    /// Of `indexed`, the units whose parse reported errors (`indexer
+    /// status` lists them): their rows hold what clang understood.
+    pub indexed_with_errors: u64,
     pub unchanged: u64,
     pub failed: u64,
     pub removed: u64,
@@ -389,6 +392,7 @@ pub fn build(
         status: if complete { "complete" } else { "cancelled" },
         files_total: units,
         indexed: written.units_indexed,
+        indexed_with_errors: written.units_with_errors,
         unchanged: freshness.unchanged,
         failed: written.units_failed,
         removed: freshness.removed,

@@ -93,6 +93,13 @@ pub(crate) fn status(db: &Path, status: &Status, json: bool) -> anyhow::Result<(
         "units:       {} ({} indexed, {} pending, {} failed)",
         status.units, status.units_indexed, status.units_pending, status.units_failed
     )?;
+    if status.units_with_errors > 0 {
+        writeln!(
+            out,
+            "errors:      {} of the indexed units had errors; they hold what clang understood",
+            status.units_with_errors
+        )?;
+    }
     if status.units_adjusted > 0 {
         writeln!(
             out,
@@ -140,6 +147,20 @@ pub(crate) fn status(db: &Path, status: &Status, json: bool) -> anyhow::Result<(
             } else {
                 ""
             }
+        )?;
+    }
+    for unit in &status.with_errors {
+        writeln!(
+            out,
+            "with errors: {} ({} errors; the first at {})",
+            unit.file, unit.errors, unit.first
+        )?;
+    }
+    if status.units_with_errors > status.with_errors.len() as u64 {
+        writeln!(
+            out,
+            "             and {} more units with errors",
+            status.units_with_errors - status.with_errors.len() as u64
         )?;
     }
     for unit in &status.slowest {
@@ -251,6 +272,14 @@ pub(crate) fn summary(outcome: &BuildOutcome, json: bool, quiet: bool) -> anyhow
                     out,
                     "{} compile commands adjusted for libclang (see `indexer status --unit FILE`)",
                     s.adjusted_commands
+                )?;
+            }
+            if s.indexed_with_errors > 0 {
+                writeln!(
+                    out,
+                    "{} of the indexed units had errors (a missing header, code clang rejects): \
+                     they hold what clang understood; `indexer status` lists them",
+                    s.indexed_with_errors
                 )?;
             }
             if s.failed > 0 {

@@ -41,6 +41,9 @@ pub(crate) enum WriteOp {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct WriterStats {
     pub units_indexed: u64,
+    /// Indexed units whose parse reported errors (a missing header, code
+    /// clang rejects): their rows hold what clang understood.
+    pub units_with_errors: u64,
     pub units_failed: u64,
     /// Time spent inside SQLite, to show the writer is not the bottleneck.
     pub busy: Duration,
@@ -87,6 +90,7 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
             *rows += match op {
                 WriteOp::Indexed { seen, index } => {
                     stats.units_indexed += 1;
+                    stats.units_with_errors += u64::from(index.has_errors());
                     store_unit(t, &seen, &index)?
                 }
                 WriteOp::Failed {
