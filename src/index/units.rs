@@ -210,7 +210,7 @@ pub(crate) fn mark_dependents(
 /// Makes every unit pending, for `reason`.
 pub(crate) fn mark_all_pending(tx: &Transaction<'_>, reason: &Dirtiness) -> rusqlite::Result<()> {
     tx.execute(
-        "UPDATE units SET state = 'pending', reason = ?1, failures = 0",
+        "UPDATE units SET state = 'pending', reason = ?1, failures = 0, prelude_fell_back = 0",
         [reason.to_string()],
     )?;
     Ok(())

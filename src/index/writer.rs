@@ -293,11 +293,26 @@ fn store_unit(
         }
     }
     let symbol_count: usize = index.files.iter().map(|f| f.decls.len()).sum();
+    // How the unit fared with the precompiled library, if it was given one;
+    // a unit parsed as written without being given one keeps its record.
+    let fell_back = match (index.used_prelude, index.prelude_discarded_ms) {
+        (_, Some(_)) => Some(true),
+        (true, None) => Some(false),
+        (false, None) => None,
+    };
     tx.prepare_cached(
         "UPDATE units SET state = 'indexed', reason = NULL, failures = 0, parse_ms = ?2, worker_rss = ?3,
-                          symbols = ?4, indexed_at = ?5 WHERE id = ?1",
+                          symbols = ?4, indexed_at = ?5, prelude_fell_back = coalesce(?6, prelude_fell_back)
+         WHERE id = ?1",
     )?
-    .execute(params![unit, index.parse_ms, index.worker_rss as i64, symbol_count as i64, now_s()])?;
+    .execute(params![
+        unit,
+        index.parse_ms,
+        index.worker_rss as i64,
+        symbol_count as i64,
+        now_s(),
+        fell_back
+    ])?;
     Ok(rows + seen.len() + index.diagnostics.len() + 1)
 }
 
