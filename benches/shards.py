@@ -56,8 +56,10 @@ def main() -> None:
         single = tmp / "single.db"
         wall, peak, _ = timed([args.indexer, "build", str(corpus.root), "--db", str(single), *base])
         print(f"{corpus.name}: {len(corpus.units)} units, {args.jobs} jobs, {args.shards} shards")
+        # GNU time's peak is the largest process's: a worker's for a build
+        # (libclang's shared pages included), the merge's own for a merge.
         print(f"{'step':<22} {'wall s':>8} {'peak RSS MiB':>13}")
-        print(f"{'single build':<22} {wall:>8.1f} {peak / 1024:>13.1f}  (supervisor)")
+        print(f"{'single build':<22} {wall:>8.1f} {peak / 1024:>13.1f}")
         plan = ["--plan-from", str(single)] if args.plan_from else []
         shards, total = [], 0.0
         for k in range(args.shards):

@@ -1556,10 +1556,18 @@ impl<'s> Collector<'s> {
         let included = self.file_index(info.file);
         // A forced include (`-include`) comes from no file.
         if let Some(at) = self.locate(info.hashLoc, true) {
-            self.files[at.file as usize].data.includes.push(Include {
+            // A file without include guards (protobuf's `port_def.inc`) is
+            // read once per inclusion, and its directives with it: recorded
+            // once, so that its rows do not depend on how often the unit
+            // that emits it included it.
+            let include = Include {
                 line: at.line,
                 included,
-            });
+            };
+            let includes = &mut self.files[at.file as usize].data.includes;
+            if !includes.contains(&include) {
+                includes.push(include);
+            }
         }
     }
 
@@ -2842,6 +2850,35 @@ void call(Base* b) {
                 included: index_of("empty.h")
             }]
         );
+    }
+
+    /// A file without include guards read twice has its directives once:
+    /// its rows do not depend on how often the emitting unit included it.
+    #[test]
+    fn a_file_read_twice_has_each_include_once() {
+        let mut f = Fixture::new(&[
+            ("empty.h", "#pragma once\n"),
+            ("twice.inc", "#include \"empty.h\"\nint INC_NAME;\n"),
+            (
+                "main.cpp",
+                "#define INC_NAME a\n#include \"twice.inc\"\n#undef INC_NAME\n\
+                 #define INC_NAME b\n#include \"twice.inc\"\n",
+            ),
+        ]);
+        let (seen, unit) = f.index("main.cpp");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        let empty = seen
+            .iter()
+            .position(|s| s.path.ends_with("/empty.h"))
+            .unwrap();
+        assert_eq!(
+            file(&unit, &seen, "twice.inc").includes,
+            vec![Include {
+                line: 1,
+                included: empty as u32
+            }]
+        );
+        assert_eq!(unit.files[0].includes.len(), 2, "main.cpp's two lines");
     }
 
     #[test]
