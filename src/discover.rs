@@ -624,21 +624,25 @@ fn walker(root: &Path) -> ignore::Walk {
 }
 
 /// The directories a walk of `root` visits (`root` included), sorted:
-/// where a new source file would be found. Unreadable ones are left out.
-pub(crate) fn walked_directories(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = walker(root)
-        .flatten()
-        .filter(|entry| entry.file_type().is_some_and(|t| t.is_dir()))
-        .map(ignore::DirEntry::into_path)
-        .collect();
+/// where a new source file would be found; each source file it finds goes
+/// to `source`. Unreadable directories are left out.
+pub(crate) fn walked_directories(root: &Path, source: &mut dyn FnMut(&Path)) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in walker(root).flatten() {
+        match entry.file_type() {
+            Some(t) if t.is_dir() => dirs.push(entry.into_path()),
+            Some(_) if is_source(entry.path()) => source(entry.path()),
+            _ => {}
+        }
+    }
     dirs.sort_unstable();
     dirs
 }
 
-/// Whether a walk of `root` could find `path` (below `root`): no part of
-/// its path below `root` is hidden or a directory the walk skips. Ignore
-/// files are not read, so this errs towards "yes".
-pub(crate) fn may_walk(root: &Path, path: &Path) -> bool {
+/// Whether a walk of `root` could find `path` (below `root`; a directory
+/// if `is_dir`): no part of its path below `root` is hidden or a directory
+/// the walk skips. Ignore files are not read, so this errs towards "yes".
+pub(crate) fn may_walk(root: &Path, path: &Path, is_dir: bool) -> bool {
     let Ok(below) = path.strip_prefix(root) else {
         return false;
     };
@@ -647,8 +651,8 @@ pub(crate) fn may_walk(root: &Path, path: &Path) -> bool {
         let Some(name) = part.as_os_str().to_str() else {
             return false;
         };
-        let is_dir = parts.peek().is_some();
-        if name.starts_with('.') || (is_dir && is_skipped_dir_name(name)) {
+        let dir = is_dir || parts.peek().is_some();
+        if name.starts_with('.') || (dir && is_skipped_dir_name(name)) {
             return false;
         }
     }

@@ -422,13 +422,10 @@ impl Watch<'_> {
                 use self::scope::Relevance;
                 match state.scope.classify(&path, state.index.as_ref()) {
                     Relevance::Ignored | Relevance::Unknown => {}
-                    Relevance::Compdb => {
-                        state.pending.changed(&path, now);
-                        state.pending.changes.compdb = true;
-                    }
-                    Relevance::File | Relevance::Directory { .. } => {
-                        state.pending.changed(&path, now);
-                    }
+                    Relevance::Compdb => state.pending.compdb_changed(&path, now),
+                    // A directory is looked at by the sync below.
+                    Relevance::Directory { .. } => {}
+                    Relevance::File => state.pending.changed(&path, now),
                 }
             }
         }
@@ -518,9 +515,26 @@ impl Watch<'_> {
             .collect();
         let mut failures = Failures::default();
         let added = self.watch_all(dirs, &mut failures);
+        // Watched now: what they held before is looked at once; what comes
+        // later has its own events.
+        let now = Instant::now();
+        let mut found = Changes::default();
+        for (dir, walk) in &new_dirs {
+            scope.new_directory_content(dir, *walk, &mut |path| found.add(path));
+        }
         let total = {
             let mut state = self.shared.lock();
             state.watched.extend(added);
+            for path in &found.paths {
+                if scope.classify(path, None) == scope::Relevance::Compdb {
+                    state.pending.compdb_changed(path, now);
+                } else {
+                    state.pending.changed(path, now);
+                }
+            }
+            if found.truncated {
+                state.pending.rescan(now);
+            }
             state.watched.len()
         };
         if failures.count > 0 {

@@ -82,6 +82,11 @@ impl Pending {
         self.touch(now);
     }
 
+    pub fn compdb_changed(&mut self, path: &Path, now: Instant) {
+        self.changed(path, now);
+        self.changes.compdb = true;
+    }
+
     /// Events may have been lost: the next build must run.
     pub fn rescan(&mut self, now: Instant) {
         self.changes.rescan = true;
@@ -230,13 +235,11 @@ impl notify::EventHandler for Handler {
                     woken = true;
                 }
                 Relevance::Compdb => {
-                    state.pending.changed(path, now);
-                    state.pending.changes.compdb = true;
+                    state.pending.compdb_changed(path, now);
                     woken = true;
                 }
                 Relevance::Directory { walk } => {
                     state.pending.new_dir(path, walk);
-                    state.pending.changed(path, now);
                     woken = true;
                 }
             }

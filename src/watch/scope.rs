@@ -52,7 +52,8 @@ pub(crate) enum Relevance {
     /// A compilation database.
     Compdb,
     /// A new directory to watch: one a walk visits (`walk`: and its
-    /// subdirectories), or where a compilation database may appear.
+    /// subdirectories), or where a compilation database may appear. It
+    /// matters only by what it holds, looked at once it is watched.
     Directory { walk: bool },
 }
 
@@ -97,13 +98,21 @@ impl Scope {
             }
         }
         let is_dir = || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
-        if self.walk && discover::may_walk(&self.root, path) {
+        if self.walk {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             // An ignore file decides which sources the walk finds.
-            if discover::is_source(path) || name == ".gitignore" || name == ".ignore" {
-                return Relevance::File;
-            }
-            if is_dir() {
+            if name == ".gitignore" || name == ".ignore" {
+                if path
+                    .parent()
+                    .is_some_and(|dir| discover::may_walk(&self.root, dir, true))
+                {
+                    return Relevance::File;
+                }
+            } else if discover::is_source(path) {
+                if discover::may_walk(&self.root, path, false) {
+                    return Relevance::File;
+                }
+            } else if discover::may_walk(&self.root, path, true) && is_dir() {
                 return Relevance::Directory { walk: true };
             }
         }
@@ -138,7 +147,7 @@ impl Scope {
             .unwrap_or_default();
         dirs.extend(extra.iter().cloned());
         if self.walk {
-            dirs.extend(discover::walked_directories(&self.root));
+            dirs.extend(discover::walked_directories(&self.root, &mut |_| {}));
         }
         dirs.extend(
             self.compdbs
@@ -158,9 +167,22 @@ impl Scope {
     /// a walk would visit when `walk`.
     pub fn new_directories(&self, dir: &Path, walk: bool) -> Vec<PathBuf> {
         if walk {
-            discover::walked_directories(dir)
+            discover::walked_directories(dir, &mut |_| {})
         } else {
             vec![dir.to_path_buf()]
+        }
+    }
+
+    /// What a new directory, now watched, already holds that matters: the
+    /// sources a walk finds in it (`walk`), the compilation databases.
+    pub fn new_directory_content(&self, dir: &Path, walk: bool, found: &mut dyn FnMut(&Path)) {
+        if walk {
+            discover::walked_directories(dir, found);
+        }
+        for compdb in &self.compdbs {
+            if compdb.parent() == Some(dir) && compdb.exists() {
+                found(compdb);
+            }
         }
     }
 }

@@ -14,3 +14,4 @@ mod pipeline;
 mod refresh;
 mod robust;
 mod util;
+mod watch;
