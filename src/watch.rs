@@ -339,21 +339,19 @@ pub fn run<O: WatchObserver>(
         let source = tap.source;
         stop.end_build();
         watch.builds += 1;
-        match &result {
+        match result {
             Ok(outcome) => observer.watch_event(&WatchEvent::Built {
                 trigger: &trigger,
-                outcome,
+                outcome: &outcome,
             }),
+            Err(error) if trigger == Trigger::Start => return Err(error.into()),
             Err(error) => {
-                if trigger == Trigger::Start {
-                    return Err(result.err().expect("an error").into());
-                }
                 observer.watch_event(&WatchEvent::BuildFailed {
                     trigger: &trigger,
-                    error,
+                    error: &error,
                 });
                 if let (BuildError::Index(IndexError::Locked { .. }), Trigger::Changes(changes)) =
-                    (error, &trigger)
+                    (&error, &trigger)
                 {
                     let now = Instant::now();
                     watch
@@ -478,7 +476,10 @@ impl Watch<'_> {
     fn watch_all(&mut self, dirs: Vec<PathBuf>, failures: &mut Failures) -> Vec<PathBuf> {
         let mut added = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            match self.watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+            match self
+                .watcher
+                .watch(&dir, notify::RecursiveMode::NonRecursive)
+            {
                 Ok(()) => added.push(dir),
                 Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
                 Err(e) if !dir.exists() && matches!(&e.kind, notify::ErrorKind::Io(_)) => {}

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use indexer::build::{BuildError, BuildOutcome};
 use indexer::discover::Source;
 use indexer::memory::human;
-use indexer::build::{BuildError, BuildOutcome};
 use indexer::observe::{Event, Observer, Snapshot};
 use indexer::watch::{Trigger, WatchEvent, WatchObserver};
 

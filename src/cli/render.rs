@@ -5,9 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use indexer::build::{
-    BuildError, BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary,
-};
+use indexer::build::{BuildError, BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
 use indexer::index::query::{self, Status, Unit};
 use indexer::index::TableDigest;
 use indexer::memory::human;
@@ -299,8 +297,14 @@ pub(crate) fn watch_build(
             Err(e) => (None, Some(indexer::one_line(e))),
         };
         let object = WatchBuild {
-            trigger: if changes.is_some() { "changes" } else { "start" },
-            changed: changes.map_or(Vec::new(), |c| c.paths.iter().map(|p| p.as_path()).collect()),
+            trigger: if changes.is_some() {
+                "changes"
+            } else {
+                "start"
+            },
+            changed: changes.map_or(Vec::new(), |c| {
+                c.paths.iter().map(|p| p.as_path()).collect()
+            }),
             changed_truncated: changes.is_some_and(|c| c.truncated),
             compdb_changed: changes.is_some_and(|c| c.compdb),
             rescan: changes.is_some_and(|c| c.rescan),
@@ -349,7 +353,12 @@ fn changed_paths(changes: &Changes, root: &Path) -> String {
         .paths
         .iter()
         .take(SHOWN)
-        .map(|path| path.strip_prefix(root).unwrap_or(path).display().to_string())
+        .map(|path| {
+            path.strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let more = changes.paths.len().saturating_sub(SHOWN);

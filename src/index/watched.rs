@@ -26,7 +26,10 @@ pub(crate) fn is_known(conn: &Connection, path: &str) -> rusqlite::Result<bool> 
 /// The directories of the files the index knows, but for system headers
 /// outside `root` (the project's directory, absolute): the compiler's and
 /// the system's own headers are not the project's to watch.
-pub(crate) fn known_directories(conn: &Connection, root: &str) -> rusqlite::Result<BTreeSet<PathBuf>> {
+pub(crate) fn known_directories(
+    conn: &Connection,
+    root: &str,
+) -> rusqlite::Result<BTreeSet<PathBuf>> {
     let (from, to) = below(root);
     let mut stmt =
         conn.prepare("SELECT path FROM files WHERE is_system = 0 OR (path >= ?1 AND path < ?2)")?;

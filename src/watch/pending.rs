@@ -118,7 +118,10 @@ impl Pending {
     pub fn due(&self, quiet: Duration, max_delay: Duration) -> Option<Instant> {
         let (first, last) = (self.first?, self.last?);
         let due = (last + quiet).min(first + max_delay);
-        Some(self.not_before.map_or(due, |not_before| due.max(not_before)))
+        Some(
+            self.not_before
+                .map_or(due, |not_before| due.max(not_before)),
+        )
     }
 
     /// Takes the changes for a build.

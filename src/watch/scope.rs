@@ -83,8 +83,7 @@ impl Scope {
             // The index stores paths as text: it knows no other.
             return Relevance::Ignored;
         };
-        if text.starts_with(&self.db)
-            || path.components().any(|part| part.as_os_str() == INDEX_DIR)
+        if text.starts_with(&self.db) || path.components().any(|part| part.as_os_str() == INDEX_DIR)
         {
             return Relevance::Ignored;
         }
@@ -255,10 +254,7 @@ mod tests {
     fn compilation_databases_matter_in_either_mode() {
         for walk in [true, false] {
             let scope = scope(walk);
-            for path in [
-                "/p/compile_commands.json",
-                "/p/build/compile_commands.json",
-            ] {
+            for path in ["/p/compile_commands.json", "/p/build/compile_commands.json"] {
                 assert_eq!(
                     scope.classify(Path::new(path), None),
                     Relevance::Compdb,
@@ -306,7 +302,12 @@ mod tests {
 
     #[test]
     fn editor_files_are_not_even_unknown() {
-        for path in ["/p/src/.a.cpp.swp", "/p/src/a.cpp~", "/p/src/4913", "/p/#a.c#"] {
+        for path in [
+            "/p/src/.a.cpp.swp",
+            "/p/src/a.cpp~",
+            "/p/src/4913",
+            "/p/#a.c#",
+        ] {
             assert_eq!(
                 scope(false).classify(Path::new(path), None),
                 Relevance::Ignored,

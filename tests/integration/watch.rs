@@ -92,12 +92,8 @@ impl Watching {
     /// The next build's object, failing the test if none comes in time.
     #[track_caller]
     fn next_build(&mut self) -> Value {
-        self.next_build_within(PATIENCE).unwrap_or_else(|| {
-            panic!(
-                "no build within {PATIENCE:?}; stderr:\n{}",
-                self.stderr()
-            )
-        })
+        self.next_build_within(PATIENCE)
+            .unwrap_or_else(|| panic!("no build within {PATIENCE:?}; stderr:\n{}", self.stderr()))
     }
 
     /// Builds until one satisfies `condition`; returns it.
@@ -315,8 +311,7 @@ fn a_change_of_the_compilation_database_is_picked_up() {
                     arguments.push(flag);
                 }
                 let path = format!("{root}/{file}");
-                let mut arguments: Vec<String> =
-                    arguments.into_iter().map(String::from).collect();
+                let mut arguments: Vec<String> = arguments.into_iter().map(String::from).collect();
                 arguments.extend(["-c".to_string(), path.clone()]);
                 serde_json::json!({ "directory": root, "file": path, "arguments": arguments })
             })
@@ -338,10 +333,7 @@ fn a_change_of_the_compilation_database_is_picked_up() {
     let build = watch.build_where("both units were indexed", |b| b["files_total"] == 2);
     assert_eq!(build["compdb_changed"], true, "{build}");
     assert_eq!(build["indexed"], 2, "{build}");
-    assert!(
-        changed(&project, &build).contains(&compdb_arg),
-        "{build}"
-    );
+    assert!(changed(&project, &build).contains(&compdb_arg), "{build}");
     assert_eq!(found(&project, "feature_on"), ["feature_on"]);
     assert_eq!(found(&project, "in_b"), ["in_b"]);
 
@@ -360,7 +352,10 @@ fn a_change_of_the_compilation_database_is_picked_up() {
 fn a_burst_of_edits_coalesces_into_one_build() {
     let project = Project::new();
     for k in 0..5 {
-        project.write(&format!("src/f{k}.cpp"), &format!("int f{k}() {{ return {k}; }}\n"));
+        project.write(
+            &format!("src/f{k}.cpp"),
+            &format!("int f{k}() {{ return {k}; }}\n"),
+        );
     }
     let mut watch = Watching::start(&project, &["-j", "1", "--debounce", "1000"]);
     watch.started();
@@ -378,11 +373,20 @@ fn a_burst_of_edits_coalesces_into_one_build() {
     paths.sort();
     assert_eq!(
         paths,
-        ["src/f0.cpp", "src/f1.cpp", "src/f2.cpp", "src/f3.cpp", "src/f4.cpp"],
+        [
+            "src/f0.cpp",
+            "src/f1.cpp",
+            "src/f2.cpp",
+            "src/f3.cpp",
+            "src/f4.cpp"
+        ],
         "{build}"
     );
     assert_eq!(build["indexed"], 5, "{build}");
-    assert_eq!(found(&project, "f*_4"), ["f0_4", "f1_4", "f2_4", "f3_4", "f4_4"]);
+    assert_eq!(
+        found(&project, "f*_4"),
+        ["f0_4", "f1_4", "f2_4", "f3_4", "f4_4"]
+    );
     // Nothing is left over for a second build.
     if let Some(extra) = watch.next_build_within(Duration::from_secs(2)) {
         panic!("a second build after the burst: {extra}");
@@ -453,7 +457,10 @@ fn sigint_and_sigterm_while_idle_exit_at_once_with_their_codes() {
         println!("signal {signal}: exited {latency:?} after it");
         assert_eq!(exit, code, "{stderr}");
         assert!(latency < Duration::from_secs(2), "took {latency:?} to exit");
-        assert!(stderr.contains("stopped watching after 1 builds"), "{stderr}");
+        assert!(
+            stderr.contains("stopped watching after 1 builds"),
+            "{stderr}"
+        );
         project.assert_integrity();
         project.assert_no_workers_survive();
         assert_eq!(
@@ -536,11 +543,17 @@ impl Watching {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            assert!(Instant::now() < deadline, "still running; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "still running; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(2));
         };
         (
-            status.code().unwrap_or_else(|| panic!("killed: {status:?}")),
+            status
+                .code()
+                .unwrap_or_else(|| panic!("killed: {status:?}")),
             sent.elapsed(),
         )
     }
@@ -587,4 +600,84 @@ fn memory_stays_flat_over_200_edit_cycles() {
         CYCLES - WARM_UP
     );
     stop_idle(&project, watch);
+}
+
+/// A build that finds the index locked by another build (here the test
+/// holds the lock, as a concurrent `indexer build` would) is reported and
+/// tried again a second later with the same changes.
+#[test]
+fn a_build_locked_out_by_another_is_tried_again() {
+    use std::os::fd::AsRawFd;
+    let project = small_project();
+    let mut watch = Watching::start(&project, &["-j", "1", "--debounce", "50"]);
+    watch.started();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(project.path(".indexer/index.db.lock"))
+        .unwrap();
+    // SAFETY: flock on a descriptor this test owns; released when dropped.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    util::edit(&project, "src/main.cpp", "int main() { return 7; }\n");
+    let failed = watch.next_build();
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("another build"),
+        "{failed}"
+    );
+    assert_eq!(changed(&project, &failed), ["src/main.cpp"], "{failed}");
+    drop(lock);
+    let build = watch.build_where("the edit was indexed", |b| b["status"] == "complete");
+    assert_eq!(changed(&project, &build), ["src/main.cpp"], "{build}");
+    assert_eq!(build["indexed"], 1, "{build}");
+    stop_idle(&project, watch);
+}
+
+/// The library as a server's `--watch` drives it: `watch::run` on a thread
+/// of its own, its builds told to a `WatchObserver`, stopped by a `Stop`.
+#[test]
+fn a_front_end_watches_through_the_library_and_stops_it() {
+    use indexer::build::{BuildSettings, Ending, Signal};
+    use indexer::observe::Observer;
+    use indexer::watch::{self, Trigger, WatchEvent, WatchObserver, WatchOptions};
+
+    struct Builds(mpsc::Sender<(bool, u64)>);
+    impl Observer for Builds {}
+    impl WatchObserver for Builds {
+        fn watch_event(&mut self, event: &WatchEvent<'_>) {
+            if let WatchEvent::Built { trigger, outcome } = event {
+                assert_eq!(outcome.ending, Ending::Complete);
+                let _ = self
+                    .0
+                    .send((**trigger == Trigger::Start, outcome.summary.indexed));
+            }
+        }
+    }
+
+    let project = small_project();
+    let mut settings = BuildSettings::new(project.root());
+    settings.jobs = Some(1);
+    settings.worker_program = Some(env!("CARGO_BIN_EXE_indexer").into());
+    let mut options = WatchOptions::new(settings.validate().unwrap());
+    options.quiet = Duration::from_millis(50);
+    let stop = watch::Stop::new();
+    let (tx, built) = mpsc::channel();
+    let watching = {
+        let stop = stop.clone();
+        std::thread::spawn(move || watch::run(&options, &stop, &mut Builds(tx)))
+    };
+    assert_eq!(built.recv_timeout(PATIENCE).unwrap(), (true, 2));
+    util::edit(&project, "src/area.cpp", "int area_only() { return 1; }\n");
+    assert_eq!(built.recv_timeout(PATIENCE).unwrap(), (false, 1));
+    assert_eq!(stop.build_phase(), None);
+    let sent = Instant::now();
+    stop.stop(Signal::Terminate);
+    let stopped = watching.join().unwrap().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(stopped.signal, Signal::Terminate);
+    assert_eq!(stopped.builds, 2);
+    assert_eq!(found(&project, "area_only"), ["area_only"]);
 }
