@@ -58,12 +58,14 @@ pub(crate) fn listen(cancel: &Cancel) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the thread that turns signals into stopping `stop`'s watch. Idle
-/// or debouncing, the watch returns at once (the command exits with the
-/// signal's code); during a build, a first signal is the build's (see the
-/// module comment): while workers index it cancels the build gracefully
-/// and the watch returns after it; before indexing (after the same grace)
-/// and after it the process exits at once. A second signal exits at once.
+/// Starts the thread that turns signals into stopping `stop`'s watch. A
+/// first signal stops it: idle or debouncing it returns at once (the
+/// command exits with the signal's code); while a build's workers index,
+/// the build is cancelled gracefully and the watch returns after it.
+/// Whatever else holds the watch past [`GRACE_BEFORE_INDEXING`] (a build
+/// preparing or finishing, the first look at a huge project) has nothing
+/// to save, and the process exits at once, as `build` does. A second
+/// signal exits at once.
 pub(crate) fn listen_watch(stop: &watch::Stop) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
@@ -85,16 +87,11 @@ pub(crate) fn listen_watch(stop: &watch::Stop) -> anyhow::Result<()> {
                 }
                 stop.stop(signal);
                 let waited = Instant::now();
-                while stop.build_phase() == Some(Phase::Preparing)
-                    && waited.elapsed() < GRACE_BEFORE_INDEXING
-                {
+                while stop.build_phase() != Some(Phase::Indexing) {
+                    if waited.elapsed() >= GRACE_BEFORE_INDEXING {
+                        exit_cancelled(signal, false);
+                    }
                     std::thread::sleep(Duration::from_millis(5));
-                }
-                if matches!(
-                    stop.build_phase(),
-                    Some(Phase::Preparing) | Some(Phase::Finishing)
-                ) {
-                    exit_cancelled(signal, false);
                 }
             }
         })?;

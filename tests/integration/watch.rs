@@ -559,6 +559,27 @@ impl Watching {
     }
 }
 
+/// A signal as the watch starts (its first look at the project, the first
+/// build's discovery and refresh, its first units) ends it within the same
+/// limits. (A signal before the process has installed its handlers, in
+/// its first milliseconds, kills it as it kills any process.)
+#[test]
+fn sigint_as_the_watch_starts_exits_130_at_once() {
+    for delay_ms in [100, 250, 500] {
+        let project = slow_project(12);
+        let watch = Watching::start(&project, &["-j", "2"]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let (code, latency) = watch.stop(libc::SIGINT);
+        println!("SIGINT {delay_ms} ms after the start: exited {latency:?} after it");
+        assert_eq!(code, 130);
+        assert!(latency < Duration::from_secs(2), "took {latency:?} to exit");
+        if project.db().exists() {
+            project.assert_integrity();
+        }
+        project.assert_no_workers_survive();
+    }
+}
+
 /// Memory stays flat over many builds: 200 edit cycles, each waiting for
 /// the build that indexes it (so 200 builds, each with its worker, refresh
 /// and commit), with the watch process's resident memory read from /proc
@@ -680,4 +701,63 @@ fn a_front_end_watches_through_the_library_and_stops_it() {
     assert_eq!(stopped.signal, Signal::Terminate);
     assert_eq!(stopped.builds, 2);
     assert_eq!(found(&project, "area_only"), ["area_only"]);
+}
+
+/// Edits made while a build runs wait for it, and all make one next build.
+#[test]
+fn edits_during_a_build_make_one_next_build() {
+    let project = slow_project(6);
+    let mut watch = Watching::start(&project, &["-j", "1", "--debounce", "50"]);
+    watch.started();
+    // The shared header: every unit is indexed again, one at a time.
+    util::edit(
+        &project,
+        "include/slow.h",
+        "#pragma once\n#include <regex>\n#include <future>\n#include <filesystem>\n#include <map>\n\
+         namespace slow { struct Tally { std::map<std::string, int> counts; int extra; }; }\n",
+    );
+    let pending = || {
+        project
+            .try_count_db(
+                &project.db(),
+                "SELECT count(*) FROM units WHERE state = 'pending'",
+            )
+            .unwrap_or(0)
+    };
+    util::wait_until(PATIENCE, "the header's build has indexed a unit", || {
+        (1..6).contains(&pending())
+    });
+    for k in [1, 3, 5] {
+        util::edit(
+            &project,
+            &format!("src/unit{k:02}.cpp"),
+            &format!(
+                "#include \"slow.h\"\nnamespace slow {{ int during{k}() {{ return {k}; }} }}\n"
+            ),
+        );
+    }
+    // Units of the header's build are left: the edits came while it ran
+    // (each unit takes a good fraction of a second).
+    assert!(pending() > 0, "the header's build ended before the edits");
+    let header = watch.next_build();
+    assert_eq!(changed(&project, &header), ["include/slow.h"], "{header}");
+    let next = watch.next_build();
+    let mut paths = changed(&project, &next);
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["src/unit01.cpp", "src/unit03.cpp", "src/unit05.cpp"],
+        "{next}"
+    );
+    // A unit edited before the header's build reached it may have been
+    // indexed by it already, with the edit.
+    assert!(next["indexed"].as_i64() <= Some(3), "{next}");
+    assert_eq!(
+        found(&project, "slow::during*"),
+        ["slow::during1", "slow::during3", "slow::during5"]
+    );
+    if let Some(extra) = watch.next_build_within(Duration::from_secs(2)) {
+        panic!("a third build: {extra}");
+    }
+    stop_idle(&project, watch);
 }
