@@ -234,6 +234,27 @@ fn locate_compdb(
     Ok(None)
 }
 
+/// Every path where [`discover`] would look for a compilation database of
+/// `root` (absolute, normalized): the one given, or the project's two
+/// usual places. Watch mode watches them all: one that appears, changes or
+/// goes away changes the units.
+pub(crate) fn compdb_candidates(root: &Path, explicit: Option<&Path>) -> Vec<PathBuf> {
+    match explicit {
+        Some(path) => std::path::absolute(path)
+            .map(|absolute| {
+                let path = normalize(&absolute);
+                if path.is_dir() {
+                    path.join(COMPDB_NAME)
+                } else {
+                    path
+                }
+            })
+            .into_iter()
+            .collect(),
+        None => vec![root.join(COMPDB_NAME), root.join("build").join(COMPDB_NAME)],
+    }
+}
+
 /// Parses the database at `path` (absolute) into units for `sink`,
 /// returning their number; the command stage's warnings go to `warnings`.
 fn read_compdb(
@@ -527,16 +548,7 @@ fn walk(
             path: root.to_path_buf(),
         })?
         .to_owned();
-    let walker = WalkBuilder::new(root)
-        .hidden(true)
-        .git_ignore(true)
-        // Honour .gitignore in an unpacked tarball or an export without .git too.
-        .require_git(false)
-        // Not following links makes loops impossible and keeps trees from
-        // outside the project out of its index.
-        .follow_links(false)
-        .filter_entry(|entry| !is_skipped_dir(entry))
-        .build();
+    let walker = walker(root);
 
     let mut sources = Vec::new();
     let mut include_dirs = Vec::new();
@@ -596,15 +608,74 @@ fn walk(
     Ok(count)
 }
 
+/// The walk of the project tree: the rules that decide which sources a
+/// walk finds, shared by the walk itself and by what watch mode watches.
+fn walker(root: &Path) -> ignore::Walk {
+    WalkBuilder::new(root)
+        .hidden(true)
+        .git_ignore(true)
+        // Honour .gitignore in an unpacked tarball or an export without .git too.
+        .require_git(false)
+        // Not following links makes loops impossible and keeps trees from
+        // outside the project out of its index.
+        .follow_links(false)
+        .filter_entry(|entry| !is_skipped_dir(entry))
+        .build()
+}
+
+/// The directories a walk of `root` visits (`root` included), sorted:
+/// where a new source file would be found; each source file it finds goes
+/// to `source`. Unreadable directories are left out.
+pub(crate) fn walked_directories(root: &Path, source: &mut dyn FnMut(&Path)) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in walker(root).flatten() {
+        match entry.file_type() {
+            Some(t) if t.is_dir() => dirs.push(entry.into_path()),
+            Some(_) if is_source(entry.path()) => source(entry.path()),
+            _ => {}
+        }
+    }
+    dirs.sort_unstable();
+    dirs
+}
+
+/// Whether a walk of `root` could find `path` (below `root`; a directory
+/// if `is_dir`): no part of its path below `root` is hidden or a directory
+/// the walk skips. Ignore files are not read, so this errs towards "yes".
+pub(crate) fn may_walk(root: &Path, path: &Path, is_dir: bool) -> bool {
+    let Ok(below) = path.strip_prefix(root) else {
+        return false;
+    };
+    let mut parts = below.components().peekable();
+    while let Some(part) = parts.next() {
+        let Some(name) = part.as_os_str().to_str() else {
+            return false;
+        };
+        let dir = is_dir || parts.peek().is_some();
+        if name.starts_with('.') || (dir && is_skipped_dir_name(name)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a walk would index `path` as a source file (by its extension).
+pub(crate) fn is_source(path: &Path) -> bool {
+    Language::of(path).is_some()
+}
+
 /// Whether the walk should stay out of this entry: a build-output or tool
 /// directory below the root (the root itself may well be called `build`).
 fn is_skipped_dir(entry: &ignore::DirEntry) -> bool {
     entry.depth() > 0
         && entry.file_type().is_some_and(|t| t.is_dir())
-        && entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| SKIPPED_DIRS.contains(&name) || name.starts_with("cmake-build-"))
+        && entry.file_name().to_str().is_some_and(is_skipped_dir_name)
+}
+
+/// Whether a directory of this name below the root holds build products
+/// or tool state rather than sources.
+fn is_skipped_dir_name(name: &str) -> bool {
+    SKIPPED_DIRS.contains(&name) || name.starts_with("cmake-build-")
 }
 
 fn utf8_or_warn(path: PathBuf, warnings: &mut Vec<String>) -> Option<String> {

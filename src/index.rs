@@ -14,7 +14,8 @@
 //!   pages; `claims`: what header claims look up.
 //! - `runs`, `maintenance`: the runs table; deferred query indexes,
 //!   garbage collection, counts.
-//! - `query`, `digest`: the questions front ends ask.
+//! - `query`, `digest`: the questions front ends ask; `watched`: which
+//!   files and directories watch mode watches.
 //! - `merge`: shard databases combined into one index.
 //! - `model`: the types of the rows.
 
@@ -30,6 +31,7 @@ pub(crate) mod queue;
 mod reader;
 mod runs;
 pub(crate) mod units;
+pub(crate) mod watched;
 mod writer;
 
 pub(crate) use self::claims::HeaderLookup;

@@ -12,6 +12,8 @@
 //!   progress and events; returns a typed [`build::BuildOutcome`].
 //! - [`index::Index`]: open an index and ask it questions, with typed
 //!   answers ([`index::query`]).
+//! - [`watch::run`]: keep an index fresh as files change (incremental
+//!   builds, debounced), until a [`watch::Stop`] handle says otherwise.
 //! - [`worker::run`]: the hidden worker mode. A program that builds must
 //!   run it when started with the argument `worker` (the supervisor starts
 //!   workers as `PROGRAM worker`).
@@ -31,6 +33,7 @@ mod refresh;
 pub mod shard;
 mod supervise;
 mod toolchain;
+pub mod watch;
 pub mod worker;
 
 /// `error` and its causes as one line, each said once: library errors

@@ -27,6 +27,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Index a project, or refresh its index (only what changed is re-indexed)
     Build(BuildArgs),
+    /// Build, then keep the index fresh: an incremental build whenever files
+    /// it reads change (Ctrl-C stops)
+    Watch(WatchArgs),
     /// Show what the index holds, its last run, and the units that failed
     Status(StatusArgs),
     /// List symbols whose name or qualified name contains PATTERN (`*` and `?` glob)
@@ -57,6 +60,52 @@ pub(crate) struct DbArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
+    #[command(flatten)]
+    pub(crate) indexing: IndexingArgs,
+    /// Re-index every unit, ignoring what the index holds
+    #[arg(long)]
+    pub(crate) full: bool,
+    /// List the units that need indexing, with the reason, and index nothing
+    #[arg(long)]
+    pub(crate) explain: bool,
+    /// Retry units quarantined after failing twice
+    #[arg(long)]
+    pub(crate) retry_failed: bool,
+    /// Index only shard K of N (0 <= K < N), a deterministic share of the
+    /// units, into its own database; combine the shards with `indexer merge`
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<Shard>,
+    /// Balance the shards by the parse times of this earlier index (every
+    /// shard must be given the same one) instead of by a hash of the paths
+    #[arg(long, value_name = "OLD.db")]
+    pub(crate) plan_from: Option<PathBuf>,
+    /// Print one JSON summary object on stdout when done
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress and no summary (errors are still printed)
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    #[command(flatten)]
+    pub(crate) indexing: IndexingArgs,
+    /// How long the project must be quiet after a change before its build
+    /// starts, in milliseconds (a change waits at most 3 s however busy the disk)
+    #[arg(long, value_name = "MS", default_value_t = 300)]
+    pub(crate) debounce: u64,
+    /// Print one JSON object per build on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// No progress and no line per build (errors are still printed)
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+/// What every build is given, by `build` and `watch` alike.
+#[derive(Debug, Args)]
+pub(crate) struct IndexingArgs {
     /// The project's root directory
     #[arg(default_value = ".")]
     pub(crate) project: PathBuf,
@@ -69,15 +118,6 @@ pub(crate) struct BuildArgs {
     /// Worker processes [default: available cores]
     #[arg(short, long, value_name = "N")]
     pub(crate) jobs: Option<usize>,
-    /// Re-index every unit, ignoring what the index holds
-    #[arg(long)]
-    pub(crate) full: bool,
-    /// List the units that need indexing, with the reason, and index nothing
-    #[arg(long)]
-    pub(crate) explain: bool,
-    /// Retry units quarantined after failing twice
-    #[arg(long)]
-    pub(crate) retry_failed: bool,
     /// Also index declarations in system headers
     #[arg(long)]
     pub(crate) index_system_headers: bool,
@@ -104,20 +144,6 @@ pub(crate) struct BuildArgs {
     /// Pause dispatch while all workers together own more than this [default: 75% of RAM]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) memory_budget: Option<u64>,
-    /// Index only shard K of N (0 <= K < N), a deterministic share of the
-    /// units, into its own database; combine the shards with `indexer merge`
-    #[arg(long, value_name = "K/N")]
-    pub(crate) shard: Option<Shard>,
-    /// Balance the shards by the parse times of this earlier index (every
-    /// shard must be given the same one) instead of by a hash of the paths
-    #[arg(long, value_name = "OLD.db")]
-    pub(crate) plan_from: Option<PathBuf>,
-    /// Print one JSON summary object on stdout when done
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// No progress and no summary (errors are still printed)
-    #[arg(short, long)]
-    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -224,16 +250,13 @@ impl DbArgs {
     }
 }
 
-impl BuildArgs {
-    /// The build these flags ask for (`--explain` is the command's choice,
-    /// not a setting).
+impl IndexingArgs {
+    /// The build these flags ask for.
     pub(crate) fn settings(&self) -> BuildSettings {
         BuildSettings {
             db: self.db.db.clone(),
             compdb: self.compdb.clone(),
             jobs: self.jobs,
-            full: self.full,
-            retry_failed: self.retry_failed,
             index_system_headers: self.index_system_headers,
             index_locals: self.index_locals,
             pch: !self.no_pch,
@@ -242,9 +265,21 @@ impl BuildArgs {
             worker_rss_limit: self.worker_rss_limit,
             worker_rss_soft_limit: self.worker_rss_soft_limit,
             memory_budget: self.memory_budget,
+            ..BuildSettings::new(&self.project)
+        }
+    }
+}
+
+impl BuildArgs {
+    /// The build these flags ask for (`--explain` is the command's choice,
+    /// not a setting).
+    pub(crate) fn settings(&self) -> BuildSettings {
+        BuildSettings {
+            full: self.full,
+            retry_failed: self.retry_failed,
             shard: self.shard,
             plan_from: self.plan_from.clone(),
-            ..BuildSettings::new(&self.project)
+            ..self.indexing.settings()
         }
     }
 }

@@ -12,10 +12,10 @@ use indexer::index::query::{self, QueryError};
 use indexer::index::{Index, IndexError};
 
 use super::args::{
-    BuildArgs, Cli, Command, DigestArgs, FindArgs, MergeArgs, StatusArgs, SymbolArgs,
+    BuildArgs, Cli, Command, DigestArgs, FindArgs, MergeArgs, StatusArgs, SymbolArgs, WatchArgs,
 };
 use super::output;
-use super::progress::Progress;
+use super::progress::{Progress, WatchProgress};
 use super::render;
 use super::signals;
 
@@ -87,6 +87,7 @@ pub(crate) fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Build(args) => build(args),
+        Command::Watch(args) => watch(args),
         Command::Status(args) => status(args),
         Command::Find(args) => find(args),
         Command::Refs(args) => symbol_query(args, Index::refs),
@@ -223,4 +224,40 @@ fn build(args: BuildArgs) -> Result<i32, Failure> {
         Ending::Cancelled(Signal::Terminate) => EXIT_TERMINATED,
         Ending::Fatal(_) => EXIT_FATAL,
     })
+}
+
+fn watch(args: WatchArgs) -> Result<i32, Failure> {
+    use indexer::watch::{self, WatchError, WatchOptions};
+    // As for a build: a signal during the first build's discovery must end
+    // it as cancelled, not kill it outright.
+    let stop = watch::Stop::new();
+    signals::listen_watch(&stop)?;
+    let build = args
+        .indexing
+        .settings()
+        .validate()
+        .map_err(|e| from_build(e.into()))?;
+    let options = WatchOptions {
+        quiet: std::time::Duration::from_millis(args.debounce),
+        ..WatchOptions::new(build)
+    };
+    let mut progress = WatchProgress::new(options.build.project(), args.json, args.quiet);
+    match watch::run(&options, &stop, &mut progress) {
+        Ok(stopped) => {
+            drop(progress);
+            output::note(&format!(
+                "stopped watching after {} builds; the index keeps what was committed",
+                stopped.builds
+            ));
+            Ok(match stopped.signal {
+                Signal::Interrupt => EXIT_INTERRUPTED,
+                Signal::Terminate => EXIT_TERMINATED,
+            })
+        }
+        Err(WatchError::Build(e)) => Err(from_build(e)),
+        Err(e) => Err(Failure {
+            usage: e.is_usage(),
+            error: e.into(),
+        }),
+    }
 }

@@ -4,13 +4,16 @@
 //! when the build ends, however it ends, so the terminal is left clean.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use indexer::build::{BuildError, BuildOutcome};
 use indexer::discover::Source;
 use indexer::memory::human;
 use indexer::observe::{Event, Observer, Snapshot};
+use indexer::watch::{Trigger, WatchEvent, WatchObserver};
 
 use super::output;
 
@@ -127,5 +130,98 @@ impl Observer for Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The command line's observer of a watch: a [`Progress`] for each build,
+/// a line per build (or a JSON object with `--json`), and where the units
+/// come from said once, not at every build.
+pub(crate) struct WatchProgress {
+    root: PathBuf,
+    json: bool,
+    quiet: bool,
+    build: Option<Progress>,
+    source: Option<Source>,
+    /// stdout could not be written once: said once, and the watch goes on.
+    write_failed: bool,
+}
+
+impl WatchProgress {
+    pub(crate) fn new(root: &Path, json: bool, quiet: bool) -> WatchProgress {
+        WatchProgress {
+            root: root.to_path_buf(),
+            json,
+            quiet,
+            build: None,
+            source: None,
+            write_failed: false,
+        }
+    }
+
+    fn built(&mut self, trigger: &Trigger, built: Result<&BuildOutcome, &BuildError>) {
+        // Dropping the build's progress clears its bar first.
+        self.build = None;
+        let written = super::render::watch_build(trigger, built, &self.root, self.json, self.quiet);
+        if let Err(e) = written {
+            if !self.write_failed && !output::is_broken_pipe(&e) {
+                output::note(&format!(
+                    "warning: cannot write the build's line: {}",
+                    output::error_line(&e)
+                ));
+            }
+            self.write_failed = true;
+        }
+    }
+}
+
+impl Observer for WatchProgress {
+    fn event(&mut self, event: &Event) {
+        if let Event::Source { source, .. } = event {
+            if self.source.as_ref() == Some(source) {
+                return;
+            }
+            self.source = Some(source.clone());
+        }
+        if let Some(progress) = &mut self.build {
+            progress.event(event);
+        }
+    }
+
+    fn progress(&mut self, snapshot: &Snapshot) {
+        if let Some(progress) = &mut self.build {
+            progress.progress(snapshot);
+        }
+    }
+}
+
+impl WatchObserver for WatchProgress {
+    fn watch_event(&mut self, event: &WatchEvent<'_>) {
+        match event {
+            WatchEvent::Watching {
+                directories,
+                failed,
+                reason,
+            } => {
+                if !self.quiet {
+                    output::note(&format!(
+                        "watching {directories} directories for changes (Ctrl-C stops)"
+                    ));
+                }
+                if let Some(reason) = reason {
+                    output::note(&format!(
+                        "warning: {failed} directories cannot be watched, their changes go unseen: {reason}{}",
+                        if reason.contains("limit") || reason.contains("No space left") {
+                            " (raise fs.inotify.max_user_watches)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+            WatchEvent::BuildStarting { .. } => self.build = Some(Progress::new(self.quiet)),
+            WatchEvent::Built { trigger, outcome } => self.built(trigger, Ok(outcome)),
+            WatchEvent::BuildFailed { trigger, error } => self.built(trigger, Err(error)),
+            _ => {}
+        }
     }
 }

@@ -5,10 +5,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use indexer::build::{BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
+use indexer::build::{BuildError, BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
 use indexer::index::query::{self, Status, Unit};
 use indexer::index::{MergeSummary, TableDigest};
 use indexer::memory::human;
+use indexer::watch::{Changes, Trigger};
 
 use super::output;
 
@@ -312,4 +313,130 @@ pub(crate) fn merged(out: &Path, summary: &MergeSummary, json: bool) -> anyhow::
         summary.references
     )?;
     Ok(())
+}
+
+/// One build of a watch: a line for people (the time, what changed, what
+/// was indexed and how long it took), or one JSON object per build.
+pub(crate) fn watch_build(
+    trigger: &Trigger,
+    built: Result<&BuildOutcome, &BuildError>,
+    root: &Path,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let changes = match trigger {
+        Trigger::Start => None,
+        Trigger::Changes(changes) => Some(changes),
+    };
+    if json {
+        #[derive(serde::Serialize)]
+        struct WatchBuild<'a> {
+            trigger: &'static str,
+            changed: Vec<&'a Path>,
+            changed_truncated: bool,
+            compdb_changed: bool,
+            rescan: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<String>,
+            #[serde(flatten)]
+            summary: Option<&'a Summary>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            status: Option<&'static str>,
+        }
+        let (summary, error) = match built {
+            Ok(outcome) => (Some(&outcome.summary), None),
+            Err(e) => (None, Some(indexer::one_line(e))),
+        };
+        let object = WatchBuild {
+            trigger: if changes.is_some() {
+                "changes"
+            } else {
+                "start"
+            },
+            changed: changes.map_or(Vec::new(), |c| {
+                c.paths.iter().map(|p| p.as_path()).collect()
+            }),
+            changed_truncated: changes.is_some_and(|c| c.truncated),
+            compdb_changed: changes.is_some_and(|c| c.compdb),
+            rescan: changes.is_some_and(|c| c.rescan),
+            status: error.as_ref().map(|_| "error"),
+            error,
+            summary,
+        };
+        serde_json::to_writer(&mut out, &object)?;
+        writeln!(out)?;
+    }
+    let cause = match changes {
+        None => "start".to_string(),
+        Some(changes) => changed_paths(changes, root),
+    };
+    let clock = clock();
+    match built {
+        Err(e) => output::note(&format!(
+            "[{clock}] {cause}: error: {}; watching for the next change",
+            indexer::one_line(e)
+        )),
+        Ok(outcome) => match &outcome.ending {
+            Ending::Fatal(reason) => output::note(&format!("[{clock}] {cause}: error: {reason}")),
+            Ending::Cancelled(_) => output::note(&format!(
+                "[{clock}] cancelled: {} units indexed and kept; the next build resumes",
+                outcome.summary.indexed
+            )),
+            Ending::Complete if !json && !quiet => {
+                let s = &outcome.summary;
+                writeln!(
+                    out,
+                    "[{clock}] {cause}: indexed {} units, {} failed, {} unchanged, {} removed in {:.2} s",
+                    s.indexed, s.failed, s.unchanged, s.removed, s.elapsed_s
+                )?;
+            }
+            Ending::Complete => {}
+        },
+    }
+    Ok(())
+}
+
+/// The paths that changed, relative to the project when below it: the
+/// first three, and how many more.
+fn changed_paths(changes: &Changes, root: &Path) -> String {
+    const SHOWN: usize = 3;
+    let mut text = changes
+        .paths
+        .iter()
+        .take(SHOWN)
+        .map(|path| {
+            path.strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = changes.paths.len().saturating_sub(SHOWN);
+    if more > 0 || changes.truncated {
+        let plus = if changes.truncated { "+" } else { "" };
+        text.push_str(&format!(" (and {more}{plus} more)"));
+    }
+    if changes.rescan {
+        text.push_str(if changes.paths.is_empty() {
+            "rescan"
+        } else {
+            " (rescan)"
+        });
+    }
+    text
+}
+
+/// The local time of day, `HH:MM:SS`.
+fn clock() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&now, &mut tm) }.is_null() {
+        return "--:--:--".to_string();
+    }
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
 }

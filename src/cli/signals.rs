@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indexer::build::{Cancel, Phase, Signal};
+use indexer::watch;
 
 use super::commands::{EXIT_INTERRUPTED, EXIT_TERMINATED};
 use super::output;
@@ -52,6 +53,46 @@ pub(crate) fn listen(cancel: &Cancel) -> anyhow::Result<()> {
                     exit_cancelled(signal, received > 1);
                 }
                 cancel.cancel(signal);
+            }
+        })?;
+    Ok(())
+}
+
+/// Starts the thread that turns signals into stopping `stop`'s watch. A
+/// first signal stops it: idle or debouncing it returns at once (the
+/// command exits with the signal's code); while a build's workers index,
+/// the build is cancelled gracefully and the watch returns after it.
+/// Whatever else holds the watch past [`GRACE_BEFORE_INDEXING`] (a build
+/// preparing or finishing, the first look at a huge project) has nothing
+/// to save, and the process exits at once, as `build` does. A second
+/// signal exits at once.
+pub(crate) fn listen_watch(stop: &watch::Stop) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing signal handlers")?;
+    let stop = stop.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut received = 0;
+            for signal in signals.forever() {
+                received += 1;
+                let signal = if signal == SIGTERM {
+                    Signal::Terminate
+                } else {
+                    Signal::Interrupt
+                };
+                if received > 1 {
+                    exit_cancelled(signal, true);
+                }
+                stop.stop(signal);
+                let waited = Instant::now();
+                while stop.build_phase() != Some(Phase::Indexing) {
+                    if waited.elapsed() >= GRACE_BEFORE_INDEXING {
+                        exit_cancelled(signal, false);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             }
         })?;
     Ok(())

@@ -15,3 +15,4 @@ mod refresh;
 mod robust;
 mod shards;
 mod util;
+mod watch;
