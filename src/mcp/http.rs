@@ -43,15 +43,25 @@ pub(crate) async fn serve(
     let router = axum::Router::new().nest_service("/mcp", service);
     listening(bound);
     let shared = shared.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            stopped().await;
-            stop.cancel();
-            shared.builds.shutdown().await;
-        })
-        .await
-        .context("the HTTP server failed")
+    let stopping = stop.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        stopped().await;
+        shared.builds.shutdown().await;
+        stopping.cancel();
+    });
+    // Idle keep-alive connections would hold a graceful shutdown open:
+    // once stopped, answers in flight get a moment to go out, no more.
+    tokio::select! {
+        served = server => served.context("the HTTP server failed"),
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    }
 }
+
+/// How long connections may take to close once the server stops.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Resolves on the first SIGINT or SIGTERM.
 async fn stopped() {

@@ -21,7 +21,7 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, Json, RoleServer, ServerHandler};
 
 use super::answers::{
-    FindSymbols, IndexStatus, Refresh, Refreshed, StatusQuery, SymbolQuery, Symbols, ToolError,
+    FindSymbols, Progress, IndexStatus, Refresh, Refreshed, StatusQuery, SymbolQuery, Symbols, ToolError,
     Uses,
 };
 use super::refresh::Builds;
@@ -208,35 +208,50 @@ impl Tools {
             .builds
             .start(&shared.exe, &shared.project, &shared.db, p.mode)?;
         let token = request.meta.get_progress_token();
+        let notify = |progress: Progress, sent: &mut Option<u64>| {
+            // Progress must increase from one notification to the next.
+            let note = token.as_ref().filter(|_| *sent < Some(progress.done)).map(|token| {
+                *sent = Some(progress.done);
+                ProgressNotificationParam::new(token.clone(), progress.done as f64)
+                    .with_total(progress.total as f64)
+                    .with_message(format!(
+                        "indexed {} of {} units, {} failed",
+                        progress.done, progress.total, progress.failed
+                    ))
+            });
+            let peer = request.peer.clone();
+            async move {
+                if let Some(note) = note {
+                    let _ = peer.notify_progress(note).await;
+                }
+            }
+        };
         let mut sent = None;
         let mut stopping = false;
         let outcome = loop {
             tokio::select! {
-                outcome = &mut build.result => break outcome,
-                changed = build.progress.changed() => {
-                    if changed.is_err() {
-                        // The build's task ended; its result follows.
-                        continue;
-                    }
+                // Progress first: the last counts go out before the answer.
+                biased;
+                Ok(()) = build.progress.changed() => {
                     let progress = *build.progress.borrow_and_update();
-                    // Progress must increase from one notification to the next.
-                    if let Some(token) = token.as_ref().filter(|_| sent < Some(progress.done)) {
-                        sent = Some(progress.done);
-                        let note = ProgressNotificationParam::new(token.clone(), progress.done as f64)
-                            .with_total(progress.total as f64)
-                            .with_message(format!(
-                                "indexed {} of {} units, {} failed",
-                                progress.done, progress.total, progress.failed
-                            ));
-                        let _ = request.peer.notify_progress(note).await;
-                    }
+                    notify(progress, &mut sent).await;
                 }
+                outcome = &mut build.result => break outcome,
                 () = request.ct.cancelled(), if !stopping => {
                     stopping = true;
                     build.guard.stop();
                 }
             }
         };
+        // The build prints its counts every 50 ms, not at its end: the
+        // summary has the final ones.
+        let mut last = *build.progress.borrow();
+        if let Ok(Ok(summary)) = &outcome {
+            last.done = summary.indexed + summary.failed;
+            last.failed = summary.failed;
+            last.total = last.total.max(last.done);
+        }
+        notify(last, &mut sent).await;
         build.guard.disarm();
         match outcome {
             Ok(answer) => answer.map(Json),
