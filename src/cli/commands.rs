@@ -11,9 +11,7 @@ use indexer::build::{self, BuildError, Ending, Signal};
 use indexer::index::query::{self, QueryError};
 use indexer::index::{Index, IndexError};
 
-use super::args::{
-    BuildArgs, Cli, Command, DigestArgs, FindArgs, McpArgs, StatusArgs, SymbolArgs,
-};
+use super::args::{BuildArgs, Cli, Command, DigestArgs, FindArgs, McpArgs, StatusArgs, SymbolArgs};
 use super::output;
 use super::progress::Progress;
 use super::render;

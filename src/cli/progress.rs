@@ -24,9 +24,13 @@ const LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) enum Progress {
     Bar(ProgressBar),
-    Log { last: Instant },
+    Log {
+        last: Instant,
+    },
     /// The counts last written, written again only when they change.
-    Json { last: (u64, u64, u64) },
+    Json {
+        last: (u64, u64, u64),
+    },
     Quiet,
 }
 

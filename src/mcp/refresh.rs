@@ -113,12 +113,11 @@ impl Builds {
             )));
         }
         let mut command = Command::new(exe);
-        command
-            .arg("build")
-            .arg(project)
-            .arg("--db")
-            .arg(db)
-            .args(["--json", "--progress", "json"]);
+        command.arg("build").arg(project).arg("--db").arg(db).args([
+            "--json",
+            "--progress",
+            "json",
+        ]);
         if mode == RefreshMode::Full {
             command.arg("--full");
         }

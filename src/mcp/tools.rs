@@ -21,8 +21,8 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, Json, RoleServer, ServerHandler};
 
 use super::answers::{
-    FindSymbols, Progress, IndexStatus, Refresh, Refreshed, StatusQuery, SymbolQuery, Symbols, ToolError,
-    Uses,
+    FindSymbols, IndexStatus, Progress, Refresh, Refreshed, StatusQuery, SymbolQuery, Symbols,
+    ToolError, Uses,
 };
 use super::refresh::Builds;
 
@@ -113,13 +113,19 @@ impl Tools {
     /// its file, line and column, its roles, and the function whose body
     /// holds it (container).
     /// Example: {"symbol": "geo::Circle::area"} lists the call in main.
-    #[tool(annotations(title = "Find references", read_only_hint = true, open_world_hint = false))]
+    #[tool(annotations(
+        title = "Find references",
+        read_only_hint = true,
+        open_world_hint = false
+    ))]
     async fn find_references(
         &self,
         Parameters(p): Parameters<SymbolQuery>,
     ) -> Result<Json<Uses>, ToolError> {
-        self.query(move |index, partial| Ok(Uses::new(index.refs(&p.symbol)?, p.max_results, partial)))
-            .await
+        self.query(move |index, partial| {
+            Ok(Uses::new(index.refs(&p.symbol)?, p.max_results, partial))
+        })
+        .await
     }
 
     /// Lists who calls a function or method: one row per call site, the
@@ -175,7 +181,12 @@ impl Tools {
                 shared.db.display().to_string(),
             );
             let refresh = shared.builds.progress();
-            Ok(IndexStatus::new(index.status(0)?, p.max_results, place, refresh))
+            Ok(IndexStatus::new(
+                index.status(0)?,
+                p.max_results,
+                place,
+                refresh,
+            ))
         })
         .await
     }
@@ -210,15 +221,18 @@ impl Tools {
         let token = request.meta.get_progress_token();
         let notify = |progress: Progress, sent: &mut Option<u64>| {
             // Progress must increase from one notification to the next.
-            let note = token.as_ref().filter(|_| *sent < Some(progress.done)).map(|token| {
-                *sent = Some(progress.done);
-                ProgressNotificationParam::new(token.clone(), progress.done as f64)
-                    .with_total(progress.total as f64)
-                    .with_message(format!(
-                        "indexed {} of {} units, {} failed",
-                        progress.done, progress.total, progress.failed
-                    ))
-            });
+            let note = token
+                .as_ref()
+                .filter(|_| *sent < Some(progress.done))
+                .map(|token| {
+                    *sent = Some(progress.done);
+                    ProgressNotificationParam::new(token.clone(), progress.done as f64)
+                        .with_total(progress.total as f64)
+                        .with_message(format!(
+                            "indexed {} of {} units, {} failed",
+                            progress.done, progress.total, progress.failed
+                        ))
+                });
             let peer = request.peer.clone();
             async move {
                 if let Some(note) = note {
@@ -255,7 +269,9 @@ impl Tools {
         build.guard.disarm();
         match outcome {
             Ok(answer) => answer.map(Json),
-            Err(_) => Err(ToolError::new("the build's supervision ended without an answer")),
+            Err(_) => Err(ToolError::new(
+                "the build's supervision ended without an answer",
+            )),
         }
     }
 }
