@@ -221,6 +221,14 @@ async def tools_scenario(args) -> None:
                   f"ambiguous name: {text!r}")
             result = await call(client, project, "find_symbols", {"pattern": "area", "kind": "klass"})
             check(result.is_error and "unknown kind `klass`" in error_text(result), f"unknown kind: {error_text(result)!r}")
+            # Arguments that do not fit the schema: a tool error too (the
+            # SDK's), for the model to correct.
+            result = await call(client, project, "find_symbols", {"pattern": "area", "max_results": "many"})
+            check(result.is_error and 'invalid type: string "many"' in error_text(result), f"a bad argument: {error_text(result)!r}")
+            result = await call(client, project, "refresh_index", {"mode": "quick"})
+            check(result.is_error and "expected `incremental` or `full`" in error_text(result), f"a bad mode: {error_text(result)!r}")
+            result = await call(client, project, "find_references", {"symbol": "area", "depth": 2})
+            check(result.is_error and "unknown field `depth`" in error_text(result), f"an unknown argument: {error_text(result)!r}")
 
             # Nothing changed: the next refresh indexes nothing.
             result = await call(client, project, "refresh_index", {"mode": "incremental"})
