@@ -261,3 +261,47 @@ fn answer(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    const SUMMARY: &str = r#"{"status":"cancelled","files_total":3,"indexed":1,"unchanged":0,"failed":0,"removed":0,"quarantined":0,"folded":0,"source":"walk","symbols":9,"references":20,"elapsed_s":0.5,"workers_spawned":2}"#;
+
+    /// `ExitStatus` from what waitpid reports: an exit code, or a signal.
+    fn exited(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn a_cancelled_build_is_an_answer_with_its_notes() {
+        let refreshed = answer(exited(130), SUMMARY, vec!["using x".into()], &[]).unwrap();
+        assert_eq!(refreshed.status, super::super::answers::Ending::Cancelled);
+        assert_eq!((refreshed.indexed, refreshed.symbols), (1, 9));
+        assert_eq!(refreshed.notes, ["using x"]);
+    }
+
+    #[test]
+    fn a_failed_build_is_a_tool_error_with_its_reason() {
+        let refused = answer(
+            exited(2),
+            "",
+            vec![],
+            &["invalid compile_commands.json".into()],
+        );
+        assert!(refused
+            .unwrap_err()
+            .0
+            .contains("refused the project's settings: invalid compile_commands.json"));
+        // A fatal build prints its summary too; it is still an error.
+        let fatal = answer(exited(1), SUMMARY, vec![], &["the disk is full".into()]);
+        assert!(fatal
+            .unwrap_err()
+            .0
+            .contains("exit status 1): the disk is full"));
+        let killed = answer(ExitStatus::from_raw(libc::SIGKILL), "", vec![], &[]);
+        assert!(killed.unwrap_err().0.contains("killed by signal 9"));
+    }
+}

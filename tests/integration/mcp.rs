@@ -91,6 +91,16 @@ fn queries_answer_during_a_build_with_partial_over_streamable_http() {
 }
 
 #[test]
+fn a_cancelled_refresh_stops_its_build_over_stdio() {
+    scenario("cancel", "demo", "stdio", "legacy");
+}
+
+#[test]
+fn a_cancelled_refresh_stops_its_build_over_stateless_streamable_http() {
+    scenario("cancel", "demo", "http", "auto");
+}
+
+#[test]
 fn a_foreign_origin_is_refused() {
     scenario("origin", "demo", "http", "legacy");
 }

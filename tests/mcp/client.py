@@ -11,6 +11,8 @@ Scenarios:
   partial  a query while refresh_index runs answers at once with partial: true,
            a second refresh is refused, and the build ends with the server
            (a worker hangs on one unit on purpose: INDEXER_FAULT);
+  cancel   cancelling a refresh_index request stops its build (SIGINT): the
+           server goes on, the build's run is interrupted, its unit pending;
   origin   the HTTP server refuses a request whose Origin is not local (403).
 
 Exits 0 when every check passed; otherwise prints what differed and exits 1.
@@ -303,6 +305,41 @@ async def partial_scenario(args) -> None:
           "the index after the stopped build")
 
 
+async def cancel_scenario(args) -> None:
+    project = args.project
+    db = Path(project) / ".indexer" / "index.db"
+    subprocess.run([args.indexer, "build", project, "-q"], check=True)
+    with open(Path(project) / "src" / "total.cpp", "a") as f:
+        f.write("// changed\n")
+    with Server(args, env={"INDEXER_FAULT": "hang@total.cpp"}) as server:
+        async with server.client() as client:
+            started = anyio.Event()
+
+            async def on_progress(done, total, message):
+                started.set()
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(lambda: client.call_tool("refresh_index", {}, progress_callback=on_progress))
+                await started.wait()
+                check(lock_is_held(db), "the build runs")
+                # Cancels the request: the SDK tells the server so.
+                tasks.cancel_scope.cancel()
+            # The worker hangs for 300 s (the unit timeout): only the
+            # cancellation can end the build within the bound.
+            deadline = time.monotonic() + 60
+            status = {}
+            while time.monotonic() < deadline:
+                status = (await call(client, project, "get_index_status", {})).structured_content
+                if not status["build_running"]:
+                    break
+                await anyio.sleep(0.05)
+            equal((status["build_running"], status["refresh"], status["last_run"]["status"], status["units_pending"]),
+                  (False, None, "interrupted", 1), "the index after a cancelled refresh")
+            # The server still serves, and builds again.
+            result = await call(client, project, "find_symbols", {"pattern": "total_area"})
+            equal((result.structured_content["total"], result.structured_content["partial"]), (1, False), "a query after the cancelled refresh")
+
+
 def post(url: str, origin: str | None) -> int:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "origin-test", "version": "1"}}}).encode()
@@ -328,13 +365,14 @@ async def origin_scenario(args) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=["tools", "partial", "origin"])
+    parser.add_argument("scenario", choices=["tools", "partial", "cancel", "origin"])
     parser.add_argument("--indexer", required=True)
     parser.add_argument("--project", required=True)
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--mode", choices=["legacy", "auto"], default="legacy")
     args = parser.parse_args()
-    scenario = {"tools": tools_scenario, "partial": partial_scenario, "origin": origin_scenario}[args.scenario]
+    scenarios = {"tools": tools_scenario, "partial": partial_scenario, "cancel": cancel_scenario, "origin": origin_scenario}
+    scenario = scenarios[args.scenario]
     anyio.run(scenario, args)
     for failure in failures:
         print(f"FAILED {failure}")
