@@ -16,6 +16,7 @@
 //! it dies (`PR_SET_PDEATHSIG`): it is started from an async task, on one
 //! of the runtime's worker threads, which live as long as the server.
 
+use std::future::Future;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -48,26 +49,26 @@ struct Running {
 
 /// A build started for one request: its progress, and its result.
 pub(crate) struct Build {
-    pub(crate) progress: watch::Receiver<Progress>,
-    pub(crate) result: oneshot::Receiver<Result<Refreshed, ToolError>>,
+    progress: watch::Receiver<Progress>,
+    result: oneshot::Receiver<Result<Refreshed, ToolError>>,
     /// Stops the build if the request goes away before it ends.
-    pub(crate) guard: StopOnDrop,
+    guard: StopOnDrop,
 }
 
 /// Sends the build SIGINT when dropped, unless disarmed: a request that was
 /// cancelled, or whose client went away, does not leave a build running.
-pub(crate) struct StopOnDrop {
+struct StopOnDrop {
     signals: Option<mpsc::UnboundedSender<i32>>,
 }
 
 impl StopOnDrop {
-    pub(crate) fn stop(&self) {
+    fn stop(&self) {
         if let Some(signals) = &self.signals {
             let _ = signals.send(libc::SIGINT);
         }
     }
 
-    pub(crate) fn disarm(mut self) {
+    fn disarm(&mut self) {
         self.signals = None;
     }
 }
@@ -75,6 +76,61 @@ impl StopOnDrop {
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+impl Build {
+    /// Waits for the build's answer. `report` is called with each new
+    /// count of units done (increasing, as MCP progress must), the last
+    /// one before the answer; `cancelled` resolving stops the build, whose
+    /// answer (status `cancelled`) still comes.
+    pub(crate) async fn answer<F: Future<Output = ()>>(
+        mut self,
+        cancelled: impl Future<Output = ()>,
+        mut report: impl FnMut(Progress) -> F,
+    ) -> Result<Refreshed, ToolError> {
+        let mut reported = None;
+        let mut stopping = false;
+        tokio::pin!(cancelled);
+        let outcome = loop {
+            tokio::select! {
+                // Progress first: the last counts go out before the answer.
+                biased;
+                Ok(()) = self.progress.changed() => {
+                    let progress = *self.progress.borrow_and_update();
+                    if reported < Some(progress.done) {
+                        reported = Some(progress.done);
+                        report(progress).await;
+                    }
+                }
+                outcome = &mut self.result => break outcome,
+                () = &mut cancelled, if !stopping => {
+                    stopping = true;
+                    self.guard.stop();
+                }
+            }
+        };
+        self.guard.disarm();
+        let answer = outcome.unwrap_or_else(|_| {
+            Err(ToolError::new(
+                "the build's supervision ended without an answer",
+            ))
+        });
+        // The build prints its counts every 50 ms, not at its end: the
+        // summary has the final ones.
+        if let Ok(summary) = &answer {
+            let done = summary.indexed + summary.failed;
+            if reported < Some(done) {
+                let total = self.progress.borrow().total.max(done);
+                report(Progress {
+                    done,
+                    failed: summary.failed,
+                    total,
+                })
+                .await;
+            }
+        }
+        answer
     }
 }
 

@@ -215,64 +215,27 @@ impl Tools {
         request: RequestContext<RoleServer>,
     ) -> Result<Json<Refreshed>, ToolError> {
         let shared = &self.shared;
-        let mut build = shared
+        let build = shared
             .builds
             .start(&shared.exe, &shared.project, &shared.db, p.mode)?;
         let token = request.meta.get_progress_token();
-        let notify = |progress: Progress, sent: &mut Option<u64>| {
-            // Progress must increase from one notification to the next.
-            let note = token
-                .as_ref()
-                .filter(|_| *sent < Some(progress.done))
-                .map(|token| {
-                    *sent = Some(progress.done);
-                    ProgressNotificationParam::new(token.clone(), progress.done as f64)
-                        .with_total(progress.total as f64)
-                        .with_message(format!(
-                            "indexed {} of {} units, {} failed",
-                            progress.done, progress.total, progress.failed
-                        ))
-                });
-            let peer = request.peer.clone();
+        let peer = &request.peer;
+        let report = |progress: Progress| {
+            let note = token.clone().map(|token| {
+                ProgressNotificationParam::new(token, progress.done as f64)
+                    .with_total(progress.total as f64)
+                    .with_message(format!(
+                        "indexed {} of {} units, {} failed",
+                        progress.done, progress.total, progress.failed
+                    ))
+            });
             async move {
                 if let Some(note) = note {
                     let _ = peer.notify_progress(note).await;
                 }
             }
         };
-        let mut sent = None;
-        let mut stopping = false;
-        let outcome = loop {
-            tokio::select! {
-                // Progress first: the last counts go out before the answer.
-                biased;
-                Ok(()) = build.progress.changed() => {
-                    let progress = *build.progress.borrow_and_update();
-                    notify(progress, &mut sent).await;
-                }
-                outcome = &mut build.result => break outcome,
-                () = request.ct.cancelled(), if !stopping => {
-                    stopping = true;
-                    build.guard.stop();
-                }
-            }
-        };
-        // The build prints its counts every 50 ms, not at its end: the
-        // summary has the final ones.
-        let mut last = *build.progress.borrow();
-        if let Ok(Ok(summary)) = &outcome {
-            last.done = summary.indexed + summary.failed;
-            last.failed = summary.failed;
-            last.total = last.total.max(last.done);
-        }
-        notify(last, &mut sent).await;
-        build.guard.disarm();
-        match outcome {
-            Ok(answer) => answer.map(Json),
-            Err(_) => Err(ToolError::new(
-                "the build's supervision ended without an answer",
-            )),
-        }
+        build.answer(request.ct.cancelled(), report).await.map(Json)
     }
 }
 
