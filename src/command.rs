@@ -216,6 +216,25 @@ pub(crate) fn is_cxx_source(path: &Path) -> bool {
         .is_some_and(|e| CXX_SOURCE_EXTENSIONS.contains(&e))
 }
 
+/// Whether the unit is CUDA: `-x cuda` (`-x cu` as nvcc spells it; the
+/// last `-x` wins), else the `.cu` extension. Such a unit needs a CUDA
+/// installation clang can find: without it, CUDA's keywords and built-in
+/// variables are unknown and the parse is wrong (see the worker).
+pub(crate) fn is_cuda(file: &str, args: &[String]) -> bool {
+    let mut language = None;
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "-x" {
+            language = args.get(i + 1).map(String::as_str);
+        } else if let Some(value) = arg.strip_prefix("-x") {
+            language = Some(value);
+        }
+    }
+    match language {
+        Some(language) => language == "cuda" || language == "cu",
+        None => Path::new(file).extension().is_some_and(|e| e == "cu"),
+    }
+}
+
 /// A command made ready for libclang.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Adjusted {
@@ -804,6 +823,16 @@ mod tests {
 
     fn args(words: &[&str]) -> Vec<String> {
         adjust_in(Path::new("/p"), words).args
+    }
+
+    #[test]
+    fn cuda_is_told_by_the_last_language_or_the_extension() {
+        assert!(is_cuda("k.cu", &[]));
+        assert!(is_cuda("k.cpp", &strings(&["-x", "cuda"])));
+        assert!(is_cuda("k.cpp", &strings(&["-xc++", "-x", "cu"])));
+        assert!(!is_cuda("k.cu", &strings(&["-x", "cuda", "-xc++"])));
+        assert!(!is_cuda("k.cuh", &[]));
+        assert!(!is_cuda("k.cpp", &strings(&["--cuda-path=/opt/cuda"])));
     }
 
     #[test]

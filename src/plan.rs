@@ -29,6 +29,10 @@ const PAGE: i64 = 512;
 pub(crate) struct Task {
     pub request: IndexRequest,
     pub retry: bool,
+    /// The unit fell back from its command's precompiled library the last
+    /// time it was given one: it is parsed as written, once, instead of
+    /// twice (issue 15).
+    pub as_written: bool,
 }
 
 pub(crate) struct Queue {
@@ -36,7 +40,7 @@ pub(crate) struct Queue {
     /// The `(cost, id)` of the last unit read from the table.
     after: (i64, i64),
     /// Units read from the table, most expensive first, with their cost.
-    page: VecDeque<(i64, IndexRequest)>,
+    page: VecDeque<(i64, Task)>,
     retries: VecDeque<IndexRequest>,
     exhausted: bool,
     total: u64,
@@ -73,6 +77,7 @@ impl Queue {
             return Ok(Some(Task {
                 request,
                 retry: true,
+                as_written: false,
             }));
         }
         if self.page.is_empty() && !self.exhausted {
@@ -83,25 +88,30 @@ impl Queue {
         };
         let chosen = near
             .and_then(|dir| {
-                self.page.iter().position(|(cost, request)| {
-                    *cost < head_cost / 4 || Path::new(&request.file).parent() == Some(dir)
+                self.page.iter().position(|(cost, task)| {
+                    *cost < head_cost / 4 || Path::new(&task.request.file).parent() == Some(dir)
                 })
             })
             .filter(|&i| self.page[i].0 >= head_cost / 4)
             .unwrap_or(0);
-        Ok(self.page.remove(chosen).map(|(_, request)| Task {
-            request,
-            retry: false,
-        }))
+        Ok(self.page.remove(chosen).map(|(_, task)| task))
     }
 
     fn fill(&mut self) -> rusqlite::Result<()> {
         let (page, after) = (&mut self.page, &mut self.after);
         let before = page.len();
-        self.pending.page(*after, PAGE, |keyset, request| {
-            *after = keyset;
-            page.push_back((keyset.0, request));
-        })?;
+        self.pending
+            .page(*after, PAGE, |keyset, request, as_written| {
+                *after = keyset;
+                page.push_back((
+                    keyset.0,
+                    Task {
+                        request,
+                        retry: false,
+                        as_written,
+                    },
+                ));
+            })?;
         self.exhausted = ((page.len() - before) as i64) < PAGE;
         Ok(())
     }

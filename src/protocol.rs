@@ -184,6 +184,15 @@ pub(crate) struct UnitIndex {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl UnitIndex {
+    /// Whether the unit's parse reported an error (or a fatal one).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == "error" || d.severity == "fatal")
+    }
+}
+
 /// Index into [`UnitIndex::symbols`].
 pub(crate) type SymbolRef = u32;
 

@@ -1,4 +1,4 @@
--- Schema version 3 of the indexer database. Documented in docs/schema.md.
+-- Schema version 4 of the indexer database. Documented in docs/schema.md.
 -- Every row of file data (decls, refs, includes, bases, overrides) belongs to
 -- the file it is located in, so re-indexing a file is "delete its rows,
 -- insert the new ones" in one transaction.
@@ -42,7 +42,12 @@ CREATE TABLE units (
     cost        INTEGER NOT NULL DEFAULT 0,
     -- JSON array of what the command stage (command.rs) changed in the
     -- compile command as written, one sentence each; NULL if nothing.
-    changes     TEXT
+    changes     TEXT,
+    -- 1 when the unit, the last time it was given its command's precompiled
+    -- library, had to be parsed again as written: later builds parse it as
+    -- written at once. Reset when every unit is indexed anew (--full, a
+    -- new libclang).
+    prelude_fell_back INTEGER NOT NULL DEFAULT 0
 );
 -- The dispatch queue reads pending units in this order, a page at a time,
 -- without sorting them (a sort would hold them all).

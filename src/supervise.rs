@@ -227,8 +227,9 @@ impl<'a> Supervisor<'a> {
     }
 
     fn assign(&mut self, slot: usize, mut task: Task) {
-        if let Some(preludes) = &mut self.preludes {
-            preludes.assign(&mut task.request);
+        match &mut self.preludes {
+            Some(preludes) if !task.as_written => preludes.assign(&mut task.request),
+            _ => task.request.prelude = None,
         }
         let worker = &mut self.workers[slot];
         match worker.send(&Request::Index(task.request.clone())) {

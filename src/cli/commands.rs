@@ -11,7 +11,9 @@ use indexer::build::{self, BuildError, Ending, Signal};
 use indexer::index::query::{self, QueryError};
 use indexer::index::{Index, IndexError};
 
-use super::args::{BuildArgs, Cli, Command, DigestArgs, FindArgs, McpArgs, StatusArgs, SymbolArgs};
+use super::args::{
+    BuildArgs, Cli, Command, DigestArgs, FindArgs, McpArgs, MergeArgs, StatusArgs, SymbolArgs,
+};
 use super::output;
 use super::progress::Progress;
 use super::render;
@@ -91,6 +93,7 @@ pub(crate) fn main() -> i32 {
         Command::Callers(args) => symbol_query(args, Index::callers),
         Command::Callees(args) => symbol_query(args, Index::callees),
         Command::Digest(args) => digest(args),
+        Command::Merge(args) => merge(args),
         Command::Mcp(args) => mcp(args),
         Command::Worker => indexer::worker::run()
             .map(|()| EXIT_OK)
@@ -143,6 +146,18 @@ fn symbol_query(
 fn digest(args: DigestArgs) -> Result<i32, Failure> {
     let index = open_index(&args.db.path(&args.project))?;
     render::digest(&index.digest(args.rows)?, args.json)?;
+    Ok(EXIT_OK)
+}
+
+fn merge(args: MergeArgs) -> Result<i32, Failure> {
+    let summary = indexer::index::merge(&args.out, &args.shards).map_err(|e| {
+        let usage = e.is_usage();
+        Failure {
+            error: e.into(),
+            usage,
+        }
+    })?;
+    render::merged(&args.out, &summary, args.json)?;
     Ok(EXIT_OK)
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use indexer::build::{BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
 use indexer::index::query::{self, Status, Unit};
-use indexer::index::TableDigest;
+use indexer::index::{MergeSummary, TableDigest};
 use indexer::memory::human;
 
 use super::output;
@@ -93,6 +93,13 @@ pub(crate) fn status(db: &Path, status: &Status, json: bool) -> anyhow::Result<(
         "units:       {} ({} indexed, {} pending, {} failed)",
         status.units, status.units_indexed, status.units_pending, status.units_failed
     )?;
+    if status.units_with_errors > 0 {
+        writeln!(
+            out,
+            "errors:      {} of the indexed units had errors; they hold what clang understood",
+            status.units_with_errors
+        )?;
+    }
     if status.units_adjusted > 0 {
         writeln!(
             out,
@@ -140,6 +147,20 @@ pub(crate) fn status(db: &Path, status: &Status, json: bool) -> anyhow::Result<(
             } else {
                 ""
             }
+        )?;
+    }
+    for unit in &status.with_errors {
+        writeln!(
+            out,
+            "with errors: {} ({} errors; the first at {})",
+            unit.file, unit.errors, unit.first
+        )?;
+    }
+    if status.units_with_errors > status.with_errors.len() as u64 {
+        writeln!(
+            out,
+            "             and {} more units with errors",
+            status.units_with_errors - status.with_errors.len() as u64
         )?;
     }
     for unit in &status.slowest {
@@ -253,11 +274,42 @@ pub(crate) fn summary(outcome: &BuildOutcome, json: bool, quiet: bool) -> anyhow
                     s.adjusted_commands
                 )?;
             }
+            if s.indexed_with_errors > 0 {
+                writeln!(
+                    out,
+                    "{} of the indexed units had errors (a missing header, code clang rejects): \
+                     they hold what clang understood; `indexer status` lists them",
+                    s.indexed_with_errors
+                )?;
+            }
             if s.failed > 0 {
                 writeln!(out, "see the failures with `indexer status`")?;
             }
         }
         Ending::Complete => {}
     }
+    Ok(())
+}
+
+/// `indexer merge`.
+pub(crate) fn merged(out: &Path, summary: &MergeSummary, json: bool) -> anyhow::Result<()> {
+    let mut out_stream = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out_stream, summary)?;
+        writeln!(out_stream)?;
+        return Ok(());
+    }
+    writeln!(
+        out_stream,
+        "merged {} shards into {} in {:.2} s: {} units copied ({} files' rows), index holds {} units, {} symbols, {} references",
+        summary.shards,
+        out.display(),
+        summary.elapsed_s,
+        summary.units,
+        summary.files_copied,
+        summary.units_total,
+        summary.symbols,
+        summary.references
+    )?;
     Ok(())
 }

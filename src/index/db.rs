@@ -10,17 +10,18 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary reads and writes (`PRAGMA user_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 pub(crate) const SCHEMA: &str = include_str!("../schema.sql");
 /// `MIGRATIONS[v - 1]` brings schema `v` to `v + 1`: an index written by an
 /// older `indexer` is upgraded by the next build, never rebuilt.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "ALTER TABLE units ADD COLUMN cost INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX units_by_cost ON units(cost DESC, id) WHERE state = 'pending';",
     // A unit indexed before the command stage keeps its arguments until
     // its command is discovered again: the refresh then sees the changed
     // arguments (and changes) and indexes it anew.
     "ALTER TABLE units ADD COLUMN changes TEXT;",
+    "ALTER TABLE units ADD COLUMN prelude_fell_back INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Prepared statements kept per connection: more than the writer uses.
@@ -67,7 +68,7 @@ pub enum IndexError {
 }
 
 impl IndexError {
-    fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode;
         let path = path.to_path_buf();
         match source.sqlite_error_code() {

@@ -165,6 +165,9 @@ pub const SYMBOL_KINDS: &[&str] = &[
     "lambda",
     "using",
     "macro",
+    "protocol",
+    "category",
+    "property",
     "other",
 ];
 

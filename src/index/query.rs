@@ -300,6 +300,8 @@ pub struct Status {
     pub units_indexed: u64,
     pub units_pending: u64,
     pub units_failed: u64,
+    /// Indexed units whose parse reported errors.
+    pub units_with_errors: u64,
     /// Units whose compile command the command stage changed.
     pub units_adjusted: u64,
     pub symbols: u64,
@@ -309,6 +311,8 @@ pub struct Status {
     /// indexes out: queries work but scan, until a build completes.
     pub query_indexes_deferred: bool,
     pub failed: Vec<FailedUnit>,
+    /// The first [`ERRORS_LISTED`] indexed units with errors, by path.
+    pub with_errors: Vec<UnitWithErrors>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slowest: Vec<UnitTiming>,
     /// Whether a build held the index's lock when the status was read (a
@@ -338,6 +342,18 @@ pub struct FailedUnit {
     pub reason: String,
     /// Failed twice: later builds skip it until it changes (or `--retry-failed`).
     pub quarantined: bool,
+}
+
+/// How many indexed units with errors `status` lists.
+pub const ERRORS_LISTED: usize = 10;
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UnitWithErrors {
+    pub file: String,
+    /// How many errors its parse reported.
+    pub errors: u64,
+    /// The first, as `FILE:LINE:COLUMN: MESSAGE`.
+    pub first: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -402,18 +418,41 @@ pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Res
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let with_errors = conn
+        .prepare(
+            "SELECT f.path, count(*),
+                    (SELECT coalesce(df.path, '?') || ':' || e.line || ':' || e.col || ': ' || e.message
+                     FROM diagnostics e LEFT JOIN files df ON df.id = e.file_id
+                     WHERE e.unit_id = u.id AND e.severity IN ('error', 'fatal') ORDER BY e.rowid LIMIT 1)
+             FROM units u JOIN files f ON f.id = u.file_id JOIN diagnostics d ON d.unit_id = u.id
+             WHERE u.state = 'indexed' AND d.severity IN ('error', 'fatal')
+             GROUP BY u.id ORDER BY f.path LIMIT ?1",
+        )?
+        .query_map([ERRORS_LISTED as i64], |r| {
+            Ok(UnitWithErrors {
+                file: r.get(0)?,
+                errors: r.get::<_, i64>(1)? as u64,
+                first: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Status {
         files: count("SELECT count(*) FROM files")?,
         units: count("SELECT count(*) FROM units")?,
         units_indexed: count("SELECT count(*) FROM units WHERE state = 'indexed'")?,
         units_pending: count("SELECT count(*) FROM units WHERE state = 'pending'")?,
         units_failed: count("SELECT count(*) FROM units WHERE state = 'failed'")?,
+        units_with_errors: count(
+            "SELECT count(*) FROM units u WHERE u.state = 'indexed' AND EXISTS
+             (SELECT 1 FROM diagnostics d WHERE d.unit_id = u.id AND d.severity IN ('error', 'fatal'))",
+        )?,
         units_adjusted: count("SELECT count(*) FROM units WHERE changes IS NOT NULL")?,
         symbols: count("SELECT count(*) FROM symbols")?,
         references: count("SELECT count(*) FROM refs")?,
         last_run,
         query_indexes_deferred: query_indexes_deferred(conn)?,
         failed,
+        with_errors,
         slowest,
         build_running: running,
     })

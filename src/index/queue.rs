@@ -19,7 +19,7 @@ impl PendingUnits {
     /// The next page after the keyset `(?1, ?2)`. `cost <= ?1` is the index
     /// range; the rest of the condition only skips the units of cost ?1
     /// already taken.
-    const PAGE_SQL: &str = "SELECT u.cost, u.id, f.path, u.directory, u.args
+    const PAGE_SQL: &str = "SELECT u.cost, u.id, f.path, u.directory, u.args, u.prelude_fell_back
          FROM units u INDEXED BY units_by_cost JOIN files f ON f.id = u.file_id
          WHERE u.state = 'pending' AND u.cost <= ?1 AND (u.cost < ?1 OR u.id > ?2)
          ORDER BY u.cost DESC, u.id
@@ -41,12 +41,14 @@ impl PendingUnits {
     }
 
     /// Up to `limit` units after `after` (a `(cost, id)`, `(i64::MAX, 0)`
-    /// to start), most expensive first, each with its cost and keyset.
+    /// to start), most expensive first, each with its cost and keyset, and
+    /// whether it fell back from the precompiled library the last time it
+    /// was given it.
     pub(crate) fn page(
         &self,
         after: (i64, i64),
         limit: i64,
-        mut each: impl FnMut((i64, i64), IndexRequest),
+        mut each: impl FnMut((i64, i64), IndexRequest, bool),
     ) -> rusqlite::Result<()> {
         let mut stmt = self.conn.prepare_cached(Self::PAGE_SQL)?;
         let mut rows = stmt.query(params![after.0, after.1, limit])?;
@@ -68,6 +70,7 @@ impl PendingUnits {
                     args,
                     prelude: None,
                 },
+                row.get(5)?,
             );
         }
         Ok(())

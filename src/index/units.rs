@@ -210,7 +210,7 @@ pub(crate) fn mark_dependents(
 /// Makes every unit pending, for `reason`.
 pub(crate) fn mark_all_pending(tx: &Transaction<'_>, reason: &Dirtiness) -> rusqlite::Result<()> {
     tx.execute(
-        "UPDATE units SET state = 'pending', reason = ?1, failures = 0",
+        "UPDATE units SET state = 'pending', reason = ?1, failures = 0, prelude_fell_back = 0",
         [reason.to_string()],
     )?;
     Ok(())
@@ -339,4 +339,15 @@ pub(crate) fn each_dirty_unit(
         count += 1;
     }
     Ok(count)
+}
+
+/// Each unit's parse time in milliseconds, by its main file's path, for
+/// balancing shards (`build --plan-from`). Units never parsed are left out.
+pub(crate) fn unit_costs(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    conn.prepare(
+        "SELECT f.path, u.parse_ms FROM units u JOIN files f ON f.id = u.file_id
+         WHERE u.parse_ms IS NOT NULL",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+    .collect()
 }

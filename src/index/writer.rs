@@ -41,6 +41,9 @@ pub(crate) enum WriteOp {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct WriterStats {
     pub units_indexed: u64,
+    /// Indexed units whose parse reported errors (a missing header, code
+    /// clang rejects): their rows hold what clang understood.
+    pub units_with_errors: u64,
     pub units_failed: u64,
     /// Time spent inside SQLite, to show the writer is not the bottleneck.
     pub busy: Duration,
@@ -87,6 +90,7 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
             *rows += match op {
                 WriteOp::Indexed { seen, index } => {
                     stats.units_indexed += 1;
+                    stats.units_with_errors += u64::from(index.has_errors());
                     store_unit(t, &seen, &index)?
                 }
                 WriteOp::Failed {
@@ -289,11 +293,26 @@ fn store_unit(
         }
     }
     let symbol_count: usize = index.files.iter().map(|f| f.decls.len()).sum();
+    // How the unit fared with the precompiled library, if it was given one;
+    // a unit parsed as written without being given one keeps its record.
+    let fell_back = match (index.used_prelude, index.prelude_discarded_ms) {
+        (_, Some(_)) => Some(true),
+        (true, None) => Some(false),
+        (false, None) => None,
+    };
     tx.prepare_cached(
         "UPDATE units SET state = 'indexed', reason = NULL, failures = 0, parse_ms = ?2, worker_rss = ?3,
-                          symbols = ?4, indexed_at = ?5 WHERE id = ?1",
+                          symbols = ?4, indexed_at = ?5, prelude_fell_back = coalesce(?6, prelude_fell_back)
+         WHERE id = ?1",
     )?
-    .execute(params![unit, index.parse_ms, index.worker_rss as i64, symbol_count as i64, now_s()])?;
+    .execute(params![
+        unit,
+        index.parse_ms,
+        index.worker_rss as i64,
+        symbol_count as i64,
+        now_s(),
+        fell_back
+    ])?;
     Ok(rows + seen.len() + index.diagnostics.len() + 1)
 }
 

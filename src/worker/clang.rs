@@ -154,6 +154,34 @@ impl Session {
             parsed_headers: FxHashSet::default(),
         })
     }
+
+    /// Records the project headers of a unit parsed in this session (`seen`,
+    /// the main file first): later units skip their bodies.
+    fn parsed(&mut self, seen: &[SeenFile]) {
+        self.parsed_headers.extend(
+            seen.iter()
+                .skip(1)
+                .filter(|file| !file.system)
+                .map(|file| path_key(&file.path)),
+        );
+    }
+}
+
+/// Why a CUDA unit without a CUDA installation fails.
+const NO_CUDA_INSTALLATION: &str = "a CUDA unit, and clang found no CUDA installation: without its headers \
+     CUDA's keywords (`__global__`) and built-in variables (`threadIdx`) are unknown and the parse \
+     would be wrong; install the CUDA toolkit where clang looks for it (/usr/local/cuda) or name it \
+     with `--cuda-path=DIR` in the compile command";
+
+/// Whether `request` is a CUDA unit that did not read clang's CUDA runtime
+/// wrapper, which its driver includes first in every CUDA unit when it finds
+/// a CUDA installation (and the command does not opt out with `-nocudainc`).
+fn lacks_cuda_installation(request: &IndexRequest, seen: &[SeenFile]) -> bool {
+    crate::command::is_cuda(&request.file, &request.args)
+        && !request.args.iter().any(|a| a == "-nocudainc")
+        && !seen
+            .iter()
+            .any(|file| file.path.ends_with("/__clang_cuda_runtime_wrapper.h"))
 }
 
 impl Indexer {
@@ -280,6 +308,15 @@ impl Indexer {
             parsed.collector.seen_files(parsed.tu.0)
         };
         drop(parsed.tu);
+        if lacks_cuda_installation(request, &seen) {
+            // Its headers' bodies were parsed in this session all the same:
+            // later units skip them, and the headers are emitted by a unit
+            // that parses them in a session of its own, as after a discarded
+            // attempt.
+            drop(parsed.collector);
+            self.session_of(fallback).parsed(&seen);
+            return Err(NO_CUDA_INSTALLATION.to_owned());
+        }
         let mut skipped = parsed.collector.skipped_files();
         if let Some(library) = &prelude_files {
             // The library headers the unit would have read as written,
@@ -321,17 +358,17 @@ impl Indexer {
             .collector
             .finish(request.unit, parsed.parse_ms, &emit);
         index.prelude_discarded_ms = discarded_ms;
-        let session = match &mut self.written {
+        self.session_of(fallback).parsed(&seen);
+        Ok(index)
+    }
+
+    /// The session a unit was parsed in: the worker's, or for a unit parsed
+    /// again as written, the one such units share.
+    fn session_of(&mut self, fallback: bool) -> &mut Session {
+        match &mut self.written {
             Some(written) if fallback => written,
             _ => &mut self.session,
-        };
-        session.parsed_headers.extend(
-            seen.iter()
-                .skip(1)
-                .filter(|file| !file.system)
-                .map(|file| path_key(&file.path)),
-        );
-        Ok(index)
+        }
     }
 
     /// Runs libclang on the unit in `session`, with the precompiled header
@@ -2162,6 +2199,14 @@ fn symbol_kind(cursor_kind: CXCursorKind, template: CXIdxEntityCXXTemplateKind) 
         (CXCursor_NamespaceAlias, _) => "namespace_alias",
         (CXCursor_MacroDefinition, _) => "macro",
         (CXCursor_UsingDeclaration, _) => "using",
+        // Objective-C's declarations in the nearest C++ words; its
+        // protocols and categories have none.
+        (CXCursor_ObjCInterfaceDecl | CXCursor_ObjCImplementationDecl, _) => "class",
+        (CXCursor_ObjCProtocolDecl, _) => "protocol",
+        (CXCursor_ObjCCategoryDecl | CXCursor_ObjCCategoryImplDecl, _) => "category",
+        (CXCursor_ObjCInstanceMethodDecl | CXCursor_ObjCClassMethodDecl, _) => "method",
+        (CXCursor_ObjCPropertyDecl, _) => "property",
+        (CXCursor_ObjCIvarDecl, _) => "field",
         _ => "other",
     }
 }
@@ -3499,13 +3544,95 @@ void call(Base* b) {
         );
     }
 
+    /// Issue 19: a CUDA unit parsed without CUDA's headers was stored half
+    /// parsed (`__global__` an unknown type) and reported indexed.
     #[test]
-    fn an_objective_c_class_is_of_another_kind() {
-        let mut f = Fixture::new(&[("main.m", "@interface Counter\n- (int)next;\n@end\n")]);
+    fn a_cuda_unit_without_a_cuda_installation_fails_with_the_reason() {
+        let mut f = Fixture::new(&[
+            ("common.h", "inline int twice(int x) { return 2 * x; }\n"),
+            (
+                "k.cu",
+                "#include \"common.h\"\n\
+                 __global__ void kernel(int *x) { x[threadIdx.x] = twice(1); }\n",
+            ),
+            (
+                "host.cu",
+                "#include \"common.h\"\nint host() { return twice(2); }\n",
+            ),
+            (
+                "main.cpp",
+                "#include \"common.h\"\nint main() { return twice(3); }\n",
+            ),
+        ]);
+        let installed = ["/usr/local/cuda", "/usr/lib/cuda"]
+            .iter()
+            .any(|dir| Path::new(dir).exists());
+        // The language follows the extension, as the driver decides it.
+        f.args = vec!["-I.".into()];
+        let (_, result) = f.index_with("k.cu", |files| vec![true; files.len()]);
+        match result {
+            Ok(unit) => assert!(installed && unit.diagnostics.is_empty(), "{unit:#?}"),
+            Err(reason) => {
+                assert!(!installed, "{reason}");
+                assert_eq!(reason, NO_CUDA_INSTALLATION);
+            }
+        }
+        // The failed unit parsed common.h's bodies in the session: the next
+        // unit reports the header skipped, for a unit of its own to emit.
+        let (seen, skipped) = {
+            let mut skipped = Vec::new();
+            let (seen, result) = f.index_seeing_skips("main.cpp", |files, s| {
+                skipped = s.to_vec();
+                vec![true; files.len()]
+            });
+            result.unwrap();
+            (seen, skipped)
+        };
+        let common = seen
+            .iter()
+            .position(|s| s.path.ends_with("/common.h"))
+            .unwrap();
+        assert_eq!(skipped, [common as u32]);
+        // A command that opts out of CUDA's headers is taken at its word.
+        f.args = vec!["-I.".into(), "-nocudainc".into()];
+        let (_, unit) = f.index("host.cu");
+        assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
+        symbol(&unit, "host");
+    }
+
+    #[test]
+    fn objective_c_declarations_have_kinds_of_their_own() {
+        let mut f = Fixture::new(&[(
+            "main.m",
+            "@protocol Named\n- (int)name;\n@end\n\
+             @interface Counter <Named> { int count; }\n\
+             @property int step;\n\
+             - (int)next;\n+ (Counter *)make;\n@end\n\
+             @interface Counter (Reset)\n- (void)reset;\n@end\n",
+        )]);
         f.args = vec!["-xobjective-c".into()];
         let (_, unit) = f.index("main.m");
         assert!(unit.diagnostics.is_empty(), "{:#?}", unit.diagnostics);
-        assert_eq!(symbol(&unit, "Counter").1.kind, "other");
+        let mut kinds: Vec<(&str, &str)> = unit
+            .symbols
+            .iter()
+            .map(|s| (s.qualified_name.as_str(), s.kind.as_str()))
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                ("Counter", "class"),
+                ("Counter::count", "field"),
+                ("Counter::make", "method"),
+                ("Counter::next", "method"),
+                ("Counter::step", "property"),
+                ("Named", "protocol"),
+                ("Named::name", "method"),
+                ("Reset", "category"),
+                ("Reset::reset", "method"),
+            ]
+        );
     }
 
     #[test]

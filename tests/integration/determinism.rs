@@ -295,6 +295,63 @@ fn a_command_whose_units_fall_back_stops_getting_the_library() {
 /// library ahead of it, and is parsed again as written.
 #[test]
 fn c_units_use_a_precompiled_library_of_their_own() {
+    let project = c_project();
+    // One worker: units finish in dispatch order (largest first), so the
+    // counts are exact: the first unit goes without, the clash falls back.
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(
+        (&summary["indexed"], &summary["failed"]),
+        (&serde_json::json!(UNITS), &serde_json::json!(0)),
+        "{summary}"
+    );
+    assert_eq!(summary["units_with_pch"], UNITS - 2, "{summary}");
+    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
+    assert_eq!(
+        project.column("SELECT count(*) FROM diagnostics"),
+        ["0"],
+        "no unit keeps an error"
+    );
+    let full = util::digest(&project, &project.db());
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
+    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+}
+
+/// Issue 15: a unit that fell back from the library was parsed twice in
+/// every build that indexed it again. Its record now sends it as written
+/// at once, until every unit is indexed anew (`--full`).
+#[test]
+fn a_unit_that_fell_back_is_parsed_once_when_indexed_again() {
+    let project = c_project();
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
+
+    // Every unit edited (a refresh of fewer units builds no library).
+    for k in 1..UNITS {
+        let unit = format!("src/c{k}.c");
+        let text = std::fs::read_to_string(project.path(&unit)).unwrap();
+        util::edit(&project, &unit, &format!("{text}/* edited */\n"));
+    }
+    util::edit(&project, "src/clash.c", "int getpid = 3;\n/* edited */\n");
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(summary["units_with_pch"], UNITS - 2, "{summary}");
+    assert_eq!(summary["pch_fallbacks"], 0, "{summary}");
+    assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
+    util::assert_same_digest(
+        "with the record and without the precompiled library",
+        &util::digest(&project, &project.db()),
+        &plain,
+    );
+
+    let summary = project.build(&["-j", "1", "--full"]);
+    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
+}
+
+/// Units of one C command including `util.h` (stdio, string, unistd, a
+/// default definition of `R_OK`), and `src/clash.c`, which defines
+/// `getpid` without including `<unistd.h>`.
+fn c_project() -> Project {
     let project = Project::new();
     project.write(
         "include/util.h",
@@ -327,22 +384,5 @@ fn c_units_use_a_precompiled_library_of_their_own() {
         "compile_commands.json",
         &serde_json::to_string_pretty(&entries).unwrap(),
     );
-    // One worker: units finish in dispatch order (largest first), so the
-    // counts are exact: the first unit goes without, the clash falls back.
-    let summary = project.build(&["-j", "1"]);
-    assert_eq!(
-        (&summary["indexed"], &summary["failed"]),
-        (&serde_json::json!(UNITS), &serde_json::json!(0)),
-        "{summary}"
-    );
-    assert_eq!(summary["units_with_pch"], UNITS - 2, "{summary}");
-    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
-    assert_eq!(
-        project.column("SELECT count(*) FROM diagnostics"),
-        ["0"],
-        "no unit keeps an error"
-    );
-    let full = util::digest(&project, &project.db());
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
-    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+    project
 }

@@ -14,4 +14,5 @@ mod mcp;
 mod pipeline;
 mod refresh;
 mod robust;
+mod shards;
 mod util;

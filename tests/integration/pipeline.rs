@@ -595,6 +595,7 @@ fn json_summary_and_query_rows_have_the_documented_keys() {
         "status",
         "files_total",
         "indexed",
+        "indexed_with_errors",
         "unchanged",
         "failed",
         "removed",

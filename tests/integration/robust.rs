@@ -2,9 +2,10 @@
 //! cannot be written. Each case ends with a defined exit code and a sound
 //! database.
 
+use std::path::Path;
 use std::time::Duration;
 
-use crate::util::{self, Project};
+use crate::util::{self, assert_success, Project};
 
 /// Units `a` and `b` include `shared.h`; `c` does not. Indexed.
 fn shared_header_project() -> Project {
@@ -323,7 +324,7 @@ fn nonsense_options_are_usage_errors() {
     assert_eq!(util::exit_code(&output), 2);
     assert_eq!(
         util::stderr(&output),
-        "error: unknown kind `nonsense`: pass one of namespace, namespace_alias, class, struct, union, enum, enum_constant, function, method, constructor, destructor, conversion_function, field, variable, parameter, typedef, type_alias, class_template, class_template_partial_specialization, function_template, lambda, using, macro, other\n"
+        "error: unknown kind `nonsense`: pass one of namespace, namespace_alias, class, struct, union, enum, enum_constant, function, method, constructor, destructor, conversion_function, field, variable, parameter, typedef, type_alias, class_template, class_template_partial_specialization, function_template, lambda, using, macro, protocol, category, property, other\n"
     );
     let pattern = "*a".repeat(30_000);
     let output = project.run(&["find", &pattern]);
@@ -478,4 +479,86 @@ fn the_compilers_name_decides_the_language() {
         ),
         ["c_only function", "hx namespace", "hx::S struct", "hx::S::g method", "ns namespace", "ns::f function"]
     );
+}
+
+/// Issue 19: a CUDA unit parsed without CUDA's headers (none are installed
+/// here) was stored half parsed and reported indexed; Objective-C's
+/// declarations were all of kind `other`; a unit with errors was reported
+/// as plainly indexed.
+#[test]
+fn cuda_objective_c_and_units_with_errors_are_reported_as_what_they_are() {
+    let project = Project::new();
+    project.write(
+        "k.cu",
+        "__global__ void kernel(float *x) { x[threadIdx.x] = 1.0f; }\n",
+    );
+    project.write(
+        "m.mm",
+        "@interface Counter\n- (int)next;\n@end\n@implementation Counter\n- (int)next { return 1; }\n@end\n",
+    );
+    project.write(
+        "gen.cpp",
+        "#include \"generated.h\"\nint uses() { return 1; }\n",
+    );
+    let root = project.root().display().to_string();
+    let entries = serde_json::json!([
+        { "directory": root, "file": "k.cu", "arguments": ["clang++", "-c", "k.cu"] },
+        { "directory": root, "file": "m.mm", "arguments": ["clang++", "-c", "m.mm"] },
+        { "directory": root, "file": "gen.cpp", "arguments": ["clang++", "-c", "gen.cpp"] },
+    ]);
+    project.write("compile_commands.json", &entries.to_string());
+    let cuda_installed = ["/usr/local/cuda", "/usr/lib/cuda"]
+        .iter()
+        .any(|dir| Path::new(dir).exists());
+    let summary = project.build(&[]);
+    let failed = u64::from(!cuda_installed);
+    assert_eq!(
+        (
+            summary["indexed"].as_u64(),
+            summary["indexed_with_errors"].as_u64(),
+            summary["failed"].as_u64()
+        ),
+        (Some(3 - failed), Some(1), Some(failed)),
+        "{summary}"
+    );
+    let status = project.status_json(&[]);
+    if !cuda_installed {
+        assert_eq!(
+            status["failed"][0]["file"],
+            project.path("k.cu").display().to_string()
+        );
+        let reason = status["failed"][0]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("no CUDA installation") && reason.contains("--cuda-path"),
+            "{reason}"
+        );
+        assert_eq!(
+            project.count("SELECT count(*) FROM symbols WHERE name = 'kernel'"),
+            0
+        );
+    }
+    assert_eq!(status["units_with_errors"], 1);
+    assert_eq!(
+        status["with_errors"][0]["file"],
+        project.path("gen.cpp").display().to_string()
+    );
+    assert_eq!(
+        status["with_errors"][0]["first"],
+        format!(
+            "{}:1:10: 'generated.h' file not found",
+            project.path("gen.cpp").display()
+        )
+    );
+    assert_eq!(
+        project.column("SELECT qualified_name || ' ' || kind FROM symbols WHERE qualified_name LIKE 'Counter%' ORDER BY 1"),
+        ["Counter class", "Counter::next method"]
+    );
+    let human = project.run(&["status"]);
+    assert_success(&human);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("errors:      1 of the indexed units had errors"),
+        "{text}"
+    );
+    project.assert_integrity();
 }
