@@ -5,7 +5,7 @@ CARGO ?= cargo
 INDEXER := target/release/indexer
 DEMO_DB := target/demo/index.db
 
-.PHONY: deps bench-deps build demo test bench-corpora bench clean
+.PHONY: deps bench-deps build demo test conformance bench-corpora bench clean
 
 deps:
 	@.ci/install-deps
@@ -25,6 +25,12 @@ demo: build
 
 test: deps
 	$(CARGO) test --release
+	tests/mcp/conformance.sh
+
+# The MCP conformance suite against `indexer mcp --http` (npx; expected
+# failures with their reasons in tests/mcp/conformance-expected-failures.yml).
+conformance: build
+	tests/mcp/conformance.sh
 
 bench-deps:
 	@.ci/install-deps --bench

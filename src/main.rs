@@ -2,6 +2,7 @@
 //! wires the program together; see `docs/ARCHITECTURE.md`.
 
 mod cli;
+mod mcp;
 
 // The supervisor's allocations are many and small (paths, frames in
 // flight); mimalloc keeps them compact and returns memory promptly.

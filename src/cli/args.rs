@@ -40,6 +40,9 @@ pub(crate) enum Command {
     Callers(SymbolArgs),
     /// List what a function or method calls
     Callees(SymbolArgs),
+    /// Serve the index to AI assistants over the Model Context Protocol
+    /// (stdio, or Streamable HTTP with --http)
+    Mcp(McpArgs),
     /// Print the index's content per table (row count and hash, rows spelled
     /// with USRs and paths): equal for two builds of the same sources
     Digest(DigestArgs),
@@ -85,6 +88,11 @@ pub(crate) struct BuildArgs {
     /// No progress and no summary (errors are still printed)
     #[arg(short, long)]
     pub(crate) quiet: bool,
+    /// How progress is shown on stderr: `auto` (a bar on a terminal, a log
+    /// line every 5 s otherwise) or `json` (one object per change, for
+    /// programs: `{"done":3,"failed":0,"total":10}`)
+    #[arg(long, value_enum, default_value_t = ProgressFormat::Auto)]
+    pub(crate) progress: ProgressFormat,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +152,27 @@ pub(crate) struct IndexingArgs {
     /// Pause dispatch while all workers together own more than this [default: 75% of RAM]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) memory_budget: Option<u64>,
+}
+
+/// How `build` shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ProgressFormat {
+    Auto,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct McpArgs {
+    /// The project whose index to serve (and to build with `refresh_index`)
+    #[arg(default_value = ".")]
+    pub(crate) project: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Serve Streamable HTTP at http://ADDR:PORT/mcp instead of stdio (e.g.
+    /// 127.0.0.1:8765; port 0 picks a free one, printed on stderr). Requests
+    /// whose Origin is not local are refused
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) http: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,8 @@ use indexer::index::query::{self, QueryError};
 use indexer::index::{Index, IndexError};
 
 use super::args::{
-    BuildArgs, Cli, Command, DigestArgs, FindArgs, MergeArgs, StatusArgs, SymbolArgs, WatchArgs,
+    BuildArgs, Cli, Command, DigestArgs, FindArgs, McpArgs, MergeArgs, StatusArgs, SymbolArgs,
+    WatchArgs,
 };
 use super::output;
 use super::progress::{Progress, WatchProgress};
@@ -95,6 +96,7 @@ pub(crate) fn main() -> i32 {
         Command::Callees(args) => symbol_query(args, Index::callees),
         Command::Digest(args) => digest(args),
         Command::Merge(args) => merge(args),
+        Command::Mcp(args) => mcp(args),
         Command::Worker => indexer::worker::run()
             .map(|()| EXIT_OK)
             .map_err(Failure::from),
@@ -180,6 +182,24 @@ fn status(args: StatusArgs) -> Result<i32, Failure> {
     Ok(EXIT_OK)
 }
 
+fn mcp(args: McpArgs) -> Result<i32, Failure> {
+    let db = args.db.path(&args.project);
+    let transport = match args.http {
+        Some(address) => crate::mcp::Transport::Http(address),
+        None => crate::mcp::Transport::Stdio,
+    };
+    let server = crate::mcp::Server {
+        project: args.project,
+        db,
+        transport,
+    };
+    // The test suite and scripts read the address (port 0 picks one).
+    crate::mcp::serve(server, |address| {
+        output::note(&format!("serving MCP at http://{address}/mcp"))
+    })?;
+    Ok(EXIT_OK)
+}
+
 fn build(args: BuildArgs) -> Result<i32, Failure> {
     // Listen before anything else: a signal during discovery or refresh
     // (seconds on a large project) must still end the build as cancelled,
@@ -191,7 +211,7 @@ fn build(args: BuildArgs) -> Result<i32, Failure> {
         .validate()
         .map_err(|e| from_build(e.into()))?;
     // --json owns stdout only: progress and warnings still go to stderr.
-    let mut progress = Progress::new(args.quiet);
+    let mut progress = Progress::new(args.quiet, args.progress);
     if args.explain {
         // Streamed: the list is as long as the project.
         let mut out = std::io::stdout().lock();

@@ -2,6 +2,10 @@
 //! bar on a terminal, a log line every few seconds otherwise, nothing with
 //! `--quiet`; the build's events as lines above the bar. The bar is cleared
 //! when the build ends, however it ends, so the terminal is left clean.
+//! With `--progress json`, progress is for a program instead (the MCP
+//! server's `refresh_index` reads it): one JSON object per line on stderr,
+//! `{"done":3,"failed":0,"total":10}`, each time those counts change; the
+//! events stay lines for people, which never start with `{`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -15,6 +19,7 @@ use indexer::memory::human;
 use indexer::observe::{Event, Observer, Snapshot};
 use indexer::watch::{Trigger, WatchEvent, WatchObserver};
 
+use super::args::ProgressFormat;
 use super::output;
 
 /// Between plain log lines when stderr is not a terminal.
@@ -22,14 +27,24 @@ const LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) enum Progress {
     Bar(ProgressBar),
-    Log { last: Instant },
+    Log {
+        last: Instant,
+    },
+    /// The counts last written, written again only when they change.
+    Json {
+        last: (u64, u64, u64),
+    },
     Quiet,
 }
 
 impl Progress {
-    pub(crate) fn new(quiet: bool) -> Progress {
+    pub(crate) fn new(quiet: bool, format: ProgressFormat) -> Progress {
         if quiet {
             Progress::Quiet
+        } else if format == ProgressFormat::Json {
+            Progress::Json {
+                last: (u64::MAX, 0, 0),
+            }
         } else if std::io::stderr().is_terminal() {
             let bar =
                 ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
@@ -51,7 +66,7 @@ impl Progress {
     fn note(&self, line: &str) {
         match self {
             Progress::Bar(bar) => bar.suspend(|| output::note(line)),
-            Progress::Log { .. } => output::note(line),
+            Progress::Log { .. } | Progress::Json { .. } => output::note(line),
             Progress::Quiet => {}
         }
     }
@@ -79,6 +94,16 @@ impl Progress {
                         s.failed,
                         s.workers,
                         human(s.workers_rss)
+                    ));
+                }
+            }
+            Progress::Json { last } => {
+                let counts = (s.done, s.failed, s.total);
+                if *last != counts {
+                    *last = counts;
+                    output::note(&format!(
+                        r#"{{"done":{},"failed":{},"total":{}}}"#,
+                        s.done, s.failed, s.total
                     ));
                 }
             }
@@ -218,7 +243,7 @@ impl WatchObserver for WatchProgress {
                     ));
                 }
             }
-            WatchEvent::BuildStarting { .. } => self.build = Some(Progress::new(self.quiet)),
+            WatchEvent::BuildStarting { .. } => self.build = Some(Progress::new(self.quiet, ProgressFormat::Auto)),
             WatchEvent::Built { trigger, outcome } => self.built(trigger, Ok(outcome)),
             WatchEvent::BuildFailed { trigger, error } => self.built(trigger, Err(error)),
             _ => {}

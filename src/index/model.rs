@@ -45,7 +45,7 @@ impl std::fmt::Display for UnitState {
 }
 
 /// How a build's run ended, as the `runs` table records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     /// The build is running (or was killed outright: `status` reads such a
@@ -141,7 +141,7 @@ impl std::fmt::Display for Dirtiness {
 }
 
 /// Every `Symbol::kind` the worker reports, as docs/schema.md lists them.
-pub(crate) const SYMBOL_KINDS: &[&str] = &[
+pub const SYMBOL_KINDS: &[&str] = &[
     "namespace",
     "namespace_alias",
     "class",

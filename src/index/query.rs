@@ -8,6 +8,7 @@
 //! with a substring scans the symbols table.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::maintenance::query_indexes_deferred;
@@ -45,7 +46,7 @@ impl QueryError {
 const MAX_PATTERN_BYTES: usize = 50_000;
 
 /// One answer line: a symbol, and where it is declared or used.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Eq)]
 pub struct Row {
     pub usr: String,
     pub name: String,
@@ -292,7 +293,7 @@ fn describe(conn: &Connection, id: i64) -> rusqlite::Result<Row> {
 }
 
 /// The state of an index, for `indexer status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Status {
     pub files: u64,
     pub units: u64,
@@ -320,7 +321,7 @@ pub struct Status {
     pub build_running: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Run {
     /// Seconds since the epoch.
     pub started_at: i64,
@@ -335,7 +336,7 @@ pub struct Run {
     pub removed: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct FailedUnit {
     pub file: String,
     pub reason: String,
@@ -346,7 +347,7 @@ pub struct FailedUnit {
 /// How many indexed units with errors `status` lists.
 pub const ERRORS_LISTED: usize = 10;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct UnitWithErrors {
     pub file: String,
     /// How many errors its parse reported.
@@ -355,7 +356,7 @@ pub struct UnitWithErrors {
     pub first: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct UnitTiming {
     pub file: String,
     pub parse_ms: u64,

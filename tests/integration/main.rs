@@ -10,6 +10,7 @@ mod generators;
 mod hostile;
 mod library;
 mod locals;
+mod mcp;
 mod pipeline;
 mod refresh;
 mod robust;

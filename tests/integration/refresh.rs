@@ -413,7 +413,11 @@ impl Model {
         s += &format!("namespace h{i} {{\n\n");
         // The kind of Rec and the type of f's parameter change with the
         // version: the kind must be updated, the USR of f changes.
-        let keyword = if v % 2 == 0 { "struct" } else { "class" };
+        let keyword = if v.is_multiple_of(2) {
+            "struct"
+        } else {
+            "class"
+        };
         let param = ["int", "long", "short"][v as usize % 3];
         s += &format!(
             "{keyword} Rec{i} {{\npublic:\n    virtual ~Rec{i}() = default;\n    virtual int get() const {{ return {v}; }}\n}};\n\n"

@@ -272,7 +272,12 @@ fn bad_merges_are_refused_and_change_nothing() {
         &[shards[0].clone(), shards[0].clone()],
         &["given twice"],
     );
-    assert_refused(&project, &out, &[out.clone()], &["is the output"]);
+    assert_refused(
+        &project,
+        &out,
+        std::slice::from_ref(&out),
+        &["is the output"],
+    );
 
     // Two shards holding one unit of different contents: every unit as one
     // shard, then again after an edit.

@@ -1,0 +1,323 @@
+//! What the tools take and what they answer, as the client sees them: the
+//! parameters (their JSON Schema is each tool's `inputSchema`) and the
+//! results wrapped around the library's typed answers (`outputSchema`,
+//! `structuredContent`). Every list is capped to `max_results` and says
+//! its `total` and whether it was `truncated`: answers go into a model's
+//! context, where a 40,000-token list helps nobody. Every answer says
+//! whether a build was running (`partial`).
+
+use std::borrow::Cow;
+
+use indexer::index::model::SYMBOL_KINDS;
+use indexer::index::query::{self, Row, Status};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+/// `max_results` when the client gives none: enough to see a pattern,
+/// small enough for a model's context.
+pub(crate) const DEFAULT_MAX_RESULTS: usize = 50;
+/// The most one call may ask for.
+pub(crate) const MAX_MAX_RESULTS: usize = 1000;
+
+fn default_max_results() -> usize {
+    DEFAULT_MAX_RESULTS
+}
+
+/// The cap a client asked for, within bounds (0 would answer nothing and
+/// is read as 1; the schema says so too).
+fn cap(max_results: usize) -> usize {
+    max_results.clamp(1, MAX_MAX_RESULTS)
+}
+
+/// `rows` cut to `max_results`: the rows kept, the total, and whether any
+/// were cut.
+fn capped<T>(mut rows: Vec<T>, max_results: usize) -> (Vec<T>, usize, bool) {
+    let total = rows.len();
+    rows.truncate(cap(max_results));
+    let truncated = total > rows.len();
+    (rows, total, truncated)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FindSymbols {
+    /// Part of a symbol's name or qualified name (`area` finds
+    /// `geo::Circle::area` and `geo::total_area`), or a glob over either
+    /// with `*` and `?` (`geo::*::area`, `Circle*`). Case-sensitive.
+    pub(crate) pattern: String,
+    /// Only symbols of this kind.
+    #[serde(default)]
+    #[schemars(schema_with = "symbol_kind")]
+    pub(crate) kind: Option<String>,
+    /// Which symbols to search.
+    #[serde(default)]
+    pub(crate) scope: Scope,
+    /// At most this many symbols in the answer (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+/// The kinds of docs/schema.md, as an enum: the index's own list.
+fn symbol_kind(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": SYMBOL_KINDS,
+    })
+}
+
+/// Which symbols `find_symbols` searches.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Scope {
+    /// Symbols declared in the project's own files.
+    #[default]
+    Project,
+    /// Also symbols of system headers the project uses (`std::vector`); they
+    /// have no location unless the index was built with system headers.
+    All,
+}
+
+impl From<Scope> for query::Scope {
+    fn from(scope: Scope) -> query::Scope {
+        match scope {
+            Scope::Project => query::Scope::Project,
+            Scope::All => query::Scope::All,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SymbolQuery {
+    /// The symbol: its qualified name (`geo::Circle::area`), its plain name
+    /// when only one symbol has it (`total_area`), or its `usr` as
+    /// find_symbols answers it (`c:@N@geo@S@Circle@F@area#1`).
+    pub(crate) symbol: String,
+    /// At most this many rows in the answer (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusQuery {
+    /// At most this many failed units listed (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Refresh {
+    /// What to index.
+    #[serde(default)]
+    pub(crate) mode: RefreshMode,
+}
+
+/// What `refresh_index` indexes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RefreshMode {
+    /// Only the units that changed since the last build (new files, edited
+    /// sources or headers, changed compile commands), and those a build
+    /// left pending.
+    #[default]
+    Incremental,
+    /// Every unit again, ignoring what the index holds.
+    Full,
+}
+
+/// The answer of `find_symbols`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Symbols {
+    /// Matching symbols by qualified name, each with where it is defined
+    /// (or first declared: `definition` false).
+    pub(crate) symbols: Vec<Row>,
+    /// How many symbols matched.
+    pub(crate) total: usize,
+    /// Whether `symbols` holds fewer than `total` (raise `max_results`, or
+    /// narrow the pattern or the kind).
+    pub(crate) truncated: bool,
+    /// Matches declared only in system headers, left out by `scope:
+    /// project` (pass `scope: all` to list them).
+    pub(crate) in_system_headers: u64,
+    /// Whether a build was running: the answer holds what it had committed.
+    pub(crate) partial: bool,
+}
+
+impl Symbols {
+    pub(crate) fn new(found: query::Found, max_results: usize, partial: bool) -> Symbols {
+        let (symbols, total, truncated) = capped(found.rows, max_results);
+        Symbols {
+            symbols,
+            total,
+            truncated,
+            in_system_headers: found.external_left_out,
+            partial,
+        }
+    }
+}
+
+/// The answer of `find_references`, `find_callers` and `find_callees`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Uses {
+    /// One row per use, in file order, located where the use is written.
+    pub(crate) uses: Vec<Row>,
+    /// How many uses there are.
+    pub(crate) total: usize,
+    /// Whether `uses` holds fewer than `total` (raise `max_results`).
+    pub(crate) truncated: bool,
+    /// Whether a build was running: the answer holds what it had committed.
+    pub(crate) partial: bool,
+}
+
+impl Uses {
+    pub(crate) fn new(rows: Vec<Row>, max_results: usize, partial: bool) -> Uses {
+        let (uses, total, truncated) = capped(rows, max_results);
+        Uses {
+            uses,
+            total,
+            truncated,
+            partial,
+        }
+    }
+}
+
+/// The answer of `get_index_status`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct IndexStatus {
+    /// The project `refresh_index` builds.
+    pub(crate) project: String,
+    /// The index file.
+    pub(crate) db: String,
+    /// Whether a build is running now (this server's `refresh_index` or
+    /// another process's `indexer build`).
+    pub(crate) build_running: bool,
+    /// The build this server runs, if any, as far as it got.
+    pub(crate) refresh: Option<Progress>,
+    #[serde(flatten)]
+    pub(crate) status: Status,
+    /// How many units failed (`failed` lists at most `max_results`).
+    pub(crate) total_failed: usize,
+    /// Whether `failed` holds fewer than `total_failed`.
+    pub(crate) truncated: bool,
+    /// Whether a build was running: the counts are what it had committed.
+    pub(crate) partial: bool,
+}
+
+impl IndexStatus {
+    pub(crate) fn new(
+        mut status: Status,
+        max_results: usize,
+        place: (String, String),
+        refresh: Option<Progress>,
+    ) -> IndexStatus {
+        let (failed, total_failed, truncated) =
+            capped(std::mem::take(&mut status.failed), max_results);
+        status.failed = failed;
+        IndexStatus {
+            project: place.0,
+            db: place.1,
+            build_running: status.build_running,
+            refresh,
+            partial: status.build_running,
+            status,
+            total_failed,
+            truncated,
+        }
+    }
+}
+
+/// How far a build got: units done (indexed or failed) of those it
+/// indexes, as `indexer build --progress json` prints it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Progress {
+    pub(crate) done: u64,
+    pub(crate) failed: u64,
+    pub(crate) total: u64,
+}
+
+/// The answer of `refresh_index`: the build's summary (`indexer build
+/// --json`, the fields a model needs) and what it printed for people.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Refreshed {
+    /// How the build ended.
+    pub(crate) status: Ending,
+    /// Units in the project.
+    pub(crate) files_total: u64,
+    /// Units indexed by this build.
+    pub(crate) indexed: u64,
+    /// Units that were already current.
+    pub(crate) unchanged: u64,
+    /// Units that failed in this build (`get_index_status` says why).
+    pub(crate) failed: u64,
+    /// Units dropped because the project no longer lists them.
+    pub(crate) removed: u64,
+    /// Units skipped because they failed twice before.
+    pub(crate) quarantined: u64,
+    /// Symbols and references in the index after the build.
+    pub(crate) symbols: u64,
+    pub(crate) references: u64,
+    /// Wall time in seconds.
+    pub(crate) elapsed_s: f64,
+    /// What the build said for people: where the compile commands came
+    /// from, warnings.
+    #[serde(default)]
+    pub(crate) notes: Vec<String>,
+}
+
+/// How a build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Ending {
+    /// Every unit was indexed or failed.
+    Complete,
+    /// Stopped early (the request was cancelled, or the server stopped):
+    /// what was indexed is kept, and the next refresh resumes.
+    Cancelled,
+}
+
+/// A tool's error: a result with `isError`, its text saying what to do.
+#[derive(Debug)]
+pub(crate) struct ToolError(pub(crate) Cow<'static, str>);
+
+impl ToolError {
+    pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> ToolError {
+        ToolError(message.into())
+    }
+}
+
+impl rmcp::handler::server::tool::IntoCallToolResult for ToolError {
+    fn into_call_tool_result(self) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let text = rmcp::model::ContentBlock::text(self.0.into_owned());
+        Ok(rmcp::model::CallToolResult::error(vec![text]).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_is_capped_and_says_so() {
+        assert_eq!(capped(vec![1, 2, 3], 2), (vec![1, 2], 3, true));
+        assert_eq!(capped(vec![1, 2, 3], 3), (vec![1, 2, 3], 3, false));
+        // 0 reads as 1; more than the most reads as the most.
+        assert_eq!(capped(vec![1, 2, 3], 0), (vec![1], 3, true));
+        assert_eq!(capped(vec![0; 1001], usize::MAX).0.len(), MAX_MAX_RESULTS);
+    }
+
+    #[test]
+    fn the_kind_parameter_lists_every_kind_of_the_index() {
+        let schema = schemars::schema_for!(FindSymbols);
+        let kinds = &schema.as_value()["properties"]["kind"]["enum"];
+        assert_eq!(kinds.as_array().unwrap().len(), SYMBOL_KINDS.len());
+        assert!(!schema.as_value()["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"kind".into()));
+    }
+}
