@@ -14,12 +14,14 @@
 //!   pages; `claims`: what header claims look up.
 //! - `runs`, `maintenance`: the runs table; deferred query indexes,
 //!   garbage collection, counts.
-//! - `query`, `digest`: the questions front ends ask.
+//! - `query`, `digest`: the questions front ends ask; `export`: what an
+//!   export reads, a file at a time.
 //! - `model`: the types of the rows.
 
 mod claims;
 pub(crate) mod db;
 mod digest;
+pub mod export;
 mod lock;
 mod maintenance;
 pub mod model;

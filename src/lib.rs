@@ -12,6 +12,7 @@
 //!   progress and events; returns a typed [`build::BuildOutcome`].
 //! - [`index::Index`]: open an index and ask it questions, with typed
 //!   answers ([`index::query`]).
+//! - [`export::scip::write_scip`]: the index as a SCIP index, streamed.
 //! - [`worker::run`]: the hidden worker mode. A program that builds must
 //!   run it when started with the argument `worker` (the supervisor starts
 //!   workers as `PROGRAM worker`).
@@ -20,6 +21,7 @@ pub mod build;
 pub mod cancel;
 mod command;
 pub mod discover;
+pub mod export;
 mod fingerprint;
 pub mod index;
 pub mod memory;

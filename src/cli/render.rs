@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use indexer::build::{BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
+use indexer::export::scip::ScipSummary;
 use indexer::index::query::{self, Status, Unit};
 use indexer::index::TableDigest;
 use indexer::memory::human;
@@ -289,4 +290,30 @@ pub(crate) fn summary(outcome: &BuildOutcome, json: bool, quiet: bool) -> anyhow
         Ending::Complete => {}
     }
     Ok(())
+}
+
+/// The line `export scip` ends with, on stderr: what it wrote, and what it
+/// left out or could not place exactly.
+pub(crate) fn scip_summary(summary: &ScipSummary) -> String {
+    let mut line = format!(
+        "exported {} documents, {} occurrences, {} symbols and {} external symbols ({})",
+        summary.documents,
+        summary.occurrences,
+        summary.symbols,
+        summary.external_symbols,
+        human(summary.bytes)
+    );
+    if summary.outside_root > 0 {
+        line.push_str(&format!(
+            "; {} project files outside the project root left out (pass their common root as PROJECT)",
+            summary.outside_root
+        ));
+    }
+    if summary.stale > 0 {
+        line.push_str(&format!(
+            "; {} files changed since indexed, their ranges approximate (run `indexer build` first)",
+            summary.stale
+        ));
+    }
+    line
 }

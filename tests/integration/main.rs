@@ -13,4 +13,5 @@ mod locals;
 mod pipeline;
 mod refresh;
 mod robust;
+mod scip_export;
 mod util;
