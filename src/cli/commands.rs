@@ -157,8 +157,8 @@ fn export(args: ExportArgs) -> Result<i32, Failure> {
 }
 
 fn export_scip(args: ScipArgs) -> Result<i32, Failure> {
-    use std::io::Write;
     use anyhow::Context;
+    use std::io::Write;
     let root = indexer::discover::normalize(&std::path::absolute(&args.project)?);
     if !root.is_dir() {
         return Err(Failure::usage(anyhow::anyhow!(
@@ -178,7 +178,10 @@ fn export_scip(args: ScipArgs) -> Result<i32, Failure> {
         // Written beside the target and renamed once complete: a failed
         // or interrupted export leaves the previous file, never half of one.
         let output = std::path::absolute(&args.output)?;
-        let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let partial = output.with_file_name(format!(".{name}.partial"));
         let file = std::fs::File::create(&partial).map_err(|e| {
             Failure::usage(anyhow::anyhow!(

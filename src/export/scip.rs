@@ -235,7 +235,12 @@ impl Exporter<'_, '_> {
                 roles |= SymbolRole::WriteAccess as i32;
             }
             pending.push(Pending {
-                range: range(reference.line, reference.col, reference.line, reference.col + len),
+                range: range(
+                    reference.line,
+                    reference.col,
+                    reference.line,
+                    reference.col + len,
+                ),
                 symbol: reference.symbol,
                 roles,
                 enclosing: Vec::new(),
@@ -243,7 +248,12 @@ impl Exporter<'_, '_> {
             });
         }
         pending.sort_by(|a, b| {
-            (&a.range, a.symbol, a.roles, !a.describes).cmp(&(&b.range, b.symbol, b.roles, !b.describes))
+            (&a.range, a.symbol, a.roles, !a.describes).cmp(&(
+                &b.range,
+                b.symbol,
+                b.roles,
+                !b.describes,
+            ))
         });
         pending.dedup_by(|b, a| a.range == b.range && a.symbol == b.symbol && a.roles == b.roles);
 
@@ -279,7 +289,9 @@ impl Exporter<'_, '_> {
             relative_path: relative.to_owned(),
             occurrences,
             symbols,
-            position_encoding: EnumOrUnknown::new(PositionEncoding::UTF8CodeUnitOffsetFromLineStart),
+            position_encoding: EnumOrUnknown::new(
+                PositionEncoding::UTF8CodeUnitOffsetFromLineStart,
+            ),
             ..Default::default()
         })
     }
@@ -331,7 +343,11 @@ impl Exporter<'_, '_> {
         let mut relationships = Vec::new();
         if matches!(
             row.kind.as_str(),
-            "class" | "struct" | "union" | "class_template" | "class_template_partial_specialization"
+            "class"
+                | "struct"
+                | "union"
+                | "class_template"
+                | "class_template_partial_specialization"
         ) {
             for base in self.reader.bases(id)? {
                 if let Name::Global(name) = self.namer.name(base)? {
@@ -462,6 +478,9 @@ fn signature(symbol: &ExportSymbol) -> String {
             None => qualified_name.clone(),
         },
         "namespace" => format!("namespace {qualified_name}"),
+        // Its type is its enum's, which an anonymous enum spells with its
+        // file and place: the name says as much.
+        "enum_constant" => qualified_name.clone(),
         "class" | "struct" | "union" | "enum" => format!("{kind} {qualified_name}"),
         "class_template" | "class_template_partial_specialization" => {
             format!("template class {qualified_name}")
@@ -538,7 +557,10 @@ mod tests {
             "zoo::count(double)"
         );
         assert_eq!(signature(&symbol("field", "int")), "int zoo::count");
-        assert_eq!(signature(&symbol("class", "zoo::count")), "class zoo::count");
+        assert_eq!(
+            signature(&symbol("class", "zoo::count")),
+            "class zoo::count"
+        );
         assert_eq!(
             signature(&symbol("macro", "#define count 4")),
             "#define count 4"
@@ -547,6 +569,9 @@ mod tests {
 
     #[test]
     fn project_roots_are_uris() {
-        assert_eq!(file_uri(Path::new("/src/my project")), "file:///src/my%20project");
+        assert_eq!(
+            file_uri(Path::new("/src/my project")),
+            "file:///src/my%20project"
+        );
     }
 }

@@ -134,7 +134,7 @@ fn render(index: &Index) -> String {
 /// Parameters and local variables are `local N`, numbered per document.
 const EXPECTED: &str = r#"document include/zoo/animal.h CPP
   3:8-16 def $`include/zoo/animal.h:3:9`! [3:8-18]
-  5:10-13 def $zoo/ [5:10-26:1]
+  5:10-13 def $zoo/ [5:10-29:1]
   7:6-12 def $zoo/Animal# [7:6-16:1]
   9:12-19 def $zoo/Animal#`~Animal`(49f6e7a06ebc5aa8). [9:12-31]
   9:13-19 ref $zoo/Animal#
@@ -151,6 +151,11 @@ const EXPECTED: &str = r#"document include/zoo/animal.h CPP
   23:16-22 ref $zoo/Animal#
   24:4-9 decl $zoo/count(670b0dcd8128d2b5).
   24:16-22 ref $zoo/Animal#
+  26:11-15 def $zoo/Size# [26:11-32]
+  26:18-23 def $zoo/Size#Small. [26:18-23]
+  26:25-30 def $zoo/Size#Large. [26:25-30]
+  27:0-4 def $zoo/`(anonymous)`# [27:0-23]
+  27:7-17 def $zoo/MaxAnimals. [27:7-21]
   symbol $`include/zoo/animal.h:3:9`! Macro "ZOO_LEGS" `#define ZOO_LEGS 4`
   symbol $zoo/ Namespace "zoo" `namespace zoo`
   symbol $zoo/Animal# Class "Animal" `class zoo::Animal`
@@ -162,6 +167,11 @@ const EXPECTED: &str = r#"document include/zoo/animal.h CPP
     implementation $zoo/Animal#
   symbol $zoo/Dog#legs(455f465bc33b4cdf). Method "legs" `int zoo::Dog::legs() const`
     implementation+reference $zoo/Animal#legs(455f465bc33b4cdf).
+  symbol $zoo/Size# Enum "Size" `enum zoo::Size`
+  symbol $zoo/Size#Small. EnumMember "Small" `zoo::Size::Small`
+  symbol $zoo/Size#Large. EnumMember "Large" `zoo::Size::Large`
+  symbol $zoo/`(anonymous)`# Enum "(anonymous)" `enum zoo::(anonymous)`
+  symbol $zoo/MaxAnimals. EnumMember "MaxAnimals" `zoo::(anonymous)::MaxAnimals`
 document src/animal.cpp CPP
   3:10-13 def $zoo/ [3:10-15:1]
   5:5-11 ref $zoo/Animal#
@@ -201,7 +211,7 @@ document src/main.cpp CPP
   6:18-23 write $`$anonymous_namespace_src/main.cpp`/total.
   6:26-31 read $`$anonymous_namespace_src/main.cpp`/total.
   6:34-35 read local 0
-  9:4-8 def $main(b126dc7c1de90089). [9:4-14:1]
+  9:4-8 def $main(b126dc7c1de90089). [9:4-15:1]
   10:4-7 ref $zoo/
   10:9-12 ref $zoo/Dog#
   10:13-16 def local 1 [10:13-16]
@@ -212,10 +222,15 @@ document src/main.cpp CPP
   12:8-11 ref $zoo/
   12:13-18 ref $zoo/count(1b1c260834008b8a).
   12:19-22 ref local 1
-  13:11-16 read $`$anonymous_namespace_src/main.cpp`/total.
-  13:23-35 ref $EXIT_SUCCESS!
-  13:38-41 ref $abs(a1793504d39b0cc6).
-  13:42-47 read $`$anonymous_namespace_src/main.cpp`/total.
+  13:8-11 ref $zoo/
+  13:13-23 ref $zoo/MaxAnimals.
+  13:53-56 ref $zoo/
+  13:58-62 ref $zoo/Size#
+  13:64-69 ref $zoo/Size#Large.
+  14:11-16 read $`$anonymous_namespace_src/main.cpp`/total.
+  14:23-35 ref $EXIT_SUCCESS!
+  14:38-41 ref $abs(a1793504d39b0cc6).
+  14:42-47 read $`$anonymous_namespace_src/main.cpp`/total.
   symbol $`$anonymous_namespace_src/main.cpp`/total. Variable "total" `int (anonymous namespace)::total`
   symbol $`$anonymous_namespace_src/main.cpp`/add(d4f767463ce0a6b3). Function "add" `void (anonymous namespace)::add(int)`
   symbol local 0 Parameter "n" `int (anonymous namespace)::add::n` in $`$anonymous_namespace_src/main.cpp`/add(d4f767463ce0a6b3).
@@ -243,7 +258,7 @@ fn the_scip_export_reads_back_with_scip_clangs_symbols() {
         metadata.project_root,
         format!("file://{}", project.root().display())
     );
-    let text = render(&index);
+    let text = render(&index).replace(&project.root().display().to_string(), "<root>");
     assert!(text == EXPECTED, "{}", util::snapshot_diff(EXPECTED, &text));
     // No partial file is left beside the output.
     let left: Vec<_> = std::fs::read_dir(project.root())
@@ -321,7 +336,8 @@ fn bad_scip_exports_are_refused_with_the_fix() {
     let output = project.run(&["export", "scip", "out.scip", "no-such-project"]);
     assert_eq!(util::exit_code(&output), 2);
     assert!(
-        util::stderr(&output).contains("no-such-project is not a directory: pass the project's root directory"),
+        util::stderr(&output)
+            .contains("no-such-project is not a directory: pass the project's root directory"),
         "{}",
         util::stderr(&output)
     );

@@ -30,9 +30,12 @@
 //!   arguments) or a template parameter (`type-parameter-0-0`) hashes
 //!   differently, and so does a destructor or defaulted member (the index
 //!   never spells their ` noexcept`).
-//! - An unscoped enum's enumerators are scoped by the enum
+//! - A named unscoped enum's enumerators are scoped by the enum
 //!   (`E#E0.`), where scip-clang puts them beside it (`E0.`): the index
-//!   does not record whether an enum is scoped.
+//!   does not record whether an enum is scoped (an anonymous enum's are
+//!   beside it, as in scip-clang).
+//! - An anonymous struct, union or enum is `` `(anonymous)`# `` in its
+//!   scope, where scip-clang numbers them (`$anonymous_type_…`).
 //! - An anonymous namespace in a header is named after the header, where
 //!   scip-clang names it after each translation unit that includes it (a
 //!   header's rows are stored once, from one unit).
@@ -103,6 +106,7 @@ const TYPE_KINDS: &[&str] = &[
 /// Kinds that are members of a type when they have a scope, for a symbol
 /// whose scope the index does not hold (one of a system header).
 const MEMBER_KINDS: &[&str] = &[
+    "enum_constant",
     "method",
     "constructor",
     "destructor",
@@ -111,6 +115,10 @@ const MEMBER_KINDS: &[&str] = &[
 ];
 
 const ANONYMOUS_NAMESPACE: &str = "(anonymous namespace)";
+
+fn is_anonymous_enum(symbol: &ExportSymbol) -> bool {
+    symbol.kind == "enum" && symbol.name.starts_with("(anonymous")
+}
 
 pub(crate) fn is_function_kind(kind: &str) -> bool {
     FUNCTION_KINDS.contains(&kind)
@@ -177,6 +185,12 @@ impl<'r> Namer<'r> {
                     Some(scope)
                 } else {
                     match self.name(container)? {
+                        Name::Global(scope) if is_anonymous_enum(&parent) => {
+                            // An anonymous enum's enumerators are named in
+                            // the scope that holds it, as C++ sees them.
+                            let own = format!("{}#", escape(&parent.name));
+                            Some(scope.strip_suffix(&own).unwrap_or(&scope).to_owned())
+                        }
                         Name::Global(scope) => Some(scope),
                         Name::Local => return Ok(Name::Local),
                     }
@@ -206,6 +220,12 @@ impl<'r> Namer<'r> {
         let Some((last, outer)) = parts.split_last() else {
             return Ok(String::new());
         };
+        if last.starts_with("(anonymous")
+            && member.as_ref().is_some_and(|(k, _)| *k == "enum_constant")
+        {
+            // An anonymous enum's enumerators, in the scope that holds it.
+            return self.scope_by_name(outer, None);
+        }
         if *last == ANONYMOUS_NAMESPACE {
             let mut scope = self.scope_by_name(outer, None)?;
             let file = member.and_then(|(_, file)| file).unwrap_or_default();
@@ -232,18 +252,20 @@ impl<'r> Namer<'r> {
     ) -> Result<String, QueryError> {
         let kind = symbol.kind.as_str();
         let name = escape(&symbol.name);
-        Ok(if kind == "namespace" && symbol.name == ANONYMOUS_NAMESPACE {
-            anonymous_namespace(placement.map_or("", |p| self.relative(&p.path)))
-        } else if kind == "namespace" || kind == "namespace_alias" {
-            format!("{name}/")
-        } else if TYPE_KINDS.contains(&kind) {
-            format!("{name}#")
-        } else if is_function_kind(kind) {
-            let canonical = self.canonical(&symbol.type_spelling)?;
-            format!("{name}({:x}).", wyhash(canonical.as_bytes()))
-        } else {
-            format!("{name}.")
-        })
+        Ok(
+            if kind == "namespace" && symbol.name == ANONYMOUS_NAMESPACE {
+                anonymous_namespace(placement.map_or("", |p| self.relative(&p.path)))
+            } else if kind == "namespace" || kind == "namespace_alias" {
+                format!("{name}/")
+            } else if TYPE_KINDS.contains(&kind) {
+                format!("{name}#")
+            } else if is_function_kind(kind) {
+                let canonical = self.canonical(&symbol.type_spelling)?;
+                format!("{name}({:x}).", wyhash(canonical.as_bytes()))
+            } else {
+                format!("{name}.")
+            },
+        )
     }
 
     /// [`canonical_type`] of a stored type, with the index's classes.
@@ -505,7 +527,10 @@ mod tests {
             ("void (void)", 0x49f6_e7a0_6ebc_5aa8),
             ("void (int)", 0xd4f7_6746_3ce0_a6b3),
             ("void (int, int)", 0x3e45_4b8c_cf44_2868),
-            ("_Bool (const struct A0 &, const struct A0 &)", 0x354e_e8b8_2d64_3f9c),
+            (
+                "_Bool (const struct A0 &, const struct A0 &)",
+                0x354e_e8b8_2d64_3f9c,
+            ),
             ("void (enum a::c::E)", 0x5734_375c_1c12_cb14),
             ("void (struct u::Z1)", 0xeb27_b0ef_67ae_3f66),
         ];
@@ -545,16 +570,26 @@ mod tests {
         let cases = [
             ("void ()", "void (void)"),
             ("int () const", "int (void) const"),
-            ("bool (const zoo::Animal &, int)", "_Bool (const class zoo::Animal &, int)"),
+            (
+                "bool (const zoo::Animal &, int)",
+                "_Bool (const class zoo::Animal &, int)",
+            ),
             ("void (u::Z1)", "void (struct u::Z1)"),
             ("void (a::c::E *)", "void (enum a::c::E *)"),
             ("void (struct u::Z1)", "void (struct u::Z1)"),
-            ("void (std::vector<zoo::Animal>)", "void (std::vector<class zoo::Animal>)"),
+            (
+                "void (std::vector<zoo::Animal>)",
+                "void (std::vector<class zoo::Animal>)",
+            ),
             ("int (int) noexcept(true)", "int (int) noexcept(true)"),
             ("void (int, ...)", "void (int, ...)"),
         ];
         for (stored, canonical) in cases {
-            assert_eq!(canonical_type(stored, tag), Ok(canonical.to_owned()), "{stored}");
+            assert_eq!(
+                canonical_type(stored, tag),
+                Ok(canonical.to_owned()),
+                "{stored}"
+            );
         }
         // With the hash, scip-clang's own disambiguator of `void f(E)`.
         let e = canonical_type("void (a::c::E)", tag).unwrap();
@@ -575,7 +610,10 @@ mod tests {
 
     #[test]
     fn qualified_names_split_outside_brackets() {
-        assert_eq!(split_qualified("zoo::Animal::feed"), ["zoo", "Animal", "feed"]);
+        assert_eq!(
+            split_qualified("zoo::Animal::feed"),
+            ["zoo", "Animal", "feed"]
+        );
         assert_eq!(
             split_qualified("run::(lambda at 2:3)::x"),
             ["run", "(lambda at 2:3)", "x"]

@@ -23,4 +23,7 @@ public:
 int count(const Animal& animal);
 int count(const Animal& animal, int times);
 
+enum class Size { Small, Large };
+enum { MaxAnimals = 8 };
+
 }  // namespace zoo
