@@ -43,7 +43,11 @@
 //!   unless `--index-system-headers`) is `NAME!`.
 //! - A lambda is a method of what holds it, named after its place
 //!   (`` main(…).`(lambda at 7:15)`(HASH). ``); a using-declaration is a
-//!   term (`name.`).
+//!   term (`name.`). A symbol without a declaration (a system header's,
+//!   or a lambda a macro writes) is scoped by its qualified name: a scope
+//!   the index does not hold as a namespace or type is a type when the
+//!   symbol is a member, else a namespace (so such a lambda's function
+//!   reads as a namespace).
 
 use std::collections::HashMap;
 use std::path::Path;
