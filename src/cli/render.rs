@@ -303,16 +303,19 @@ pub(crate) fn scip_summary(summary: &ScipSummary) -> String {
         summary.external_symbols,
         human(summary.bytes)
     );
+    let files = |n: u64| if n == 1 { "file" } else { "files" };
     if summary.outside_root > 0 {
         line.push_str(&format!(
-            "; {} project files outside the project root left out (pass their common root as PROJECT)",
-            summary.outside_root
+            "; {} project {} outside the project root left out (pass their common root as PROJECT)",
+            summary.outside_root,
+            files(summary.outside_root)
         ));
     }
     if summary.stale > 0 {
         line.push_str(&format!(
-            "; {} files changed since indexed, their ranges approximate (run `indexer build` first)",
-            summary.stale
+            "; {} {} changed or unreadable since indexed, ranges as long as the names (run `indexer build` first)",
+            summary.stale,
+            files(summary.stale)
         ));
     }
     line

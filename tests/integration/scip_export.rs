@@ -359,3 +359,87 @@ fn bad_scip_exports_are_refused_with_the_fix() {
     assert!(!elsewhere.path().join("out.scip").exists());
     assert!(!elsewhere.path().join(".out.scip.partial").exists());
 }
+
+/// A file edited since it was indexed has ranges as long as the names
+/// (its text no longer says where the tokens end), and the summary says
+/// so with the fix; a project file outside PROJECT is left out and
+/// counted.
+#[test]
+fn stale_and_outside_files_are_reported() {
+    let project = project();
+    util::edit(
+        &project,
+        "src/main.cpp",
+        &format!(
+            "{}// edited\n",
+            std::fs::read_to_string(project.path("src/main.cpp")).unwrap()
+        ),
+    );
+    let output = project.run(&["export", "scip", "out.scip"]);
+    util::assert_success(&output);
+    assert!(
+        util::stderr(&output).ends_with(
+            "; 1 file changed or unreadable since indexed, ranges as long as the names (run `indexer build` first)\n"
+        ),
+        "{}",
+        util::stderr(&output)
+    );
+    let index = read(&std::fs::read(project.path("out.scip")).unwrap());
+    let main = index
+        .documents
+        .iter()
+        .find(|d| d.relative_path == "src/main.cpp")
+        .unwrap();
+    // `EXIT_SUCCESS` and `abs` as long as their names; `main`'s too.
+    let ranges: Vec<(&str, &[i32])> = main
+        .occurrences
+        .iter()
+        .filter(|o| o.range[0] == 13 || o.range[0] == 8)
+        .map(|o| (o.symbol.rsplit(' ').next().unwrap(), &o.range[..]))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("main(b126dc7c1de90089).", &[8, 4, 8][..]),
+            (
+                "`$anonymous_namespace_src/main.cpp`/total.",
+                &[13, 11, 16][..]
+            ),
+            ("EXIT_SUCCESS!", &[13, 23, 35][..]),
+            ("abs(a1793504d39b0cc6).", &[13, 38, 41][..]),
+            (
+                "`$anonymous_namespace_src/main.cpp`/total.",
+                &[13, 42, 47][..]
+            ),
+        ]
+    );
+
+    // The index of `include/` only: `src/` is outside it.
+    let output = project.run(&[
+        "export",
+        "scip",
+        "out.scip",
+        "include",
+        "--db",
+        project.db().to_str().unwrap(),
+    ]);
+    util::assert_success(&output);
+    assert!(
+        util::stderr(&output).contains(
+            "exported 1 documents, 23 occurrences, 14 symbols and 2 external symbols"
+        ) && util::stderr(&output).contains("; 2 project files outside the project root left out (pass their common root as PROJECT)"),
+        "{}",
+        util::stderr(&output)
+    );
+    let index = read(&std::fs::read(project.path("out.scip")).unwrap());
+    let paths: Vec<&str> = index
+        .documents
+        .iter()
+        .map(|d| d.relative_path.as_str())
+        .collect();
+    assert_eq!(paths, ["zoo/animal.h"]);
+    // Macros are named by their path relative to the root.
+    assert!(index.documents[0].occurrences[0]
+        .symbol
+        .ends_with(" `zoo/animal.h:3:9`!"));
+}

@@ -39,6 +39,9 @@
 //! - An anonymous namespace in a header is named after the header, where
 //!   scip-clang names it after each translation unit that includes it (a
 //!   header's rows are stored once, from one unit).
+//! - There are no file symbols (`` `<file>/PATH`/ ``) and no references
+//!   to them from `#include` lines: the index records an include's line,
+//!   not its columns.
 //! - A macro without a location (command line, compiler, system headers
 //!   unless `--index-system-headers`) is `NAME!`.
 //! - A lambda is a method of what holds it, named after its place
