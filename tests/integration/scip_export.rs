@@ -258,6 +258,19 @@ fn the_scip_export_reads_back_with_scip_clangs_symbols() {
         metadata.project_root,
         format!("file://{}", project.root().display())
     );
+    // Every global symbol follows SCIP's grammar: the crate parses it and
+    // formats it back unchanged.
+    let symbols = index
+        .documents
+        .iter()
+        .flat_map(|d| d.occurrences.iter().map(|o| &o.symbol))
+        .chain(index.external_symbols.iter().map(|s| &s.symbol))
+        .filter(|s| !s.starts_with("local "));
+    for symbol in symbols {
+        let parsed =
+            scip::symbol::parse_symbol(symbol).unwrap_or_else(|e| panic!("{symbol}: {e:?}"));
+        assert_eq!(&scip::symbol::format_symbol(parsed), symbol);
+    }
     let text = render(&index).replace(&project.root().display().to_string(), "<root>");
     assert!(text == EXPECTED, "{}", util::snapshot_diff(EXPECTED, &text));
     // No partial file is left beside the output.
