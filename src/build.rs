@@ -43,6 +43,7 @@ use crate::observe::{Event, Observer};
 use crate::plan::Queue;
 use crate::prelude::{self, Preludes};
 use crate::refresh::{self, Freshness};
+use crate::shard::Assignment;
 pub use crate::supervise::Ending;
 use crate::supervise::{self, Supervisor};
 use crate::toolchain::{self, Toolchain, ToolchainError};
@@ -61,6 +62,9 @@ pub enum BuildError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Toolchain(#[from] ToolchainError),
+    /// The index `--plan-from` names cannot be read.
+    #[error("--plan-from: {0}")]
+    PlanFrom(#[source] IndexError),
     /// Anything else, with the context of what the build was doing.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -80,6 +84,7 @@ impl BuildError {
             BuildError::Options(e) => e.is_usage(),
             BuildError::Discover(_) | BuildError::NoUnits { .. } => true,
             BuildError::Index(e) => matches!(e, IndexError::NotAFile { .. }),
+            BuildError::PlanFrom(_) => true,
             BuildError::Toolchain(_) | BuildError::Other(_) => false,
         }
     }
@@ -162,6 +167,8 @@ pub struct Explained {
 /// What both a build and an explanation do before the refresh.
 struct Prepared {
     discovery: Discovery,
+    /// The units of this shard, for a sharded build.
+    shard: Option<Assignment>,
     toolchain: Toolchain,
     _lock: BuildLock,
     conn: rusqlite::Connection,
@@ -171,12 +178,27 @@ fn prepare(options: &BuildOptions, observer: &mut dyn Observer) -> Result<Prepar
     index::check_is_file(&options.db)?;
     // A first pass validates the whole compilation database before the
     // index is touched; units are not kept (see `discover`).
-    let discovery = discover::discover(&options.project, options.compdb.as_deref(), &mut |_| {})?;
+    // Balancing shards needs every unit's file: kept only then.
+    let mut files = Vec::new();
+    let discovery = discover::discover(&options.project, options.compdb.as_deref(), &mut |unit| {
+        if options.plan_from.is_some() {
+            files.push(unit.file);
+        }
+    })?;
     if discovery.units == 0 {
         return Err(BuildError::NoUnits {
             project: options.project.clone(),
         });
     }
+    let shard = match (options.shard, &options.plan_from) {
+        (None, _) => None,
+        (Some(shard), None) => Some(Assignment::hashed(shard, &options.project)),
+        (Some(shard), Some(old)) => Some(
+            Assignment::planned(shard, &options.project, &files, old)
+                .map_err(BuildError::PlanFrom)?,
+        ),
+    };
+    drop(files);
     let toolchain = toolchain::locate()?;
     observer.event(&Event::Source {
         source: discovery.source.clone(),
@@ -189,19 +211,23 @@ fn prepare(options: &BuildOptions, observer: &mut dyn Observer) -> Result<Prepar
     let conn = index::open(&options.db, Access::Write)?;
     Ok(Prepared {
         discovery,
+        shard,
         toolchain,
         _lock: lock,
         conn,
     })
 }
 
-/// Discovery's second pass, streamed into the refresh inside `tx`.
+/// Discovery's second pass, streamed into the refresh inside `tx` (only
+/// the units of `shard`, if given). Returns the freshness and how many
+/// units the build covers.
 fn refresh_units(
     options: &BuildOptions,
+    shard: Option<&Assignment>,
     tx: &rusqlite::Transaction<'_>,
     libclang: &str,
     observer: &mut dyn Observer,
-) -> Result<Freshness, BuildError> {
+) -> Result<(Freshness, u64), BuildError> {
     let refresh_options = refresh::Options {
         full: options.full,
         retry_failed: options.retry_failed,
@@ -209,8 +235,10 @@ fn refresh_units(
     };
     let mut refresher = refresh::Refresher::start(tx, &refresh_options)?;
     let mut failure = None;
+    let mut listed = 0;
     discover::discover(&options.project, options.compdb.as_deref(), &mut |unit| {
-        if failure.is_none() {
+        if failure.is_none() && shard.is_none_or(|shard| shard.contains(&unit.file)) {
+            listed += 1;
             failure = refresher.add(&unit).err();
         }
     })?;
@@ -223,7 +251,8 @@ fn refresh_units(
     if freshness.folded > 0 {
         observer.event(&Event::Folded(freshness.folded));
     }
-    Ok(freshness)
+    let units = listed - freshness.folded;
+    Ok((freshness, units))
 }
 
 /// Lists the units a build would index, with the reason, in path order,
@@ -237,7 +266,7 @@ pub fn explain(
     let libclang = prepared.toolchain.identity();
     // Dropped without a commit: the refresh rolls back.
     let tx = prepared.conn.transaction()?;
-    let freshness = refresh_units(options, &tx, &libclang, observer)?;
+    let (_, units) = refresh_units(options, prepared.shard.as_ref(), &tx, &libclang, observer)?;
     let dirty = crate::index::units::each_dirty_unit(&tx, |file, reason, adjusted| {
         visit(&DirtyUnit {
             file,
@@ -245,10 +274,7 @@ pub fn explain(
             adjusted,
         })
     })?;
-    Ok(Explained {
-        dirty,
-        units: prepared.discovery.units as u64 - freshness.folded,
-    })
+    Ok(Explained { dirty, units })
 }
 
 /// Brings the index of `options.project` up to date: indexes the units that
@@ -262,6 +288,7 @@ pub fn build(
     let started = Instant::now();
     let Prepared {
         discovery,
+        shard,
         toolchain,
         _lock,
         mut conn,
@@ -287,8 +314,7 @@ pub fn build(
     // starts its workers again if this one is missing.
     let prestarted = supervise::prestart_worker(&config).ok();
     let tx = conn.transaction()?;
-    let freshness = refresh_units(options, &tx, &libclang, observer)?;
-    let units = discovery.units as u64 - freshness.folded;
+    let (freshness, units) = refresh_units(options, shard.as_ref(), &tx, &libclang, observer)?;
     let run = index::start_run(&tx)?;
     tx.commit()?;
     // Symbols orphaned by a build that never reached its collection are

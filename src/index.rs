@@ -16,6 +16,7 @@
 //!   garbage collection, counts.
 //! - `query`, `digest`: the questions front ends ask; `export`: what an
 //!   export reads, a file at a time.
+//! - `merge`: shard databases combined into one index.
 //! - `model`: the types of the rows.
 
 mod claims;
@@ -24,6 +25,7 @@ mod digest;
 pub mod export;
 mod lock;
 mod maintenance;
+mod merge;
 pub mod model;
 pub mod query;
 pub(crate) mod queue;
@@ -42,8 +44,10 @@ pub use self::lock::BuildLock;
 pub(crate) use self::maintenance::{
     checkpoint, collect_garbage, count, defer_query_indexes, is_empty, restore_query_indexes, Sweep,
 };
+pub use self::merge::{merge, MergeError, MergeSummary};
 pub use self::reader::Index;
 pub(crate) use self::runs::{abandon_run, finish_run, previous_run_state, start_run, RunRecord};
+pub(crate) use self::units::unit_costs;
 pub(crate) use self::writer::{spawn_writer, WriteOp};
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod plan;
 mod prelude;
 mod protocol;
 mod refresh;
+pub mod shard;
 mod supervise;
 mod toolchain;
 pub mod worker;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::memory::{self, human};
+use crate::shard::Shard;
 
 /// `tu_timeout` when not given.
 const DEFAULT_TU_TIMEOUT: Duration = Duration::from_secs(300);
@@ -57,6 +58,10 @@ pub struct BuildSettings {
     /// [`crate::worker::run`] when given the argument `worker` [default:
     /// this program].
     pub worker_program: Option<PathBuf>,
+    /// Index only this shard's units (see [`crate::shard`]).
+    pub shard: Option<Shard>,
+    /// Balance the shards by the parse times of this earlier index.
+    pub plan_from: Option<PathBuf>,
 }
 
 impl BuildSettings {
@@ -78,6 +83,8 @@ impl BuildSettings {
             worker_rss_soft_limit: None,
             memory_budget: None,
             worker_program: None,
+            shard: None,
+            plan_from: None,
         }
     }
 
@@ -115,6 +122,9 @@ impl BuildSettings {
         if self.tu_timeout == Some(Duration::ZERO) {
             return Err(OptionsError::ZeroTimeout);
         }
+        if self.plan_from.is_some() && self.shard.is_none() {
+            return Err(OptionsError::PlanWithoutShard);
+        }
         let worker_program = match self.worker_program {
             Some(program) => program,
             None => std::env::current_exe().map_err(OptionsError::NoProgram)?,
@@ -142,6 +152,8 @@ impl BuildSettings {
                 || self.worker_rss_soft_limit.is_some()
                 || self.memory_budget.is_some(),
             worker_program,
+            shard: self.shard,
+            plan_from: self.plan_from,
         })
     }
 }
@@ -172,6 +184,8 @@ pub struct BuildOptions {
     pub(crate) memory_budget: u64,
     pub(crate) memory_limits_given: bool,
     pub(crate) worker_program: PathBuf,
+    pub(crate) shard: Option<Shard>,
+    pub(crate) plan_from: Option<PathBuf>,
 }
 
 impl BuildOptions {
@@ -220,6 +234,8 @@ pub enum OptionsError {
     SoftAboveHard { soft: u64, hard: u64 },
     #[error("--tu-timeout must be at least a second")]
     ZeroTimeout,
+    #[error("--plan-from balances the shards of a sharded build: pass --shard K/N too")]
+    PlanWithoutShard,
     #[error("finding this program's path to start workers: {0}")]
     NoProgram(#[source] std::io::Error),
 }

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use indexer::build::{default_db, BuildSettings, DEFAULT_FILES_PER_WORKER};
 use indexer::index::query;
 use indexer::memory::parse_size;
+use indexer::shard::Shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +42,9 @@ pub(crate) enum Command {
     Digest(DigestArgs),
     /// Write the index in another format (`export scip OUT.scip`)
     Export(ExportArgs),
+    /// Combine the databases of a sharded build (`build --shard K/N`) into
+    /// one index; a shard merged again replaces its part
+    Merge(MergeArgs),
     /// Internal: run as a worker process (started by `build`)
     #[command(hide = true)]
     Worker,
@@ -102,12 +106,33 @@ pub(crate) struct BuildArgs {
     /// Pause dispatch while all workers together own more than this [default: 75% of RAM]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) memory_budget: Option<u64>,
+    /// Index only shard K of N (0 <= K < N), a deterministic share of the
+    /// units, into its own database; combine the shards with `indexer merge`
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<Shard>,
+    /// Balance the shards by the parse times of this earlier index (every
+    /// shard must be given the same one) instead of by a hash of the paths
+    #[arg(long, value_name = "OLD.db")]
+    pub(crate) plan_from: Option<PathBuf>,
     /// Print one JSON summary object on stdout when done
     #[arg(long)]
     pub(crate) json: bool,
     /// No progress and no summary (errors are still printed)
     #[arg(short, long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// The merged index (created if new; an existing one keeps what the
+    /// shards do not replace)
+    pub(crate) out: PathBuf,
+    /// The shard databases
+    #[arg(required = true, value_name = "SHARD.db")]
+    pub(crate) shards: Vec<PathBuf>,
+    /// Print one JSON summary object on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// The flags every query shares: which index, and JSON output.
@@ -247,6 +272,8 @@ impl BuildArgs {
             worker_rss_limit: self.worker_rss_limit,
             worker_rss_soft_limit: self.worker_rss_soft_limit,
             memory_budget: self.memory_budget,
+            shard: self.shard,
+            plan_from: self.plan_from.clone(),
             ..BuildSettings::new(&self.project)
         }
     }

@@ -13,8 +13,8 @@ use indexer::index::query::{self, QueryError};
 use indexer::index::{Index, IndexError};
 
 use super::args::{
-    BuildArgs, Cli, Command, DigestArgs, ExportArgs, ExportFormat, FindArgs, ScipArgs, StatusArgs,
-    SymbolArgs,
+    BuildArgs, Cli, Command, DigestArgs, ExportArgs, ExportFormat, FindArgs, MergeArgs, ScipArgs,
+    StatusArgs, SymbolArgs,
 };
 use super::output;
 use super::progress::Progress;
@@ -96,6 +96,7 @@ pub(crate) fn main() -> i32 {
         Command::Callees(args) => symbol_query(args, Index::callees),
         Command::Digest(args) => digest(args),
         Command::Export(args) => export(args),
+        Command::Merge(args) => merge(args),
         Command::Worker => indexer::worker::run()
             .map(|()| EXIT_OK)
             .map_err(Failure::from),
@@ -208,6 +209,18 @@ fn export_scip(args: ScipArgs) -> Result<i32, Failure> {
         output::note(&render::scip_summary(&summary));
     }
     let _ = std::io::stdout().flush();
+    Ok(EXIT_OK)
+}
+
+fn merge(args: MergeArgs) -> Result<i32, Failure> {
+    let summary = indexer::index::merge(&args.out, &args.shards).map_err(|e| {
+        let usage = e.is_usage();
+        Failure {
+            error: e.into(),
+            usage,
+        }
+    })?;
+    render::merged(&args.out, &summary, args.json)?;
     Ok(EXIT_OK)
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use indexer::build::{BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
 use indexer::export::scip::ScipSummary;
 use indexer::index::query::{self, Status, Unit};
-use indexer::index::TableDigest;
+use indexer::index::{MergeSummary, TableDigest};
 use indexer::memory::human;
 
 use super::output;
@@ -319,4 +319,27 @@ pub(crate) fn scip_summary(summary: &ScipSummary) -> String {
         ));
     }
     line
+}
+
+/// `indexer merge`.
+pub(crate) fn merged(out: &Path, summary: &MergeSummary, json: bool) -> anyhow::Result<()> {
+    let mut out_stream = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out_stream, summary)?;
+        writeln!(out_stream)?;
+        return Ok(());
+    }
+    writeln!(
+        out_stream,
+        "merged {} shards into {} in {:.2} s: {} units copied ({} files' rows), index holds {} units, {} symbols, {} references",
+        summary.shards,
+        out.display(),
+        summary.elapsed_s,
+        summary.units,
+        summary.files_copied,
+        summary.units_total,
+        summary.symbols,
+        summary.references
+    )?;
+    Ok(())
 }

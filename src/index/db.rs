@@ -68,7 +68,7 @@ pub enum IndexError {
 }
 
 impl IndexError {
-    fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode;
         let path = path.to_path_buf();
         match source.sqlite_error_code() {

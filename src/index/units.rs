@@ -340,3 +340,14 @@ pub(crate) fn each_dirty_unit(
     }
     Ok(count)
 }
+
+/// Each unit's parse time in milliseconds, by its main file's path, for
+/// balancing shards (`build --plan-from`). Units never parsed are left out.
+pub(crate) fn unit_costs(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    conn.prepare(
+        "SELECT f.path, u.parse_ms FROM units u JOIN files f ON f.id = u.file_id
+         WHERE u.parse_ms IS NOT NULL",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+    .collect()
+}

@@ -14,4 +14,5 @@ mod pipeline;
 mod refresh;
 mod robust;
 mod scip_export;
+mod shards;
 mod util;
