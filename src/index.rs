@@ -16,12 +16,14 @@
 //!   garbage collection, counts.
 //! - `query`, `digest`: the questions front ends ask; `watched`: which
 //!   files and directories watch mode watches.
+//! - `export`: what an export reads, a file at a time.
 //! - `merge`: shard databases combined into one index.
 //! - `model`: the types of the rows.
 
 mod claims;
 pub(crate) mod db;
 mod digest;
+pub mod export;
 mod lock;
 mod maintenance;
 mod merge;

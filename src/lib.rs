@@ -14,6 +14,7 @@
 //!   answers ([`index::query`]).
 //! - [`watch::run`]: keep an index fresh as files change (incremental
 //!   builds, debounced), until a [`watch::Stop`] handle says otherwise.
+//! - [`export::scip::write_scip`]: the index as a SCIP index, streamed.
 //! - [`worker::run`]: the hidden worker mode. A program that builds must
 //!   run it when started with the argument `worker` (the supervisor starts
 //!   workers as `PROGRAM worker`).
@@ -22,6 +23,7 @@ pub mod build;
 pub mod cancel;
 mod command;
 pub mod discover;
+pub mod export;
 mod fingerprint;
 pub mod index;
 pub mod memory;

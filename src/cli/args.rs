@@ -46,6 +46,8 @@ pub(crate) enum Command {
     /// Print the index's content per table (row count and hash, rows spelled
     /// with USRs and paths): equal for two builds of the same sources
     Digest(DigestArgs),
+    /// Write the index in another format (`export scip OUT.scip`)
+    Export(ExportArgs),
     /// Combine the databases of a sharded build (`build --shard K/N`) into
     /// one index; a shard merged again replaces its part
     Merge(MergeArgs),
@@ -251,6 +253,34 @@ pub(crate) struct DigestArgs {
     pub(crate) rows: bool,
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[command(subcommand)]
+    pub(crate) format: ExportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExportFormat {
+    /// A SCIP index (the code-navigation format Sourcegraph reads), symbols
+    /// named as scip-clang names them; streamed, one document per project file
+    Scip(ScipArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScipArgs {
+    /// The file to write (replaced once complete), or `-` for stdout
+    pub(crate) output: PathBuf,
+    /// The project's root directory: documents are its files, by their
+    /// paths relative to it
+    #[arg(default_value = ".")]
+    pub(crate) project: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Print no summary
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
 }
 
 /// Which symbols `find` searches.

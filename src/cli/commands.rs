@@ -8,12 +8,13 @@
 
 use clap::Parser;
 use indexer::build::{self, BuildError, Ending, Signal};
+use indexer::export::scip::{write_scip, ScipOptions};
 use indexer::index::query::{self, QueryError};
 use indexer::index::{Index, IndexError};
 
 use super::args::{
-    BuildArgs, Cli, Command, DigestArgs, FindArgs, McpArgs, MergeArgs, StatusArgs, SymbolArgs,
-    WatchArgs,
+    BuildArgs, Cli, Command, DigestArgs, ExportArgs, ExportFormat, FindArgs, McpArgs, MergeArgs,
+    ScipArgs, StatusArgs, SymbolArgs, WatchArgs,
 };
 use super::output;
 use super::progress::{Progress, WatchProgress};
@@ -95,6 +96,7 @@ pub(crate) fn main() -> i32 {
         Command::Callers(args) => symbol_query(args, Index::callers),
         Command::Callees(args) => symbol_query(args, Index::callees),
         Command::Digest(args) => digest(args),
+        Command::Export(args) => export(args),
         Command::Merge(args) => merge(args),
         Command::Mcp(args) => mcp(args),
         Command::Worker => indexer::worker::run()
@@ -148,6 +150,67 @@ fn symbol_query(
 fn digest(args: DigestArgs) -> Result<i32, Failure> {
     let index = open_index(&args.db.path(&args.project))?;
     render::digest(&index.digest(args.rows)?, args.json)?;
+    Ok(EXIT_OK)
+}
+
+fn export(args: ExportArgs) -> Result<i32, Failure> {
+    match args.format {
+        ExportFormat::Scip(args) => export_scip(args),
+    }
+}
+
+fn export_scip(args: ScipArgs) -> Result<i32, Failure> {
+    use anyhow::Context;
+    use std::io::Write;
+    let root = indexer::discover::normalize(&std::path::absolute(&args.project)?);
+    if !root.is_dir() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{} is not a directory: pass the project's root directory (the documents are its files, by their paths relative to it)",
+            root.display()
+        )));
+    }
+    let index = open_index(&args.db.path(&args.project))?;
+    let options = ScipOptions {
+        project_root: root,
+        arguments: std::env::args().collect(),
+    };
+    let summary = if args.output.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        write_scip(&index, &options, &mut out)?
+    } else {
+        // Written beside the target and renamed once complete: a failed
+        // or interrupted export leaves the previous file, never half of one.
+        let output = std::path::absolute(&args.output)?;
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let partial = output.with_file_name(format!(".{name}.partial"));
+        let file = std::fs::File::create(&partial).map_err(|e| {
+            Failure::usage(anyhow::anyhow!(
+                "cannot create {}: {e}: pass a file in an existing, writable directory (or - for stdout)",
+                partial.display()
+            ))
+        })?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        let written = write_scip(&index, &options, &mut out)
+            .map_err(anyhow::Error::from)
+            .and_then(|summary| {
+                let file = out.into_inner().map_err(|e| e.into_error())?;
+                file.sync_all()?;
+                std::fs::rename(&partial, &output)?;
+                Ok(summary)
+            })
+            .with_context(|| format!("writing {}", output.display()));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written?
+    };
+    if !args.quiet {
+        output::note(&render::scip_summary(&summary));
+    }
+    let _ = std::io::stdout().flush();
     Ok(EXIT_OK)
 }
 

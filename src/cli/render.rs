@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use indexer::build::{BuildError, BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
+use indexer::export::scip::ScipSummary;
 use indexer::index::query::{self, Status, Unit};
 use indexer::index::{MergeSummary, TableDigest};
 use indexer::memory::human;
@@ -290,6 +291,35 @@ pub(crate) fn summary(outcome: &BuildOutcome, json: bool, quiet: bool) -> anyhow
         Ending::Complete => {}
     }
     Ok(())
+}
+
+/// The line `export scip` ends with, on stderr: what it wrote, and what it
+/// left out or could not place exactly.
+pub(crate) fn scip_summary(summary: &ScipSummary) -> String {
+    let mut line = format!(
+        "exported {} documents, {} occurrences, {} symbols and {} external symbols ({})",
+        summary.documents,
+        summary.occurrences,
+        summary.symbols,
+        summary.external_symbols,
+        human(summary.bytes)
+    );
+    let files = |n: u64| if n == 1 { "file" } else { "files" };
+    if summary.outside_root > 0 {
+        line.push_str(&format!(
+            "; {} project {} outside the project root left out (pass their common root as PROJECT)",
+            summary.outside_root,
+            files(summary.outside_root)
+        ));
+    }
+    if summary.stale > 0 {
+        line.push_str(&format!(
+            "; {} {} changed or unreadable since indexed, ranges as long as the names (run `indexer build` first)",
+            summary.stale,
+            files(summary.stale)
+        ));
+    }
+    line
 }
 
 /// `indexer merge`.

@@ -171,6 +171,20 @@ pub const SYMBOL_KINDS: &[&str] = &[
     "other",
 ];
 
+/// The kinds of symbol that can hold others by name (`ns::Type::member`):
+/// namespaces and types.
+pub(crate) const SCOPE_KINDS: &[&str] = &[
+    "namespace",
+    "class",
+    "struct",
+    "union",
+    "enum",
+    "class_template",
+    "class_template_partial_specialization",
+    "protocol",
+    "category",
+];
+
 /// Bits of a reference's roles (`protocol::Reference::roles`, `refs.roles`): the values of libclang's `CXSymbolRole`,
 /// and above them the indexer's own.
 pub(crate) mod role {

@@ -13,7 +13,7 @@ use super::query::{self, Found, QueryError, Row, Scope, Status, Unit};
 
 /// An index opened for reading; queries may run while a build writes.
 pub struct Index {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
 }
 

@@ -14,6 +14,7 @@ mod mcp;
 mod pipeline;
 mod refresh;
 mod robust;
+mod scip_export;
 mod shards;
 mod util;
 mod watch;

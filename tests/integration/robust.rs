@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::util::{self, assert_success, Project};
+use crate::util::{self, assert_success, closed_pipe, dev_full, Project};
 
 /// Units `a` and `b` include `shared.h`; `c` does not. Indexed.
 fn shared_header_project() -> Project {
@@ -96,28 +96,6 @@ fn a_header_replaced_by_a_fifo_fails_its_units_without_blocking() {
             "src/c.cpp indexed "
         ]
     );
-}
-
-/// The write end of a pipe whose read end is already closed: every write
-/// fails with EPIPE.
-fn closed_pipe() -> std::process::Stdio {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe(2) fills both descriptors; each is owned exactly once
-    // below (the read end closed now, the write end by the Stdio).
-    unsafe {
-        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
-        libc::close(fds[0]);
-        std::process::Stdio::from(std::os::fd::OwnedFd::from_raw_fd(fds[1]))
-    }
-}
-
-fn dev_full() -> std::process::Stdio {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full")
-        .into()
 }
 
 /// The last run's status and counts.

@@ -620,3 +620,29 @@ pub fn exit_code(output: &Output) -> i32 {
         )
     })
 }
+
+// ---------------------------------------------------------------------------
+// Appended helpers: streams that cannot be written.
+
+/// The write end of a pipe whose read end is already closed: every write
+/// fails with EPIPE.
+pub fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors; each is owned exactly once
+    // below (the read end closed now, the write end by the Stdio).
+    unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        std::process::Stdio::from(std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// `/dev/full`: every write fails with ENOSPC.
+pub fn dev_full() -> std::process::Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+        .into()
+}
