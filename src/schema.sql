@@ -1,4 +1,4 @@
--- Schema version 3 of the indexer database. Documented in docs/schema.md.
+-- Schema version 4 of the indexer database. Documented in docs/schema.md.
 -- Every row of file data (decls, refs, includes, bases, overrides) belongs to
 -- the file it is located in, so re-indexing a file is "delete its rows,
 -- insert the new ones" in one transaction.
@@ -64,7 +64,11 @@ CREATE TABLE symbols (
     name           TEXT NOT NULL,
     qualified_name TEXT NOT NULL,
     kind           TEXT NOT NULL,
-    type           TEXT NOT NULL
+    type           TEXT NOT NULL,
+    -- A typedef's or type alias's underlying type as written, and its
+    -- canonical type (every alias resolved); NULL for other kinds.
+    underlying_type TEXT,
+    canonical_type  TEXT
 );
 CREATE INDEX symbols_by_name ON symbols(name);
 CREATE INDEX symbols_by_qualified_name ON symbols(qualified_name);
@@ -77,10 +81,14 @@ CREATE TABLE decls (
     end_line      INTEGER NOT NULL,
     end_col       INTEGER NOT NULL,
     is_definition INTEGER NOT NULL,
-    container_id  INTEGER REFERENCES symbols(id)
+    container_id  INTEGER REFERENCES symbols(id),
+    -- The documentation comment written at this declaration, markers
+    -- removed; NULL if none.
+    doc           TEXT
 );
 CREATE INDEX decls_by_symbol ON decls(symbol_id);
 CREATE INDEX decls_by_file ON decls(file_id);
+CREATE INDEX decls_by_container ON decls(container_id);
 
 CREATE TABLE refs (
     symbol_id    INTEGER NOT NULL REFERENCES symbols(id),
