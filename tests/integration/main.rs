@@ -11,6 +11,7 @@ mod hostile;
 mod library;
 mod locals;
 mod pipeline;
+mod queries;
 mod refresh;
 mod robust;
 mod util;

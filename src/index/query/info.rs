@@ -131,9 +131,16 @@ fn one(conn: &Connection, id: i64) -> rusqlite::Result<SymbolInfo> {
     let members = if class || kind == "enum" {
         let ids = related(
             conn,
+            // In the order the class declares them (its definition's
+            // file first: out-of-line definitions are elsewhere).
             "SELECT d.symbol_id FROM decls d JOIN symbols s ON s.id = d.symbol_id
              WHERE d.container_id = ?1 AND d.symbol_id != ?1
-             GROUP BY d.symbol_id ORDER BY min(d.line), s.usr",
+             GROUP BY d.symbol_id
+             ORDER BY min(CASE WHEN d.file_id = (
+                          SELECT x.file_id FROM decls x WHERE x.symbol_id = ?1
+                          ORDER BY x.is_definition DESC, x.line LIMIT 1)
+                      THEN d.line END) NULLS LAST,
+                      min(d.line), s.usr",
             id,
         )?;
         let page = Page::new(MEMBERS_SHOWN, 0).of(ids);
