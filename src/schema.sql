@@ -58,21 +58,23 @@ CREATE TABLE unit_deps (
 ) WITHOUT ROWID;
 CREATE INDEX unit_deps_by_file ON unit_deps(file_id);
 
+-- underlying_type, canonical_type: a typedef's or type alias's type as
+-- written, and with every alias resolved; NULL for other kinds.
 CREATE TABLE symbols (
-    id             INTEGER PRIMARY KEY,
-    usr            TEXT NOT NULL UNIQUE,
-    name           TEXT NOT NULL,
-    qualified_name TEXT NOT NULL,
-    kind           TEXT NOT NULL,
-    type           TEXT NOT NULL,
-    -- A typedef's or type alias's underlying type as written, and its
-    -- canonical type (every alias resolved); NULL for other kinds.
+    id              INTEGER PRIMARY KEY,
+    usr             TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    qualified_name  TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    type            TEXT NOT NULL,
     underlying_type TEXT,
     canonical_type  TEXT
 );
 CREATE INDEX symbols_by_name ON symbols(name);
 CREATE INDEX symbols_by_qualified_name ON symbols(qualified_name);
 
+-- doc: the documentation comment written at this declaration, markers
+-- removed; NULL if none.
 CREATE TABLE decls (
     symbol_id     INTEGER NOT NULL REFERENCES symbols(id),
     file_id       INTEGER NOT NULL REFERENCES files(id),
@@ -82,8 +84,6 @@ CREATE TABLE decls (
     end_col       INTEGER NOT NULL,
     is_definition INTEGER NOT NULL,
     container_id  INTEGER REFERENCES symbols(id),
-    -- The documentation comment written at this declaration, markers
-    -- removed; NULL if none.
     doc           TEXT
 );
 CREATE INDEX decls_by_symbol ON decls(symbol_id);

@@ -682,3 +682,46 @@ fn status_says_whether_a_build_runs() {
     assert_eq!(status["build_running"], false);
     assert!(status.get("build_progress").is_none(), "{status}");
 }
+
+/// An index written before documentation comments and alias types were
+/// stored (schema 3) is upgraded by the next build, which indexes every
+/// unit again: the upgraded index holds what a fresh build holds.
+#[test]
+fn an_index_from_before_documentation_comments_is_indexed_again_by_the_upgrade() {
+    let project = zoo();
+    {
+        // Schema 3: without the new columns and index, and without the data.
+        let conn = project.conn();
+        conn.execute_batch(
+            "DROP INDEX decls_by_container;
+             ALTER TABLE decls DROP COLUMN doc;
+             ALTER TABLE symbols DROP COLUMN underlying_type;
+             ALTER TABLE symbols DROP COLUMN canonical_type;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let stderr = fails(&project, &["info", "feed"], 1);
+    assert!(stderr.contains("older") && stderr.contains("indexer build"), "{stderr}");
+    let output = project.run(&["build", "--explain"]);
+    util::assert_success(&output);
+    let explained = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        explained.contains("index written by an older indexer")
+            && explained.contains("2 of 2 units would be indexed"),
+        "{explained}"
+    );
+    let summary = project.build(&[]);
+    assert_eq!(summary["indexed"], 2, "{summary}");
+    assert_eq!(project.count("PRAGMA user_version"), 4);
+    assert_eq!(project.query(&["info", "Grams"])[0]["doc"], "A weight in grams.");
+    assert_eq!(project.query(&["info", "zoo::Animal"])[0]["members"]["total"], 5);
+    let fresh = project.path("fresh.db");
+    project.build(&["--db", fresh.to_str().unwrap()]);
+    util::assert_same_digest(
+        "upgraded and fresh",
+        &util::digest(&project, &project.db()),
+        &util::digest(&project, &fresh),
+    );
+    project.assert_integrity();
+}
