@@ -1158,12 +1158,14 @@ fn macro_expansions_are_references() {
         ]
     );
 
+    // Case-insensitive, exact matches first.
     let rows = project.query(&["find", "LIMIT"]);
     assert_eq!(
         describe_all(&project, &rows),
         [
             "LIMIT macro include/a/bounds.h:2:9",
-            "LIMIT macro include/b/bounds.h:2:9"
+            "LIMIT macro include/b/bounds.h:2:9",
+            "other_limit function src/other.cpp:3:5"
         ]
     );
     let rows = project.query(&["find", "VERSION", "--kind", "macro"]);
@@ -1185,13 +1187,14 @@ fn macro_expansions_are_references() {
         describe_all(&project, &rows),
         ["FROM_FLAG macro src/main.cpp:14:24 [expansion]"]
     );
-    // One name, two macros: `refs` wants the USR.
-    let ambiguous = project.run(&["refs", "LIMIT"]);
+    // One name, two macros: `refs` answers for both; a USR picks one.
+    let rows = project.query(&["refs", "LIMIT"]);
     assert_eq!(
-        util::exit_code(&ambiguous),
-        1,
-        "{}",
-        util::stderr(&ambiguous)
+        describe_all(&project, &rows),
+        [
+            "LIMIT macro src/main.cpp:10:51 [expansion]",
+            "LIMIT macro src/other.cpp:3:28 [expansion]"
+        ]
     );
     let usr = format!("c:{root}include/b/bounds.h@21@macro@LIMIT");
     let rows = project.query(&["refs", &usr]);
