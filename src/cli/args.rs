@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indexer::build::{default_db, BuildSettings, DEFAULT_FILES_PER_WORKER};
-use indexer::index::query::{
-    self, Direction, FindOptions, HierarchyOptions, Page,
-};
+use indexer::index::query::{self, Direction, FindOptions, HierarchyOptions, Page};
 use indexer::memory::parse_size;
 
 #[derive(Debug, Parser)]

@@ -343,7 +343,10 @@ mod tests {
         let at = |line, column| Position { line, column };
         assert_eq!(parse_position("a.cpp:3"), Some(("a.cpp", at(3, None))));
         assert_eq!(parse_position("a.cpp:3:7"), Some(("a.cpp", at(3, Some(7)))));
-        assert_eq!(parse_position("c:/x.h:3:7"), Some(("c:/x.h", at(3, Some(7)))));
+        assert_eq!(
+            parse_position("c:/x.h:3:7"),
+            Some(("c:/x.h", at(3, Some(7))))
+        );
         assert_eq!(parse_position("a.cpp"), None);
         assert_eq!(parse_position("a.cpp:x"), None);
         assert_eq!(parse_position(":3"), None);

@@ -99,13 +99,21 @@ pub(crate) fn infos(infos: &query::List<query::SymbolInfo>, as_json: bool) -> an
             writeln!(out, "  canonical:    {t}")?;
         }
         if let Some(container) = &info.container {
-            writeln!(out, "  in:           {} {}", container.kind, container.qualified_name)?;
+            writeln!(
+                out,
+                "  in:           {} {}",
+                container.kind, container.qualified_name
+            )?;
         }
         for d in &info.declarations {
             writeln!(
                 out,
                 "  {}  {}:{}:{}",
-                if d.definition { "defined:    " } else { "declared:   " },
+                if d.definition {
+                    "defined:    "
+                } else {
+                    "declared:   "
+                },
                 d.file,
                 d.line,
                 d.column
@@ -172,7 +180,11 @@ pub(crate) fn outline(outline: &query::Outline, as_json: bool) -> anyhow::Result
                 node.column,
                 node.kind,
                 // At the top, an out-of-line member is named with its class.
-                if depth == 1 { &node.qualified_name } else { &node.name },
+                if depth == 1 {
+                    &node.qualified_name
+                } else {
+                    &node.name
+                },
                 node.signature
                     .as_ref()
                     .filter(|_| node.kind != "macro")

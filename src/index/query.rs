@@ -33,18 +33,18 @@ use rusqlite::{Connection, OptionalExtension};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-pub use self::calls::{CallNode, CallOptions, CallPath, CallPaths, PathStep, Uses};
 pub(crate) use self::calls::{call_paths, callees, callers, refs};
-pub use self::files::{At, Includes, IncludeNode, Occurrence, Outline, OutlineNode, Position};
+pub use self::calls::{CallNode, CallOptions, CallPath, CallPaths, PathStep, Uses};
 pub(crate) use self::files::{at, includes, outline, resolve_file};
-pub use self::find::{FindOptions, Found, Scope};
+pub use self::files::{At, IncludeNode, Includes, Occurrence, Outline, OutlineNode, Position};
 pub(crate) use self::find::find;
-pub use self::hierarchy::{Direction, Hierarchy, HierarchyNode, HierarchyOptions, HierarchyRoot};
+pub use self::find::{FindOptions, Found, Scope};
 pub(crate) use self::hierarchy::hierarchy;
-pub use self::info::{Declaration, SymbolInfo};
+pub use self::hierarchy::{Direction, Hierarchy, HierarchyNode, HierarchyOptions, HierarchyRoot};
 pub(crate) use self::info::info;
-pub use self::status::{BuildProgress, FailedUnit, Run, Status, Unit, UnitTiming};
+pub use self::info::{Declaration, SymbolInfo};
 pub(crate) use self::status::{status, unit};
+pub use self::status::{BuildProgress, FailedUnit, Run, Status, Unit, UnitTiming};
 
 use super::model::{role, ROLE_NAMES, SYMBOL_KINDS};
 
@@ -67,9 +67,13 @@ pub enum QueryError {
         spec: String,
         candidates: Vec<String>,
     },
-    #[error("`{0}` is no class, struct, union or class template: `indexer info {0}` says what it is")]
+    #[error(
+        "`{0}` is no class, struct, union or class template: `indexer info {0}` says what it is"
+    )]
     NotAClass(String),
-    #[error("line and column count from 1; `{0}` is no position: pass FILE:LINE or FILE:LINE:COLUMN")]
+    #[error(
+        "line and column count from 1; `{0}` is no position: pass FILE:LINE or FILE:LINE:COLUMN"
+    )]
     BadPosition(String),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
@@ -130,7 +134,11 @@ impl Page {
         let items: Vec<T> = items
             .into_iter()
             .skip(self.offset)
-            .take(if self.limit == 0 { usize::MAX } else { self.limit })
+            .take(if self.limit == 0 {
+                usize::MAX
+            } else {
+                self.limit
+            })
             .collect();
         List::new(items, total, self)
     }
@@ -229,7 +237,9 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 /// A symbol and where it is declared: [`DECLARED`]'s columns.
 fn declared_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let mut row = symbol_row(r)?;
-    row.signature = r.get::<_, String>(5).map(|t| Some(t).filter(|t| !t.is_empty()))?;
+    row.signature = r
+        .get::<_, String>(5)
+        .map(|t| Some(t).filter(|t| !t.is_empty()))?;
     row.file = r.get(6)?;
     row.line = r.get(7)?;
     row.column = r.get(8)?;
@@ -314,7 +324,11 @@ pub fn role_mask(names: &[String]) -> Result<u32, QueryError> {
         if name.is_empty() {
             continue;
         }
-        let name = if name == "address" { "address_of" } else { name };
+        let name = if name == "address" {
+            "address_of"
+        } else {
+            name
+        };
         let bit = ROLE_NAMES
             .iter()
             .find(|(_, n)| *n == name)
@@ -369,11 +383,65 @@ mod tests {
         ));
     }
 
+    /// The properties of the JSON schema of `T`, sorted.
+    fn properties<T: JsonSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap();
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no properties in {schema}"))
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Issue 17: every list answer publishes `items`, `total` and
+    /// `truncated` in its schema (a front end such as an MCP server gives
+    /// the schema to its clients); a row never shows its internal id.
+    #[test]
+    fn every_list_answer_publishes_its_schema_with_total_and_truncated() {
+        let lists = [
+            properties::<Found>(),
+            properties::<List<SymbolInfo>>(),
+            properties::<Outline>(),
+            properties::<At>(),
+            properties::<Hierarchy>(),
+            properties::<Uses>(),
+            properties::<CallPaths>(),
+            properties::<Includes>(),
+        ];
+        for names in &lists {
+            for key in ["items", "total", "truncated"] {
+                assert!(
+                    names.iter().any(|n| n == key),
+                    "{key} missing from {names:?}"
+                );
+            }
+        }
+        let row = properties::<Row>();
+        assert!(row.iter().all(|n| n != "id"), "{row:?}");
+        assert!(row.iter().any(|n| n == "qualified_name"), "{row:?}");
+        let status = properties::<Status>();
+        for key in ["build_running", "build_progress", "units_pending"] {
+            assert!(
+                status.iter().any(|n| n == key),
+                "{key} missing from {status:?}"
+            );
+        }
+    }
+
     #[test]
     fn pages_count_what_they_leave_out() {
         let list = Page::new(2, 1).of(vec![1, 2, 3, 4]);
-        assert_eq!((list.items, list.total, list.truncated), (vec![2, 3], 4, true));
+        assert_eq!(
+            (list.items, list.total, list.truncated),
+            (vec![2, 3], 4, true)
+        );
         let list = Page::new(0, 0).of(vec![1, 2]);
-        assert_eq!((list.items, list.total, list.truncated), (vec![1, 2], 2, false));
+        assert_eq!(
+            (list.items, list.total, list.truncated),
+            (vec![1, 2], 2, false)
+        );
     }
 }

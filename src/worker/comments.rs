@@ -34,7 +34,10 @@ fn leading(text: &[u8], start: usize) -> Option<&[u8]> {
     let start = start.min(text.len());
     // The declaration must begin its line.
     let line_start = line_start(text, start);
-    if !text[line_start..start].iter().all(|b| *b == b' ' || *b == b'\t') {
+    if !text[line_start..start]
+        .iter()
+        .all(|b| *b == b' ' || *b == b'\t')
+    {
         return None;
     }
     if line_start == 0 {
@@ -256,6 +259,10 @@ mod tests {
     fn long_comments_are_cut_at_a_character_boundary() {
         let text = format!("/// {}\nint x;\n", "é".repeat(MAX_DOC_BYTES));
         let doc = doc(&text, "int x").unwrap();
-        assert!(doc.len() <= MAX_DOC_BYTES && doc.ends_with('…'), "{}", doc.len());
+        assert!(
+            doc.len() <= MAX_DOC_BYTES && doc.ends_with('…'),
+            "{}",
+            doc.len()
+        );
     }
 }

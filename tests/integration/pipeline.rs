@@ -743,7 +743,11 @@ fn ambiguous_names_answer_for_every_symbol() {
         ("helper", ["c:a.cpp@F@helper#I#", "c:b.cpp@F@helper#I#"]),
     ] {
         let expected: BTreeSet<String> = expected.iter().map(|u| u.to_string()).collect();
-        assert_eq!(usrs(&project.query(&["refs", name]), "usr"), expected, "refs {name}");
+        assert_eq!(
+            usrs(&project.query(&["refs", name]), "usr"),
+            expected,
+            "refs {name}"
+        );
         // For a caller, `container_usr` is the function called.
         assert_eq!(
             usrs(&project.query(&["callers", name]), "container_usr"),

@@ -106,7 +106,10 @@ fn find_ranks_exact_matches_first_and_filters() {
     assert_eq!(find(&["operator=="]), ["zoo::Animal::operator=="]);
     assert_eq!(find(&["speak"]), ["zoo::(anonymous namespace)::speak"]);
     // Filters.
-    assert_eq!(find(&["*", "--kind", "type_alias"]), ["zoo::BoxedGrams", "zoo::Name"]);
+    assert_eq!(
+        find(&["*", "--kind", "type_alias"]),
+        ["zoo::BoxedGrams", "zoo::Name"]
+    );
     assert_eq!(find(&["*", "--kind", "typedef"]), ["zoo::Grams"]);
     assert!(find(&["sound", "--kind", "class"]).is_empty());
     assert_eq!(find(&["*", "--namespace", "zoo::Dog"]), ["zoo::Dog::sound"]);
@@ -129,11 +132,17 @@ fn find_ranks_exact_matches_first_and_filters() {
     assert_eq!(page["truncated"], true);
     assert_eq!(page["external_left_out"], 0);
     let row = &page["items"][0];
-    assert_eq!(place(&project, row), "zoo::Cat::sound method src/zoo.cpp:15:11");
+    assert_eq!(
+        place(&project, row),
+        "zoo::Cat::sound method src/zoo.cpp:15:11"
+    );
     assert_eq!(row["signature"], "zoo::Name () const");
     assert_eq!(row["definition"], true);
     let whole = project.answer(&["find", "sound"]);
-    assert_eq!((whole["total"].as_u64(), whole["truncated"].as_bool()), (Some(4), Some(false)));
+    assert_eq!(
+        (whole["total"].as_u64(), whole["truncated"].as_bool()),
+        (Some(4), Some(false))
+    );
     // The text form says a page was cut.
     let output = project.run(&["find", "sound", "--limit", "1"]);
     util::assert_success(&output);
@@ -146,7 +155,10 @@ fn find_ranks_exact_matches_first_and_filters() {
 
     // Usage errors: exit 2, saying what to pass.
     let stderr = fails(&project, &["find", "x", "--kind", "klass"], 2);
-    assert!(stderr.contains("klass") && stderr.contains("class_template"), "{stderr}");
+    assert!(
+        stderr.contains("klass") && stderr.contains("class_template"),
+        "{stderr}"
+    );
     fails(&project, &["find", "x", "--scope", "everything"], 2);
     fails(&project, &["find", "x", "--limit", "-1"], 2);
     let stderr = fails(&project, &["find", "x", "--file", "nowhere.h"], 1);
@@ -247,9 +259,27 @@ fn info_answers_for_every_overload_with_documentation_and_types() {
 
     // Aliases: the type as written, and resolved.
     for (alias, kind, underlying, canonical, doc) in [
-        ("zoo::Grams", "typedef", "unsigned long", "unsigned long", Some("A weight in grams.")),
-        ("Name", "type_alias", "const char *", "const char *", Some("Names, as the zoo spells them.")),
-        ("BoxedGrams", "type_alias", "Box<zoo::Grams>", "zoo::Box<unsigned long>", None),
+        (
+            "zoo::Grams",
+            "typedef",
+            "unsigned long",
+            "unsigned long",
+            Some("A weight in grams."),
+        ),
+        (
+            "Name",
+            "type_alias",
+            "const char *",
+            "const char *",
+            Some("Names, as the zoo spells them."),
+        ),
+        (
+            "BoxedGrams",
+            "type_alias",
+            "Box<zoo::Grams>",
+            "zoo::Box<unsigned long>",
+            None,
+        ),
     ] {
         let info = &project.query(&["info", alias])[0];
         assert_eq!(info["symbol"]["kind"], kind, "{info}");
@@ -291,7 +321,10 @@ fn outline_lines(nodes: &Value, depth: usize, out: &mut Vec<String>) {
 fn outline_nests_by_container_and_accepts_partial_paths() {
     let project = zoo();
     let outline = project.answer(&["outline", "include/zoo/animal.h"]);
-    assert_eq!(rel(&project, outline["file"].as_str().unwrap()), "include/zoo/animal.h");
+    assert_eq!(
+        rel(&project, outline["file"].as_str().unwrap()),
+        "include/zoo/animal.h"
+    );
     let mut lines = Vec::new();
     outline_lines(&outline["items"], 0, &mut lines);
     assert_eq!(
@@ -314,7 +347,10 @@ fn outline_nests_by_container_and_accepts_partial_paths() {
             "  function feed 37",
         ]
     );
-    assert_eq!((outline["total"].as_u64(), outline["truncated"].as_bool()), (Some(15), Some(false)));
+    assert_eq!(
+        (outline["total"].as_u64(), outline["truncated"].as_bool()),
+        (Some(15), Some(false))
+    );
     // Out-of-line definitions are at the top, their classes elsewhere.
     let outline = project.answer(&["outline", "src/zoo.cpp", "--limit", "3"]);
     let mut lines = Vec::new();
@@ -324,12 +360,20 @@ fn outline_nests_by_container_and_accepts_partial_paths() {
         ["namespace zoo 3", "destructor ~Animal 5", "method weight 7"]
     );
     // The unnamed namespace has no declaration of its own.
-    assert_eq!((outline["total"].as_u64(), outline["truncated"].as_bool()), (Some(10), Some(true)));
+    assert_eq!(
+        (outline["total"].as_u64(), outline["truncated"].as_bool()),
+        (Some(10), Some(true))
+    );
 
     // Relative to the project or the working directory, absolute, or the
     // end of a path.
     let absolute = project.path("include/zoo/animal.h").display().to_string();
-    for spec in ["zoo/animal.h", "animal.h", "./include/zoo/animal.h", absolute.as_str()] {
+    for spec in [
+        "zoo/animal.h",
+        "animal.h",
+        "./include/zoo/animal.h",
+        absolute.as_str(),
+    ] {
         let outline = project.answer(&["outline", spec]);
         assert_eq!(outline["file"], absolute.as_str(), "{spec}");
     }
@@ -360,7 +404,11 @@ fn at_a_position_names_the_symbol_and_its_definition() {
                     o["column"],
                     o["roles"]
                         .as_array()
-                        .map(|r| r.iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(","))
+                        .map(|r| r
+                            .iter()
+                            .map(|r| r.as_str().unwrap())
+                            .collect::<Vec<_>>()
+                            .join(","))
                         .unwrap_or_default(),
                     place(&project, &o["symbol"])
                 )
@@ -389,7 +437,12 @@ fn at_a_position_names_the_symbol_and_its_definition() {
     );
     assert!(at("src/main.cpp:2").is_empty());
     // Not a position: a usage error.
-    for bad in ["src/main.cpp", "src/main.cpp:0", "src/main.cpp:3:0", "src/main.cpp:x"] {
+    for bad in [
+        "src/main.cpp",
+        "src/main.cpp:0",
+        "src/main.cpp:3:0",
+        "src/main.cpp:x",
+    ] {
         fails(&project, &["at", bad], 2);
     }
 }
@@ -438,7 +491,10 @@ fn hierarchy_walks_up_and_down_within_depth_and_cap() {
     assert_eq!(answer["items"][0]["class"]["qualified_name"], "zoo::Dog");
     assert_eq!(answer["items"][0]["bases"].as_array().unwrap().len(), 1);
     assert_eq!(answer["items"][0]["derived"].as_array().unwrap().len(), 1);
-    assert_eq!((answer["total"].as_u64(), answer["truncated"].as_bool()), (Some(3), Some(false)));
+    assert_eq!(
+        (answer["total"].as_u64(), answer["truncated"].as_bool()),
+        (Some(3), Some(false))
+    );
     // `--up` alone leaves the derived classes out.
     assert!(project.answer(&["hierarchy", "Dog", "--up"])["items"][0]
         .get("derived")
@@ -483,7 +539,13 @@ fn call_lines(nodes: &Value, depth: usize, out: &mut Vec<String>) {
 fn callers_and_callees_as_trees_with_cycles_and_role_filters() {
     let project = zoo();
     let tree = |args: &[&str]| -> Vec<String> {
-        let answer = project.answer(&args.iter().copied().chain(["--limit", "0"]).collect::<Vec<_>>());
+        let answer = project.answer(
+            &args
+                .iter()
+                .copied()
+                .chain(["--limit", "0"])
+                .collect::<Vec<_>>(),
+        );
         let mut out = Vec::new();
         call_lines(&answer["items"], 0, &mut out);
         out
@@ -533,7 +595,14 @@ fn callers_and_callees_as_trees_with_cycles_and_role_filters() {
         ]
     );
     // A node cap cuts the tree and says so.
-    let capped = project.answer(&["callers", "Puppy::sound", "--depth", "5", "--max-nodes", "1"]);
+    let capped = project.answer(&[
+        "callers",
+        "Puppy::sound",
+        "--depth",
+        "5",
+        "--max-nodes",
+        "1",
+    ]);
     assert_eq!(capped["truncated"], true);
     assert_eq!(capped["total"], 1);
 
@@ -542,7 +611,15 @@ fn callers_and_callees_as_trees_with_cycles_and_role_filters() {
         project
             .query(&[&["refs"], args].concat())
             .iter()
-            .map(|r| format!("{}:{}:{} {}", rel(&project, r["file"].as_str().unwrap()), r["line"], r["column"], r["roles"]))
+            .map(|r| {
+                format!(
+                    "{}:{}:{} {}",
+                    rel(&project, r["file"].as_str().unwrap()),
+                    r["line"],
+                    r["column"],
+                    r["roles"]
+                )
+            })
             .collect()
     };
     assert_eq!(
@@ -562,7 +639,10 @@ fn callers_and_callees_as_trees_with_cycles_and_role_filters() {
     assert_eq!(page["truncated"], true);
     assert!(page["total"].as_u64().unwrap() > 2, "{page}");
     let stderr = fails(&project, &["refs", "countdown", "--role", "bogus"], 2);
-    assert!(stderr.contains("bogus") && stderr.contains("dynamic"), "{stderr}");
+    assert!(
+        stderr.contains("bogus") && stderr.contains("dynamic"),
+        "{stderr}"
+    );
     fails(&project, &["callers", "countdown", "--depth", "0"], 2);
 }
 
@@ -581,13 +661,20 @@ fn call_paths_go_through_virtual_dispatch_shortest_first() {
                     .unwrap()
                     .iter()
                     .map(|step| {
-                        let mut text = step["function"]["qualified_name"].as_str().unwrap().to_owned();
+                        let mut text = step["function"]["qualified_name"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned();
                         if let Some(call) = step.get("call") {
                             text.push_str(&format!(
                                 " @{}:{}{}",
                                 call["line"],
                                 call["column"],
-                                if call["dynamic"] == true { " virtual" } else { "" }
+                                if call["dynamic"] == true {
+                                    " virtual"
+                                } else {
+                                    ""
+                                }
                             ));
                         }
                         text
@@ -611,7 +698,10 @@ fn call_paths_go_through_virtual_dispatch_shortest_first() {
     );
     assert_eq!(answer["total"], 1);
     assert_eq!(answer["truncated"], false);
-    assert_eq!(names(answer["to"].as_array().unwrap()), ["zoo::Puppy::sound"]);
+    assert_eq!(
+        names(answer["to"].as_array().unwrap()),
+        ["zoo::Puppy::sound"]
+    );
     // Every overrider is a target of the virtual call; shortest first.
     let (found, answer) = paths(&["visit", "sound", "--limit", "2"]);
     assert_eq!(found.len(), 2);
@@ -619,16 +709,27 @@ fn call_paths_go_through_virtual_dispatch_shortest_first() {
     assert_eq!(answer["truncated"], true);
     assert_eq!(
         names(answer["to"].as_array().unwrap()),
-        ["zoo::Animal::sound", "zoo::Cat::sound", "zoo::Dog::sound", "zoo::Puppy::sound"]
+        [
+            "zoo::Animal::sound",
+            "zoo::Cat::sound",
+            "zoo::Dog::sound",
+            "zoo::Puppy::sound"
+        ]
     );
     // Too long for the depth, or no path at all.
-    assert!(paths(&["main", "zoo::Puppy::sound", "--max-depth", "4"]).0.is_empty());
+    assert!(paths(&["main", "zoo::Puppy::sound", "--max-depth", "4"])
+        .0
+        .is_empty());
     assert!(paths(&["countdown", "main"]).0.is_empty());
     let output = project.run(&["path", "countdown", "main"]);
     util::assert_success(&output);
     assert!(util::stderr(&output).contains("no call path"));
     fails(&project, &["path", "main", "Giraffe"], 1);
-    fails(&project, &["path", "main", "countdown", "--max-depth", "0"], 2);
+    fails(
+        &project,
+        &["path", "main", "countdown", "--max-depth", "0"],
+        2,
+    );
 }
 
 /// An include tree as `file line` lines, indented.
@@ -658,7 +759,10 @@ fn includes_both_ways_and_transitively() {
     let (lines, answer) = tree(&["src/main.cpp", "--depth", "3"]);
     assert_eq!(lines, ["include/zoo/animal.h 1", "  include/zoo/types.h 2"]);
     assert_eq!(answer["direction"], "includes");
-    assert_eq!((answer["total"].as_u64(), answer["truncated"].as_bool()), (Some(2), Some(false)));
+    assert_eq!(
+        (answer["total"].as_u64(), answer["truncated"].as_bool()),
+        (Some(2), Some(false))
+    );
     let (lines, answer) = tree(&["zoo/types.h", "--reverse", "--depth", "2"]);
     assert_eq!(
         lines,
@@ -702,7 +806,10 @@ fn an_index_from_before_documentation_comments_is_indexed_again_by_the_upgrade()
         .unwrap();
     }
     let stderr = fails(&project, &["info", "feed"], 1);
-    assert!(stderr.contains("older") && stderr.contains("indexer build"), "{stderr}");
+    assert!(
+        stderr.contains("older") && stderr.contains("indexer build"),
+        "{stderr}"
+    );
     let output = project.run(&["build", "--explain"]);
     util::assert_success(&output);
     let explained = String::from_utf8_lossy(&output.stdout);
@@ -714,8 +821,14 @@ fn an_index_from_before_documentation_comments_is_indexed_again_by_the_upgrade()
     let summary = project.build(&[]);
     assert_eq!(summary["indexed"], 2, "{summary}");
     assert_eq!(project.count("PRAGMA user_version"), 4);
-    assert_eq!(project.query(&["info", "Grams"])[0]["doc"], "A weight in grams.");
-    assert_eq!(project.query(&["info", "zoo::Animal"])[0]["members"]["total"], 5);
+    assert_eq!(
+        project.query(&["info", "Grams"])[0]["doc"],
+        "A weight in grams."
+    );
+    assert_eq!(
+        project.query(&["info", "zoo::Animal"])[0]["members"]["total"],
+        5
+    );
     let fresh = project.path("fresh.db");
     project.build(&["--db", fresh.to_str().unwrap()]);
     util::assert_same_digest(

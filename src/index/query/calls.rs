@@ -74,10 +74,7 @@ pub struct CallNode {
 
 /// `ids` as an SQL list; they are integers.
 fn id_list(ids: &[i64]) -> String {
-    ids.iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Every use of the symbols `symbol` stands for, in file order.
@@ -164,7 +161,12 @@ pub(crate) fn callees(
     tree(conn, Way::Callees, resolve_all(conn, symbol)?, options)
 }
 
-fn tree(conn: &Connection, way: Way, ids: Vec<i64>, options: CallOptions) -> Result<Uses, QueryError> {
+fn tree(
+    conn: &Connection,
+    way: Way,
+    ids: Vec<i64>,
+    options: CallOptions,
+) -> Result<Uses, QueryError> {
     let (rows, total) = level(conn, way, &ids, options.roles, Some(options.page))?;
     let mut budget = Budget {
         left: if options.max_nodes == 0 {
@@ -175,7 +177,15 @@ fn tree(conn: &Connection, way: Way, ids: Vec<i64>, options: CallOptions) -> Res
         cut: false,
     };
     let mut path = ids.clone();
-    let items = grow(conn, way, rows, options.depth.max(1) - 1, options.roles, &mut path, &mut budget)?;
+    let items = grow(
+        conn,
+        way,
+        rows,
+        options.depth.max(1) - 1,
+        options.roles,
+        &mut path,
+        &mut budget,
+    )?;
     let truncated = (options.page.offset + items.len()) < total as usize || budget.cut;
     Ok(Uses {
         items,
@@ -409,8 +419,8 @@ pub(crate) fn call_paths(
         if chain.len() > max_depth as usize {
             continue;
         }
-        if !edges.contains_key(&last) {
-            edges.insert(last, out_edges(conn, last)?);
+        if let std::collections::hash_map::Entry::Vacant(entry) = edges.entry(last) {
+            entry.insert(out_edges(conn, last)?);
         }
         for (next, site) in &edges[&last] {
             if chain.iter().any(|(f, _)| f == next) {

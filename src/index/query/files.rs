@@ -149,7 +149,11 @@ pub(crate) fn outline(
     let flat: Vec<Flat> = flat
         .into_iter()
         .skip(page.offset)
-        .take(if page.limit == 0 { usize::MAX } else { page.limit })
+        .take(if page.limit == 0 {
+            usize::MAX
+        } else {
+            page.limit
+        })
         .collect();
     let shown = flat.len();
     let index: HashMap<i64, usize> = flat.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
@@ -356,7 +360,10 @@ pub(crate) fn includes(
     } else {
         page.limit
     };
-    let mut budget = Budget { left: cap, cut: false };
+    let mut budget = Budget {
+        left: cap,
+        cut: false,
+    };
     let mut path_ids = vec![file_id];
     let items = include_level(conn, sql, file_id, depth.max(1), &mut path_ids, &mut budget)?;
     let total = count(&items) as u64;

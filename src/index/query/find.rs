@@ -90,7 +90,10 @@ pub(crate) fn find(
     };
     let (matches, rank) = if global {
         // `?2 IS NOT NULL`: every statement binds the same parameters.
-        ("s.qualified_name LIKE ?1 ESCAPE '\\' AND ?2 IS NOT NULL", "")
+        (
+            "s.qualified_name LIKE ?1 ESCAPE '\\' AND ?2 IS NOT NULL",
+            "",
+        )
     } else if glob {
         (
             "(s.name LIKE ?1 ESCAPE '\\' OR s.qualified_name LIKE ?1 ESCAPE '\\'

@@ -98,7 +98,8 @@ pub(crate) fn hierarchy(
         },
         cut: false,
     };
-    const UP: &str = "SELECT DISTINCT b.base_id, b.is_virtual FROM bases b JOIN symbols s ON s.id = b.base_id
+    const UP: &str =
+        "SELECT DISTINCT b.base_id, b.is_virtual FROM bases b JOIN symbols s ON s.id = b.base_id
                       WHERE b.derived_id = ?1 ORDER BY s.qualified_name, s.usr";
     const DOWN: &str = "SELECT DISTINCT b.derived_id, b.is_virtual FROM bases b JOIN symbols s ON s.id = b.derived_id
                         WHERE b.base_id = ?1 ORDER BY s.qualified_name, s.usr";
@@ -107,25 +108,15 @@ pub(crate) fn hierarchy(
     for class in classes {
         let mut path = vec![class.id];
         let bases = match options.direction {
-            Direction::Up | Direction::Both => Some(level(
-                conn,
-                UP,
-                class.id,
-                depth,
-                &mut path,
-                &mut budget,
-            )?),
+            Direction::Up | Direction::Both => {
+                Some(level(conn, UP, class.id, depth, &mut path, &mut budget)?)
+            }
             Direction::Down => None,
         };
         let derived = match options.direction {
-            Direction::Down | Direction::Both => Some(level(
-                conn,
-                DOWN,
-                class.id,
-                depth,
-                &mut path,
-                &mut budget,
-            )?),
+            Direction::Down | Direction::Both => {
+                Some(level(conn, DOWN, class.id, depth, &mut path, &mut budget)?)
+            }
             Direction::Up => None,
         };
         items.push(HierarchyRoot {
@@ -139,9 +130,7 @@ pub(crate) fn hierarchy(
     }
     let total = items
         .iter()
-        .map(|r| {
-            1 + r.bases.as_deref().map_or(0, count) + r.derived.as_deref().map_or(0, count)
-        })
+        .map(|r| 1 + r.bases.as_deref().map_or(0, count) + r.derived.as_deref().map_or(0, count))
         .sum();
     Ok(Hierarchy {
         items,
