@@ -18,9 +18,7 @@ use rusqlite::{params, Connection};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{
-    declared_row, glob_to_like, like_escape, Page, QueryError, Row, DECLARED, MAX_PATTERN_BYTES,
-};
+use super::{describe, glob_to_like, like_escape, Page, QueryError, Row, MAX_PATTERN_BYTES};
 use crate::index::model::SYMBOL_KINDS;
 
 /// Which symbols `find` searches.
@@ -121,17 +119,23 @@ pub(crate) fn find(
     };
     let namespace = options.namespace.as_deref().map(like_escape);
     let args = params![like, body, options.kind, namespace, file_id];
+    // The page's symbols first, then where each is declared: looking a
+    // declaration up for every match would cost as much as the scan.
     let sql = format!(
-        "SELECT * FROM ({DECLARED}
-             WHERE {matches} AND {filters} AND {in_scope}
-             ORDER BY {rank} s.qualified_name, s.usr
-             LIMIT {} OFFSET {})",
+        "SELECT s.id FROM symbols s
+         WHERE {matches} AND {filters} AND {in_scope}
+         ORDER BY {rank} s.qualified_name, s.usr
+         LIMIT {} OFFSET {}",
         options.page.sql_limit(),
         options.page.offset
     );
-    let items: Vec<Row> = conn
+    let ids: Vec<i64> = conn
         .prepare(&sql)?
-        .query_map(args, declared_row)?
+        .query_map(args, |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let items: Vec<Row> = ids
+        .into_iter()
+        .map(|id| describe(conn, id))
         .collect::<rusqlite::Result<_>>()?;
     let total: i64 = conn.query_row(
         &format!("SELECT count(*) FROM symbols s WHERE {matches} AND {filters} AND {in_scope}"),
