@@ -60,13 +60,14 @@ fn note_truncated(shown: usize, offset: usize, total: u64, truncated: bool) {
 /// `find`: one symbol per line.
 pub(crate) fn found(found: &query::Found, offset: usize, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        return json(found);
+        json(found)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for row in &found.items {
+            writeln!(out, "{}", row_line(row))?;
+        }
+        note_truncated(found.items.len(), offset, found.total, found.truncated);
     }
-    let mut out = std::io::stdout().lock();
-    for row in &found.items {
-        writeln!(out, "{}", row_line(row))?;
-    }
-    note_truncated(found.items.len(), offset, found.total, found.truncated);
     if found.external_left_out > 0 {
         output::note(&format!(
             "({} more in system headers: pass --scope all)",

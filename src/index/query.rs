@@ -52,8 +52,6 @@ use super::model::{role, ROLE_NAMES, SYMBOL_KINDS};
 pub enum QueryError {
     #[error("no symbol matches `{0}`: try `indexer find {0}` to see what the index holds")]
     NotFound(String),
-    #[error("`{name}` is ambiguous; pass one of these USRs instead:\n{}", .candidates.iter().map(|c| format!("  {}  {} {}  {}:{}", c.usr, c.kind, c.qualified_name, c.file.as_deref().unwrap_or("?"), c.line.unwrap_or(0))).collect::<Vec<_>>().join("\n"))]
-    Ambiguous { name: String, candidates: Vec<Row> },
     #[error("unknown kind `{0}`: pass one of {kinds}", kinds = SYMBOL_KINDS.join(", "))]
     UnknownKind(String),
     #[error("unknown role `{0}`: pass one or more of {roles} (comma-separated)", roles = ROLE_NAMES.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", "))]
