@@ -1127,7 +1127,7 @@ impl<'s> Collector<'s> {
     unsafe fn doc_comment(&mut self, file: u32, cursor: CXCursor) -> Option<String> {
         let range = clang_getCursorExtent(cursor);
         let (start_file, start) = expansion_offset(clang_getRangeStart(range));
-        if start_file.is_null() || self.file_index(start_file) != file {
+        if self.file_by_handle.get(&start_file) != Some(&file) {
             return None;
         }
         let (end_file, end) = expansion_offset(clang_getRangeEnd(range));
