@@ -1919,7 +1919,10 @@ unsafe fn alias_types(cursor: CXCursor, kind: &str) -> (Option<String>, Option<S
     }
     let canonical = clang_getCanonicalType(clang_getCursorType(alias));
     let spell = |ty: CXType| Some(take_string(clang_getTypeSpelling(ty))).filter(|s| !s.is_empty());
-    (spell(underlying), spell(canonical))
+    // A dependent type's canonical form names template parameters by
+    // position (`Pair<type-parameter-0-0>`): no help to anyone.
+    let canonical = spell(canonical).filter(|c| !c.contains("type-parameter-"));
+    (spell(underlying), canonical)
 }
 
 /// The alias an alias template declares.

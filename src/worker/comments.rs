@@ -9,7 +9,7 @@
 //! same for every unit, so the comment is read from it instead, with the
 //! rules of Doxygen's (and clang's) usual forms:
 //!
-//! - directly above the declaration (only white space between, no blank
+//! - directly above the declaration or its template header (no blank
 //!   line): consecutive `///` or `//!` lines, or one `/** ... */` or
 //!   `/*! ... */` block;
 //! - else after it on the same line: `///<`, `//!<`, `/**< ... */` or
@@ -32,13 +32,21 @@ pub(crate) fn doc_comment(text: &[u8], start: usize, end: Option<usize>) -> Opti
 /// The comment directly above `start`, as written.
 fn leading(text: &[u8], start: usize) -> Option<&[u8]> {
     let start = start.min(text.len());
-    // The declaration must begin its line.
-    let line_start = line_start(text, start);
-    if !text[line_start..start]
-        .iter()
-        .all(|b| *b == b' ' || *b == b'\t')
-    {
+    // The declaration must begin its line, or follow its template header
+    // there (libclang's extent of a template starts after the header).
+    let mut line_start = line_start(text, start);
+    let before = trim(&text[line_start..start]);
+    if !before.is_empty() && !is_template_header(before) {
         return None;
+    }
+    // A template header on lines of its own comes between the comment and
+    // the declaration.
+    while line_start > 0 {
+        let begin = line_start_of(text, line_start - 1);
+        if !is_template_header(trim(&text[begin..line_start - 1])) {
+            break;
+        }
+        line_start = begin;
     }
     if line_start == 0 {
         return None;
@@ -99,6 +107,12 @@ fn trailing(text: &[u8], end: usize) -> Option<&[u8]> {
         return Some(&rest[..close + 2]);
     }
     None
+}
+
+/// Whether a (trimmed) line starts with a template header.
+fn is_template_header(line: &[u8]) -> bool {
+    line.strip_prefix(b"template")
+        .is_some_and(|rest| matches!(rest.first(), Some(b' ' | b'\t' | b'<')))
 }
 
 /// A `///` or `//!` line (not a `////` rule), or a `///<` one.
@@ -228,6 +242,16 @@ mod tests {
             doc("/*! One line. */\nint x;\n", "int x").as_deref(),
             Some("One line.")
         );
+    }
+
+    #[test]
+    fn a_template_header_comes_between_comment_and_declaration() {
+        let text = "/// Identity.\ntemplate <class T>\nT id(T x);\n";
+        assert_eq!(doc(text, "T id").as_deref(), Some("Identity."));
+        let text = "/** A pair. */\ntemplate <class A> struct Pair;\n";
+        assert_eq!(doc(text, "struct Pair").as_deref(), Some("A pair."));
+        assert_eq!(doc("int x; struct P;\n", "struct P"), None);
+        assert_eq!(doc("/// a\ntemplated x; int y;\n", "int y"), None);
     }
 
     #[test]

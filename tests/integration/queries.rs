@@ -108,7 +108,7 @@ fn find_ranks_exact_matches_first_and_filters() {
     // Filters.
     assert_eq!(
         find(&["*", "--kind", "type_alias"]),
-        ["zoo::BoxedGrams", "zoo::Name"]
+        ["zoo::BoxedGrams", "zoo::Name", "zoo::Pair"]
     );
     assert_eq!(find(&["*", "--kind", "typedef"]), ["zoo::Grams"]);
     assert!(find(&["sound", "--kind", "class"]).is_empty());
@@ -287,6 +287,16 @@ fn info_answers_for_every_overload_with_documentation_and_types() {
         assert_eq!(info["canonical_type"], canonical, "{info}");
         assert_eq!(info["doc"].as_str(), doc, "{info}");
     }
+    // Templates: the comment above the template header; an alias
+    // template's dependent type has no canonical spelling worth giving.
+    let heavier = &project.query(&["info", "heavier"])[0];
+    assert_eq!(heavier["symbol"]["kind"], "function_template");
+    assert_eq!(heavier["symbol"]["signature"], "T (T, T)");
+    assert_eq!(heavier["doc"], "The heavier of two.");
+    let pair = &project.query(&["info", "zoo::Pair"])[0];
+    assert_eq!(pair["underlying_type"], "Box<T[2]>", "{pair}");
+    assert!(pair.get("canonical_type").is_none(), "{pair}");
+    assert_eq!(pair["doc"], "Two of a kind, boxed.");
     // A class has no alias types; a function no members.
     assert!(animal.get("underlying_type").is_none());
     assert!(infos[0].get("members").is_none());

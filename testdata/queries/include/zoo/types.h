@@ -15,4 +15,12 @@ struct Box {
 
 using BoxedGrams = Box<Grams>;
 
+/// The heavier of two.
+template <typename T>
+T heavier(T a, T b) { return a < b ? b : a; }
+
+/// Two of a kind, boxed.
+template <typename T>
+using Pair = Box<T[2]>;
+
 }  // namespace zoo
