@@ -131,6 +131,7 @@ pub(crate) struct QueryArgs {
     pub(crate) project: PathBuf,
     #[command(flatten)]
     pub(crate) db: DbArgs,
+    /// Print the answer as JSON on stdout (lists: an object with `items`, `total`, `truncated`)
     #[arg(long)]
     pub(crate) json: bool,
 }
