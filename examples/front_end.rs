@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use indexer::build::{self, BuildSettings, Cancel, Ending, Signal};
-use indexer::index::query::Scope;
+use indexer::index::query::{CallOptions, FindOptions};
 use indexer::index::Index;
 use indexer::observe::{Event, Observer, Snapshot};
 
@@ -59,8 +59,8 @@ fn main() -> anyhow::Result<()> {
     // Query: a read-only handle with typed answers.
     let index = Index::open(options.db())?;
     let symbol = args.next().unwrap_or_else(|| "main".to_owned());
-    let found = index.find(&symbol, None, Scope::Project)?;
-    for row in &found.rows {
+    let found = index.find(&symbol, &FindOptions::default())?;
+    for row in &found.items {
         println!(
             "{} {} {}:{}",
             row.kind,
@@ -69,8 +69,10 @@ fn main() -> anyhow::Result<()> {
             row.line.unwrap_or(0)
         );
     }
-    for row in index.callers(&symbol).unwrap_or_default() {
-        println!("called from {}", row.qualified_name);
+    if let Ok(callers) = index.callers(&symbol, CallOptions::default()) {
+        for call in &callers.items {
+            println!("called from {}", call.row.qualified_name);
+        }
     }
     Ok(())
 }

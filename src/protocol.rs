@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 9;
+pub(crate) const PROTOCOL_VERSION: u32 = 10;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -205,6 +205,11 @@ pub(crate) struct Symbol {
     pub kind: String,
     /// Type or signature spelling, e.g. `double (int) const`; empty if none.
     pub type_spelling: String,
+    /// A typedef's or type alias's underlying type as written (`Map<int>`).
+    pub underlying_type: Option<String>,
+    /// A typedef's or type alias's canonical type, every alias resolved
+    /// (`std::map<int, int>`).
+    pub canonical_type: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -237,6 +242,9 @@ pub(crate) struct Decl {
     pub is_definition: bool,
     /// The semantic parent (class, namespace, ...), if it is a symbol.
     pub container: Option<SymbolRef>,
+    /// The documentation comment written at this declaration, without its
+    /// markers (`worker::comments`).
+    pub doc: Option<String>,
 }
 
 pub(crate) use crate::index::model::role;

@@ -1,4 +1,4 @@
--- Schema version 4 of the indexer database. Documented in docs/schema.md.
+-- Schema version 5 of the indexer database. Documented in docs/schema.md.
 -- Every row of file data (decls, refs, includes, bases, overrides) belongs to
 -- the file it is located in, so re-indexing a file is "delete its rows,
 -- insert the new ones" in one transaction.
@@ -63,17 +63,23 @@ CREATE TABLE unit_deps (
 ) WITHOUT ROWID;
 CREATE INDEX unit_deps_by_file ON unit_deps(file_id);
 
+-- underlying_type, canonical_type: a typedef's or type alias's type as
+-- written, and with every alias resolved; NULL for other kinds.
 CREATE TABLE symbols (
-    id             INTEGER PRIMARY KEY,
-    usr            TEXT NOT NULL UNIQUE,
-    name           TEXT NOT NULL,
-    qualified_name TEXT NOT NULL,
-    kind           TEXT NOT NULL,
-    type           TEXT NOT NULL
+    id              INTEGER PRIMARY KEY,
+    usr             TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    qualified_name  TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    type            TEXT NOT NULL,
+    underlying_type TEXT,
+    canonical_type  TEXT
 );
 CREATE INDEX symbols_by_name ON symbols(name);
 CREATE INDEX symbols_by_qualified_name ON symbols(qualified_name);
 
+-- doc: the documentation comment written at this declaration, markers
+-- removed; NULL if none.
 CREATE TABLE decls (
     symbol_id     INTEGER NOT NULL REFERENCES symbols(id),
     file_id       INTEGER NOT NULL REFERENCES files(id),
@@ -82,10 +88,12 @@ CREATE TABLE decls (
     end_line      INTEGER NOT NULL,
     end_col       INTEGER NOT NULL,
     is_definition INTEGER NOT NULL,
-    container_id  INTEGER REFERENCES symbols(id)
+    container_id  INTEGER REFERENCES symbols(id),
+    doc           TEXT
 );
 CREATE INDEX decls_by_symbol ON decls(symbol_id);
 CREATE INDEX decls_by_file ON decls(file_id);
+CREATE INDEX decls_by_container ON decls(container_id);
 
 CREATE TABLE refs (
     symbol_id    INTEGER NOT NULL REFERENCES symbols(id),

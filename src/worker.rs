@@ -12,6 +12,7 @@
 //! [`Fault`]); the variable is read once and is inert unless set.
 
 mod clang;
+mod comments;
 mod directives;
 mod pch;
 

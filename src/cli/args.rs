@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indexer::build::{default_db, BuildSettings, DEFAULT_FILES_PER_WORKER};
-use indexer::index::query;
+use indexer::index::query::{self, Direction, FindOptions, HierarchyOptions, Page};
 use indexer::memory::parse_size;
 use indexer::shard::Shard;
 
@@ -32,14 +32,29 @@ pub(crate) enum Command {
     Watch(WatchArgs),
     /// Show what the index holds, its last run, and the units that failed
     Status(StatusArgs),
-    /// List symbols whose name or qualified name contains PATTERN (`*` and `?` glob)
+    /// Find symbols by name: a substring, a `*`/`?` glob, `ns::Name` (a qualified-name
+    /// suffix) or `::Name` (global scope only); case-insensitive, exact matches first
     Find(FindArgs),
-    /// List the uses of a symbol (a qualified name like `geo::Circle::area`, or a USR)
-    Refs(SymbolArgs),
-    /// List the call sites of a function or method, with their callers
-    Callers(SymbolArgs),
-    /// List what a function or method calls
-    Callees(SymbolArgs),
+    /// Everything about a symbol (every overload): kind, signature, declarations,
+    /// documentation, container, members, bases, derived classes, overrides, alias types
+    Info(InfoArgs),
+    /// The symbols declared in a file, nested by container
+    Outline(OutlineArgs),
+    /// The symbols declared or referred to at FILE:LINE[:COLUMN], with their definitions
+    At(AtArgs),
+    /// A class's bases and derived classes, as trees
+    Hierarchy(HierarchyArgs),
+    /// List the uses of a symbol (a qualified name like `geo::Circle::area`, its suffix,
+    /// a plain name, or a USR; every symbol it stands for)
+    Refs(RefsArgs),
+    /// List the call sites of a function or method, with their callers (a tree with --depth)
+    Callers(CallArgs),
+    /// List what a function or method calls (a tree with --depth)
+    Callees(CallArgs),
+    /// Call chains from one function to another, shortest first, virtual dispatch included
+    Path(PathArgs),
+    /// What a file includes, or with --reverse which files include it
+    Includes(IncludesArgs),
     /// Serve the index to AI assistants over the Model Context Protocol
     /// (stdio, or Streamable HTTP with --http)
     Mcp(McpArgs),
@@ -198,6 +213,7 @@ pub(crate) struct QueryArgs {
     pub(crate) project: PathBuf,
     #[command(flatten)]
     pub(crate) db: DbArgs,
+    /// Print the answer as JSON on stdout (lists: an object with `items`, `total`, `truncated`)
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -219,6 +235,23 @@ pub(crate) struct StatusArgs {
     pub(crate) json: bool,
 }
 
+/// Which part of a list to print.
+#[derive(Debug, Args)]
+pub(crate) struct PageArgs {
+    /// Print at most N items (0: all of them)
+    #[arg(long, value_name = "N", default_value_t = Page::DEFAULT_LIMIT)]
+    pub(crate) limit: usize,
+    /// Skip the first N items
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) offset: usize,
+}
+
+impl PageArgs {
+    pub(crate) fn page(&self) -> Page {
+        Page::new(self.limit, self.offset)
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct FindArgs {
     pub(crate) pattern: String,
@@ -229,14 +262,165 @@ pub(crate) struct FindArgs {
     /// of system headers the project refers to
     #[arg(long, value_enum, default_value_t = Scope::Project)]
     pub(crate) scope: Scope,
+    /// Only symbols declared in this file (relative to the project, or the end of a path)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<String>,
+    /// Only symbols inside this namespace or class (`geo`, `geo::detail`)
+    #[arg(long, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+impl FindArgs {
+    pub(crate) fn options(&self) -> FindOptions {
+        FindOptions {
+            kind: self.kind.clone(),
+            scope: self.scope.into(),
+            file: self.file.clone(),
+            namespace: self.namespace.clone(),
+            page: self.page.page(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InfoArgs {
+    /// A qualified name (`geo::Circle::area`), its suffix (`Circle::area`), a plain name,
+    /// `::name` (global scope), or a USR
+    pub(crate) symbol: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
     #[command(flatten)]
     pub(crate) index: QueryArgs,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct SymbolArgs {
-    /// A qualified name (`geo::Circle::area`), a plain name, or a USR
+pub(crate) struct OutlineArgs {
+    /// A file of the index: relative to the project or the working directory, absolute,
+    /// or the end of a path (`geo/shape.h`)
+    pub(crate) file: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AtArgs {
+    /// FILE:LINE or FILE:LINE:COLUMN (1-based; columns count bytes)
+    pub(crate) position: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HierarchyArgs {
+    /// A class, struct, union or class template
+    pub(crate) class: String,
+    /// Only the bases (and theirs)
+    #[arg(long, conflicts_with_all = ["down", "both"])]
+    pub(crate) up: bool,
+    /// Only the derived classes (and theirs)
+    #[arg(long, conflicts_with = "both")]
+    pub(crate) down: bool,
+    /// Both ways (the default)
+    #[arg(long)]
+    pub(crate) both: bool,
+    /// Levels each way
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) depth: u32,
+    /// Classes at most over all trees (0: no cap)
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub(crate) max_nodes: usize,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+impl HierarchyArgs {
+    pub(crate) fn options(&self) -> HierarchyOptions {
+        HierarchyOptions {
+            direction: match (self.up, self.down) {
+                (true, _) => Direction::Up,
+                (_, true) => Direction::Down,
+                _ => Direction::Both,
+            },
+            depth: self.depth,
+            max_nodes: self.max_nodes,
+        }
+    }
+}
+
+/// Role names a `--role` accepts.
+const ROLES_HELP: &str =
+    "call, dynamic, read, write, address, implicit, expansion, definition (comma-separated or repeated)";
+
+#[derive(Debug, Args)]
+pub(crate) struct RefsArgs {
+    /// A qualified name (`geo::Circle::area`), its suffix, a plain name, or a USR
     pub(crate) symbol: String,
+    /// Only uses with one of these roles
+    #[arg(long, value_name = "ROLE", help = format!("Only uses with one of these roles: {ROLES_HELP}"))]
+    pub(crate) role: Vec<String>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CallArgs {
+    /// A qualified name (`geo::Circle::area`), its suffix, a plain name, or a USR
+    pub(crate) symbol: String,
+    /// Levels: 1 lists the direct ones; more gives a tree (recursion marked as a cycle)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub(crate) depth: u32,
+    /// Only calls with one of these roles
+    #[arg(long, value_name = "ROLE", help = format!("Only uses with one of these roles: {ROLES_HELP}"))]
+    pub(crate) role: Vec<String>,
+    /// Nodes below the first level at most (0: no cap)
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub(crate) max_nodes: usize,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PathArgs {
+    /// The calling function
+    pub(crate) from: String,
+    /// The function called, directly or not
+    pub(crate) to: String,
+    /// Calls in a chain at most
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub(crate) max_depth: u32,
+    /// Chains at most
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub(crate) limit: u64,
+    #[command(flatten)]
+    pub(crate) index: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IncludesArgs {
+    /// A file of the index: relative to the project or the working directory, absolute,
+    /// or the end of a path
+    pub(crate) file: String,
+    /// The files that include FILE instead
+    #[arg(long)]
+    pub(crate) reverse: bool,
+    /// Levels (transitive includes)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) depth: u32,
+    /// Files at most in the tree (0: all)
+    #[arg(long, value_name = "N", default_value_t = Page::DEFAULT_LIMIT)]
+    pub(crate) limit: usize,
     #[command(flatten)]
     pub(crate) index: QueryArgs,
 }

@@ -9,12 +9,13 @@
 use clap::Parser;
 use indexer::build::{self, BuildError, Ending, Signal};
 use indexer::export::scip::{write_scip, ScipOptions};
-use indexer::index::query::{self, QueryError};
+use indexer::index::query::{role_mask, CallOptions, Page, Position, QueryError};
 use indexer::index::{Index, IndexError};
 
 use super::args::{
-    BuildArgs, Cli, Command, DigestArgs, ExportArgs, ExportFormat, FindArgs, McpArgs, MergeArgs,
-    ScipArgs, StatusArgs, SymbolArgs, WatchArgs,
+    AtArgs, BuildArgs, CallArgs, Cli, Command, DigestArgs, ExportArgs, ExportFormat, FindArgs,
+    HierarchyArgs, IncludesArgs, InfoArgs, McpArgs, MergeArgs, OutlineArgs, PathArgs, QueryArgs,
+    RefsArgs, ScipArgs, StatusArgs, WatchArgs,
 };
 use super::output;
 use super::progress::{Progress, WatchProgress};
@@ -92,9 +93,15 @@ pub(crate) fn main() -> i32 {
         Command::Watch(args) => watch(args),
         Command::Status(args) => status(args),
         Command::Find(args) => find(args),
-        Command::Refs(args) => symbol_query(args, Index::refs),
-        Command::Callers(args) => symbol_query(args, Index::callers),
-        Command::Callees(args) => symbol_query(args, Index::callees),
+        Command::Info(args) => info(args),
+        Command::Outline(args) => outline(args),
+        Command::At(args) => at(args),
+        Command::Hierarchy(args) => hierarchy(args),
+        Command::Refs(args) => refs(args),
+        Command::Callers(args) => calls(args, Index::callers),
+        Command::Callees(args) => calls(args, Index::callees),
+        Command::Path(args) => path(args),
+        Command::Includes(args) => includes(args),
         Command::Digest(args) => digest(args),
         Command::Export(args) => export(args),
         Command::Merge(args) => merge(args),
@@ -122,28 +129,143 @@ fn open_index(db: &std::path::Path) -> Result<Index, Failure> {
     Index::open(db).map_err(from_index)
 }
 
+/// The index a query names, with relative file names looked up against
+/// the project, then the working directory.
+fn query_index(args: &QueryArgs) -> Result<Index, Failure> {
+    let index = open_index(&args.db.path(&args.project))?;
+    let project = std::path::absolute(&args.project)?;
+    Ok(index.with_roots(vec![project, std::env::current_dir()?]))
+}
+
 fn find(args: FindArgs) -> Result<i32, Failure> {
-    let index = open_index(&args.index.db.path(&args.index.project))?;
+    let index = query_index(&args.index)?;
     let found = index
-        .find(&args.pattern, args.kind.as_deref(), args.scope.into())
+        .find(&args.pattern, &args.options())
         .map_err(from_query)?;
-    render::rows(&found.rows, args.index.json)?;
-    if found.external_left_out > 0 {
-        output::note(&format!(
-            "({} more in system headers: pass --scope all)",
-            found.external_left_out
-        ));
-    }
+    render::found(&found, args.page.offset, args.index.json)?;
     Ok(EXIT_OK)
 }
 
-fn symbol_query(
-    args: SymbolArgs,
-    f: fn(&Index, &str) -> Result<Vec<query::Row>, QueryError>,
+fn info(args: InfoArgs) -> Result<i32, Failure> {
+    let index = query_index(&args.index)?;
+    let infos = index
+        .info(&args.symbol, args.page.page())
+        .map_err(from_query)?;
+    render::infos(&infos, args.index.json)?;
+    Ok(EXIT_OK)
+}
+
+fn outline(args: OutlineArgs) -> Result<i32, Failure> {
+    let index = query_index(&args.index)?;
+    let outline = index
+        .outline(&args.file, args.page.page())
+        .map_err(from_query)?;
+    render::outline(&outline, args.index.json)?;
+    Ok(EXIT_OK)
+}
+
+fn at(args: AtArgs) -> Result<i32, Failure> {
+    let (file, position) = parse_position(&args.position).ok_or_else(|| {
+        Failure::usage(anyhow::anyhow!(
+            "`{}` is no position: pass FILE:LINE or FILE:LINE:COLUMN (1-based)",
+            args.position
+        ))
+    })?;
+    let index = query_index(&args.index)?;
+    let at = index
+        .at(file, position, args.page.page())
+        .map_err(from_query)?;
+    render::at(&at, args.index.json)?;
+    Ok(EXIT_OK)
+}
+
+/// `FILE:LINE[:COLUMN]`, the numbers taken from the end (a file name may
+/// hold a colon).
+fn parse_position(text: &str) -> Option<(&str, Position)> {
+    let (rest, last) = text.rsplit_once(':')?;
+    let last: u32 = last.parse().ok()?;
+    if let Some((file, line)) = rest.rsplit_once(':') {
+        if let Ok(line) = line.parse::<u32>() {
+            if !file.is_empty() {
+                return Some((
+                    file,
+                    Position {
+                        line,
+                        column: Some(last),
+                    },
+                ));
+            }
+        }
+    }
+    (!rest.is_empty()).then_some((
+        rest,
+        Position {
+            line: last,
+            column: None,
+        },
+    ))
+}
+
+fn hierarchy(args: HierarchyArgs) -> Result<i32, Failure> {
+    let index = query_index(&args.index)?;
+    let hierarchy = index
+        .hierarchy(&args.class, args.options())
+        .map_err(from_query)?;
+    render::hierarchy(&hierarchy, args.index.json)?;
+    Ok(EXIT_OK)
+}
+
+fn refs(args: RefsArgs) -> Result<i32, Failure> {
+    let roles = role_mask(&args.role).map_err(from_query)?;
+    let index = query_index(&args.index)?;
+    let options = CallOptions {
+        roles,
+        depth: 1,
+        page: args.page.page(),
+        ..CallOptions::default()
+    };
+    let uses = index.refs(&args.symbol, options).map_err(from_query)?;
+    render::uses(&uses, args.page.page(), args.index.json)?;
+    Ok(EXIT_OK)
+}
+
+fn calls(
+    args: CallArgs,
+    query: fn(&Index, &str, CallOptions) -> Result<indexer::index::query::Uses, QueryError>,
 ) -> Result<i32, Failure> {
-    let index = open_index(&args.index.db.path(&args.index.project))?;
-    let rows = f(&index, &args.symbol).map_err(from_query)?;
-    render::rows(&rows, args.index.json)?;
+    let roles = role_mask(&args.role).map_err(from_query)?;
+    let index = query_index(&args.index)?;
+    let options = CallOptions {
+        roles,
+        depth: args.depth,
+        page: args.page.page(),
+        max_nodes: args.max_nodes,
+    };
+    let uses = query(&index, &args.symbol, options).map_err(from_query)?;
+    render::uses(&uses, args.page.page(), args.index.json)?;
+    Ok(EXIT_OK)
+}
+
+fn path(args: PathArgs) -> Result<i32, Failure> {
+    let index = query_index(&args.index)?;
+    let paths = index
+        .call_paths(&args.from, &args.to, args.max_depth, args.limit as usize)
+        .map_err(from_query)?;
+    render::paths(&paths, args.index.json)?;
+    Ok(EXIT_OK)
+}
+
+fn includes(args: IncludesArgs) -> Result<i32, Failure> {
+    let index = query_index(&args.index)?;
+    let includes = index
+        .includes(
+            &args.file,
+            args.reverse,
+            args.depth,
+            Page::new(args.limit, 0),
+        )
+        .map_err(from_query)?;
+    render::includes(&includes, args.index.json)?;
     Ok(EXIT_OK)
 }
 
@@ -342,5 +464,24 @@ fn watch(args: WatchArgs) -> Result<i32, Failure> {
             usage: e.is_usage(),
             error: e.into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_take_their_numbers_from_the_end() {
+        let at = |line, column| Position { line, column };
+        assert_eq!(parse_position("a.cpp:3"), Some(("a.cpp", at(3, None))));
+        assert_eq!(parse_position("a.cpp:3:7"), Some(("a.cpp", at(3, Some(7)))));
+        assert_eq!(
+            parse_position("c:/x.h:3:7"),
+            Some(("c:/x.h", at(3, Some(7))))
+        );
+        assert_eq!(parse_position("a.cpp"), None);
+        assert_eq!(parse_position("a.cpp:x"), None);
+        assert_eq!(parse_position(":3"), None);
     }
 }

@@ -243,7 +243,9 @@ impl WatchObserver for WatchProgress {
                     ));
                 }
             }
-            WatchEvent::BuildStarting { .. } => self.build = Some(Progress::new(self.quiet, ProgressFormat::Auto)),
+            WatchEvent::BuildStarting { .. } => {
+                self.build = Some(Progress::new(self.quiet, ProgressFormat::Auto))
+            }
             WatchEvent::Built { trigger, outcome } => self.built(trigger, Ok(outcome)),
             WatchEvent::BuildFailed { trigger, error } => self.built(trigger, Err(error)),
             _ => {}

@@ -14,45 +14,385 @@ use indexer::watch::{Changes, Trigger};
 
 use super::output;
 
-/// Symbols or uses, one per line (or a JSON array).
-pub(crate) fn rows(rows: &[query::Row], json: bool) -> anyhow::Result<()> {
+/// Any answer as pretty JSON on stdout.
+fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, rows)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    for row in rows {
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Where a row is: its file, line and column.
+fn place(row: &query::Row) -> String {
+    match &row.file {
+        Some(file) => format!(
+            "{file}:{}:{}",
+            row.line.unwrap_or(0),
+            row.column.unwrap_or(0)
+        ),
         // A symbol of a system header that the index holds no declaration of.
-        let place = match &row.file {
-            Some(file) => format!(
-                "{file}:{}:{}",
-                row.line.unwrap_or(0),
-                row.column.unwrap_or(0)
-            ),
-            None => "(system header)".to_string(),
-        };
-        match (&row.roles, &row.container) {
-            (Some(roles), container) => writeln!(
+        None => "(system header)".to_string(),
+    }
+}
+
+/// A symbol or a use on one line: place, kind, name, roles, container.
+fn row_line(row: &query::Row) -> String {
+    let mut line = format!("{}  {} {}", place(row), row.kind, row.qualified_name);
+    if let Some(roles) = row.roles.as_ref().filter(|r| !r.is_empty()) {
+        line.push_str(&format!(" [{}]", roles.join(",")));
+    }
+    if let Some(container) = &row.container {
+        line.push_str(&format!("  in {container}"));
+    }
+    line
+}
+
+/// Says on stderr that a list was cut, and how to see the rest.
+fn note_truncated(shown: usize, offset: usize, total: u64, truncated: bool) {
+    if truncated {
+        output::note(&format!(
+            "({shown} of {total} shown from #{}: pass --limit N (0 for all) and --offset N for more)",
+            offset + 1
+        ));
+    } else if total == 0 {
+        output::note("(no results)");
+    }
+}
+
+/// `find`: one symbol per line.
+pub(crate) fn found(found: &query::Found, offset: usize, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        json(found)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for row in &found.items {
+            writeln!(out, "{}", row_line(row))?;
+        }
+        note_truncated(found.items.len(), offset, found.total, found.truncated);
+    }
+    if found.external_left_out > 0 {
+        output::note(&format!(
+            "({} more in system headers: pass --scope all)",
+            found.external_left_out
+        ));
+    }
+    Ok(())
+}
+
+/// `info`: a block per symbol.
+pub(crate) fn infos(infos: &query::List<query::SymbolInfo>, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(infos);
+    }
+    let mut out = std::io::stdout().lock();
+    for (n, info) in infos.items.iter().enumerate() {
+        if n > 0 {
+            writeln!(out)?;
+        }
+        let s = &info.symbol;
+        writeln!(out, "{} {}", s.kind, s.qualified_name)?;
+        writeln!(out, "  usr:          {}", s.usr)?;
+        if let Some(signature) = &s.signature {
+            writeln!(out, "  type:         {signature}")?;
+        }
+        if let Some(t) = &info.underlying_type {
+            writeln!(out, "  underlying:   {t}")?;
+        }
+        if let Some(t) = &info.canonical_type {
+            writeln!(out, "  canonical:    {t}")?;
+        }
+        if let Some(container) = &info.container {
+            writeln!(
                 out,
-                "{place}  {} {}{}{}",
-                row.kind,
-                row.qualified_name,
-                if roles.is_empty() {
-                    String::new()
+                "  in:           {} {}",
+                container.kind, container.qualified_name
+            )?;
+        }
+        for d in &info.declarations {
+            writeln!(
+                out,
+                "  {}  {}:{}:{}",
+                if d.definition {
+                    "defined:    "
                 } else {
-                    format!(" [{}]", roles.join(","))
+                    "declared:   "
                 },
-                container
-                    .as_ref()
-                    .map(|c| format!("  in {c}"))
-                    .unwrap_or_default()
-            )?,
-            (None, _) => writeln!(out, "{place}  {} {}", row.kind, row.qualified_name)?,
+                d.file,
+                d.line,
+                d.column
+            )?;
+        }
+        if let Some(doc) = &info.doc {
+            writeln!(out, "  doc:")?;
+            for line in doc.lines() {
+                if line.is_empty() {
+                    writeln!(out)?;
+                } else {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+        }
+        let list = |out: &mut std::io::StdoutLock<'_>, label: &str, rows: &[query::Row]| {
+            rows.iter()
+                .try_for_each(|r| writeln!(out, "  {label:<13} {}", row_line(r)))
+        };
+        if let Some(bases) = &info.bases {
+            list(&mut out, "base:", bases)?;
+        }
+        if let Some(derived) = &info.derived {
+            list(&mut out, "derived:", derived)?;
+        }
+        if let Some(overrides) = &info.overrides {
+            list(&mut out, "overrides:", overrides)?;
+        }
+        if let Some(by) = &info.overridden_by {
+            list(&mut out, "overridden:", by)?;
+        }
+        if let Some(members) = &info.members {
+            list(&mut out, "member:", &members.items)?;
+            if members.truncated {
+                writeln!(
+                    out,
+                    "  ({} of {} members shown; `indexer outline` lists a file's)",
+                    members.items.len(),
+                    members.total
+                )?;
+            }
         }
     }
-    if rows.is_empty() && !json {
-        output::note("(no results)");
+    note_truncated(infos.items.len(), 0, infos.total, infos.truncated);
+    Ok(())
+}
+
+/// `outline`: an indented tree.
+pub(crate) fn outline(outline: &query::Outline, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(outline);
+    }
+    fn write(
+        out: &mut impl Write,
+        nodes: &[query::OutlineNode],
+        depth: usize,
+    ) -> std::io::Result<()> {
+        for node in nodes {
+            writeln!(
+                out,
+                "{:indent$}{}:{}  {} {}{}",
+                "",
+                node.line,
+                node.column,
+                node.kind,
+                // At the top, an out-of-line member is named with its class.
+                if depth == 1 {
+                    &node.qualified_name
+                } else {
+                    &node.name
+                },
+                node.signature
+                    .as_ref()
+                    .filter(|_| node.kind != "macro")
+                    .map(|s| format!("  {s}"))
+                    .unwrap_or_default(),
+                indent = depth * 2
+            )?;
+            write(out, &node.children, depth + 1)?;
+        }
+        Ok(())
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", outline.file)?;
+    write(&mut out, &outline.symbols.items, 1)?;
+    note_truncated(
+        outline.symbols.items.len(),
+        0,
+        outline.symbols.total,
+        outline.symbols.truncated,
+    );
+    Ok(())
+}
+
+/// `at`: each occurrence, then where its symbol is defined.
+pub(crate) fn at(at: &query::At, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(at);
+    }
+    let mut out = std::io::stdout().lock();
+    for o in &at.occurrences.items {
+        writeln!(
+            out,
+            "{}:{}:{}  {}{} {} {}  ({} at {})",
+            at.file,
+            o.line,
+            o.column,
+            o.occurrence,
+            if o.roles.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", o.roles.join(","))
+            },
+            o.symbol.kind,
+            o.symbol.qualified_name,
+            if o.symbol.definition == Some(true) {
+                "defined"
+            } else {
+                "declared"
+            },
+            place(&o.symbol)
+        )?;
+    }
+    note_truncated(
+        at.occurrences.items.len(),
+        0,
+        at.occurrences.total,
+        at.occurrences.truncated,
+    );
+    Ok(())
+}
+
+/// `hierarchy`: each class with its trees, indented.
+pub(crate) fn hierarchy(h: &query::Hierarchy, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(h);
+    }
+    fn write(
+        out: &mut impl Write,
+        nodes: &[query::HierarchyNode],
+        depth: usize,
+    ) -> std::io::Result<()> {
+        for node in nodes {
+            writeln!(
+                out,
+                "{:indent$}{} {}{}{}  {}",
+                "",
+                node.class.kind,
+                node.class.qualified_name,
+                if node.virtual_base { " (virtual)" } else { "" },
+                if node.cycle { " (cycle)" } else { "" },
+                place(&node.class),
+                indent = depth * 2
+            )?;
+            write(out, &node.children, depth + 1)?;
+        }
+        Ok(())
+    }
+    let mut out = std::io::stdout().lock();
+    for root in &h.items {
+        writeln!(out, "{}", row_line(&root.class))?;
+        if let Some(bases) = &root.bases {
+            writeln!(out, "  bases:")?;
+            write(&mut out, bases, 2)?;
+        }
+        if let Some(derived) = &root.derived {
+            writeln!(out, "  derived:")?;
+            write(&mut out, derived, 2)?;
+        }
+    }
+    if h.truncated {
+        output::note("(the node cap cut the trees: pass --max-nodes N, 0 for no cap)");
+    }
+    Ok(())
+}
+
+/// `refs`, `callers`, `callees`: one use per line, a tree indented.
+pub(crate) fn uses(uses: &query::Uses, page: query::Page, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(uses);
+    }
+    fn write(out: &mut impl Write, nodes: &[query::CallNode], depth: usize) -> std::io::Result<()> {
+        for node in nodes {
+            writeln!(
+                out,
+                "{:indent$}{}{}",
+                "",
+                row_line(&node.row),
+                if node.cycle { "  (cycle)" } else { "" },
+                indent = depth * 2
+            )?;
+            write(out, &node.children, depth + 1)?;
+        }
+        Ok(())
+    }
+    let mut out = std::io::stdout().lock();
+    write(&mut out, &uses.items, 0)?;
+    note_truncated(uses.items.len(), page.offset, uses.total, uses.truncated);
+    Ok(())
+}
+
+/// `path`: each chain, one step per line.
+pub(crate) fn paths(paths: &query::CallPaths, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(paths);
+    }
+    let mut out = std::io::stdout().lock();
+    for (n, path) in paths.items.iter().enumerate() {
+        writeln!(out, "path {} ({} calls):", n + 1, path.steps.len() - 1)?;
+        for step in &path.steps {
+            match &step.call {
+                Some(call) => writeln!(
+                    out,
+                    "  {}  {}:{}:{}{}",
+                    step.function.qualified_name,
+                    call.file,
+                    call.line,
+                    call.column,
+                    if call.dynamic {
+                        " (virtual call)"
+                    } else if call.lambda_definition {
+                        " (defines the lambda)"
+                    } else {
+                        ""
+                    }
+                )?,
+                None => writeln!(out, "  {}", step.function.qualified_name)?,
+            }
+        }
+    }
+    if paths.items.is_empty() {
+        output::note("(no call path: pass --max-depth N to look further)");
+    } else if paths.truncated {
+        output::note("(there may be more paths: pass --limit N)");
+    }
+    Ok(())
+}
+
+/// `includes`: an indented tree of files.
+pub(crate) fn includes(includes: &query::Includes, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(includes);
+    }
+    fn write(
+        out: &mut impl Write,
+        nodes: &[query::IncludeNode],
+        depth: usize,
+    ) -> std::io::Result<()> {
+        for node in nodes {
+            writeln!(
+                out,
+                "{:indent$}{}  (line {}){}",
+                "",
+                node.file,
+                node.line,
+                if node.cycle { " (cycle)" } else { "" },
+                indent = depth * 2
+            )?;
+            write(out, &node.children, depth + 1)?;
+        }
+        Ok(())
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} {}:",
+        includes.file,
+        if includes.direction == "includes" {
+            "includes"
+        } else {
+            "is included by"
+        }
+    )?;
+    write(&mut out, &includes.tree.items, 1)?;
+    if includes.tree.truncated {
+        output::note("(the tree was cut at --limit files: pass --limit 0 for all)");
     }
     Ok(())
 }
@@ -111,6 +451,13 @@ pub(crate) fn status(db: &Path, status: &Status, json: bool) -> anyhow::Result<(
     }
     writeln!(out, "symbols:     {}", status.symbols)?;
     writeln!(out, "references:  {}", status.references)?;
+    if let Some(progress) = &status.build_progress {
+        writeln!(
+            out,
+            "build:       running, {} of {} units indexed",
+            progress.units_done, progress.units_total
+        )?;
+    }
     match &status.last_run {
         Some(run) => writeln!(
             out,

@@ -10,11 +10,11 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary reads and writes (`PRAGMA user_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 pub(crate) const SCHEMA: &str = include_str!("../schema.sql");
 /// `MIGRATIONS[v - 1]` brings schema `v` to `v + 1`: an index written by an
 /// older `indexer` is upgraded by the next build, never rebuilt.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "ALTER TABLE units ADD COLUMN cost INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX units_by_cost ON units(cost DESC, id) WHERE state = 'pending';",
     // A unit indexed before the command stage keeps its arguments until
@@ -22,6 +22,16 @@ const MIGRATIONS: [&str; 3] = [
     // arguments (and changes) and indexes it anew.
     "ALTER TABLE units ADD COLUMN changes TEXT;",
     "ALTER TABLE units ADD COLUMN prelude_fell_back INTEGER NOT NULL DEFAULT 0;",
+    // Documentation comments and alias types are read at indexing: the
+    // rows stored before them lack them, so every unit is indexed again
+    // and every file emitted anew (no header's rows count as current).
+    "ALTER TABLE symbols ADD COLUMN underlying_type TEXT;
+     ALTER TABLE symbols ADD COLUMN canonical_type TEXT;
+     ALTER TABLE decls ADD COLUMN doc TEXT;
+     CREATE INDEX decls_by_container ON decls(container_id);
+     UPDATE files SET indexed = 0;
+     UPDATE units SET state = 'pending', reason = 'index written by an older indexer (no documentation comments)'
+     WHERE state = 'indexed';",
 ];
 
 /// Prepared statements kept per connection: more than the writer uses.

@@ -32,13 +32,14 @@ const TABLES: [(&str, &str); 10] = [
     ),
     (
         "symbols",
-        "SELECT usr, name, qualified_name, kind, type FROM symbols ORDER BY 1, 2, 3, 4, 5",
+        "SELECT usr, name, qualified_name, kind, type, underlying_type, canonical_type
+         FROM symbols ORDER BY 1, 2, 3, 4, 5, 6, 7",
     ),
     (
         "decls",
-        "SELECT s.usr, f.path, d.line, d.col, d.end_line, d.end_col, d.is_definition, c.usr
+        "SELECT s.usr, f.path, d.line, d.col, d.end_line, d.end_col, d.is_definition, c.usr, d.doc
          FROM decls d JOIN symbols s ON s.id = d.symbol_id JOIN files f ON f.id = d.file_id
-         LEFT JOIN symbols c ON c.id = d.container_id ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
+         LEFT JOIN symbols c ON c.id = d.container_id ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
     ),
     (
         "refs",

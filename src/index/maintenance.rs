@@ -9,10 +9,11 @@ use super::writer::delete_file_rows;
 /// Secondary indexes that only queries and the end-of-build collection
 /// read; the writer never does (it looks rows up by file, symbols by USR and
 /// files by path, which other indexes serve).
-pub(super) const QUERY_INDEXES: [&str; 10] = [
+pub(super) const QUERY_INDEXES: [&str; 11] = [
     "symbols_by_name",
     "symbols_by_qualified_name",
     "decls_by_symbol",
+    "decls_by_container",
     "refs_by_symbol",
     "refs_by_container",
     "bases_by_derived",

@@ -348,11 +348,12 @@ fn copy_attached(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
              FROM (SELECT c.main_id, f.size, f.mtime_ns, f.hash, f.is_system
                    FROM temp.copied_files c JOIN shard.files f ON f.id = c.shard_id) AS sf
              WHERE main.files.id = sf.main_id;
-         INSERT INTO main.symbols(usr, name, qualified_name, kind, type)
-             SELECT usr, name, qualified_name, kind, type FROM shard.symbols WHERE true
+         INSERT INTO main.symbols(usr, name, qualified_name, kind, type, underlying_type, canonical_type)
+             SELECT usr, name, qualified_name, kind, type, underlying_type, canonical_type
+             FROM shard.symbols WHERE true
              ON CONFLICT(usr) DO NOTHING;
-         INSERT INTO main.decls(symbol_id, file_id, line, col, end_line, end_col, is_definition, container_id)
-             SELECT ms.id, c.main_id, d.line, d.col, d.end_line, d.end_col, d.is_definition, mc.id
+         INSERT INTO main.decls(symbol_id, file_id, line, col, end_line, end_col, is_definition, container_id, doc)
+             SELECT ms.id, c.main_id, d.line, d.col, d.end_line, d.end_col, d.is_definition, mc.id, d.doc
              FROM temp.copied_files c JOIN shard.decls d ON d.file_id = c.shard_id
              JOIN shard.symbols ss ON ss.id = d.symbol_id JOIN main.symbols ms ON ms.usr = ss.usr
              LEFT JOIN shard.symbols sc ON sc.id = d.container_id

@@ -2,6 +2,7 @@
 //! one spelling each has in the database. Queries return them, the wire
 //! protocol carries them, and nothing else spells them.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// A unit that failed this many times in a row is quarantined: later
@@ -10,7 +11,7 @@ use serde::Serialize;
 pub(crate) const QUARANTINE_FAILURES: i64 = 2;
 
 /// Where a translation unit stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitState {
     /// To be indexed by the next build, with a reason.
@@ -45,7 +46,7 @@ impl std::fmt::Display for UnitState {
 }
 
 /// How a build's run ended, as the `runs` table records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     /// The build is running (or was killed outright: `status` reads such a
@@ -203,27 +204,30 @@ pub(crate) mod role {
     pub const EXPANSION: u32 = 1 << 9;
 }
 
+/// Every [`role`] bit with its name, as queries report and filter them.
+pub(crate) const ROLE_NAMES: [(u32, &str); 8] = [
+    (role::CALL, "call"),
+    (role::DYNAMIC, "dynamic"),
+    (role::READ, "read"),
+    (role::WRITE, "write"),
+    (role::ADDRESS_OF, "address_of"),
+    (role::IMPLICIT, "implicit"),
+    (role::EXPANSION, "expansion"),
+    (role::DEFINITION, "definition"),
+];
+
 /// The names of the [`role`] bits set in `roles`, as queries report them.
 pub(crate) fn role_names(roles: u32) -> Vec<&'static str> {
-    [
-        (role::CALL, "call"),
-        (role::DYNAMIC, "dynamic"),
-        (role::READ, "read"),
-        (role::WRITE, "write"),
-        (role::ADDRESS_OF, "address_of"),
-        (role::IMPLICIT, "implicit"),
-        (role::EXPANSION, "expansion"),
-        (role::DEFINITION, "definition"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| roles & bit != 0)
-    .map(|(_, name)| name)
-    .collect()
+    ROLE_NAMES
+        .into_iter()
+        .filter(|(bit, _)| roles & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// A unit's stored command: its arguments for libclang and what the
 /// command stage changed to make them.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, JsonSchema)]
 pub struct Command {
     pub args: Vec<String>,
     pub changes: Vec<String>,

@@ -1,31 +1,80 @@
-//! Read-only questions asked of the index: `find`, `refs`, `callers`,
-//! `callees` and `status`.
+//! The questions front ends ask of the index, one function each, with typed
+//! answers that the command line renders as text or JSON and the MCP server
+//! as structured content. Nothing here formats for people.
 //!
-//! Every answer is a list of [`Row`]s (or a [`Status`]) that the CLI prints
-//! as text or JSON; this module never formats for people. The queries use
-//! the indexes of `schema.sql` (symbol name, qualified name, refs by symbol
-//! and by container), so they stay fast on a million-row index; only `find`
-//! with a substring scans the symbols table.
+//! - `find`: symbols by name, glob or qualified-name suffix, ranked.
+//! - `info`: what one name stands for (every overload), with its
+//!   declarations, documentation, members, bases, overrides, alias types.
+//! - `files`: a file's outline, the symbol at a position, the include graph.
+//! - `hierarchy`: base and derived classes, as trees.
+//! - `calls`: references, callers and callees (as trees with `depth`), and
+//!   call paths between two functions.
+//! - `status`: what the index holds and how far a running build is.
+//!
+//! Every list answer is a page (`limit`, `offset`) that says how many
+//! items there are in all (`total`) and whether some were left out
+//! (`truncated`), since answers may go into a model's context. Every
+//! answer is `serde::Serialize` and `schemars::JsonSchema`, so a front end
+//! can publish its shape.
+//!
+//! The queries follow the indexes of `schema.sql` (names, qualified names,
+//! rows by symbol, by container and by file, bases, overrides, includes);
+//! only `find` scans the symbols table (a substring or a glob cannot use an
+//! index), and a file given by a partial path scans the files table.
 
-use rusqlite::{params, Connection, OptionalExtension};
+mod calls;
+mod files;
+mod find;
+mod hierarchy;
+mod info;
+mod status;
+
+use rusqlite::{Connection, OptionalExtension};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::maintenance::query_indexes_deferred;
-use super::model::{
-    role, role_names, Command, RunState, UnitState, QUARANTINE_FAILURES, SYMBOL_KINDS,
+pub(crate) use self::calls::{call_paths, callees, callers, refs};
+pub use self::calls::{CallNode, CallOptions, CallPath, CallPaths, PathStep, Uses};
+pub(crate) use self::files::{at, includes, outline, resolve_file};
+pub use self::files::{At, IncludeNode, Includes, Occurrence, Outline, OutlineNode, Position};
+pub(crate) use self::find::find;
+pub use self::find::{FindOptions, Found, Scope};
+pub(crate) use self::hierarchy::hierarchy;
+pub use self::hierarchy::{Direction, Hierarchy, HierarchyNode, HierarchyOptions, HierarchyRoot};
+pub(crate) use self::info::info;
+pub use self::info::{Declaration, SymbolInfo};
+pub(crate) use self::status::{status, unit};
+pub use self::status::{
+    BuildProgress, FailedUnit, Run, Status, Unit, UnitTiming, UnitWithErrors, ERRORS_LISTED,
 };
+
+use super::model::{role, ROLE_NAMES, SYMBOL_KINDS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error("no symbol matches `{0}`: try `indexer find {0}` to see what the index holds")]
     NotFound(String),
-    #[error("`{name}` is ambiguous; pass one of these USRs instead:\n{}", .candidates.iter().map(|c| format!("  {}  {} {}  {}:{}", c.usr, c.kind, c.qualified_name, c.file.as_deref().unwrap_or("?"), c.line.unwrap_or(0))).collect::<Vec<_>>().join("\n"))]
-    Ambiguous { name: String, candidates: Vec<Row> },
     #[error("unknown kind `{0}`: pass one of {kinds}", kinds = SYMBOL_KINDS.join(", "))]
     UnknownKind(String),
+    #[error("unknown role `{0}`: pass one or more of {roles} (comma-separated)", roles = ROLE_NAMES.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", "))]
+    UnknownRole(String),
     #[error("the pattern is {0} bytes long; patterns are limited to {MAX_PATTERN_BYTES} bytes")]
     PatternTooLong(usize),
+    #[error("no file of the index matches `{0}`: pass a path relative to the project (or absolute) of a file some unit reads, as `indexer status` counts them")]
+    FileNotFound(String),
+    #[error("`{spec}` matches several files of the index; pass one of these paths instead:\n{}", .candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    AmbiguousFile {
+        spec: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "`{0}` is no class, struct, union or class template: `indexer info {0}` says what it is"
+    )]
+    NotAClass(String),
+    #[error(
+        "line and column count from 1; `{0}` is no position: pass FILE:LINE or FILE:LINE:COLUMN"
+    )]
+    BadPosition(String),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -36,14 +85,91 @@ impl QueryError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            QueryError::UnknownKind(_) | QueryError::PatternTooLong(_)
+            QueryError::UnknownKind(_)
+                | QueryError::UnknownRole(_)
+                | QueryError::PatternTooLong(_)
+                | QueryError::BadPosition(_)
         )
     }
 }
 
-/// SQLite refuses longer `GLOB` patterns (`SQLITE_MAX_LIKE_PATTERN_LENGTH`);
+/// SQLite refuses longer `LIKE` patterns (`SQLITE_MAX_LIKE_PATTERN_LENGTH`);
 /// they are refused here first, as a usage error, for substrings too.
 const MAX_PATTERN_BYTES: usize = 50_000;
+
+/// Which part of a list answer to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// At most this many items; 0 for all of them.
+    pub limit: usize,
+    /// Skip this many first.
+    pub offset: usize,
+}
+
+impl Page {
+    /// Small: answers go into a model's context, and people page on.
+    pub const DEFAULT_LIMIT: usize = 50;
+
+    pub fn new(limit: usize, offset: usize) -> Page {
+        Page { limit, offset }
+    }
+
+    /// Everything.
+    pub fn all() -> Page {
+        Page::new(0, 0)
+    }
+
+    /// SQLite's `LIMIT` (negative for none).
+    fn sql_limit(self) -> i64 {
+        if self.limit == 0 {
+            -1
+        } else {
+            self.limit as i64
+        }
+    }
+
+    /// The page of `items`, with their total.
+    fn of<T>(self, items: Vec<T>) -> List<T> {
+        let total = items.len() as u64;
+        let items: Vec<T> = items
+            .into_iter()
+            .skip(self.offset)
+            .take(if self.limit == 0 {
+                usize::MAX
+            } else {
+                self.limit
+            })
+            .collect();
+        List::new(items, total, self)
+    }
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page::new(Page::DEFAULT_LIMIT, 0)
+    }
+}
+
+/// A page of a list answer.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    /// How many items the whole answer holds.
+    pub total: u64,
+    /// Whether items were left out (by `limit`, `offset` or a node cap).
+    pub truncated: bool,
+}
+
+impl<T> List<T> {
+    fn new(items: Vec<T>, total: u64, page: Page) -> List<T> {
+        let truncated = (page.offset as u64) + (items.len() as u64) < total;
+        List {
+            items,
+            total,
+            truncated,
+        }
+    }
+}
 
 /// One answer line: a symbol, and where it is declared or used.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq, Eq)]
@@ -52,8 +178,11 @@ pub struct Row {
     pub name: String,
     pub qualified_name: String,
     pub kind: String,
-    /// `find`: where the symbol is defined (or first declared).
-    /// `refs`/`callers`/`callees`: where the use is.
+    /// The type or signature, e.g. `double () const` (symbol answers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Symbol answers: where the symbol is defined (or first declared).
+    /// Uses (`refs`, `callers`, `callees`): where the use is.
     pub file: Option<String>,
     pub line: Option<u32>,
     pub column: Option<u32>,
@@ -62,186 +191,39 @@ pub struct Row {
     /// For uses: libclang's roles, e.g. `["call", "dynamic"]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<&'static str>>,
-    /// For uses: the function or variable whose body holds the use.
+    /// For uses: the function or variable whose body holds the use (for
+    /// `callers`, the function called).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_usr: Option<String>,
+    /// The row's `symbols.id`, for walks; never shown.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) id: i64,
 }
 
-/// Which symbols `find` searches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Symbols declared in the project's own files.
-    Project,
-    /// Also the symbols of system headers the project refers to (they have
-    /// no location unless the index was built with `--index-system-headers`).
-    All,
-}
-
-/// What `find` answers.
-#[derive(Debug)]
-pub struct Found {
-    pub rows: Vec<Row>,
-    /// Matches left out because they are not declared in the project's
-    /// files (`Scope::Project` only).
-    pub external_left_out: u64,
-}
-
-/// Symbols whose name or qualified name contains `pattern`, or matches it
-/// as a glob when it holds `*` or `?`, in `scope`.
-pub fn find(
-    conn: &Connection,
-    pattern: &str,
-    kind: Option<&str>,
-    scope: Scope,
-) -> Result<Found, QueryError> {
-    if pattern.len() > MAX_PATTERN_BYTES {
-        return Err(QueryError::PatternTooLong(pattern.len()));
-    }
-    if let Some(kind) = kind.filter(|k| !SYMBOL_KINDS.contains(k)) {
-        return Err(QueryError::UnknownKind(kind.to_owned()));
-    }
-    let glob = pattern.contains(['*', '?']);
-    let matches = if glob {
-        "(s.name GLOB ?1 OR s.qualified_name GLOB ?1) AND (?2 IS NULL OR s.kind = ?2)"
-    } else {
-        "(instr(s.name, ?1) > 0 OR instr(s.qualified_name, ?1) > 0) AND (?2 IS NULL OR s.kind = ?2)"
-    };
-    const IN_PROJECT: &str = "EXISTS (SELECT 1 FROM decls x JOIN files g ON g.id = x.file_id
-                                      WHERE x.symbol_id = s.id AND g.is_system = 0)";
-    let in_scope = match scope {
-        Scope::Project => IN_PROJECT,
-        Scope::All => "1",
-    };
-    let sql = format!(
-        "{DECLARED}
-         WHERE {matches} AND {in_scope}
-         ORDER BY s.qualified_name, s.usr"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params![pattern, kind], declared_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    let external_left_out = match scope {
-        Scope::Project => conn.query_row(
-            &format!("SELECT count(*) FROM symbols s WHERE {matches} AND NOT {IN_PROJECT}"),
-            params![pattern, kind],
-            |r| r.get(0),
-        )?,
-        Scope::All => 0,
-    };
-    Ok(Found {
-        rows,
-        external_left_out,
-    })
-}
-
-/// Every use of the symbol, in file order.
-pub fn refs(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
-    let id = resolve(conn, symbol)?;
-    uses(conn, "r.symbol_id = ?1", id)
-}
-
-/// The call sites of a function, with the calling symbol. For a virtual
-/// method, calls through a method it overrides are included: they may
-/// dispatch to it (`dynamic` among the roles). For a lambda, where it is
-/// defined is included (`definition`): what holds it may hand it to what
-/// calls it (`std::sort`, a thread), so a walk up the callers of a call in
-/// its body goes on through the function that defines it.
-pub fn callers(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
-    let id = resolve(conn, symbol)?;
-    let sql = format!(
-        "SELECT {SYMBOL_COLUMNS}, f.path, r.line, r.col, r.roles, callee.qualified_name, callee.usr
-         FROM refs r
-         JOIN symbols s ON s.id = r.container_id
-         JOIN symbols callee ON callee.id = r.symbol_id
-         JOIN files f ON f.id = r.file_id
-         WHERE (r.roles & {call_or_definition}) != 0
-           AND (r.symbol_id = ?1
-                OR (r.roles & {dynamic}) != 0 AND r.symbol_id IN (
-                    WITH RECURSIVE up(id) AS (
-                        SELECT overridden_id FROM overrides WHERE method_id = ?1
-                        UNION SELECT o.overridden_id FROM overrides o JOIN up ON o.method_id = up.id)
-                    SELECT id FROM up))
-         ORDER BY f.path, r.line, r.col",
-        call_or_definition = role::CALL | role::DEFINITION,
-        dynamic = role::DYNAMIC,
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    // For a caller, the "container" columns hold what it calls.
-    let rows = stmt.query_map([id], use_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// What a function calls, with the call sites, and the lambdas it defines
-/// (`definition`), whose calls a walk down goes on to.
-pub fn callees(conn: &Connection, symbol: &str) -> Result<Vec<Row>, QueryError> {
-    let id = resolve(conn, symbol)?;
-    uses(
-        conn,
-        &format!(
-            "r.container_id = ?1 AND (r.roles & {}) != 0",
-            role::CALL | role::DEFINITION
-        ),
-        id,
-    )
-}
-
-fn uses(conn: &Connection, filter: &str, id: i64) -> Result<Vec<Row>, QueryError> {
-    let sql = format!(
-        "SELECT {SYMBOL_COLUMNS}, f.path, r.line, r.col, r.roles, c.qualified_name, c.usr
-         FROM refs r
-         JOIN symbols s ON s.id = r.symbol_id
-         JOIN files f ON f.id = r.file_id
-         LEFT JOIN symbols c ON c.id = r.container_id
-         WHERE {filter}
-         ORDER BY f.path, r.line, r.col"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([id], use_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-const SYMBOL_COLUMNS: &str = "s.usr, s.name, s.qualified_name, s.kind";
+/// `s` columns of a symbol, as [`symbol_row`] reads them.
+const SYMBOL_COLUMNS: &str = "s.id, s.usr, s.name, s.qualified_name, s.kind";
 
 /// Symbols (`s`) with their definition, or else first declaration (`d`,
-/// in file `f`), as [`declared_row`] reads them.
-const DECLARED: &str = "SELECT s.usr, s.name, s.qualified_name, s.kind, f.path, d.line, d.col, d.is_definition
+/// in file `f`; project files first, then by path and position), as
+/// [`declared_row`] reads them.
+const DECLARED: &str = "SELECT s.id, s.usr, s.name, s.qualified_name, s.kind, s.type, f.path, d.line, d.col, d.is_definition
      FROM symbols s
-     LEFT JOIN decls d ON d.rowid = (SELECT rowid FROM decls WHERE symbol_id = s.id ORDER BY is_definition DESC, rowid LIMIT 1)
+     LEFT JOIN decls d ON d.rowid = (
+         SELECT x.rowid FROM decls x JOIN files g ON g.id = x.file_id WHERE x.symbol_id = s.id
+         ORDER BY x.is_definition DESC, g.is_system, g.path, x.line, x.col LIMIT 1)
      LEFT JOIN files f ON f.id = d.file_id";
-
-/// A symbol and where it is declared: [`SYMBOL_COLUMNS`], then the file,
-/// line, column and whether the declaration is a definition.
-fn declared_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    let mut row = symbol_row(r)?;
-    row.file = r.get(4)?;
-    row.line = r.get(5)?;
-    row.column = r.get(6)?;
-    row.definition = r.get(7)?;
-    Ok(row)
-}
-
-/// A use of a symbol: [`SYMBOL_COLUMNS`], then the file, line, column,
-/// roles, and the qualified name and USR of the other symbol involved.
-fn use_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    let mut row = symbol_row(r)?;
-    row.file = r.get(4)?;
-    row.line = r.get(5)?;
-    row.column = r.get(6)?;
-    row.roles = Some(role_names(r.get(7)?));
-    row.container = r.get(8)?;
-    row.container_usr = r.get(9)?;
-    Ok(row)
-}
 
 fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
-        usr: r.get(0)?,
-        name: r.get(1)?,
-        qualified_name: r.get(2)?,
-        kind: r.get(3)?,
+        id: r.get(0)?,
+        usr: r.get(1)?,
+        name: r.get(2)?,
+        qualified_name: r.get(3)?,
+        kind: r.get(4)?,
+        signature: None,
         file: None,
         line: None,
         column: None,
@@ -252,258 +234,214 @@ fn symbol_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
-/// A USR, or else an exact qualified name, or else an exact plain name.
-fn resolve(conn: &Connection, symbol: &str) -> Result<i64, QueryError> {
-    if let Some(id) = conn
-        .query_row("SELECT id FROM symbols WHERE usr = ?1", [symbol], |r| {
-            r.get(0)
-        })
-        .optional()?
-    {
-        return Ok(id);
-    }
-    for column in ["qualified_name", "name"] {
-        let ids: Vec<i64> = conn
-            .prepare_cached(&format!(
-                "SELECT id FROM symbols WHERE {column} = ?1 ORDER BY usr"
-            ))?
-            .query_map([symbol], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        match ids.len() {
-            0 => continue,
-            1 => return Ok(ids[0]),
-            _ => {
-                let candidates = ids
-                    .iter()
-                    .map(|&id| describe(conn, id))
-                    .collect::<rusqlite::Result<_>>()?;
-                return Err(QueryError::Ambiguous {
-                    name: symbol.to_string(),
-                    candidates,
-                });
-            }
-        }
-    }
-    Err(QueryError::NotFound(symbol.to_string()))
+/// A symbol and where it is declared: [`DECLARED`]'s columns.
+fn declared_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let mut row = symbol_row(r)?;
+    row.signature = r
+        .get::<_, String>(5)
+        .map(|t| Some(t).filter(|t| !t.is_empty()))?;
+    row.file = r.get(6)?;
+    row.line = r.get(7)?;
+    row.column = r.get(8)?;
+    row.definition = r.get(9)?;
+    Ok(row)
+}
+
+/// A use of a symbol: [`SYMBOL_COLUMNS`], then the file, line, column,
+/// roles, and the qualified name and USR of the other symbol involved.
+fn use_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let mut row = symbol_row(r)?;
+    row.file = r.get(5)?;
+    row.line = r.get(6)?;
+    row.column = r.get(7)?;
+    row.roles = Some(super::model::role_names(r.get(8)?));
+    row.container = r.get(9)?;
+    row.container_usr = r.get(10)?;
+    Ok(row)
 }
 
 /// A symbol with its defining (or first) location.
 fn describe(conn: &Connection, id: i64) -> rusqlite::Result<Row> {
-    conn.query_row(&format!("{DECLARED} WHERE s.id = ?1"), [id], declared_row)
+    conn.prepare_cached(&format!("{DECLARED} WHERE s.id = ?1"))?
+        .query_row([id], declared_row)
 }
 
-/// The state of an index, for `indexer status`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Status {
-    pub files: u64,
-    pub units: u64,
-    pub units_indexed: u64,
-    pub units_pending: u64,
-    pub units_failed: u64,
-    /// Indexed units whose parse reported errors.
-    pub units_with_errors: u64,
-    /// Units whose compile command the command stage changed.
-    pub units_adjusted: u64,
-    pub symbols: u64,
-    pub references: u64,
-    pub last_run: Option<Run>,
-    /// A first or `--full` build, running or interrupted, left the query
-    /// indexes out: queries work but scan, until a build completes.
-    pub query_indexes_deferred: bool,
-    pub failed: Vec<FailedUnit>,
-    /// The first [`ERRORS_LISTED`] indexed units with errors, by path.
-    pub with_errors: Vec<UnitWithErrors>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub slowest: Vec<UnitTiming>,
-    /// Whether a build held the index's lock when the status was read (a
-    /// `running` last run without one was killed, and reads as interrupted).
-    #[serde(skip)]
-    pub build_running: bool,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Run {
-    /// Seconds since the epoch.
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    /// The same moments for people, e.g. `2026-12-02 07:00:00 UTC`.
-    pub started: String,
-    pub finished: Option<String>,
-    /// `complete`, `interrupted`, or `running` (another build is active).
-    pub status: RunState,
-    pub indexed: u64,
-    pub failed: u64,
-    pub removed: u64,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct FailedUnit {
-    pub file: String,
-    pub reason: String,
-    /// Failed twice: later builds skip it until it changes (or `--retry-failed`).
-    pub quarantined: bool,
-}
-
-/// How many indexed units with errors `status` lists.
-pub const ERRORS_LISTED: usize = 10;
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct UnitWithErrors {
-    pub file: String,
-    /// How many errors its parse reported.
-    pub errors: u64,
-    /// The first, as `FILE:LINE:COLUMN: MESSAGE`.
-    pub first: String,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct UnitTiming {
-    pub file: String,
-    pub parse_ms: u64,
-    pub worker_rss_bytes: u64,
-    pub symbols: u64,
-}
-
-/// `running` is whether a build holds the database's lock now: a `running`
-/// row without one was killed and reads as interrupted.
-pub fn status(conn: &Connection, running: bool, slowest: usize) -> rusqlite::Result<Status> {
-    let count = |sql: &str| {
-        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
+/// The symbols a name given by a user stands for, by qualified name and
+/// USR: a USR; `::name`, a symbol of the global scope; a qualified name; a
+/// qualified name's suffix after a `::` (`Circle::area` for
+/// `geo::Circle::area`); else a plain name. Several for overloads and
+/// same-named statics; never empty.
+fn resolve_all(conn: &Connection, symbol: &str) -> Result<Vec<i64>, QueryError> {
+    let ids = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<Vec<i64>> {
+        conn.prepare_cached(sql)?
+            .query_map(args, |r| r.get(0))?
+            .collect()
     };
-    let last_run = conn
-        .query_row(
-            "SELECT started_at, finished_at, status, indexed, failed, removed,
-                    datetime(started_at, 'unixepoch') || ' UTC', datetime(finished_at, 'unixepoch') || ' UTC'
-             FROM runs ORDER BY id DESC LIMIT 1",
-            [],
-            |r| {
-                Ok(Run {
-                    started_at: r.get(0)?,
-                    finished_at: r.get(1)?,
-                    status: run_state(r.get_ref(2)?.as_str()?),
-                    indexed: r.get::<_, i64>(3)? as u64,
-                    failed: r.get::<_, i64>(4)? as u64,
-                    removed: r.get::<_, i64>(5)? as u64,
-                    started: r.get(6)?,
-                    finished: r.get(7)?,
-                })
-            },
-        )
+    if let Some(id) = conn
+        .prepare_cached("SELECT id FROM symbols WHERE usr = ?1")?
+        .query_row([symbol], |r| r.get(0))
         .optional()?
-        .map(|mut run| {
-            if run.status == RunState::Running && !running {
-                run.status = RunState::Interrupted;
-            }
-            run
-        });
-    let failed = conn
-        .prepare(
-            "SELECT f.path, coalesce(u.reason, ''), u.failures >= ?1 FROM units u JOIN files f ON f.id = u.file_id
-             WHERE u.state = 'failed' ORDER BY f.path",
+    {
+        return Ok(vec![id]);
+    }
+    let found = if let Some(global) = symbol.strip_prefix("::") {
+        ids(
+            "SELECT id FROM symbols WHERE qualified_name = ?1 ORDER BY usr",
+            &[&global],
         )?
-        .query_map([QUARANTINE_FAILURES], |r| Ok(FailedUnit { file: r.get(0)?, reason: r.get(1)?, quarantined: r.get(2)? }))?
-        .collect::<rusqlite::Result<_>>()?;
-    let slowest = conn
-        .prepare(
-            "SELECT f.path, u.parse_ms, coalesce(u.worker_rss, 0), coalesce(u.symbols, 0) FROM units u JOIN files f ON f.id = u.file_id
-             WHERE u.parse_ms IS NOT NULL ORDER BY u.parse_ms DESC LIMIT ?1",
-        )?
-        .query_map([slowest as i64], |r| {
-            Ok(UnitTiming {
-                file: r.get(0)?,
-                parse_ms: r.get::<_, i64>(1)? as u64,
-                worker_rss_bytes: r.get::<_, i64>(2)? as u64,
-                symbols: r.get::<_, i64>(3)? as u64,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let with_errors = conn
-        .prepare(
-            "SELECT f.path, count(*),
-                    (SELECT coalesce(df.path, '?') || ':' || e.line || ':' || e.col || ': ' || e.message
-                     FROM diagnostics e LEFT JOIN files df ON df.id = e.file_id
-                     WHERE e.unit_id = u.id AND e.severity IN ('error', 'fatal') ORDER BY e.rowid LIMIT 1)
-             FROM units u JOIN files f ON f.id = u.file_id JOIN diagnostics d ON d.unit_id = u.id
-             WHERE u.state = 'indexed' AND d.severity IN ('error', 'fatal')
-             GROUP BY u.id ORDER BY f.path LIMIT ?1",
-        )?
-        .query_map([ERRORS_LISTED as i64], |r| {
-            Ok(UnitWithErrors {
-                file: r.get(0)?,
-                errors: r.get::<_, i64>(1)? as u64,
-                first: r.get(2)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(Status {
-        files: count("SELECT count(*) FROM files")?,
-        units: count("SELECT count(*) FROM units")?,
-        units_indexed: count("SELECT count(*) FROM units WHERE state = 'indexed'")?,
-        units_pending: count("SELECT count(*) FROM units WHERE state = 'pending'")?,
-        units_failed: count("SELECT count(*) FROM units WHERE state = 'failed'")?,
-        units_with_errors: count(
-            "SELECT count(*) FROM units u WHERE u.state = 'indexed' AND EXISTS
-             (SELECT 1 FROM diagnostics d WHERE d.unit_id = u.id AND d.severity IN ('error', 'fatal'))",
-        )?,
-        units_adjusted: count("SELECT count(*) FROM units WHERE changes IS NOT NULL")?,
-        symbols: count("SELECT count(*) FROM symbols")?,
-        references: count("SELECT count(*) FROM refs")?,
-        last_run,
-        query_indexes_deferred: query_indexes_deferred(conn)?,
-        failed,
-        with_errors,
-        slowest,
-        build_running: running,
-    })
-}
-
-/// One unit, for `indexer status --unit`.
-#[derive(Debug, Serialize)]
-pub struct Unit {
-    pub file: String,
-    pub directory: String,
-    pub state: UnitState,
-    pub reason: Option<String>,
-    #[serde(flatten)]
-    pub command: Command,
-}
-
-/// The unit whose main file is `path` (absolute, normalized), if any.
-pub fn unit(conn: &Connection, path: &str) -> rusqlite::Result<Option<Unit>> {
-    conn.query_row(
-        "SELECT f.path, u.directory, u.state, u.reason, u.args, u.changes
-         FROM units u JOIN files f ON f.id = u.file_id WHERE f.path = ?1",
-        [path],
-        |r| {
-            Ok(Unit {
-                file: r.get(0)?,
-                directory: r.get(1)?,
-                state: unit_state(r.get_ref(2)?.as_str()?)?,
-                reason: r.get(3)?,
-                command: Command::from_json(
-                    r.get_ref(4)?.as_str()?,
-                    r.get_ref(5)?.as_str_or_null()?,
+    } else {
+        let mut found = ids(
+            "SELECT id FROM symbols WHERE qualified_name = ?1 ORDER BY usr",
+            &[&symbol],
+        )?;
+        if found.is_empty() {
+            found = match symbol.rsplit_once("::") {
+                Some((_, name)) => ids(
+                    "SELECT id FROM symbols WHERE name = ?1
+                       AND substr(qualified_name, -length(?2) - 2) = '::' || ?2
+                     ORDER BY qualified_name, usr",
+                    &[&name, &symbol],
                 )?,
-            })
-        },
-    )
-    .optional()
+                None => ids(
+                    "SELECT id FROM symbols WHERE name = ?1 ORDER BY qualified_name, usr",
+                    &[&symbol],
+                )?,
+            };
+        }
+        found
+    };
+    if found.is_empty() {
+        return Err(QueryError::NotFound(symbol.to_string()));
+    }
+    Ok(found)
 }
 
-/// A `runs.status` this version never writes reads as interrupted: the run
-/// did not complete as far as this version can tell.
-fn run_state(text: &str) -> RunState {
-    RunState::parse(text).unwrap_or(RunState::Interrupted)
+/// The [`role`] bits of role names (`call`, `read`, ...; `address` for
+/// `address_of`); 0 for none given, which means every role.
+pub fn role_mask(names: &[String]) -> Result<u32, QueryError> {
+    let mut mask = 0;
+    for name in names.iter().flat_map(|n| n.split(',')).map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        let name = if name == "address" {
+            "address_of"
+        } else {
+            name
+        };
+        let bit = ROLE_NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(bit, _)| *bit)
+            .ok_or_else(|| QueryError::UnknownRole(name.to_owned()))?;
+        mask |= bit;
+    }
+    Ok(mask)
 }
 
-/// A `units.state`; anything else is a damaged row.
-fn unit_state(text: &str) -> rusqlite::Result<UnitState> {
-    UnitState::parse(text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            2,
-            rusqlite::types::Type::Text,
-            format!("unknown unit state `{text}`").into(),
-        )
-    })
+/// `text` with `LIKE`'s wildcards and escape character escaped (`\`).
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A glob (`*`, `?`) as a `LIKE` pattern (escape `\`).
+fn glob_to_like(glob: &str) -> String {
+    like_escape(glob).replace('*', "%").replace('?', "_")
+}
+
+/// The role bits a call walk follows: calls, and where a lambda is
+/// defined (what holds it may hand it to what calls it).
+const CALL_EDGE: u32 = role::CALL | role::DEFINITION;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_become_like_patterns_with_their_wildcards_escaped() {
+        assert_eq!(glob_to_like("geo::*::are?"), "geo::%::are_");
+        assert_eq!(glob_to_like("a_b%c\\"), "a\\_b\\%c\\\\");
+    }
+
+    #[test]
+    fn role_names_become_bits() {
+        assert_eq!(
+            role_mask(&["call,read".into(), "address".into()]).unwrap(),
+            role::CALL | role::READ | role::ADDRESS_OF
+        );
+        assert_eq!(role_mask(&[]).unwrap(), 0);
+        assert!(matches!(
+            role_mask(&["calls".into()]),
+            Err(QueryError::UnknownRole(name)) if name == "calls"
+        ));
+    }
+
+    /// The properties of the JSON schema of `T`, sorted.
+    fn properties<T: JsonSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap();
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no properties in {schema}"))
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Issue 17: every list answer publishes `items`, `total` and
+    /// `truncated` in its schema (a front end such as an MCP server gives
+    /// the schema to its clients); a row never shows its internal id.
+    #[test]
+    fn every_list_answer_publishes_its_schema_with_total_and_truncated() {
+        let lists = [
+            properties::<Found>(),
+            properties::<List<SymbolInfo>>(),
+            properties::<Outline>(),
+            properties::<At>(),
+            properties::<Hierarchy>(),
+            properties::<Uses>(),
+            properties::<CallPaths>(),
+            properties::<Includes>(),
+        ];
+        for names in &lists {
+            for key in ["items", "total", "truncated"] {
+                assert!(
+                    names.iter().any(|n| n == key),
+                    "{key} missing from {names:?}"
+                );
+            }
+        }
+        let row = properties::<Row>();
+        assert!(row.iter().all(|n| n != "id"), "{row:?}");
+        assert!(row.iter().any(|n| n == "qualified_name"), "{row:?}");
+        let status = properties::<Status>();
+        for key in ["build_running", "build_progress", "units_pending"] {
+            assert!(
+                status.iter().any(|n| n == key),
+                "{key} missing from {status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_count_what_they_leave_out() {
+        let list = Page::new(2, 1).of(vec![1, 2, 3, 4]);
+        assert_eq!(
+            (list.items, list.total, list.truncated),
+            (vec![2, 3], 4, true)
+        );
+        let list = Page::new(0, 0).of(vec![1, 2]);
+        assert_eq!(
+            (list.items, list.total, list.truncated),
+            (vec![1, 2], 2, false)
+        );
+    }
 }

@@ -166,12 +166,28 @@ fn an_older_schema_is_upgraded_by_a_build_and_refused_by_queries() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    let (state, cost, changes): (String, i64, Option<String>) = conn
-        .query_row("SELECT state, cost, changes FROM units", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    let (state, reason, cost, changes): (String, String, i64, Option<String>) = conn
+        .query_row("SELECT state, reason, cost, changes FROM units", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .unwrap();
-    assert_eq!((state.as_str(), cost, changes), ("indexed", 0, None));
+    // Version 4 stores what older rows lack (documentation comments, alias
+    // types): every unit is indexed again, every file emitted anew.
+    assert_eq!(
+        (state.as_str(), reason.as_str(), cost, changes),
+        (
+            "pending",
+            "index written by an older indexer (no documentation comments)",
+            0,
+            None
+        )
+    );
+    let indexed: i64 = conn
+        .query_row("SELECT count(*) FROM files WHERE indexed = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(indexed, 0);
     // The migrations repeat parts of schema.sql: what they build must
     // be what a new index gets.
     let fresh = Connection::open_in_memory().unwrap();

@@ -141,13 +141,15 @@ fn store_unit(
     let mut symbol_ids = Vec::with_capacity(index.symbols.len());
     {
         let mut find = tx.prepare_cached(
-            "SELECT id, name, qualified_name, kind, type FROM symbols WHERE usr = ?1",
+            "SELECT id, name, qualified_name, kind, type, underlying_type, canonical_type FROM symbols WHERE usr = ?1",
         )?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO symbols(usr, name, qualified_name, kind, type) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO symbols(usr, name, qualified_name, kind, type, underlying_type, canonical_type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut update = tx.prepare_cached(
-            "UPDATE symbols SET name = ?2, qualified_name = ?3, kind = ?4, type = ?5 WHERE id = ?1",
+            "UPDATE symbols SET name = ?2, qualified_name = ?3, kind = ?4, type = ?5,
+                                underlying_type = ?6, canonical_type = ?7 WHERE id = ?1",
         )?;
         for s in &index.symbols {
             let found = find
@@ -157,6 +159,8 @@ fn store_unit(
                         r.get_ref(2)?.as_str()?,
                         r.get_ref(3)?.as_str()?,
                         r.get_ref(4)?.as_str()?,
+                        r.get_ref(5)?.as_str_or_null()?,
+                        r.get_ref(6)?.as_str_or_null()?,
                     );
                     Ok((
                         r.get::<_, i64>(0)?,
@@ -166,6 +170,8 @@ fn store_unit(
                                 &s.qualified_name[..],
                                 &s.kind[..],
                                 &s.type_spelling[..],
+                                s.underlying_type.as_deref(),
+                                s.canonical_type.as_deref(),
                             ),
                     ))
                 })
@@ -178,7 +184,9 @@ fn store_unit(
                         s.name,
                         s.qualified_name,
                         s.kind,
-                        s.type_spelling
+                        s.type_spelling,
+                        s.underlying_type,
+                        s.canonical_type
                     ])?;
                     id
                 }
@@ -188,7 +196,9 @@ fn store_unit(
                         s.name,
                         s.qualified_name,
                         s.kind,
-                        s.type_spelling
+                        s.type_spelling,
+                        s.underlying_type,
+                        s.canonical_type
                     ])?;
                     rows += 1;
                     tx.last_insert_rowid()
@@ -205,8 +215,8 @@ fn store_unit(
         let seen_file = &seen[file.file as usize];
         rows += replace_file_rows(tx, fid, seen_file)?;
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO decls(symbol_id, file_id, line, col, end_line, end_col, is_definition, container_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO decls(symbol_id, file_id, line, col, end_line, end_col, is_definition, container_id, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for d in &file.decls {
             stmt.execute(params![
@@ -217,7 +227,8 @@ fn store_unit(
                 d.extent.end_line,
                 d.extent.end_column,
                 d.is_definition,
-                opt_sym(d.container)
+                opt_sym(d.container),
+                d.doc
             ])?;
         }
         let mut stmt = tx.prepare_cached(

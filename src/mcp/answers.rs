@@ -149,16 +149,21 @@ pub(crate) struct Symbols {
 }
 
 impl Symbols {
-    pub(crate) fn new(found: query::Found, max_results: usize, partial: bool) -> Symbols {
-        let (symbols, total, truncated) = capped(found.rows, max_results);
+    /// `found`, a page of at most [`page`]`(max_results)`.
+    pub(crate) fn new(found: query::Found, partial: bool) -> Symbols {
         Symbols {
-            symbols,
-            total,
-            truncated,
+            symbols: found.items,
+            total: found.total as usize,
+            truncated: found.truncated,
             in_system_headers: found.external_left_out,
             partial,
         }
     }
+}
+
+/// The first page of at most `max_results` (within bounds) items.
+pub(crate) fn page(max_results: usize) -> query::Page {
+    query::Page::new(cap(max_results), 0)
 }
 
 /// The answer of `find_references`, `find_callers` and `find_callees`.
@@ -175,12 +180,12 @@ pub(crate) struct Uses {
 }
 
 impl Uses {
-    pub(crate) fn new(rows: Vec<Row>, max_results: usize, partial: bool) -> Uses {
-        let (uses, total, truncated) = capped(rows, max_results);
+    /// `uses`, a page of at most [`page`]`(max_results)` direct uses.
+    pub(crate) fn new(uses: query::Uses, partial: bool) -> Uses {
         Uses {
-            uses,
-            total,
-            truncated,
+            uses: uses.items.into_iter().map(|node| node.row).collect(),
+            total: uses.total as usize,
+            truncated: uses.truncated,
             partial,
         }
     }
@@ -193,11 +198,11 @@ pub(crate) struct IndexStatus {
     pub(crate) project: String,
     /// The index file.
     pub(crate) db: String,
-    /// Whether a build is running now (this server's `refresh_index` or
-    /// another process's `indexer build`).
-    pub(crate) build_running: bool,
     /// The build this server runs, if any, as far as it got.
     pub(crate) refresh: Option<Progress>,
+    /// What the index holds; its `build_running` says whether a build is
+    /// running now (this server's `refresh_index` or another process's
+    /// `indexer build`).
     #[serde(flatten)]
     pub(crate) status: Status,
     /// How many units failed (`failed` lists at most `max_results`).
@@ -221,7 +226,6 @@ impl IndexStatus {
         IndexStatus {
             project: place.0,
             db: place.1,
-            build_running: status.build_running,
             refresh,
             partial: status.build_running,
             status,

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use indexer::index::query::QueryError;
+use indexer::index::query::{CallOptions, FindOptions, QueryError};
 use indexer::index::{Index, IndexError};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -21,8 +21,8 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, Json, RoleServer, ServerHandler};
 
 use super::answers::{
-    FindSymbols, IndexStatus, Progress, Refresh, Refreshed, StatusQuery, SymbolQuery, Symbols,
-    ToolError, Uses,
+    page, FindSymbols, IndexStatus, Progress, Refresh, Refreshed, StatusQuery, SymbolQuery,
+    Symbols, ToolError, Uses,
 };
 use super::refresh::Builds;
 
@@ -102,8 +102,14 @@ impl Tools {
         Parameters(p): Parameters<FindSymbols>,
     ) -> Result<Json<Symbols>, ToolError> {
         self.query(move |index, partial| {
-            let found = index.find(&p.pattern, p.kind.as_deref(), p.scope.into())?;
-            Ok(Symbols::new(found, p.max_results, partial))
+            let options = FindOptions {
+                kind: p.kind,
+                scope: p.scope.into(),
+                file: None,
+                namespace: None,
+                page: page(p.max_results),
+            };
+            Ok(Symbols::new(index.find(&p.pattern, &options)?, partial))
         })
         .await
     }
@@ -123,7 +129,10 @@ impl Tools {
         Parameters(p): Parameters<SymbolQuery>,
     ) -> Result<Json<Uses>, ToolError> {
         self.query(move |index, partial| {
-            Ok(Uses::new(index.refs(&p.symbol)?, p.max_results, partial))
+            Ok(Uses::new(
+                index.refs(&p.symbol, uses_page(p.max_results))?,
+                partial,
+            ))
         })
         .await
     }
@@ -141,7 +150,10 @@ impl Tools {
         Parameters(p): Parameters<SymbolQuery>,
     ) -> Result<Json<Uses>, ToolError> {
         self.query(move |index, partial| {
-            Ok(Uses::new(index.callers(&p.symbol)?, p.max_results, partial))
+            Ok(Uses::new(
+                index.callers(&p.symbol, uses_page(p.max_results))?,
+                partial,
+            ))
         })
         .await
     }
@@ -157,7 +169,10 @@ impl Tools {
         Parameters(p): Parameters<SymbolQuery>,
     ) -> Result<Json<Uses>, ToolError> {
         self.query(move |index, partial| {
-            Ok(Uses::new(index.callees(&p.symbol)?, p.max_results, partial))
+            Ok(Uses::new(
+                index.callees(&p.symbol, uses_page(p.max_results))?,
+                partial,
+            ))
         })
         .await
     }
@@ -283,22 +298,14 @@ fn query_error(error: QueryError) -> ToolError {
              and pass the qualified_name or usr it answers",
             symbol.rsplit("::").next().unwrap_or(&symbol)
         )),
-        QueryError::Ambiguous { name, candidates } => ToolError::new(format!(
-            "`{name}` names {} symbols: call again with symbol set to the usr of the one you mean:\n{}",
-            candidates.len(),
-            candidates
-                .iter()
-                .map(|c| format!(
-                    "  {}  ({} {} at {}:{})",
-                    c.usr,
-                    c.kind,
-                    c.qualified_name,
-                    c.file.as_deref().unwrap_or("?"),
-                    c.line.unwrap_or(0)
-                ))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )),
         other => ToolError::new(indexer::one_line(&other)),
+    }
+}
+
+/// The direct uses of a symbol, a page of at most `max_results`.
+fn uses_page(max_results: usize) -> CallOptions {
+    CallOptions {
+        page: page(max_results),
+        ..CallOptions::default()
     }
 }

@@ -53,6 +53,8 @@ use std::time::Instant;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::comments;
+
 use super::directives;
 use super::pch::{Entry, Library, Preludes};
 use crate::protocol::{
@@ -1140,6 +1142,7 @@ impl<'s> Collector<'s> {
             Vec::new()
         };
 
+        let doc = self.doc_comment(at.file, info.cursor);
         let data = &mut self.files[at.file as usize].data;
         data.decls.push(Decl {
             symbol,
@@ -1148,9 +1151,26 @@ impl<'s> Collector<'s> {
             extent: extent(info.cursor),
             is_definition: info.isDefinition != 0,
             container,
+            doc,
         });
         data.bases.extend(bases);
         data.overrides.extend(overrides);
+    }
+
+    /// The documentation comment of the declaration `cursor`, located in
+    /// file `file`, read from the text (see `worker::comments` for why not
+    /// from libclang's comment API). A declaration whose extent begins in
+    /// another file (a macro's) has none.
+    unsafe fn doc_comment(&mut self, file: u32, cursor: CXCursor) -> Option<String> {
+        let range = clang_getCursorExtent(cursor);
+        let (start_file, start) = expansion_offset(clang_getRangeStart(range));
+        if self.file_by_handle.get(&start_file) != Some(&file) {
+            return None;
+        }
+        let (end_file, end) = expansion_offset(clang_getRangeEnd(range));
+        let end = (end_file == start_file).then_some(end as usize);
+        let text = self.text(file, cursor)?;
+        comments::doc_comment(text, start as usize, end)
     }
 
     unsafe fn bases(&mut self, info: &CXIdxDeclInfo, derived: SymbolRef) -> Vec<Base> {
@@ -1352,6 +1372,7 @@ impl<'s> Collector<'s> {
             // scope by several using-declarations.
             is_definition: cursor.kind == CXCursor_NamespaceAlias,
             container,
+            doc: None,
         });
     }
 
@@ -1444,6 +1465,7 @@ impl<'s> Collector<'s> {
             extent: extent(expr),
             is_definition: true,
             container: holder,
+            doc: None,
         });
         state.data.refs.push(Reference {
             symbol,
@@ -1536,6 +1558,8 @@ impl<'s> Collector<'s> {
             qualified_name,
             kind: "lambda".to_owned(),
             type_spelling,
+            underlying_type: None,
+            canonical_type: None,
         });
         Some(index)
     }
@@ -1698,6 +1722,7 @@ impl<'s> Collector<'s> {
             format!("{scope}::{name}")
         };
         let type_spelling = symbol_type(cursor, kind);
+        let (underlying_type, canonical_type) = alias_types(cursor, kind);
         let index = self.symbols.len() as SymbolRef;
         let usr = usr.into_owned();
         self.symbol_by_usr.insert(usr.clone(), index);
@@ -1707,6 +1732,8 @@ impl<'s> Collector<'s> {
             qualified_name,
             kind: kind.to_owned(),
             type_spelling,
+            underlying_type,
+            canonical_type,
         });
         Some(index)
     }
@@ -1871,6 +1898,21 @@ unsafe fn line_column(loc: CXSourceLocation) -> (u32, u32) {
     (line, column)
 }
 
+/// The file and byte offset a location is expanded at (a macro's
+/// expansion, not its definition).
+unsafe fn expansion_offset(loc: CXSourceLocation) -> (CXFile, u32) {
+    let mut file = ptr::null_mut();
+    let mut offset = 0;
+    clang_getExpansionLocation(
+        loc,
+        &mut file,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        &mut offset,
+    );
+    (file, offset)
+}
+
 /// The extent of a declaration; the end is one past its last character.
 unsafe fn extent(cursor: CXCursor) -> Span {
     let range = clang_getCursorExtent(cursor);
@@ -1895,28 +1937,61 @@ unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
         return String::new();
     }
     if cursor.kind == CXCursor_TypeAliasTemplateDecl {
-        extern "C" fn find_alias(
-            child: CXCursor,
-            _parent: CXCursor,
-            found: CXClientData,
-        ) -> CXChildVisitResult {
-            if child.kind == CXCursor_TypeAliasDecl {
-                // SAFETY: `found` is the cursor passed below, alive for the call.
-                unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
-                CXChildVisit_Break
-            } else {
-                CXChildVisit_Continue
-            }
-        }
-        let mut alias: Option<CXCursor> = None;
-        clang_visitChildren(
-            cursor,
-            find_alias,
-            (&mut alias as *mut Option<CXCursor>).cast(),
-        );
-        return alias.map(|alias| type_spelling(alias)).unwrap_or_default();
+        return alias_of_template(cursor)
+            .map(|alias| type_spelling(alias))
+            .unwrap_or_default();
     }
     type_spelling(cursor)
+}
+
+/// The underlying and canonical types of a typedef or type alias (of an
+/// alias template, those of the alias it declares): `None` for other kinds.
+unsafe fn alias_types(cursor: CXCursor, kind: &str) -> (Option<String>, Option<String>) {
+    if kind != "typedef" && kind != "type_alias" {
+        return (None, None);
+    }
+    let alias = if cursor.kind == CXCursor_TypeAliasTemplateDecl {
+        match alias_of_template(cursor) {
+            Some(alias) => alias,
+            None => return (None, None),
+        }
+    } else {
+        cursor
+    };
+    let underlying = clang_getTypedefDeclUnderlyingType(alias);
+    if underlying.kind == CXType_Invalid {
+        return (None, None);
+    }
+    let canonical = clang_getCanonicalType(clang_getCursorType(alias));
+    let spell = |ty: CXType| Some(take_string(clang_getTypeSpelling(ty))).filter(|s| !s.is_empty());
+    // A dependent type's canonical form names template parameters by
+    // position (`Pair<type-parameter-0-0>`): no help to anyone.
+    let canonical = spell(canonical).filter(|c| !c.contains("type-parameter-"));
+    (spell(underlying), canonical)
+}
+
+/// The alias an alias template declares.
+unsafe fn alias_of_template(cursor: CXCursor) -> Option<CXCursor> {
+    extern "C" fn find_alias(
+        child: CXCursor,
+        _parent: CXCursor,
+        found: CXClientData,
+    ) -> CXChildVisitResult {
+        if child.kind == CXCursor_TypeAliasDecl {
+            // SAFETY: `found` is the cursor passed below, alive for the call.
+            unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
+            CXChildVisit_Break
+        } else {
+            CXChildVisit_Continue
+        }
+    }
+    let mut alias: Option<CXCursor> = None;
+    clang_visitChildren(
+        cursor,
+        find_alias,
+        (&mut alias as *mut Option<CXCursor>).cast(),
+    );
+    alias
 }
 
 /// The spelling of a declaration's type, the same in every unit that sees
@@ -3368,6 +3443,8 @@ void call(Base* b) {
                 qualified_name: String::new(),
                 kind: "other".into(),
                 type_spelling: String::new(),
+                underlying_type: None,
+                canonical_type: None,
             })
             .collect();
         let extent = Span {
@@ -3386,6 +3463,7 @@ void call(Base* b) {
                     extent,
                     is_definition: true,
                     container: Some(1),
+                    doc: None,
                 }],
                 refs: vec![Reference {
                     symbol: 3,
@@ -3441,6 +3519,8 @@ void call(Base* b) {
             qualified_name: String::new(),
             kind: "other".into(),
             type_spelling: String::new(),
+            underlying_type: None,
+            canonical_type: None,
         };
         let mut files = vec![FileIndex {
             includes: vec![Include {

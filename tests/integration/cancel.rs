@@ -281,11 +281,22 @@ fn queries_work_during_a_build_and_a_second_build_is_refused() {
         status["units_indexed"].as_i64().unwrap() >= UNITS / 3,
         "{status}"
     );
+    // Issue 17: how far the running build is, from its committed rows.
+    assert_eq!(status["build_running"], true, "{status}");
+    let progress = &status["build_progress"];
+    assert_eq!(progress["units_total"], UNITS, "{status}");
+    assert_eq!(progress["units_done"], status["units_indexed"], "{status}");
+    assert_eq!(
+        progress["units_done"].as_i64().unwrap() + progress["units_pending"].as_i64().unwrap(),
+        UNITS,
+        "{status}"
+    );
     // A first build is a bulk load: the query indexes come at its end.
     assert_eq!(status["query_indexes_deferred"], true, "{status}");
     let text = project.run(&["status"]);
     assert!(
-        String::from_utf8_lossy(&text.stdout).contains("a first or --full build is running"),
+        String::from_utf8_lossy(&text.stdout).contains("a first or --full build is running")
+            && String::from_utf8_lossy(&text.stdout).contains(&format!("of {UNITS} units indexed")),
         "{}",
         String::from_utf8_lossy(&text.stdout)
     );

@@ -25,7 +25,8 @@ fn project() -> Project {
         "include/shape.h",
         "#include <string>\n#include <vector>\n\
          namespace geo {\n\
-         struct Shape {\n  virtual ~Shape();\n  std::string name;\n};\n\
+         /// A shape.\nstruct Shape {\n  /// Destroys it.\n  virtual ~Shape();\n  std::string name;\n};\n\
+         typedef std::vector<int> Sides;\n\
          struct Box : Shape {\n  Box() = default;\n  std::vector<int> sides;\n};\n\
          template <typename T> struct Holder {\n  T value;\n  T get() const { return value; }\n};\n\
          inline int total(const std::vector<int>& v) {\n  int s = 0;\n  auto add = [&s](int x) { s += x; };\n  for (int x : v) add(x);\n  return s;\n}\n\
@@ -34,7 +35,7 @@ fn project() -> Project {
     );
     project.write(
         "src/shape.cpp",
-        "#include \"shape.h\"\nnamespace geo {\nShape::~Shape() {}\n}\n",
+        "#include \"shape.h\"\nnamespace geo {\n/// Out of line.\nShape::~Shape() {}\n}\n",
     );
     let mut units = vec!["src/shape.cpp".to_owned()];
     for k in 1..UNITS {
@@ -91,9 +92,16 @@ fn jobs_and_the_precompiled_library_do_not_change_the_index() {
     let full = util::digest(&project, &project.db());
     // What the units disagreed on before it was spelled the same way.
     for row in [
-        "geo::Shape::~Shape\tdestructor\tvoid ()\n",
-        "c:@aN\t(anonymous namespace)\t(anonymous namespace)\tnamespace\t\n",
-        "geo::Holder\tclass_template\t\n",
+        "geo::Shape::~Shape\tdestructor\tvoid ()\t\t\n",
+        "c:@aN\t(anonymous namespace)\t(anonymous namespace)\tnamespace\t\t\t\n",
+        "geo::Holder\tclass_template\t\t\t\n",
+        // Issue 17: documentation comments, of the declaration in the
+        // header (emitted by whichever unit claims it) and of the
+        // definition; an alias's types.
+        "\tc:@N@geo@S@Shape\tDestroys it.\n",
+        "\tc:@N@geo@S@Shape\tOut of line.\n",
+        "\tc:@N@geo\tA shape.\n",
+        "geo::Sides\ttypedef\tgeo::Sides\tstd::vector<int>\t",
     ] {
         assert!(full.contains(row), "{row:?} missing from\n{full}");
     }

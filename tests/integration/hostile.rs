@@ -920,7 +920,7 @@ fn a_database_from_an_older_indexer_is_upgraded_by_a_build() {
 
     let summary = project.build(&["-j", "2"]);
     assert_eq!(summary["indexed"], 3, "{summary}");
-    assert_eq!(project.count("PRAGMA user_version"), 4);
+    assert_eq!(project.count("PRAGMA user_version"), 5);
     assert_eq!(project.status_json(&[])["units_indexed"], 3);
     project.assert_integrity();
 }

@@ -3,7 +3,7 @@
 //! binary (`BuildSettings::worker_program`).
 
 use indexer::build::{self, BuildSettings, Cancel, Ending, Phase, Signal};
-use indexer::index::query::Scope;
+use indexer::index::query::{CallOptions, FindOptions};
 use indexer::index::Index;
 use indexer::observe::{Event, Ignore, Observer, Snapshot};
 
@@ -57,16 +57,20 @@ fn a_front_end_builds_observes_and_queries_through_the_library() {
 
     let index = Index::open(options.db()).unwrap();
     assert!(!index.build_running());
-    let found = index.find("area", None, Scope::Project).unwrap();
+    let found = index.find("area", &FindOptions::default()).unwrap();
     assert!(
         found
-            .rows
+            .items
             .iter()
             .any(|row| row.qualified_name == "geo::Circle::area"),
         "{:?}",
-        found.rows
+        found.items
     );
-    assert!(!index.callers("geo::Shape::area").unwrap().is_empty());
+    assert!(!index
+        .callers("geo::Shape::area", CallOptions::default())
+        .unwrap()
+        .items
+        .is_empty());
     assert_eq!(index.status(0).unwrap().units_indexed, 3);
 }
 

@@ -12,6 +12,7 @@ mod library;
 mod locals;
 mod mcp;
 mod pipeline;
+mod queries;
 mod refresh;
 mod robust;
 mod scip_export;

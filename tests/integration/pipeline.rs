@@ -728,28 +728,33 @@ fn find_by_substring_glob_and_kind() {
     assert_eq!(rows[0]["definition"], false);
 }
 
-/// `refs`/`callers` of an ambiguous name (two overloads, two statics) fail with exit 1 listing the candidates' USRs; a USR works.
+/// Issue 17: `refs`/`callers` of a name that stands for several symbols (two overloads, two statics) answer for all of them, each row naming its symbol's USR; a USR picks one.
 #[test]
-fn ambiguous_names_fail_and_list_candidates() {
+fn ambiguous_names_answer_for_every_symbol() {
     let project = Project::from_testdata("overloads_and_statics");
     project.compdb(&[("src/a.cpp", &[]), ("src/b.cpp", &[])]);
     project.build(&["-j", "2"]);
-    for (name, usrs) in [
+    let usrs = |rows: &[Value], key: &str| -> BTreeSet<String> {
+        rows.iter()
+            .map(|row| row[key].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (name, expected) in [
         ("ov::scale", ["c:@N@ov@F@scale#I#", "c:@N@ov@F@scale#d#"]),
         ("helper", ["c:a.cpp@F@helper#I#", "c:b.cpp@F@helper#I#"]),
     ] {
-        for command in ["refs", "callers"] {
-            let output = project.run(&[command, name, "--json"]);
-            let stderr = util::stderr(&output);
-            assert_eq!(output.status.code(), Some(1), "{command} {name}: {stderr}");
-            assert!(stderr.contains("ambiguous"), "{command} {name}: {stderr}");
-            for usr in usrs {
-                assert!(
-                    stderr.contains(usr),
-                    "{command} {name}: {usr} missing from {stderr}"
-                );
-            }
-        }
+        let expected: BTreeSet<String> = expected.iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            usrs(&project.query(&["refs", name]), "usr"),
+            expected,
+            "refs {name}"
+        );
+        // For a caller, `container_usr` is the function called.
+        assert_eq!(
+            usrs(&project.query(&["callers", name]), "container_usr"),
+            expected,
+            "callers {name}"
+        );
     }
     // A USR picks one overload.
     let rows = project.query(&["callers", "c:@N@ov@F@scale#d#"]);
@@ -1158,12 +1163,14 @@ fn macro_expansions_are_references() {
         ]
     );
 
+    // Case-insensitive, exact matches first.
     let rows = project.query(&["find", "LIMIT"]);
     assert_eq!(
         describe_all(&project, &rows),
         [
             "LIMIT macro include/a/bounds.h:2:9",
-            "LIMIT macro include/b/bounds.h:2:9"
+            "LIMIT macro include/b/bounds.h:2:9",
+            "other_limit function src/other.cpp:3:5"
         ]
     );
     let rows = project.query(&["find", "VERSION", "--kind", "macro"]);
@@ -1185,13 +1192,14 @@ fn macro_expansions_are_references() {
         describe_all(&project, &rows),
         ["FROM_FLAG macro src/main.cpp:14:24 [expansion]"]
     );
-    // One name, two macros: `refs` wants the USR.
-    let ambiguous = project.run(&["refs", "LIMIT"]);
+    // One name, two macros: `refs` answers for both; a USR picks one.
+    let rows = project.query(&["refs", "LIMIT"]);
     assert_eq!(
-        util::exit_code(&ambiguous),
-        1,
-        "{}",
-        util::stderr(&ambiguous)
+        describe_all(&project, &rows),
+        [
+            "LIMIT macro src/main.cpp:10:51 [expansion]",
+            "LIMIT macro src/other.cpp:3:28 [expansion]"
+        ]
     );
     let usr = format!("c:{root}include/b/bounds.h@21@macro@LIMIT");
     let rows = project.query(&["refs", &usr]);

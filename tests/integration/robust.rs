@@ -406,7 +406,8 @@ fn find_reaches_system_symbols_the_project_refers_to() {
     let output = project.run(&["find", "vector", "--json"]);
     util::assert_success(&output);
     let own = util::parse_json(&output);
-    assert_eq!(names(own.as_array().unwrap()), ["my_vector"]);
+    assert_eq!(names(own["items"].as_array().unwrap()), ["my_vector"]);
+    assert_eq!(own["external_left_out"], all.len() - 1);
     assert_eq!(
         util::stderr(&output),
         format!(

@@ -123,13 +123,23 @@ impl Project {
     }
 
     /// A query with `--json`, asserting success.
+    /// The `items` of a list answer (every query's JSON is an object with
+    /// `items`, `total` and `truncated`), all of them (`--limit 0`).
     pub fn query(&self, args: &[&str]) -> Vec<Value> {
+        match self.answer(&[args, &["--limit", "0"]].concat()) {
+            Value::Object(mut answer) => match answer.remove("items") {
+                Some(Value::Array(rows)) => rows,
+                other => panic!("expected a JSON array of items, got {other:?}"),
+            },
+            other => panic!("expected a JSON object, got {other}"),
+        }
+    }
+
+    /// A query's whole JSON answer, asserting success.
+    pub fn answer(&self, args: &[&str]) -> Value {
         let output = self.run(&[args, &["--json"]].concat());
         assert_success(&output);
-        match parse_json(&output) {
-            Value::Array(rows) => rows,
-            other => panic!("expected a JSON array, got {other}"),
-        }
+        parse_json(&output)
     }
 
     pub fn conn(&self) -> Connection {

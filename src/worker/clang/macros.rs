@@ -133,6 +133,7 @@ impl Walk<'_, '_> {
             extent: extent(cursor),
             is_definition: true,
             container: None,
+            doc: None,
         });
     }
 
@@ -240,6 +241,8 @@ impl Walk<'_, '_> {
             name,
             kind: "macro".to_owned(),
             type_spelling: signature,
+            underlying_type: None,
+            canonical_type: None,
         });
         index
     }
