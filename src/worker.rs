@@ -45,9 +45,8 @@ pub fn run() -> Result<()> {
         system_headers: hello.index_system_headers,
         locals: hello.index_locals,
     };
-    let mut indexer = clang::Indexer::new(scope, &hello.resource_dir)
-        .map_err(anyhow::Error::msg)
-        .context("loading libclang")?;
+    let mut indexer =
+        clang::Indexer::new(scope, &hello.resource_dir).context("loading libclang")?;
     protocol::write_frame(
         &mut output,
         &Response::Ready {
@@ -85,7 +84,8 @@ pub fn run() -> Result<()> {
             }
             Err(reason) => Response::Failed {
                 unit: request.unit,
-                reason,
+                // The reason crosses the wire as text.
+                reason: reason.to_string(),
             },
         };
         if let Some(e) = grant_error {

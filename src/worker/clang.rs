@@ -148,7 +148,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(index: &Index) -> Result<Session, String> {
+    fn new(index: &Index) -> Result<Session, ClangError> {
         Ok(Session {
             action: IndexAction::new(index.0)?,
             parsed_headers: FxHashSet::default(),
@@ -167,11 +167,52 @@ impl Session {
     }
 }
 
-/// Why a CUDA unit without a CUDA installation fails.
-const NO_CUDA_INSTALLATION: &str = "a CUDA unit, and clang found no CUDA installation: without its headers \
-     CUDA's keywords (`__global__`) and built-in variables (`threadIdx`) are unknown and the parse \
-     would be wrong; install the CUDA toolkit where clang looks for it (/usr/local/cuda) or name it \
-     with `--cuda-path=DIR` in the compile command";
+/// Why libclang could not index a unit (or build a precompiled library):
+/// the unit's failure reason, as the supervisor records it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClangError {
+    #[error("cannot load libclang: {0}")]
+    Load(String),
+    #[error("{0} failed")]
+    Create(&'static str),
+    #[error("cannot enter directory {directory}: {source}")]
+    Directory {
+        directory: String,
+        source: std::io::Error,
+    },
+    #[error("argument contains a NUL byte: {0:?}")]
+    Nul(String),
+    #[error("too many arguments")]
+    TooManyArguments,
+    /// A callback or the macro walk panicked; libclang was asked to stop.
+    #[error("{what} panicked: {message}")]
+    Panicked { what: &'static str, message: String },
+    /// No translation unit: libclang's error code, and whether the file
+    /// (as libclang resolved it, from the unit's directory) is missing.
+    #[error("libclang could not parse: {code}{}", if *.missing { format!("; {} does not exist", .file) } else { String::new() })]
+    Parse {
+        code: String,
+        file: String,
+        missing: bool,
+    },
+    #[error("libclang reported no main file")]
+    NoMainFile,
+    #[error(
+        "a CUDA unit, and clang found no CUDA installation: without its headers \
+         CUDA's keywords (`__global__`) and built-in variables (`threadIdx`) are unknown and the parse \
+         would be wrong; install the CUDA toolkit where clang looks for it (/usr/local/cuda) or name it \
+         with `--cuda-path=DIR` in the compile command"
+    )]
+    NoCudaInstallation,
+    #[error("grant answered {answered} files for {seen} seen")]
+    Grant { answered: usize, seen: usize },
+    /// The precompiled library's header had an error with the unit's
+    /// arguments (the first, as libclang spelled it).
+    #[error("{0}")]
+    LibraryError(String),
+    #[error("libclang could not save it (CXSaveError {0})")]
+    Save(CXSaveError),
+}
 
 /// Whether `request` is a CUDA unit that did not read clang's CUDA runtime
 /// wrapper, which its driver includes first in every CUDA unit when it finds
@@ -188,11 +229,12 @@ impl Indexer {
     /// Loads libclang (honouring `LIBCLANG_PATH`) and creates the index and
     /// index action. `resource_dir` is passed to every unit as
     /// `-resource-dir` unless empty.
-    pub(crate) fn new(scope: Scope, resource_dir: &str) -> Result<Indexer, String> {
+    pub(crate) fn new(scope: Scope, resource_dir: &str) -> Result<Indexer, ClangError> {
         if !clang_sys::is_loaded() {
-            clang_sys::load().map_err(|e| format!("cannot load libclang: {e}"))?;
+            clang_sys::load().map_err(ClangError::Load)?;
         }
-        let library = clang_sys::get_library().ok_or("libclang is not loaded on this thread")?;
+        let library = clang_sys::get_library()
+            .ok_or_else(|| ClangError::Load("it is not loaded on this thread".into()))?;
         // SAFETY: the library is loaded on this thread; the handles are
         // checked for null and disposed in `Drop`.
         unsafe {
@@ -203,7 +245,7 @@ impl Indexer {
             // one (a tenth of LevelDB's build time, docs/benchmarks.md).
             let index = clang_createIndex(1, 0);
             if index.is_null() {
-                return Err("clang_createIndex failed".into());
+                return Err(ClangError::Create("clang_createIndex"));
             }
             let index = Index(index);
             Ok(Indexer {
@@ -236,13 +278,15 @@ impl Indexer {
         &mut self,
         request: &IndexRequest,
         grant: &mut Grant<'_>,
-    ) -> Result<UnitIndex, String> {
+    ) -> Result<UnitIndex, ClangError> {
         self.ensure_library();
         // libclang resolves relative paths (the file, `-I` directories)
         // against the process's working directory; a worker is
         // single-threaded, so changing it per unit is safe.
-        std::env::set_current_dir(&request.directory)
-            .map_err(|e| format!("cannot enter directory {}: {e}", request.directory))?;
+        std::env::set_current_dir(&request.directory).map_err(|source| ClangError::Directory {
+            directory: request.directory.clone(),
+            source,
+        })?;
 
         let prelude = match &request.prelude {
             Some(prelude) if !self.scope.system_headers => self
@@ -315,7 +359,7 @@ impl Indexer {
             // attempt.
             drop(parsed.collector);
             self.session_of(fallback).parsed(&seen);
-            return Err(NO_CUDA_INSTALLATION.to_owned());
+            return Err(ClangError::NoCudaInstallation);
         }
         let mut skipped = parsed.collector.skipped_files();
         if let Some(library) = &prelude_files {
@@ -345,11 +389,10 @@ impl Indexer {
 
         let mut emit = grant(&seen, &skipped);
         if emit.len() != seen.len() {
-            return Err(format!(
-                "grant answered {} files for {} seen",
-                emit.len(),
-                seen.len()
-            ));
+            return Err(ClangError::Grant {
+                answered: emit.len(),
+                seen: seen.len(),
+            });
         }
         for &i in &skipped {
             emit[i as usize] = false;
@@ -378,7 +421,7 @@ impl Indexer {
         session: &'s Session,
         request: &IndexRequest,
         pch: Option<&str>,
-    ) -> Result<Parsed<'s>, String> {
+    ) -> Result<Parsed<'s>, ClangError> {
         let file = c_string(&request.file)?;
         let mut args = self.arguments(request)?;
         if let Some(pch) = pch {
@@ -426,13 +469,16 @@ impl Indexer {
         let tu = TranslationUnit(tu);
 
         if let Some(message) = collector.panicked.take() {
-            return Err(format!("indexer callback panicked: {message}"));
+            return Err(ClangError::Panicked {
+                what: "indexer callback",
+                message,
+            });
         }
         if code != CXError_Success || tu.0.is_null() {
             return Err(failure_reason(code, &request.file));
         }
         if collector.files.is_empty() {
-            return Err("libclang reported no main file".into());
+            return Err(ClangError::NoMainFile);
         }
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
         unsafe {
@@ -456,8 +502,11 @@ impl Indexer {
         request: &IndexRequest,
     ) -> Option<(String, Arc<Library>)> {
         let mut preludes = std::mem::take(&mut self.preludes);
+        // The reason a library could not be built is kept as text: the
+        // other workers of the build read it from disk (see `pch`).
         let library = preludes.get(prelude, |out| {
             self.build_prelude(request, &prelude.header, prelude.language, out)
+                .map_err(|e| e.to_string())
         });
         self.preludes = preludes;
         library.map(|library| (prelude.pch.clone(), library))
@@ -472,7 +521,7 @@ impl Indexer {
         header: &str,
         language: Language,
         out: &Path,
-    ) -> Result<Library, String> {
+    ) -> Result<Library, ClangError> {
         let header = c_string(header)?;
         let mut args = self.arguments(request)?;
         args.push(c_string("-x")?);
@@ -501,13 +550,13 @@ impl Indexer {
                 return Err(failure_reason(code, "the precompiled standard library"));
             }
             if let Some(error) = first_error(tu.0) {
-                return Err(error);
+                return Err(ClangError::LibraryError(error));
             }
             let out = c_string(&out.to_string_lossy())?;
             let saved =
                 clang_saveTranslationUnit(tu.0, out.as_ptr(), clang_defaultSaveOptions(tu.0));
             if saved != CXSaveError_None {
-                return Err(format!("libclang could not save it (CXSaveError {saved})"));
+                return Err(ClangError::Save(saved));
             }
             let mut library = library_read_by(tu.0);
             library.includes = include_graph(tu.0, &library.files);
@@ -518,7 +567,7 @@ impl Indexer {
 
     /// The request's arguments without the source file (it is passed
     /// separately), plus `-resource-dir`.
-    fn arguments(&self, request: &IndexRequest) -> Result<Vec<CString>, String> {
+    fn arguments(&self, request: &IndexRequest) -> Result<Vec<CString>, ClangError> {
         let mut args: Vec<CString> = request
             .args
             .iter()
@@ -812,8 +861,8 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
     }
 }
 
-fn failure_reason(code: CXErrorCode, file: &str) -> String {
-    let name = match code {
+fn failure_reason(code: CXErrorCode, file: &str) -> ClangError {
+    let code = match code {
         CXError_Failure => "CXError_Failure".to_owned(),
         CXError_Crashed => "CXError_Crashed".to_owned(),
         CXError_InvalidArguments => "CXError_InvalidArguments".to_owned(),
@@ -821,12 +870,12 @@ fn failure_reason(code: CXErrorCode, file: &str) -> String {
         CXError_Success => "no translation unit returned".to_owned(),
         other => format!("error code {other}"),
     };
-    // The working directory is the unit's, so a relative name resolves as
-    // libclang resolved it.
-    if Path::new(file).exists() {
-        format!("libclang could not parse: {name}")
-    } else {
-        format!("libclang could not parse: {name}; {file} does not exist")
+    ClangError::Parse {
+        code,
+        file: file.to_owned(),
+        // The working directory is the unit's, so a relative name resolves
+        // as libclang resolved it.
+        missing: !Path::new(file).exists(),
     }
 }
 

@@ -11,6 +11,7 @@ use std::ptr;
 
 use clang_sys::*;
 
+use super::ClangError;
 use crate::protocol::Span;
 
 /// The worker's `CXIndex`, disposed after its sessions.
@@ -41,11 +42,11 @@ impl Drop for TranslationUnit {
 pub(super) struct IndexAction(pub(super) CXIndexAction);
 
 impl IndexAction {
-    pub(super) fn new(index: CXIndex) -> Result<IndexAction, String> {
+    pub(super) fn new(index: CXIndex) -> Result<IndexAction, ClangError> {
         // SAFETY: `index` is the indexer's live index.
         let action = unsafe { clang_IndexAction_create(index) };
         if action.is_null() {
-            return Err("clang_IndexAction_create failed".into());
+            return Err(ClangError::Create("clang_IndexAction_create"));
         }
         Ok(IndexAction(action))
     }
@@ -58,15 +59,15 @@ impl Drop for IndexAction {
     }
 }
 
-pub(super) fn c_string(s: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("argument contains a NUL byte: {s:?}"))
+pub(super) fn c_string(s: &str) -> Result<CString, ClangError> {
+    CString::new(s).map_err(|_| ClangError::Nul(s.to_owned()))
 }
 
 /// `args` as the pointer array and count libclang takes; the pointers
 /// borrow from `args`.
-pub(super) fn c_argv(args: &[CString]) -> Result<(Vec<*const c_char>, c_int), String> {
+pub(super) fn c_argv(args: &[CString]) -> Result<(Vec<*const c_char>, c_int), ClangError> {
     let pointers: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    let count = c_int::try_from(pointers.len()).map_err(|_| "too many arguments".to_owned())?;
+    let count = c_int::try_from(pointers.len()).map_err(|_| ClangError::TooManyArguments)?;
     Ok((pointers, count))
 }
 

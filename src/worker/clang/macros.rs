@@ -38,6 +38,7 @@ use std::ptr;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::ClangError;
 use super::{
     extent, file_path, line_column, panic_message, parsed_content, take_string, Collector,
 };
@@ -50,7 +51,10 @@ const MAX_SIGNATURE_BYTES: usize = 200;
 impl Collector<'_> {
     /// Records the macro definitions and expansions located in the files
     /// this unit collects data for. `Err` if the walk panicked.
-    pub(super) unsafe fn collect_macros(&mut self, tu: CXTranslationUnit) -> Result<(), String> {
+    pub(super) unsafe fn collect_macros(
+        &mut self,
+        tu: CXTranslationUnit,
+    ) -> Result<(), ClangError> {
         let mut walk = Walk {
             collector: self,
             tu,
@@ -64,7 +68,10 @@ impl Collector<'_> {
             (&mut walk as *mut Walk).cast(),
         );
         match walk.panicked {
-            Some(message) => Err(format!("macro walk panicked: {message}")),
+            Some(message) => Err(ClangError::Panicked {
+                what: "macro walk",
+                message,
+            }),
             None => Ok(()),
         }
     }
