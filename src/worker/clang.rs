@@ -52,7 +52,7 @@ use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::directives;
-use super::pch::{Entry, Library, Preludes};
+use super::pch::{Entry, Libraries, Library};
 use crate::protocol::{role, IndexRequest, Language, Prelude, SeenFile, UnitIndex};
 
 /// `CXIndexOpt_SkipParsedBodiesInSession` lets libclang skip function
@@ -130,7 +130,7 @@ pub(crate) struct Indexer {
     /// created at the first such unit.
     written: Option<Session>,
     index: Index,
-    preludes: Preludes,
+    libraries: Libraries,
     scope: Scope,
     resource_dir: String,
     library: Arc<SharedLibrary>,
@@ -252,7 +252,7 @@ impl Indexer {
                 session: Session::new(&index)?,
                 written: None,
                 index,
-                preludes: Preludes::default(),
+                libraries: Libraries::default(),
                 scope,
                 resource_dir: resource_dir.to_owned(),
                 library,
@@ -324,7 +324,7 @@ impl Indexer {
                 // libclang could not use the header at all: no later unit
                 // of this worker tries it again.
                 Err(_) => {
-                    self.preludes.reject(pch.unwrap_or_default());
+                    self.libraries.reject(pch.unwrap_or_default());
                     0
                 }
             };
@@ -501,14 +501,14 @@ impl Indexer {
         prelude: &Prelude,
         request: &IndexRequest,
     ) -> Option<(String, Arc<Library>)> {
-        let mut preludes = std::mem::take(&mut self.preludes);
+        let mut libraries = std::mem::take(&mut self.libraries);
         // The reason a library could not be built is kept as text: the
         // other workers of the build read it from disk (see `pch`).
-        let library = preludes.get(prelude, |out| {
+        let library = libraries.get(prelude, |out| {
             self.build_prelude(request, &prelude.header, prelude.language, out)
                 .map_err(|e| e.to_string())
         });
-        self.preludes = preludes;
+        self.libraries = libraries;
         library.map(|library| (prelude.pch.clone(), library))
     }
 

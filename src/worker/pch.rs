@@ -151,13 +151,13 @@ impl Library {
 
 /// What this worker knows of the build's precompiled headers.
 #[derive(Default)]
-pub(crate) struct Preludes {
+pub(crate) struct Libraries {
     /// By `.pch` path: what it was built from, or `None` if it cannot be
     /// used. Headers being built by another worker are not recorded.
     known: FxHashMap<String, Option<Arc<Library>>>,
 }
 
-impl Preludes {
+impl Libraries {
     /// What `prelude` was built from once it is ready to use, building it
     /// with `build` (which writes the header to the path it is given) if no
     /// worker has.
@@ -175,7 +175,7 @@ impl Preludes {
     }
 }
 
-impl Preludes {
+impl Libraries {
     /// Marks a header libclang failed to load as unusable for this worker.
     pub(crate) fn reject(&mut self, pch: &str) {
         self.known.insert(pch.to_owned(), None);
@@ -359,7 +359,7 @@ mod tests {
     fn built_once_then_shared_by_other_workers() {
         let dir = tempfile::tempdir().unwrap();
         let prelude = prelude(dir.path());
-        let mut builder = Preludes::default();
+        let mut builder = Libraries::default();
         let built = builder.get(&prelude, |out| {
             fs::write(out, "pch").unwrap();
             Ok(library())
@@ -368,7 +368,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&prelude.pch).unwrap(), "pch");
         assert!(!sibling(&prelude.pch, ".lock").exists());
 
-        let mut other = Preludes::default();
+        let mut other = Libraries::default();
         let shared = other.get(&prelude, |_| panic!("built twice"));
         assert_eq!(shared.as_deref(), Some(&library()));
     }
@@ -377,7 +377,7 @@ mod tests {
     fn a_failed_build_is_not_tried_again() {
         let dir = tempfile::tempdir().unwrap();
         let prelude = prelude(dir.path());
-        let mut builder = Preludes::default();
+        let mut builder = Libraries::default();
         assert!(builder
             .get(&prelude, |_| Err("no <string>".into()))
             .is_none());
@@ -386,7 +386,7 @@ mod tests {
             "no <string>"
         );
         assert!(!Path::new(&prelude.pch).exists());
-        let mut other = Preludes::default();
+        let mut other = Libraries::default();
         assert!(other.get(&prelude, |_| panic!("built again")).is_none());
     }
 
@@ -395,7 +395,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prelude = prelude(dir.path());
         fs::write(sibling(&prelude.pch, ".lock"), "").unwrap();
-        let mut worker = Preludes::default();
+        let mut worker = Libraries::default();
         assert!(worker
             .get(&prelude, |_| panic!("built while locked"))
             .is_none());
