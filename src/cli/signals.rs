@@ -29,33 +29,17 @@ const GRACE_BEFORE_INDEXING: Duration = Duration::from_millis(500);
 /// Starts the thread that turns signals into cancellations of `cancel`'s
 /// build (see the module comment).
 pub(crate) fn listen(cancel: &Cancel) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing signal handlers")?;
     let cancel = cancel.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut received = 0;
-            for signal in signals.forever() {
-                received += 1;
-                let signal = if signal == SIGTERM {
-                    Signal::Terminate
-                } else {
-                    Signal::Interrupt
-                };
-                let waited = Instant::now();
-                while cancel.phase() == Phase::Preparing && waited.elapsed() < GRACE_BEFORE_INDEXING
-                {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                if received > 1 || cancel.phase() != Phase::Indexing {
-                    exit_cancelled(signal, received > 1);
-                }
-                cancel.cancel(signal);
-            }
-        })?;
-    Ok(())
+    on_signals(move |signal, received| {
+        let waited = Instant::now();
+        while cancel.phase() == Phase::Preparing && waited.elapsed() < GRACE_BEFORE_INDEXING {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if received > 1 || cancel.phase() != Phase::Indexing {
+            exit_cancelled(signal, received > 1);
+        }
+        cancel.cancel(signal);
+    })
 }
 
 /// Starts the thread that turns signals into stopping `stop`'s watch. A
@@ -67,32 +51,38 @@ pub(crate) fn listen(cancel: &Cancel) -> anyhow::Result<()> {
 /// to save, and the process exits at once, as `build` does. A second
 /// signal exits at once.
 pub(crate) fn listen_watch(stop: &watch::Stop) -> anyhow::Result<()> {
+    let stop = stop.clone();
+    on_signals(move |signal, received| {
+        if received > 1 {
+            exit_cancelled(signal, true);
+        }
+        stop.stop(signal);
+        let waited = Instant::now();
+        while stop.build_phase() != Some(Phase::Indexing) {
+            if waited.elapsed() >= GRACE_BEFORE_INDEXING {
+                exit_cancelled(signal, false);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+}
+
+/// Installs the SIGINT and SIGTERM handlers and starts the thread that
+/// calls `handle` with each signal and how many have come so far.
+fn on_signals(mut handle: impl FnMut(Signal, usize) + Send + 'static) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("installing signal handlers")?;
-    let stop = stop.clone();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let mut received = 0;
-            for signal in signals.forever() {
-                received += 1;
+            for (received, signal) in signals.forever().enumerate() {
                 let signal = if signal == SIGTERM {
                     Signal::Terminate
                 } else {
                     Signal::Interrupt
                 };
-                if received > 1 {
-                    exit_cancelled(signal, true);
-                }
-                stop.stop(signal);
-                let waited = Instant::now();
-                while stop.build_phase() != Some(Phase::Indexing) {
-                    if waited.elapsed() >= GRACE_BEFORE_INDEXING {
-                        exit_cancelled(signal, false);
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                handle(signal, received + 1);
             }
         })?;
     Ok(())
