@@ -377,6 +377,7 @@ fn mcp(args: McpArgs) -> Result<i32, Failure> {
         project: args.project,
         db,
         transport,
+        watch: args.watch,
     };
     // The test suite and scripts read the address (port 0 picks one).
     crate::mcp::serve(server, |address| {
