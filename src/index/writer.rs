@@ -304,7 +304,7 @@ fn store_unit(
         }
     }
     let symbol_count: usize = index.files.iter().map(|f| f.decls.len()).sum();
-    // How the unit fared with the precompiled library, if it was given one;
+    // How the unit fared with its prelude, if it was given one;
     // a unit parsed as written without being given one keeps its record.
     let fell_back = match (index.used_prelude, index.prelude_discarded_ms) {
         (_, Some(_)) => Some(true),

@@ -102,7 +102,8 @@ pub(super) struct Collector<'s> {
     /// parent of every member interned, see [`Collector::closure_of`].
     pub(super) closures: FxHashMap<*const c_void, bool>,
     pub(super) diagnostics: Vec<Diagnostic>,
-    /// libclang loaded a precompiled header for the unit.
+    /// libclang loaded the unit's prelude (the only precompiled header
+    /// it is given: the command's own are dropped, see `command`).
     pub(super) used_prelude: bool,
     /// The message of the first panic inside a callback.
     pub(super) panicked: Option<String>,
