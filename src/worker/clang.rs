@@ -97,8 +97,11 @@ mod collector;
 mod ffi;
 mod macros;
 
-use self::collector::*;
-use self::ffi::*;
+use self::collector::{
+    abort_query, on_declaration, on_diagnostic, on_entered_main_file, on_imported_ast_file,
+    on_included_file, on_reference, parsed_content, path_key, Collector, FileState,
+};
+use self::ffi::{c_argv, c_string, file_path, take_string, Index, IndexAction, TranslationUnit};
 
 /// Bound on the walk up semantic parents, against a malformed AST looping.
 const MAX_SCOPE_DEPTH: usize = 256;

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::ffi::*;
+use super::ffi::{
+    borrowed_str, c_slice, expansion_offset, extent, file_path, first_child, idx_line_column,
+    spelling_location, take_string, Spelled,
+};
 use super::{Scope, MAX_SCOPE_DEPTH, ROLE_MASK};
 use crate::protocol::{
     role, Base, Decl, Diagnostic, FileIndex, Include, Override, Reference, SeenFile, Symbol,

@@ -38,10 +38,9 @@ use std::ptr;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::collector::{panic_message, parsed_content, Collector};
+use super::ffi::{extent, file_path, line_column, take_string};
 use super::ClangError;
-use super::{
-    extent, file_path, line_column, panic_message, parsed_content, take_string, Collector,
-};
 use crate::protocol::{role, Decl, Reference, Symbol, SymbolRef};
 
 /// A signature longer than this is cut (at a character boundary) and ends

@@ -1,7 +1,9 @@
 //! The worker's libclang tests: real libclang on fixture files in a
 //! temporary directory.
 
-use super::collector::*;
+use super::collector::{
+    alias_keywords, lambda_introducers, move_into_lambdas, prune_symbols, spells, LambdaBody,
+};
 use super::*;
 use crate::protocol::{
     Base, Decl, FileIndex, Include, Override, Reference, Span, Symbol, SymbolRef,
