@@ -243,9 +243,9 @@ impl Indexer {
         unsafe {
             // `excludeDeclarationsFromPCH`: a walk of a unit's cursor (the
             // macro walk, see `macros`) visits only what the unit itself
-            // parsed, not the 16,000 preprocessing entities of the
-            // precompiled standard library, which it would read back one by
-            // one (a tenth of LevelDB's build time, docs/benchmarks.md).
+            // parsed, not the 16,000 preprocessing entities of its
+            // prelude, which it would read back one by one (a tenth of
+            // LevelDB's build time, docs/benchmarks.md).
             let index = clang_createIndex(1, 0);
             if index.is_null() {
                 return Err(ClangError::Create("clang_createIndex"));

@@ -751,7 +751,7 @@ fn a_main_file_that_configures_the_library_is_parsed_once_as_written() {
 fn macros_the_commands_own_include_tests_do_not_count() {
     // The command includes cfg.h first, which tests FAST; a header of
     // the unit defines it. As written, cfg.h is read before that
-    // definition too, so the precompiled header changes nothing.
+    // definition too, so the prelude changes nothing.
     let mut f = Fixture::new(&[
         (
             "cfg.h",
