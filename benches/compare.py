@@ -5,8 +5,8 @@ For each corpus (prepared by benches/fetch-corpora.sh) it runs, one after
 another, on the same compile_commands.json and with the same parallelism:
 
   indexer  `indexer build --full -j N --json ...`: the thing under test.
-  no-pch   the same with `--no-pch`: the plain parse the precompiled
-           standard library must never lose to (issue 15).
+  no-prelude  the same with `--no-prelude`: the plain parse the prelude
+           (the standard library precompiled) must never lose to (issue 15).
   floor    `clang -fsyntax-only` on every unique unit, N at a time: what
            parsing every unit in full costs.  A reference rather than a hard
            limit: an indexer that skips the bodies of headers it has already
@@ -581,14 +581,14 @@ def summarize(samples: list[dict], keys_max: tuple[str, ...] = ()) -> dict:
 
 
 def round_ratios(samples: dict[str, list[dict]]) -> dict:
-    """indexer / clangd, indexer / floor and indexer / no-pch, wall and CPU, per round.
+    """indexer / clangd, indexer / floor and indexer / no-prelude, wall and CPU, per round.
 
     The host's speed drifts by tens of percent within minutes; the tools of
     one round ran back to back, so their ratio is steadier than the ratio of
     medians taken over all rounds.  Returns per-round lists and their medians.
     """
     out = {}
-    for ref in ("clangd", "floor", "nopch"):
+    for ref in ("clangd", "floor", "noprelude"):
         pairs = list(zip(samples["indexer"], samples[ref]))
         if not pairs:
             continue
@@ -640,9 +640,9 @@ def print_table(name: str, res: dict, jobs: int, repeat: int) -> None:
                      fmt(r["cpu_s"], ".1f"),
                      indexer_rss(s),
                      mib(r["db_bytes"])])
-    if "nopch" in res:
-        r = res["nopch"]
-        rows.append(["indexer --no-pch", "", fmt(r["wall_s"], ".1f"),
+    if "noprelude" in res:
+        r = res["noprelude"]
+        rows.append(["indexer --no-prelude", "", fmt(r["wall_s"], ".1f"),
                      fmt(res["units"] / r["wall_s"], ".2f"), ratio(r["wall_s"]),
                      fmt(r["cpu_s"], ".1f"), indexer_rss(r["summary"]), mib(r["db_bytes"])])
     if "floor" in res:
@@ -658,7 +658,7 @@ def print_table(name: str, res: dict, jobs: int, repeat: int) -> None:
                      fmt(r["cpu_s"], ".1f"), mib(r["peak_rss_bytes"]), mib(r["index_bytes"])])
 
     notes = []
-    for tool in ("indexer", "nopch", "floor", "clangd"):
+    for tool in ("indexer", "noprelude", "floor", "clangd"):
         r = res.get(tool)
         if r:
             bad = [o for o, w in zip(r["other_cpu_s_runs"], r["wall_s_runs"]) if is_skewed(o, w)]
@@ -672,7 +672,7 @@ def print_table(name: str, res: dict, jobs: int, repeat: int) -> None:
           f"-j {jobs}, median of {repeat} ==")
     for row in [head, ["-" * w for w in widths]] + rows:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-    for ref in ("clangd", "floor", "nopch"):
+    for ref in ("clangd", "floor", "noprelude"):
         wall = res.get("ratios", {}).get(f"indexer_vs_{ref}_wall_runs")
         if wall:
             cpu = res["ratios"].get(f"indexer_vs_{ref}_cpu_runs", [])
@@ -681,9 +681,9 @@ def print_table(name: str, res: dict, jobs: int, repeat: int) -> None:
                   + (f"; CPU {', '.join(f'{x:.2f}x' for x in cpu)}" if cpu else ""))
     if "indexer" in res:
         s = res["indexer"]["summary"]
-        print(f"indexer: {fmt(s.get('units_with_pch'), '')} units used the precompiled library, "
-              f"{fmt(s.get('pch_fallbacks'), '')} parsed again as written "
-              f"({fmt(s.get('pch_discarded_s'), '.1f')} s discarded)")
+        print(f"indexer: {fmt(s.get('units_with_prelude'), '')} units used their prelude, "
+              f"{fmt(s.get('prelude_fallbacks'), '')} parsed again as written "
+              f"({fmt(s.get('prelude_discarded_s'), '.1f')} s discarded)")
     for n in notes:
         print(n)
 
@@ -700,8 +700,8 @@ def main() -> int:
     ap.add_argument("--json", nargs="?", const="-", metavar="FILE",
                     help="write all figures as JSON to FILE, or to stdout instead of the tables")
     ap.add_argument("--no-indexer", dest="indexer_on", action="store_false", help="skip the indexer")
-    ap.add_argument("--no-pch-run", dest="nopch_on", action=argparse.BooleanOptionalAction, default=True,
-                    help="also run the indexer with --no-pch, right after it (default: on)")
+    ap.add_argument("--no-prelude-run", dest="noprelude_on", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run the indexer with --no-prelude, right after it (default: on)")
     ap.add_argument("--no-floor", dest="floor_on", action="store_false", help="skip the clang -fsyntax-only floor")
     ap.add_argument("--clangd", action=argparse.BooleanOptionalAction, default=True,
                     help="run clangd's background index (default: on)")
@@ -765,7 +765,7 @@ def main() -> int:
 
     try:
         for corpus in corpora:
-            samples: dict[str, list[dict]] = {"indexer": [], "nopch": [], "floor": [], "clangd": []}
+            samples: dict[str, list[dict]] = {"indexer": [], "noprelude": [], "floor": [], "clangd": []}
             # Runs are interleaved so that drift in the machine's state (page
             # cache, thermal, neighbours: this host's speed moves by tens of
             # percent within minutes) spreads evenly: the indexer and clangd
@@ -775,15 +775,15 @@ def main() -> int:
             for rep in range(args.repeat):
                 if args.repeat > 1:
                     log(f"{corpus.name}: run {rep + 1}/{args.repeat}")
-                order = ["indexer", "nopch", "clangd"] if rep % 2 == 0 else ["clangd", "nopch", "indexer"]
+                order = ["indexer", "noprelude", "clangd"] if rep % 2 == 0 else ["clangd", "noprelude", "indexer"]
                 for tool in order + ["floor"]:
                     if tool == "indexer" and args.indexer_on:
                         samples["indexer"].append(measured_run(run_indexer, binary, corpus, args.jobs, args.keep, []))
                         log(f"{corpus.name}: indexer {samples['indexer'][-1]['wall_s']:.1f}s")
-                    elif tool == "nopch" and args.indexer_on and args.nopch_on:
-                        samples["nopch"].append(measured_run(
-                            run_indexer, binary, corpus, args.jobs, args.keep, ["--no-pch"]))
-                        log(f"{corpus.name}: indexer --no-pch {samples['nopch'][-1]['wall_s']:.1f}s")
+                    elif tool == "noprelude" and args.indexer_on and args.noprelude_on:
+                        samples["noprelude"].append(measured_run(
+                            run_indexer, binary, corpus, args.jobs, args.keep, ["--no-prelude"]))
+                        log(f"{corpus.name}: indexer --no-prelude {samples['noprelude'][-1]['wall_s']:.1f}s")
                     elif tool == "clangd" and args.clangd:
                         samples["clangd"].append(measured_run(
                             run_clangd, corpus, args.jobs, args.clangd_bin, args.clangd_timeout,
@@ -803,8 +803,8 @@ def main() -> int:
                     vals = [x["summary"].get(k) for x in samples["indexer"] if x["summary"].get(k) is not None]
                     if vals:
                         s[k] = max(vals)
-            if samples["nopch"]:
-                res["nopch"] = summarize(samples["nopch"], ("tree_peak_rss_bytes",))
+            if samples["noprelude"]:
+                res["noprelude"] = summarize(samples["noprelude"], ("tree_peak_rss_bytes",))
             if samples["floor"]:
                 res["floor"] = summarize(samples["floor"], ("peak_rss_bytes",))
             if samples["clangd"]:

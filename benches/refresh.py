@@ -12,8 +12,9 @@ copy of the source tree with `indexer build --full -j 2`, then measures:
                units include: how many units it re-indexes, and the time
   N units      (with --units N...) after appending a comment to N sources of
                the compile command most units share: the refresh's time with
-               the precompiled standard library and with --no-pch (a second
-               index of the copy, built with --no-pch, gets the same edits)
+               the prelude (the standard library precompiled) and with
+               --no-prelude (a second index of the copy, built with
+               --no-prelude, gets the same edits)
 
 Edits go to a copy (under a temporary directory) so that the fetched corpus
 stays pristine for the other benchmarks. Timings are medians of --repeat runs.
@@ -90,7 +91,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--indexer", type=Path, default=REPO / "target/release/indexer")
     parser.add_argument("--units", type=int, nargs="*", default=[], metavar="N",
-                        help="also edit N sources of one command, with and without --no-pch")
+                        help="also edit N sources of one command, with and without --no-prelude")
     args = parser.parse_args()
     if not args.indexer.exists():
         sys.exit(f"{args.indexer} is missing: run `cargo build --release` first")
@@ -146,24 +147,24 @@ def main() -> None:
             if not args.units:
                 continue
             plain_db = Path(tmp) / "plain.db"
-            build(args.indexer, copy, plain_db, full=True, extra=("--no-pch",))
+            build(args.indexer, copy, plain_db, full=True, extra=("--no-prelude",))
             # Both indexes are current before the edits.
             build(args.indexer, copy, db)
             sources = largest_command(compdb)
             for units in args.units:
-                with_pch, without = [], []
+                with_prelude, without = [], []
                 for n in range(args.repeat):
                     for source in sources[:units]:
                         append_comment(source, n)
                     s = build(args.indexer, copy, db)
-                    p = build(args.indexer, copy, plain_db, extra=("--no-pch",))
+                    p = build(args.indexer, copy, plain_db, extra=("--no-prelude",))
                     assert s["indexed"] == p["indexed"] == units, (s, p)
-                    with_pch.append((s["wall_s"], s["units_with_pch"]))
+                    with_prelude.append((s["wall_s"], s["units_with_prelude"]))
                     without.append(p["wall_s"])
                 print(f"{name}: {units} units of one command edited: "
-                      f"{med(t for t, _ in with_pch):.2f} s, --no-pch {med(without):.2f} s "
-                      f"(runs: {', '.join(f'{t:.2f} ({u} with the header)' for t, u in with_pch)}; "
-                      f"--no-pch {', '.join(f'{t:.2f}' for t in without)})", flush=True)
+                      f"{med(t for t, _ in with_prelude):.2f} s, --no-prelude {med(without):.2f} s "
+                      f"(runs: {', '.join(f'{t:.2f} ({u} with the header)' for t, u in with_prelude)}; "
+                      f"--no-prelude {', '.join(f'{t:.2f}' for t in without)})", flush=True)
 
 
 if __name__ == "__main__":

@@ -388,7 +388,7 @@ def print_report(r: dict) -> None:
     print(f"  full build      wall {fb['wall_s']:.1f} s, cpu {fb['cpu_s']:.1f} s "
           f"(other processes {fb['other_cpu_s']:.1f} s), exit {fb['exit_code']}")
     print(f"                  indexed {s.get('indexed')} of {s.get('files_total')}, failed {s.get('failed')}, "
-          f"units_with_pch {s.get('units_with_pch')}, pch_fallbacks {s.get('pch_fallbacks')}")
+          f"units_with_prelude {s.get('units_with_prelude')}, prelude_fallbacks {s.get('prelude_fallbacks')}")
     sup = fb["supervisor_sampled"]
     print(f"  supervisor      peak RSS {mib(s.get('supervisor_peak_rss_bytes'))} (summary); "
           f"sampled: VmRSS max {mib(sup['vmrss_peak_bytes'])}, VmHWM {mib(sup['vmhwm_bytes'])} "

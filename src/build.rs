@@ -135,11 +135,11 @@ pub struct Summary {
     pub workers_killed_for_memory: u64,
     pub workers_timed_out: u64,
     pub workers_crashed: u64,
-    pub units_with_pch: u64,
-    /// Units given the precompiled library that were parsed again as
-    /// written, and the seconds of the discarded parses.
-    pub pch_fallbacks: u64,
-    pub pch_discarded_s: f64,
+    pub units_with_prelude: u64,
+    /// Units given their prelude that were parsed again as written, and
+    /// the seconds of the discarded parses.
+    pub prelude_fallbacks: u64,
+    pub prelude_discarded_s: f64,
     /// Units whose compile command the command stage changed.
     pub adjusted_commands: u64,
     pub writer_busy_fraction: f64,
@@ -344,13 +344,14 @@ pub fn build(
         index::defer_query_indexes(&conn)?;
     }
     let preludes =
-        if !options.pch || options.index_system_headers || freshness.dirty < prelude::MIN_UNITS {
+        if !options.prelude || options.index_system_headers || freshness.dirty < prelude::MIN_UNITS
+        {
             None
         } else {
             match Preludes::create(db) {
                 Ok(preludes) => Some(preludes),
                 Err(e) => {
-                    observer.event(&Event::PchUnavailable {
+                    observer.event(&Event::PreludeUnavailable {
                         reason: crate::one_line(e.as_ref()),
                     });
                     None
@@ -439,9 +440,9 @@ pub fn build(
         workers_killed_for_memory: report.killed_for_memory,
         workers_timed_out: report.timed_out,
         workers_crashed: report.crashed,
-        units_with_pch: report.used_prelude,
-        pch_fallbacks: report.prelude_fallbacks,
-        pch_discarded_s: (report.prelude_discarded.as_secs_f64() * 1000.0).round() / 1000.0,
+        units_with_prelude: report.used_prelude,
+        prelude_fallbacks: report.prelude_fallbacks,
+        prelude_discarded_s: (report.prelude_discarded.as_secs_f64() * 1000.0).round() / 1000.0,
         adjusted_commands: freshness.adjusted,
         writer_busy_fraction: (writer_busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
             * 1000.0)

@@ -202,7 +202,7 @@ const KNOWN_WITHOUT_LEVEL: &[&str] = &[
 
 /// Extensions of the files clang's driver compiles as C++ sources (its
 /// `lookupTypeForExtension`): what a walk indexes as C++, and what may get
-/// the precompiled standard library. The one list of them.
+/// a prelude (see `prelude`). The one list of them.
 const CXX_SOURCE_EXTENSIONS: &[&str] = &["cc", "cp", "cpp", "CPP", "cxx", "CXX", "c++", "C++", "C"];
 
 /// Extensions the C driver already compiles as C++, sources and the rest:

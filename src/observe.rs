@@ -25,9 +25,9 @@ pub enum Event {
     /// Duplicate entries of the compilation database folded into their
     /// first one.
     Folded(u64),
-    /// The precompiled standard library could not be set up; every unit is
+    /// The preludes could not be set up; every unit is
     /// parsed as written. `reason` is the error, on one line.
-    PchUnavailable { reason: String },
+    PreludeUnavailable { reason: String },
     /// The workers are gone; what follows is recording the run.
     IndexingFinished,
     /// A cancellation came as indexing ended, too late to stop it: the

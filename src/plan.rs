@@ -29,8 +29,8 @@ const PAGE: i64 = 512;
 pub(crate) struct Task {
     pub request: IndexRequest,
     pub retry: bool,
-    /// The unit fell back from its command's precompiled library the last
-    /// time it was given one: it is parsed as written, once, instead of
+    /// The unit fell back from its command's prelude the last time it was
+    /// given one: it is parsed as written, once, instead of
     /// twice (issue 15).
     pub as_written: bool,
 }

@@ -1,36 +1,42 @@
-//! The precompiled standard library: which units share one, and where it
-//! lives.
+//! Preludes: which units share one, and where they live.
+//!
+//! A prelude is [`HEADER`], the common standard library headers,
+//! precompiled for one compile command and read ahead of each of its
+//! units. It is the index's own, unlike a precompiled header the project's
+//! build makes (`-include-pch`, CMake's `target_precompile_headers`),
+//! which `command` drops from the unit's arguments.
 //!
 //! A C++ unit spends much of its parse on the standard library headers it
 //! includes, the same ones, parsed the same way, in every unit (a C unit
 //! less so, but still much). A unit whose compile command (language,
 //! arguments and directory) matches an earlier unit's is therefore parsed
-//! with [`HEADER`], precompiled in its language once per command by the
-//! first worker that needs it (`worker::pch`), given as `-include-pch`.
+//! with a prelude, precompiled in its language once per command by the
+//! first worker that needs it (`worker::prelude`), given as `-include-pch`.
 //! Its include guards then turn the unit's own `#include <string>` into
 //! no-ops. On protobuf this takes a quarter to 30% off a full build, on
 //! LevelDB more than half (docs/benchmarks.md).
 //!
-//! This is not exactly the unit as written: the precompiled headers come
+//! This is not exactly the unit as written: the prelude's headers come
 //! first, so a unit sees their declarations even where it did not include
 //! them, and a macro the unit defines before including one of them no
 //! longer reaches it. A unit that gets errors this way (e.g. it defines a
 //! global `index`, which `<cstring>` also declares), or whose own files
-//! define a macro the library's headers test (`worker::directives`), is
+//! define a macro the prelude's headers test (`worker::directives`), is
 //! parsed again without. What remains: a unit that forgot to include a
 //! header of the set compiles anyway (its references resolve, the error is
 //! not reported), and unresolved calls in templates may list other
 //! candidates (protobuf: 2 of 366,613 references differ). A missing header
 //! does not count as an error here: it is missing as written too.
-//! `--no-pch` turns it off; it is off with `--index-system-headers`, whose
-//! declarations a precompiled header would hide.
+//! `--no-prelude` turns it off; it is off with `--index-system-headers`,
+//! whose declarations a prelude would hide.
 //!
 //! A command's first unit is parsed without, so a command used by one unit
 //! only never pays for precompiling; nor does a build with fewer than
-//! [`MIN_UNITS`] units to index. The files live in `<db>.pch/`, which
+//! [`MIN_UNITS`] units to index. The files live in `<db>.pch/` (named for
+//! clang's precompiled header files they hold), which
 //! exists only during a build: it is made afresh at the start and removed at
 //! the end. Memory stays bounded: at most [`MAX_COMMANDS`] commands are
-//! remembered and [`MAX_PRELUDES`] headers built; units beyond that are
+//! remembered and [`MAX_PRELUDES`] preludes built; units beyond that are
 //! parsed without.
 
 use std::fs;
@@ -54,7 +60,7 @@ use crate::protocol::{IndexRequest, Language, Prelude};
 /// also uses for its own functions: a unit that defines such a name
 /// without including the header would get a conflict, and a second parse.
 pub(crate) const HEADER: &str = "\
-// Precompiled by indexer for the units of one compile command (see prelude.rs).
+// The prelude indexer precompiles for the units of one compile command (see prelude.rs).
 #if defined(__cplusplus) && __cplusplus >= 201103L
 #include <algorithm>
 #include <array>
@@ -120,37 +126,37 @@ pub(crate) const HEADER: &str = "\
 #endif
 ";
 
-/// Precompiled headers per build: each takes about 5.6 MB of disk
+/// Preludes per build: each takes about 5.6 MB of disk
 /// (protobuf's, with libstdc++ 12).
 const MAX_PRELUDES: usize = 64;
 /// Compile commands remembered to spot the second unit of each.
 const MAX_COMMANDS: usize = 4096;
 /// Units of one command parsed again as written after which the command's
-/// units stop getting a header, when they outnumber those that used it: a
+/// units stop getting a prelude, when they outnumber those that used it: a
 /// unit that falls back is parsed twice, and where most of a command's
-/// units do (they define a macro the library tests, say), the header made
+/// units do (they define a macro the prelude tests, say), the prelude made
 /// builds up to twice as slow (issue 15).
 const FALLBACKS_TO_GIVE_UP: u32 = 3;
 /// A build with fewer units to index parses them all as written: building
-/// a header costs a worker as long as parsing a few units, which a small
+/// a prelude costs a worker as long as parsing a few units, which a small
 /// refresh does not win back (LevelDB: 4 units edited took 0.57 s with,
 /// 0.38 s without; 8 units 0.62 against 0.66 s; docs/benchmarks.md).
 pub(crate) const MIN_UNITS: u64 = 8;
 
-/// The supervisor's side: decides, per unit, which precompiled header it
-/// uses, and owns the directory they are built in.
+/// The supervisor's side: decides, per unit, which prelude it uses, and
+/// owns the directory they are built in.
 pub(crate) struct Preludes {
     dir: PathBuf,
     header: String,
-    /// Commands seen once; their next unit gets a header.
+    /// Commands seen once; their next unit gets a prelude.
     seen: FxHashSet<u64>,
-    /// Commands with a header, and how their units fared with it.
+    /// Commands with a prelude, and how their units fared with it.
     chosen: FxHashMap<u64, Tally>,
     /// Commands whose units fell back too often: parsed as written.
     given_up: FxHashSet<u64>,
 }
 
-/// How the units of one command fared with its header.
+/// How the units of one command fared with its prelude.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
     used: u32,
@@ -180,7 +186,7 @@ impl Preludes {
         })
     }
 
-    /// Sets the request's precompiled header, if it gets one.
+    /// Sets the request's prelude, if it gets one.
     pub(crate) fn assign(&mut self, request: &mut IndexRequest) {
         request.prelude = None;
         let Some(language) = language(request) else {
@@ -215,10 +221,10 @@ impl Preludes {
 }
 
 impl Preludes {
-    /// Notes how a unit `assign` gave a header fared: it `used` it, or it
+    /// Notes how a unit `assign` gave a prelude fared: it `used` it, or it
     /// `fell_back` to a parse as written. A command whose units fell back
     /// [`FALLBACKS_TO_GIVE_UP`] times, more often than they used it, gets
-    /// no header for the rest of the build.
+    /// no prelude for the rest of the build.
     pub(crate) fn record(&mut self, request: &IndexRequest, used: bool, fell_back: bool) {
         let Some(prelude) = &request.prelude else {
             return;
@@ -246,7 +252,7 @@ impl Drop for Preludes {
 /// precompiled header or modules of their own (libclang takes one
 /// `-include-pch`), as clang's driver decides it: `-x`, else the file's
 /// extension; `None` for the others (Objective-C, CUDA, headers without
-/// `-x`), which get no precompiled library.
+/// `-x`), which get no prelude.
 fn language(request: &IndexRequest) -> Option<Language> {
     let mut language = None;
     let mut gxx = false;
@@ -277,7 +283,7 @@ fn language(request: &IndexRequest) -> Option<Language> {
     }
 }
 
-/// Units with equal keys can share a precompiled header: same language,
+/// Units with equal keys can share a prelude: same language,
 /// same directory (relative `-I` paths) and same arguments apart from the
 /// source file.
 fn command_key(request: &IndexRequest, language: Language) -> u64 {

@@ -81,14 +81,15 @@ pub(crate) struct IndexRequest {
     /// Working directory for relative paths in `args`.
     pub directory: String,
     pub args: Vec<String>,
-    /// The shared precompiled standard library to parse the unit with, if
-    /// its compile command has one (see `prelude`).
+    /// The prelude to parse the unit with, if its compile command has one
+    /// (see `crate::prelude`).
     pub prelude: Option<Prelude>,
 }
 
-/// Where a unit's precompiled standard library lives. The first worker
-/// that needs it builds it from `header` with the unit's own arguments;
-/// `pch` and the files next to it are shared by all workers of the build.
+/// Where a unit's prelude lives. The first worker that needs it builds it
+/// from `header` with the unit's own arguments; `pch`, the prelude as
+/// clang's precompiled header file, and the files next to it are shared by
+/// all workers of the build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Prelude {
     pub header: String,
@@ -97,7 +98,7 @@ pub(crate) struct Prelude {
     pub language: Language,
 }
 
-/// The language of a unit that can have a precompiled library.
+/// The language of a unit that can have a prelude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum Language {
     C,
@@ -165,11 +166,11 @@ pub(crate) struct SeenFile {
 pub(crate) struct UnitIndex {
     pub unit: UnitId,
     pub parse_ms: u32,
-    /// Whether libclang parsed the unit with its precompiled standard
-    /// library (rather than without one, or falling back after errors).
+    /// Whether libclang parsed the unit with its prelude (rather than
+    /// without one, or falling back after errors).
     pub used_prelude: bool,
-    /// Set when the unit was given its precompiled standard library but
-    /// parsed again as written (errors, or a macro the library tests): the
+    /// Set when the unit was given its prelude but parsed again as written
+    /// (errors, or a macro the prelude tests): the
     /// milliseconds of the discarded first parse (included in `parse_ms`).
     pub prelude_discarded_ms: Option<u32>,
     /// Resident-minus-shared bytes of the worker after this unit.

@@ -43,10 +43,10 @@ CREATE TABLE units (
     -- JSON array of what the command stage (command.rs) changed in the
     -- compile command as written, one sentence each; NULL if nothing.
     changes     TEXT,
-    -- 1 when the unit, the last time it was given its command's precompiled
-    -- library, had to be parsed again as written: later builds parse it as
-    -- written at once. Reset when every unit is indexed anew (--full, a
-    -- new libclang).
+    -- 1 when the unit, the last time it was given its command's prelude
+    -- (the precompiled standard library), had to be parsed again as
+    -- written: later builds parse it as written at once. Reset when every
+    -- unit is indexed anew (--full, a new libclang).
     prelude_fell_back INTEGER NOT NULL DEFAULT 0
 );
 -- The dispatch queue reads pending units in this order, a page at a time,

@@ -101,15 +101,15 @@ pub(crate) struct Supervisor<'a> {
     ending: Option<Ending>,
     started: Instant,
     observer: &'a mut dyn Observer,
-    /// `None` when units are parsed without a precompiled standard library.
+    /// `None` when units are parsed without a prelude.
     preludes: Option<Preludes>,
 }
 
 impl<'a> Supervisor<'a> {
     /// `index` is a read connection used to decide which headers are
     /// current; `writer` receives every result; `prestarted`, if any,
-    /// joins the pool as its first worker; `preludes`, if any, gives units
-    /// their precompiled standard library.
+    /// joins the pool as its first worker; `preludes`, if any, decides
+    /// which units get a prelude.
     pub(crate) fn new(
         config: Config,
         queue: Queue,

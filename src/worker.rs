@@ -14,7 +14,7 @@
 mod clang;
 mod comments;
 mod directives;
-mod pch;
+mod prelude;
 
 use std::io::{self, BufReader, BufWriter};
 

@@ -37,10 +37,10 @@ pub struct BuildSettings {
     pub index_system_headers: bool,
     /// Also index parameters and local variables.
     pub index_locals: bool,
-    /// Give units of a repeated compile command a precompiled standard
-    /// library (see docs/ARCHITECTURE.md); `false` parses every unit as
-    /// written.
-    pub pch: bool,
+    /// Give units of a repeated compile command their prelude, the common
+    /// standard library headers precompiled once per command (see
+    /// docs/ARCHITECTURE.md); `false` parses every unit as written.
+    pub prelude: bool,
     /// Replace a worker after this many units [default: 1000].
     pub files_per_worker: Option<u32>,
     /// Kill a worker stuck this long on one unit [default: 300 s].
@@ -76,7 +76,7 @@ impl BuildSettings {
             retry_failed: false,
             index_system_headers: false,
             index_locals: false,
-            pch: true,
+            prelude: true,
             files_per_worker: None,
             tu_timeout: None,
             worker_rss_limit: None,
@@ -138,7 +138,7 @@ impl BuildSettings {
             retry_failed: self.retry_failed,
             index_system_headers: self.index_system_headers,
             index_locals: self.index_locals,
-            pch: self.pch,
+            prelude: self.prelude,
             files_per_worker: self
                 .files_per_worker
                 .unwrap_or(DEFAULT_FILES_PER_WORKER)
@@ -175,7 +175,7 @@ pub struct BuildOptions {
     pub(crate) retry_failed: bool,
     pub(crate) index_system_headers: bool,
     pub(crate) index_locals: bool,
-    pub(crate) pch: bool,
+    pub(crate) prelude: bool,
     pub(crate) files_per_worker: u32,
     pub(crate) tu_timeout: Duration,
     pub(crate) tu_timeout_given: bool,

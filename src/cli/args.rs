@@ -149,10 +149,13 @@ pub(crate) struct IndexingArgs {
     /// Also index parameters and the local variables of functions
     #[arg(long)]
     pub(crate) index_locals: bool,
-    /// Parse every unit exactly as written, without the standard library
-    /// precompiled once per compile command (slower; see docs/ARCHITECTURE.md)
-    #[arg(long)]
-    pub(crate) no_pch: bool,
+    /// Parse every unit exactly as written, without the prelude: the common
+    /// standard library headers, precompiled once per compile command
+    /// (slower; see docs/ARCHITECTURE.md)
+    // `--no-pch` was its name before the concept had one name (issue 16);
+    // scripts written for it keep working.
+    #[arg(long, alias = "no-pch")]
+    pub(crate) no_prelude: bool,
     /// Replace a worker after this many units
     #[arg(long, value_name = "N", default_value_t = DEFAULT_FILES_PER_WORKER)]
     pub(crate) files_per_worker: u32,
@@ -508,7 +511,7 @@ impl IndexingArgs {
             jobs: self.jobs,
             index_system_headers: self.index_system_headers,
             index_locals: self.index_locals,
-            pch: !self.no_pch,
+            prelude: !self.no_prelude,
             files_per_worker: Some(self.files_per_worker),
             tu_timeout: self.tu_timeout.map(Duration::from_secs),
             worker_rss_limit: self.worker_rss_limit,

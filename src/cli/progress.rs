@@ -136,8 +136,8 @@ impl Observer for Progress {
             Event::Folded(folded) => self.note(&format!(
                 "{folded} duplicate entries folded (each file is indexed once, with its first command)"
             )),
-            Event::PchUnavailable { reason } => self.note(&format!(
-                "warning: parsing every unit without a precompiled standard library: {reason}"
+            Event::PreludeUnavailable { reason } => self.note(&format!(
+                "warning: parsing every unit without a prelude (the precompiled standard library): {reason}"
             )),
             Event::IndexingFinished => self.finish(),
             // The command line ends the process on a signal outside the

@@ -165,21 +165,44 @@ pub(crate) fn infos(infos: &query::List<query::SymbolInfo>, as_json: bool) -> an
     Ok(())
 }
 
+/// Writes a tree the query library answered with, depth first, one node a
+/// line (`line` spells it, given its depth), indented two spaces per level
+/// from `depth`. Every tree command prints its nodes this way.
+fn tree<N>(
+    out: &mut impl Write,
+    nodes: &[N],
+    depth: usize,
+    children: fn(&N) -> &[N],
+    line: impl Fn(&N, usize) -> String + Copy,
+) -> std::io::Result<()> {
+    for node in nodes {
+        writeln!(
+            out,
+            "{:indent$}{}",
+            "",
+            line(node, depth),
+            indent = depth * 2
+        )?;
+        tree(out, children(node), depth + 1, children, line)?;
+    }
+    Ok(())
+}
+
 /// `outline`: an indented tree.
 pub(crate) fn outline(outline: &query::Outline, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(outline);
     }
-    fn write(
-        out: &mut impl Write,
-        nodes: &[query::OutlineNode],
-        depth: usize,
-    ) -> std::io::Result<()> {
-        for node in nodes {
-            writeln!(
-                out,
-                "{:indent$}{}:{}  {} {}{}",
-                "",
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", outline.file)?;
+    tree(
+        &mut out,
+        &outline.symbols.items,
+        1,
+        |node| &node.children,
+        |node, depth| {
+            format!(
+                "{}:{}  {} {}{}",
                 node.line,
                 node.column,
                 node.kind,
@@ -194,15 +217,9 @@ pub(crate) fn outline(outline: &query::Outline, as_json: bool) -> anyhow::Result
                     .filter(|_| node.kind != SymbolKind::Macro)
                     .map(|s| format!("  {s}"))
                     .unwrap_or_default(),
-                indent = depth * 2
-            )?;
-            write(out, &node.children, depth + 1)?;
-        }
-        Ok(())
-    }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", outline.file)?;
-    write(&mut out, &outline.symbols.items, 1)?;
+            )
+        },
+    )?;
     note_truncated(
         outline.symbols.items.len(),
         0,
@@ -255,37 +272,34 @@ pub(crate) fn hierarchy(h: &query::Hierarchy, as_json: bool) -> anyhow::Result<(
     if as_json {
         return json(h);
     }
-    fn write(
-        out: &mut impl Write,
-        nodes: &[query::HierarchyNode],
-        depth: usize,
-    ) -> std::io::Result<()> {
-        for node in nodes {
-            writeln!(
-                out,
-                "{:indent$}{} {}{}{}  {}",
-                "",
-                node.class.kind,
-                node.class.qualified_name,
-                if node.virtual_base { " (virtual)" } else { "" },
-                if node.cycle { " (cycle)" } else { "" },
-                place(&node.class),
-                indent = depth * 2
-            )?;
-            write(out, &node.children, depth + 1)?;
-        }
-        Ok(())
-    }
+    let write = |out: &mut std::io::StdoutLock<'_>, nodes: &[query::HierarchyNode]| {
+        tree(
+            out,
+            nodes,
+            2,
+            |node| &node.children,
+            |node, _| {
+                format!(
+                    "{} {}{}{}  {}",
+                    node.class.kind,
+                    node.class.qualified_name,
+                    if node.virtual_base { " (virtual)" } else { "" },
+                    if node.cycle { " (cycle)" } else { "" },
+                    place(&node.class),
+                )
+            },
+        )
+    };
     let mut out = std::io::stdout().lock();
     for root in &h.items {
         writeln!(out, "{}", row_line(&root.class))?;
         if let Some(bases) = &root.bases {
             writeln!(out, "  bases:")?;
-            write(&mut out, bases, 2)?;
+            write(&mut out, bases)?;
         }
         if let Some(derived) = &root.derived {
             writeln!(out, "  derived:")?;
-            write(&mut out, derived, 2)?;
+            write(&mut out, derived)?;
         }
     }
     if h.truncated {
@@ -299,22 +313,20 @@ pub(crate) fn uses(uses: &query::Uses, page: query::Page, as_json: bool) -> anyh
     if as_json {
         return json(uses);
     }
-    fn write(out: &mut impl Write, nodes: &[query::CallNode], depth: usize) -> std::io::Result<()> {
-        for node in nodes {
-            writeln!(
-                out,
-                "{:indent$}{}{}",
-                "",
-                row_line(&node.row),
-                if node.cycle { "  (cycle)" } else { "" },
-                indent = depth * 2
-            )?;
-            write(out, &node.children, depth + 1)?;
-        }
-        Ok(())
-    }
     let mut out = std::io::stdout().lock();
-    write(&mut out, &uses.items, 0)?;
+    tree(
+        &mut out,
+        &uses.items,
+        0,
+        |node| &node.children,
+        |node, _| {
+            format!(
+                "{}{}",
+                row_line(&node.row),
+                if node.cycle { "  (cycle)" } else { "" }
+            )
+        },
+    )?;
     note_truncated(uses.items.len(), page.offset, uses.total, uses.truncated);
     Ok(())
 }
@@ -361,25 +373,6 @@ pub(crate) fn includes(includes: &query::Includes, as_json: bool) -> anyhow::Res
     if as_json {
         return json(includes);
     }
-    fn write(
-        out: &mut impl Write,
-        nodes: &[query::IncludeNode],
-        depth: usize,
-    ) -> std::io::Result<()> {
-        for node in nodes {
-            writeln!(
-                out,
-                "{:indent$}{}  (line {}){}",
-                "",
-                node.file,
-                node.line,
-                if node.cycle { " (cycle)" } else { "" },
-                indent = depth * 2
-            )?;
-            write(out, &node.children, depth + 1)?;
-        }
-        Ok(())
-    }
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -391,7 +384,20 @@ pub(crate) fn includes(includes: &query::Includes, as_json: bool) -> anyhow::Res
             "is included by"
         }
     )?;
-    write(&mut out, &includes.tree.items, 1)?;
+    tree(
+        &mut out,
+        &includes.tree.items,
+        1,
+        |node| &node.children,
+        |node, _| {
+            format!(
+                "{}  (line {}){}",
+                node.file,
+                node.line,
+                if node.cycle { " (cycle)" } else { "" }
+            )
+        },
+    )?;
     if includes.tree.truncated {
         output::note("(the tree was cut at --limit files: pass --limit 0 for all)");
     }

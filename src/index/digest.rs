@@ -3,7 +3,7 @@
 //!
 //! Two indexes of the same sources hold the same content whatever the
 //! build's history (`-j`, interruptions, incremental refreshes, the
-//! precompiled standard library), and `indexer digest` shows it: tests and
+//! preludes), and `indexer digest` shows it: tests and
 //! benchmarks compare digests, and `--rows` lists the rows to diff. Left
 //! out is what records the history itself: ids, timings, costs, mtimes,
 //! the `runs` table, and `units.symbols` (which unit emitted a header's

@@ -42,7 +42,7 @@ impl PendingUnits {
 
     /// Up to `limit` units after `after` (a `(cost, id)`, `(i64::MAX, 0)`
     /// to start), most expensive first, each with its cost and keyset, and
-    /// whether it fell back from the precompiled library the last time it
+    /// whether it fell back from its prelude the last time it
     /// was given it.
     pub(crate) fn page(
         &self,

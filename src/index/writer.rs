@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
 
 use super::db::{hash_to_sql, now_s};
 use super::model::{Change, Dirtiness, QUARANTINE_FAILURES};
-use crate::protocol::{SeenFile, UnitId, UnitIndex};
+use crate::protocol::{SeenFile, Symbol, UnitId, UnitIndex};
 
 /// A transaction is committed once it holds this many rows...
 const COMMIT_ROWS: usize = 200_000;
@@ -121,6 +121,20 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
     Ok(stats)
 }
 
+/// The parameters of the statements that insert and update a symbol: the
+/// row's `key` (its id or USR), then its attributes, ?2 to ?7.
+fn attributes<'a>(key: &'a dyn ToSql, s: &'a Symbol) -> [&'a dyn ToSql; 7] {
+    [
+        key,
+        &s.name,
+        &s.qualified_name,
+        &s.kind,
+        &s.type_spelling,
+        &s.underlying_type,
+        &s.canonical_type,
+    ]
+}
+
 /// Stores one unit's results and returns the number of rows written.
 fn store_unit(
     tx: &Transaction<'_>,
@@ -179,27 +193,11 @@ fn store_unit(
             let id = match found {
                 Some((id, true)) => id,
                 Some((id, false)) => {
-                    rows += update.execute(params![
-                        id,
-                        s.name,
-                        s.qualified_name,
-                        s.kind,
-                        s.type_spelling,
-                        s.underlying_type,
-                        s.canonical_type
-                    ])?;
+                    rows += update.execute(attributes(&id, s))?;
                     id
                 }
                 None => {
-                    insert.execute(params![
-                        s.usr,
-                        s.name,
-                        s.qualified_name,
-                        s.kind,
-                        s.type_spelling,
-                        s.underlying_type,
-                        s.canonical_type
-                    ])?;
+                    insert.execute(attributes(&s.usr, s))?;
                     rows += 1;
                     tx.last_insert_rowid()
                 }
@@ -304,7 +302,7 @@ fn store_unit(
         }
     }
     let symbol_count: usize = index.files.iter().map(|f| f.decls.len()).sum();
-    // How the unit fared with the precompiled library, if it was given one;
+    // How the unit fared with its prelude, if it was given one;
     // a unit parsed as written without being given one keeps its record.
     let fell_back = match (index.used_prelude, index.prelude_discarded_ms) {
         (_, Some(_)) => Some(true),

@@ -47,7 +47,7 @@ pub(crate) struct Report {
     pub crashed: u64,
     pub worker_peak_rss: u64,
     pub worker_peak_resident: u64,
-    /// Units parsed with a precompiled standard library (see `prelude`).
+    /// Units parsed with their prelude (see `prelude`).
     pub used_prelude: u64,
     /// Units given one that were parsed again as written, and the time
     /// their discarded first parses took.

@@ -3,7 +3,7 @@
 //!
 //! A build reads the compilation database (or walks the project), the
 //! units' sources and every header they include; it writes the database,
-//! its journal, its lock and the precompiled headers beside it. Only the
+//! its journal, its lock and the preludes beside it. Only the
 //! first kind may start a build: an event on a path beginning with the
 //! database's path is the build's own and is never one (so a build can
 //! never start the next), and neither is anything under an `.indexer`

@@ -52,7 +52,7 @@ use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::directives;
-use super::pch::{Entry, Libraries, Library};
+use super::prelude::{Entry, KnownPreludes, PreludeContents};
 use crate::protocol::{role, IndexRequest, Language, Prelude, SeenFile, UnitIndex};
 
 /// `CXIndexOpt_SkipParsedBodiesInSession` lets libclang skip function
@@ -97,8 +97,11 @@ mod collector;
 mod ffi;
 mod macros;
 
-use self::collector::*;
-use self::ffi::*;
+use self::collector::{
+    abort_query, on_declaration, on_diagnostic, on_entered_main_file, on_imported_ast_file,
+    on_included_file, on_reference, parsed_content, path_key, Collector, FileState,
+};
+use self::ffi::{c_argv, c_string, file_path, take_string, Index, IndexAction, TranslationUnit};
 
 /// Bound on the walk up semantic parents, against a malformed AST looping.
 const MAX_SCOPE_DEPTH: usize = 256;
@@ -122,15 +125,15 @@ pub(crate) struct Scope {
 pub(crate) struct Indexer {
     // Fields drop in declaration order: the sessions before the index they
     // belong to, the library last.
-    /// The session of every unit parsed once, with the precompiled library
-    /// or as written.
+    /// The session of every unit parsed once, with its prelude or as
+    /// written.
     session: Session,
     /// The session of units parsed again as written after their attempt
-    /// with the precompiled library was discarded (see [`Indexer::index`]),
+    /// with the prelude was discarded (see [`Indexer::index`]),
     /// created at the first such unit.
     written: Option<Session>,
     index: Index,
-    libraries: Libraries,
+    preludes: KnownPreludes,
     scope: Scope,
     resource_dir: String,
     library: Arc<SharedLibrary>,
@@ -167,7 +170,7 @@ impl Session {
     }
 }
 
-/// Why libclang could not index a unit (or build a precompiled library):
+/// Why libclang could not index a unit (or build a prelude):
 /// the unit's failure reason, as the supervisor records it.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClangError {
@@ -206,10 +209,10 @@ pub(crate) enum ClangError {
     NoCudaInstallation,
     #[error("grant answered {answered} files for {seen} seen")]
     Grant { answered: usize, seen: usize },
-    /// The precompiled library's header had an error with the unit's
+    /// The prelude's header had an error with the unit's
     /// arguments (the first, as libclang spelled it).
     #[error("{0}")]
-    LibraryError(String),
+    PreludeError(String),
     #[error("libclang could not save it (CXSaveError {0})")]
     Save(CXSaveError),
 }
@@ -240,9 +243,9 @@ impl Indexer {
         unsafe {
             // `excludeDeclarationsFromPCH`: a walk of a unit's cursor (the
             // macro walk, see `macros`) visits only what the unit itself
-            // parsed, not the 16,000 preprocessing entities of the
-            // precompiled standard library, which it would read back one by
-            // one (a tenth of LevelDB's build time, docs/benchmarks.md).
+            // parsed, not the 16,000 preprocessing entities of its
+            // prelude, which it would read back one by one (a tenth of
+            // LevelDB's build time, docs/benchmarks.md).
             let index = clang_createIndex(1, 0);
             if index.is_null() {
                 return Err(ClangError::Create("clang_createIndex"));
@@ -252,7 +255,7 @@ impl Indexer {
                 session: Session::new(&index)?,
                 written: None,
                 index,
-                libraries: Libraries::default(),
+                preludes: KnownPreludes::default(),
                 scope,
                 resource_dir: resource_dir.to_owned(),
                 library,
@@ -291,20 +294,20 @@ impl Indexer {
         let prelude = match &request.prelude {
             Some(prelude) if !self.scope.system_headers => self
                 .prelude_files(prelude, request)
-                .filter(|(_, library)| !main_file_configures(&request.file, library)),
+                .filter(|(_, contents)| !main_file_configures(&request.file, contents)),
             _ => None,
         };
         let pch = prelude.as_ref().map(|(pch, _)| pch.as_str());
         let first = self.parse(&self.session, request, pch);
-        // A unit that fails or has errors with the standard library
-        // precompiled ahead of it (it defines a name the library also
-        // declares), or whose own files define a macro the library tests
-        // (which would have configured the library had it been read where
-        // the unit includes it), is parsed again as it is written, and only
-        // that parse counts.
+        // A unit that fails or has errors with the prelude ahead of it (it
+        // defines a name the standard library also declares), or whose own
+        // files define a macro the prelude tests (which would have
+        // configured the standard library had it been read where the unit
+        // includes it), is parsed again as it is written, and only that
+        // parse counts.
         let fallback = match (&first, &prelude) {
-            (Ok(attempt), Some((_, library))) => {
-                attempt.has_errors_but_missing_files() || attempt.configures(library)
+            (Ok(attempt), Some((_, contents))) => {
+                attempt.has_errors_but_missing_files() || attempt.configures(contents)
             }
             (Err(_), Some(_)) => true,
             (_, None) => false,
@@ -324,7 +327,7 @@ impl Indexer {
                 // libclang could not use the header at all: no later unit
                 // of this worker tries it again.
                 Err(_) => {
-                    self.libraries.reject(pch.unwrap_or_default());
+                    self.preludes.reject(pch.unwrap_or_default());
                     0
                 }
             };
@@ -343,7 +346,7 @@ impl Indexer {
             discarded_ms = Some(first_ms);
             (parsed, None)
         } else {
-            (first?, prelude.map(|(_, library)| library))
+            (first?, prelude.map(|(_, contents)| contents))
         };
 
         // SAFETY: `tu` is the live unit the collector's file handles belong to.
@@ -362,25 +365,25 @@ impl Indexer {
             return Err(ClangError::NoCudaInstallation);
         }
         let mut skipped = parsed.collector.skipped_files();
-        if let Some(library) = &prelude_files {
-            // The library headers the unit would have read as written,
-            // which it read through the precompiled header instead: listing
-            // them keeps the unit dirty when one changes, and its files the
-            // same as without the header.
-            let read = library.read_through(&seen);
+        if let Some(contents) = &prelude_files {
+            // The standard headers the unit would have read as written,
+            // which it read through the prelude instead: listing them keeps
+            // the unit dirty when one changes, and its files the same as
+            // without the prelude.
+            let read = contents.read_through(&seen);
             seen.extend(read);
-            // A project header inside the precompiled header (one the
+            // A project header inside the prelude (one the
             // command includes first, `-include config.h`) has its
             // declarations there, where the index does not walk them: this
             // unit has nothing to emit for it, as for a header whose bodies
             // it skipped, and a unit parsed as written emits it.
-            let in_library: FxHashSet<&str> =
-                library.files.iter().map(|f| f.path.as_str()).collect();
+            let in_prelude: FxHashSet<&str> =
+                contents.files.iter().map(|f| f.path.as_str()).collect();
             skipped.extend(
                 seen.iter()
                     .enumerate()
                     .skip(1)
-                    .filter(|(_, file)| !file.system && in_library.contains(file.path.as_str()))
+                    .filter(|(_, file)| !file.system && in_prelude.contains(file.path.as_str()))
                     .map(|(i, _)| i as u32),
             );
             skipped.sort_unstable();
@@ -414,8 +417,8 @@ impl Indexer {
         }
     }
 
-    /// Runs libclang on the unit in `session`, with the precompiled header
-    /// `pch` ahead of it if given.
+    /// Runs libclang on the unit in `session`, with the prelude `pch` (the
+    /// path of its precompiled header) ahead of it if given.
     fn parse<'s>(
         &self,
         session: &'s Session,
@@ -437,7 +440,7 @@ impl Indexer {
             diagnostic: Some(on_diagnostic),
             enteredMainFile: Some(on_entered_main_file),
             ppIncludedFile: Some(on_included_file),
-            // Called for the precompiled header; its declarations are not
+            // Called for the prelude; its declarations are not
             // walked again.
             importedASTFile: Some(on_imported_ast_file),
             startedTranslationUnit: None,
@@ -492,24 +495,23 @@ impl Indexer {
         })
     }
 
-    /// The path of the unit's precompiled standard library and what it was
-    /// built from, building it if no worker has yet; `None` when there is
-    /// none to use (it failed to build, or another worker is building it
-    /// right now).
+    /// The path of the unit's prelude and what it was built from, building
+    /// it if no worker has yet; `None` when there is none to use (it failed
+    /// to build, or another worker is building it right now).
     fn prelude_files(
         &mut self,
         prelude: &Prelude,
         request: &IndexRequest,
-    ) -> Option<(String, Arc<Library>)> {
-        let mut libraries = std::mem::take(&mut self.libraries);
-        // The reason a library could not be built is kept as text: the
-        // other workers of the build read it from disk (see `pch`).
-        let library = libraries.get(prelude, |out| {
+    ) -> Option<(String, Arc<PreludeContents>)> {
+        let mut preludes = std::mem::take(&mut self.preludes);
+        // The reason a prelude could not be built is kept as text: the
+        // other workers of the build read it from disk (see `prelude`).
+        let contents = preludes.get(prelude, |out| {
             self.build_prelude(request, &prelude.header, prelude.language, out)
                 .map_err(|e| e.to_string())
         });
-        self.libraries = libraries;
-        library.map(|library| (prelude.pch.clone(), library))
+        self.preludes = preludes;
+        contents.map(|contents| (prelude.pch.clone(), contents))
     }
 
     /// Precompiles `header` with the unit's arguments into `out`, with
@@ -521,7 +523,7 @@ impl Indexer {
         header: &str,
         language: Language,
         out: &Path,
-    ) -> Result<Library, ClangError> {
+    ) -> Result<PreludeContents, ClangError> {
         let header = c_string(header)?;
         let mut args = self.arguments(request)?;
         args.push(c_string("-x")?);
@@ -547,10 +549,10 @@ impl Indexer {
             );
             let tu = TranslationUnit(tu);
             if code != CXError_Success || tu.0.is_null() {
-                return Err(failure_reason(code, "the precompiled standard library"));
+                return Err(failure_reason(code, "the prelude"));
             }
             if let Some(error) = first_error(tu.0) {
-                return Err(ClangError::LibraryError(error));
+                return Err(ClangError::PreludeError(error));
             }
             let out = c_string(&out.to_string_lossy())?;
             let saved =
@@ -558,10 +560,10 @@ impl Indexer {
             if saved != CXSaveError_None {
                 return Err(ClangError::Save(saved));
             }
-            let mut library = library_read_by(tu.0);
-            library.includes = include_graph(tu.0, &library.files);
-            library.defined_macros = defined_macros(tu.0);
-            Ok(library)
+            let mut contents = contents_read_by(tu.0);
+            contents.includes = include_graph(tu.0, &contents.files);
+            contents.defined_macros = defined_macros(tu.0);
+            Ok(contents)
         }
     }
 
@@ -597,14 +599,14 @@ impl Drop for Indexer {
     }
 }
 
-/// Whether the unit's main file defines or undefines a macro the
-/// precompiled library tests, which would make its parse with the library
-/// a discarded attempt (see [`Parsed::configures`]): read before parsing,
+/// Whether the unit's main file defines or undefines a macro the prelude
+/// tests, which would make its parse with the prelude a discarded attempt (see [`Parsed::configures`]): read before parsing,
 /// so such a unit is parsed once, as written. Its headers are known only
 /// after a parse; a file that cannot be read is left to libclang to report.
-fn main_file_configures(path: &str, library: &Library) -> bool {
+fn main_file_configures(path: &str, contents: &PreludeContents) -> bool {
     std::fs::read(path).is_ok_and(|text| {
-        directives::first_defined(&text, &library.tested_macros, &library.defined_macros).is_some()
+        directives::first_defined(&text, &contents.tested_macros, &contents.defined_macros)
+            .is_some()
     })
 }
 
@@ -618,7 +620,7 @@ struct Parsed<'s> {
 impl Parsed<'_> {
     /// Whether the unit has an error, other than a missing file. A header
     /// that is not there (a generated one, in a build tree that was only
-    /// configured) is missing with or without the precompiled library:
+    /// configured) is missing with or without the prelude:
     /// parsing again as written would give the same error, at the cost of a
     /// second parse of every such unit.
     fn has_errors_but_missing_files(&self) -> bool {
@@ -637,15 +639,15 @@ impl Parsed<'_> {
     }
 
     /// Whether one of the unit's own files (not a system header) defines or
-    /// undefines a macro the `library` tests (see
+    /// undefines a macro the prelude tests (see
     /// [`directives::first_defined`]). A file the command includes first
-    /// (`-include config.h`) is read through the precompiled header, which
-    /// was built after it too, and is not among them.
-    fn configures(&self, library: &Library) -> bool {
+    /// (`-include config.h`) is read through the prelude, which was built
+    /// after it too, and is not among them.
+    fn configures(&self, contents: &PreludeContents) -> bool {
         self.project_files().any(|state| {
             // SAFETY: the handles belong to the live `tu`.
             let text = unsafe { parsed_content(self.tu.0, state.handle, &state.path) };
-            directives::first_defined(&text, &library.tested_macros, &library.defined_macros)
+            directives::first_defined(&text, &contents.tested_macros, &contents.defined_macros)
                 .is_some()
         })
     }
@@ -665,12 +667,12 @@ impl Parsed<'_> {
     }
 }
 
-/// Every `#include` directive among the library's `files`, as indices
+/// Every `#include` directive among the prelude's `files`, as indices
 /// into them: also those a header's include guard made no-ops, which
 /// `clang_getInclusions` (first inclusions only) leaves out, so that a unit
 /// can list the headers it would read as written (see
-/// `pch::Library::read_through`). They come from the detailed
-/// preprocessing record the library is built with (for its macros, see
+/// `prelude::PreludeContents::read_through`). They come from the detailed
+/// preprocessing record the prelude is built with (for its macros, see
 /// `macros`), which units parsed with it do not walk (`Indexer::new`).
 unsafe fn include_graph(tu: CXTranslationUnit, files: &[SeenFile]) -> Vec<(u32, u32)> {
     extern "C" fn visit(
@@ -741,10 +743,7 @@ unsafe fn first_error(tu: CXTranslationUnit) -> Option<String> {
     })
 }
 
-/// Every file `tu` (the precompiled library) read except its main file, as
-/// the protocol reports them, each once, the inclusion tree (one entry each
-/// time a file was entered), and the macros the files test.
-/// The names of the macros a precompiled header's unit defines, the
+/// The names of the macros a prelude's unit defines, the
 /// compiler's and the command line's included: its preprocessing entities
 /// come first among the cursor's children.
 unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
@@ -771,7 +770,10 @@ unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
     names
 }
 
-unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
+/// Every file `tu` (a prelude) read except its main file, as the protocol
+/// reports them, each once, the inclusion tree (one entry each time a file
+/// was entered), and the macros the files test.
+unsafe fn contents_read_by(tu: CXTranslationUnit) -> PreludeContents {
     extern "C" fn visit(
         file: CXFile,
         stack: *mut CXSourceLocation,
@@ -835,7 +837,7 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
         // the unit's own code as written too, so the unit's files cannot
         // configure it: only what the header itself includes ahead of the
         // unit can be configured by it (wxWidgets' units define macros its
-        // headers test, and lost the precompiled header for nothing).
+        // headers test, and lost the prelude for nothing).
         if !entered_by_command {
             configurable.insert(index);
         }
@@ -852,7 +854,7 @@ unsafe fn library_read_by(tu: CXTranslationUnit) -> Library {
         let text = parsed_content(tu, handles[index as usize], &file.path);
         directives::tested_macros(&text, &mut tested_macros);
     }
-    Library {
+    PreludeContents {
         files,
         tested_macros,
         defined_macros: FxHashSet::default(),

@@ -1,17 +1,17 @@
 //! Preprocessor directives read from source text, without a preprocessor.
 //!
-//! A unit parsed with the precompiled standard library (see `prelude`) sees
-//! the library as configured by its command line only: a macro the unit's
+//! A unit parsed with its prelude (see `prelude`) sees the standard
+//! library as configured by its command line only: a macro the unit's
 //! own files define before including it (`_GLIBCXX_USE_CXX11_ABI`,
 //! `_XOPEN_SOURCE`, `_GLIBCXX_DEBUG`, ...) no longer reaches it, often
 //! without any error. The worker therefore learns which macros the
-//! library's headers test ([`tested_macros`]) and parses a unit as written
+//! prelude's headers test ([`tested_macros`]) and parses a unit as written
 //! when one of its project files defines or undefines one of them
 //! ([`first_defined`]).
 //!
 //! Reading text rather than asking libclang keeps this cheap, and errs on
 //! the safe side: a directive in a comment or in a branch that is not taken
-//! still counts, which costs that unit the precompiled header, nothing more.
+//! still counts, which costs that unit the prelude, nothing more.
 
 use rustc_hash::FxHashSet;
 

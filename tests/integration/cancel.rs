@@ -14,8 +14,8 @@ const UNITS: i64 = 36;
 
 /// `UNITS` units that each include a few heavy standard headers, so each
 /// takes a few hundred milliseconds to parse; indexed by walking the project.
-/// `<regex>`, `<future>` and `<filesystem>` are not in the precompiled
-/// standard library (see `prelude.rs`), so units stay slow with it.
+/// `<regex>`, `<future>` and `<filesystem>` are not in the prelude (see
+/// `prelude.rs`), so units stay slow with it.
 fn slow_project() -> Project {
     let project = Project::new();
     project.write(

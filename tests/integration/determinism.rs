@@ -1,15 +1,15 @@
 //! One index whatever the build's history: a full build, the same with
 //! `-j 1`, a build interrupted and resumed, a refresh whose edits end in
-//! the same sources and a build without the precompiled standard library
-//! all leave the same content (`indexer digest`, every row spelled with
-//! USRs and paths). Issue 14.
+//! the same sources and a build without preludes (the standard library
+//! precompiled) all leave the same content (`indexer digest`, every row
+//! spelled with USRs and paths). Issue 14.
 
 use std::time::Duration;
 
 use crate::util::{self, Project};
 
-/// Units of one compile command: enough for the precompiled standard
-/// library (`prelude::MIN_UNITS`).
+/// Units of one compile command: enough for a prelude
+/// (`prelude::MIN_UNITS`).
 const UNITS: usize = 10;
 
 /// A C++ project whose units disagree on what libclang computes lazily:
@@ -81,12 +81,12 @@ fn build_into(project: &Project, name: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn jobs_and_the_precompiled_library_do_not_change_the_index() {
+fn jobs_and_the_prelude_do_not_change_the_index() {
     let project = project();
     let summary = project.build(&["-j", "2"]);
     assert_eq!(summary["indexed"], UNITS, "{summary}");
     assert!(
-        summary["units_with_pch"].as_u64().unwrap() >= 1,
+        summary["units_with_prelude"].as_u64().unwrap() >= 1,
         "the precompiled library is used: {summary}"
     );
     let full = util::digest(&project, &project.db());
@@ -110,7 +110,7 @@ fn jobs_and_the_precompiled_library_do_not_change_the_index() {
         let one = build_into(&project, "j1.db", &["-j", "1", "--full"]);
         util::assert_same_digest("-j 2 and -j 1", &full, &one);
     }
-    let plain = build_into(&project, "plain.db", &["-j", "2", "--no-pch"]);
+    let plain = build_into(&project, "plain.db", &["-j", "2", "--no-prelude"]);
     util::assert_same_digest("with and without the precompiled library", &full, &plain);
 }
 
@@ -201,11 +201,11 @@ fn a_refresh_whose_edits_are_undone_holds_the_index_of_a_full_build() {
 }
 
 /// A header the command includes first (`-include cfg.h`) is inside the
-/// precompiled library, where the index does not walk its declarations: a
-/// unit parsed with the library must leave it to one parsed as written
+/// prelude, where the index does not walk its declarations: a unit parsed
+/// with the prelude must leave it to one parsed as written
 /// (each command's first unit is), or the header is stored empty. Here the
 /// first unit is held up (it allocates and touches 2 GiB first), so the
-/// units parsed with the library finish first: before the fix, `cfg.h`
+/// units parsed with the prelude finish first: before the fix, `cfg.h`
 /// was stored without a declaration.
 #[test]
 fn a_header_the_command_includes_first_is_emitted_by_a_unit_parsed_as_written() {
@@ -214,7 +214,7 @@ fn a_header_the_command_includes_first_is_emitted_by_a_unit_parsed_as_written() 
         "include/cfg.h",
         "#pragma once\nint cfg_value();\nstruct Config { int level; };\n",
     );
-    // The largest file: dispatched first, so parsed without the library.
+    // The largest file: dispatched first, so parsed without the prelude.
     project.write(
         "src/big.cpp",
         &format!(
@@ -243,7 +243,7 @@ fn a_header_the_command_includes_first_is_emitted_by_a_unit_parsed_as_written() 
         "{summary}"
     );
     assert!(
-        summary["units_with_pch"].as_u64().unwrap() >= 1,
+        summary["units_with_prelude"].as_u64().unwrap() >= 1,
         "{summary}"
     );
     assert_eq!(
@@ -254,19 +254,19 @@ fn a_header_the_command_includes_first_is_emitted_by_a_unit_parsed_as_written() 
         ["Config", "Config::level", "cfg_value"]
     );
     let full = util::digest(&project, &project.db());
-    let plain = build_into(&project, "plain.db", &["-j", "2", "--no-pch"]);
+    let plain = build_into(&project, "plain.db", &["-j", "2", "--no-prelude"]);
     util::assert_same_digest("with and without the precompiled library", &full, &plain);
 }
 
-/// Issue 15: units whose headers define a macro the precompiled library
-/// tests (`_XOPEN_SOURCE`, which glibc's `<features.h>` reads) are parsed
-/// again as written, twice the work (a main file that does is seen before
-/// parsing, and parsed once). After three such fallbacks of one
-/// command, more than its units that used the library, the command's other
-/// units are parsed as written at once; the summary counts the fallbacks
-/// and the time they discarded, and the index is the one `--no-pch` gives.
+/// Issue 15: units whose headers define a macro the prelude tests
+/// (`_XOPEN_SOURCE`, which glibc's `<features.h>` reads) are parsed again
+/// as written, twice the work (a main file that does is seen before
+/// parsing, and parsed once). After three such fallbacks of one command,
+/// more than its units that used the prelude, the command's other units
+/// are parsed as written at once; the summary counts the fallbacks and the
+/// time they discarded, and the index is the one `--no-prelude` gives.
 #[test]
-fn a_command_whose_units_fall_back_stops_getting_the_library() {
+fn a_command_whose_units_fall_back_stops_getting_the_prelude() {
     let project = Project::new();
     project.write("src/xopen.h", "#define _XOPEN_SOURCE 700\n");
     let mut units = Vec::new();
@@ -283,26 +283,26 @@ fn a_command_whose_units_fall_back_stops_getting_the_library() {
     // One worker: units finish in dispatch order, so the count is exact.
     let summary = project.build(&["-j", "1"]);
     assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(summary["units_with_pch"], 0, "{summary}");
-    assert_eq!(summary["pch_fallbacks"], 3, "{summary}");
+    assert_eq!(summary["units_with_prelude"], 0, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 3, "{summary}");
     assert!(
-        summary["pch_discarded_s"].as_f64().unwrap() > 0.0,
+        summary["prelude_discarded_s"].as_f64().unwrap() > 0.0,
         "{summary}"
     );
     let full = util::digest(&project, &project.db());
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
     util::assert_same_digest("with and without the precompiled library", &full, &plain);
 }
 
-/// Issue 15: C units get a precompiled library of their own (the C part of
-/// the header, precompiled as C), and the index is the one `--no-pch`
+/// Issue 15: C units get a prelude of their own (the C part of the
+/// header, precompiled as C), and the index is the one `--no-prelude`
 /// gives. A header's fallback definition of a macro the library defines
 /// (`#ifndef R_OK`, as libgit2 has it) does not count as configuring the
 /// library. A unit that defines a name the C headers declare without
 /// including them (`getpid`, from `<unistd.h>`) gets an error with the
-/// library ahead of it, and is parsed again as written.
+/// prelude ahead of it, and is parsed again as written.
 #[test]
-fn c_units_use_a_precompiled_library_of_their_own() {
+fn c_units_use_a_prelude_of_their_own() {
     let project = c_project();
     // One worker: units finish in dispatch order (largest first), so the
     // counts are exact: the first unit goes without, the clash falls back.
@@ -312,15 +312,15 @@ fn c_units_use_a_precompiled_library_of_their_own() {
         (&serde_json::json!(UNITS), &serde_json::json!(0)),
         "{summary}"
     );
-    assert_eq!(summary["units_with_pch"], UNITS - 2, "{summary}");
-    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
+    assert_eq!(summary["units_with_prelude"], UNITS - 2, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
     assert_eq!(
         project.column("SELECT count(*) FROM diagnostics"),
         ["0"],
         "no unit keeps an error"
     );
     let full = util::digest(&project, &project.db());
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
     util::assert_same_digest("with and without the precompiled library", &full, &plain);
 }
 
@@ -331,7 +331,7 @@ fn c_units_use_a_precompiled_library_of_their_own() {
 fn a_unit_that_fell_back_is_parsed_once_when_indexed_again() {
     let project = c_project();
     let summary = project.build(&["-j", "1"]);
-    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
 
     // Every unit edited (a refresh of fewer units builds no library).
     for k in 1..UNITS {
@@ -342,10 +342,10 @@ fn a_unit_that_fell_back_is_parsed_once_when_indexed_again() {
     util::edit(&project, "src/clash.c", "int getpid = 3;\n/* edited */\n");
     let summary = project.build(&["-j", "1"]);
     assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(summary["units_with_pch"], UNITS - 2, "{summary}");
-    assert_eq!(summary["pch_fallbacks"], 0, "{summary}");
+    assert_eq!(summary["units_with_prelude"], UNITS - 2, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-pch"]);
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
     util::assert_same_digest(
         "with the record and without the precompiled library",
         &util::digest(&project, &project.db()),
@@ -353,7 +353,7 @@ fn a_unit_that_fell_back_is_parsed_once_when_indexed_again() {
     );
 
     let summary = project.build(&["-j", "1", "--full"]);
-    assert_eq!(summary["pch_fallbacks"], 1, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
 }
 
 /// Units of one C command including `util.h` (stdio, string, unistd, a

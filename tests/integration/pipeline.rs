@@ -586,9 +586,9 @@ fn json_summary_and_query_rows_have_the_documented_keys() {
         "workers_killed_for_memory",
         "workers_timed_out",
         "workers_crashed",
-        "units_with_pch",
-        "pch_fallbacks",
-        "pch_discarded_s",
+        "units_with_prelude",
+        "prelude_fallbacks",
+        "prelude_discarded_s",
         "adjusted_commands",
         "writer_busy_fraction",
     ]
@@ -952,8 +952,8 @@ fn a_worker_that_cannot_load_libclang_stops_the_build() {
     assert_eq!(status["units_pending"], 3, "{status}");
 }
 
-/// Eight C++ units of one compile command (enough for a precompiled
-/// header), all using the standard library.
+/// Eight C++ units of one compile command (enough for a prelude), all
+/// using the standard library.
 fn library_users() -> Project {
     let project = Project::new();
     project.write(
@@ -982,18 +982,19 @@ fn the_standard_library_is_precompiled_per_command_without_changing_the_index() 
     let summary = project.build(&["-j", "2"]);
     assert_eq!(summary["indexed"], 8, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");
-    // The command's first unit goes without; the others use the header
+    // The command's first unit goes without; the others use the prelude
     // once it is built (one may go without while it is being built).
-    let with_pch = summary["units_with_pch"].as_u64().unwrap();
-    assert!((1..=7).contains(&with_pch), "{summary}");
+    let with_prelude = summary["units_with_prelude"].as_u64().unwrap();
+    assert!((1..=7).contains(&with_prelude), "{summary}");
     assert!(
         !project.path(".indexer/index.db.pch").exists(),
         "the precompiled headers are removed after the build"
     );
 
     let plain_db = project.path("plain.db");
+    // `--no-pch`, `--no-prelude`'s earlier name, still turns it off.
     let plain = project.build(&["-j", "2", "--no-pch", "--db", plain_db.to_str().unwrap()]);
-    assert_eq!(plain["units_with_pch"], 0, "{plain}");
+    assert_eq!(plain["units_with_prelude"], 0, "{plain}");
     let with = util::snapshot(&project);
     let without = util::snapshot_db(&project, &plain_db);
     assert!(with == without, "{}", util::snapshot_diff(&with, &without));
@@ -1003,7 +1004,7 @@ fn the_standard_library_is_precompiled_per_command_without_changing_the_index() 
     );
 
     // Every unit still depends on the library headers it read through the
-    // precompiled header, and the next build finds nothing changed.
+    // prelude, and the next build finds nothing changed.
     let units_without_dep = project.count(
         "SELECT count(*) FROM units u WHERE NOT EXISTS (
              SELECT 1 FROM unit_deps d JOIN files f ON f.id = d.file_id
@@ -1021,14 +1022,14 @@ fn the_standard_library_is_precompiled_per_command_without_changing_the_index() 
     }
     let small = project.build(&["-j", "2"]);
     assert_eq!(small["indexed"], 2, "{small}");
-    assert_eq!(small["units_with_pch"], 0, "{small}");
+    assert_eq!(small["units_with_prelude"], 0, "{small}");
 }
 
 #[test]
 fn a_unit_that_configures_the_library_is_indexed_as_written() {
     // Eight units share a compile command; the smallest, dispatched last
     // (most expensive first), chooses the old string ABI in a project
-    // header. With the library precompiled ahead of it, it would compile
+    // header. With the prelude ahead of it, it would compile
     // without an error and name `std::__cxx11::basic_string` throughout.
     let project = Project::new();
     project.write(
@@ -1055,7 +1056,7 @@ fn a_unit_that_configures_the_library_is_indexed_as_written() {
     assert_eq!(summary["indexed"], 8, "{summary}");
     // The first unit goes without the header, the second builds it, and
     // from then on every unit uses it but old.cpp, parsed as written.
-    assert_eq!(summary["units_with_pch"], 6, "{summary}");
+    assert_eq!(summary["units_with_prelude"], 6, "{summary}");
     let size_of = |unit: &str| {
         project.column(&format!(
             "SELECT s.usr FROM refs r JOIN symbols s ON s.id = r.symbol_id
@@ -1069,7 +1070,13 @@ fn a_unit_that_configures_the_library_is_indexed_as_written() {
     assert!(!old[0].contains("@__cxx11@"), "{old:?}");
 
     let plain_db = project.path("plain.db");
-    project.build(&["-j", "1", "--no-pch", "--db", plain_db.to_str().unwrap()]);
+    project.build(&[
+        "-j",
+        "1",
+        "--no-prelude",
+        "--db",
+        plain_db.to_str().unwrap(),
+    ]);
     let with = util::snapshot(&project);
     let without = util::snapshot_db(&project, &plain_db);
     assert!(with == without, "{}", util::snapshot_diff(&with, &without));

@@ -404,10 +404,9 @@ pub fn digest(project: &Project, db: &Path) -> String {
 }
 
 /// Asserts that two digests are equal, showing the rows that differ, but
-/// for the one known difference: a unit parsed with the precompiled
-/// standard library may list clang's `__stddef_max_align_t.h` among its
-/// files though it does not read it as written (see
-/// `worker::pch::Library::read_through`); those rows, and the `files` and
+/// for the one known difference: a unit parsed with its prelude may list
+/// clang's `__stddef_max_align_t.h` among its files though it does not
+/// read it as written (see `worker::prelude::PreludeContents::read_through`); those rows, and the `files` and
 /// `unit_deps` totals they change, are left out of the comparison. Every
 /// other row is compared.
 #[track_caller]

@@ -168,14 +168,7 @@ fn tree(
     options: CallOptions,
 ) -> Result<Uses, QueryError> {
     let (rows, total) = level(conn, way, &ids, options.roles, Some(options.page))?;
-    let mut budget = Budget {
-        left: if options.max_nodes == 0 {
-            usize::MAX
-        } else {
-            options.max_nodes
-        },
-        cut: false,
-    };
+    let mut budget = Budget::new(options.max_nodes);
     let mut path = ids.clone();
     let items = grow(
         conn,

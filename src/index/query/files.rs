@@ -145,17 +145,11 @@ pub(crate) fn outline(
             },
         });
     }
-    let total = flat.len() as u64;
-    let flat: Vec<Flat> = flat
-        .into_iter()
-        .skip(page.offset)
-        .take(if page.limit == 0 {
-            usize::MAX
-        } else {
-            page.limit
-        })
-        .collect();
-    let shown = flat.len();
+    let List {
+        items: flat,
+        total,
+        truncated,
+    } = page.of(flat);
     let index: HashMap<i64, usize> = flat.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
     let parent: Vec<Option<usize>> = flat
         .iter()
@@ -198,7 +192,7 @@ pub(crate) fn outline(
         symbols: List {
             items,
             total,
-            truncated: (page.offset + shown) < total as usize,
+            truncated,
         },
     })
 }
@@ -355,15 +349,7 @@ pub(crate) fn includes(
         "SELECT DISTINCT i.included_id, i.line, f.path, f.is_system FROM includes i JOIN files f ON f.id = i.included_id
          WHERE i.file_id = ?1 ORDER BY i.line, f.path"
     };
-    let cap = if page.limit == 0 {
-        usize::MAX
-    } else {
-        page.limit
-    };
-    let mut budget = Budget {
-        left: cap,
-        cut: false,
-    };
+    let mut budget = Budget::new(page.limit);
     let mut path_ids = vec![file_id];
     let items = include_level(conn, sql, file_id, depth.max(1), &mut path_ids, &mut budget)?;
     let total = count(&items) as u64;
@@ -380,11 +366,19 @@ pub(crate) fn includes(
 
 /// How many more nodes a tree may take, and whether it was cut.
 pub(super) struct Budget {
-    pub(super) left: usize,
+    left: usize,
     pub(super) cut: bool,
 }
 
 impl Budget {
+    /// A budget of `nodes` (0: no cap).
+    pub(super) fn new(nodes: usize) -> Budget {
+        Budget {
+            left: if nodes == 0 { usize::MAX } else { nodes },
+            cut: false,
+        }
+    }
+
     /// Takes one node, if any is left.
     pub(super) fn take(&mut self) -> bool {
         if self.left == 0 {

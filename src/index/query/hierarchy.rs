@@ -89,14 +89,7 @@ pub(crate) fn hierarchy(
     if classes.is_empty() {
         return Err(QueryError::NotAClass(class.to_owned()));
     }
-    let mut budget = Budget {
-        left: if options.max_nodes == 0 {
-            usize::MAX
-        } else {
-            options.max_nodes
-        },
-        cut: false,
-    };
+    let mut budget = Budget::new(options.max_nodes);
     const UP: &str =
         "SELECT DISTINCT b.base_id, b.is_virtual FROM bases b JOIN symbols s ON s.id = b.base_id
                       WHERE b.derived_id = ?1 ORDER BY s.qualified_name, s.usr";

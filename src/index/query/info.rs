@@ -153,17 +153,22 @@ fn one(conn: &Connection, id: i64) -> rusqlite::Result<SymbolInfo> {
             .map(|other| describe(conn, other))
             .collect()
     };
+    // The symbols related to this one through `table`, both ways: those in
+    // column `to` of its rows where it is `from`, then the reverse.
+    let both_ways = |table: &str, from: &str, to: &str| -> rusqlite::Result<_> {
+        let sql = |from: &str, to: &str| {
+            format!(
+                "SELECT DISTINCT t.{to} FROM {table} t JOIN symbols s ON s.id = t.{to}
+                 WHERE t.{from} = ?1 ORDER BY s.qualified_name, s.usr"
+            )
+        };
+        Ok((
+            Some(described(&sql(from, to))?),
+            Some(described(&sql(to, from))?),
+        ))
+    };
     let (bases, derived) = if class {
-        (
-            Some(described(
-                "SELECT DISTINCT b.base_id FROM bases b JOIN symbols s ON s.id = b.base_id
-                 WHERE b.derived_id = ?1 ORDER BY s.qualified_name, s.usr",
-            )?),
-            Some(described(
-                "SELECT DISTINCT b.derived_id FROM bases b JOIN symbols s ON s.id = b.derived_id
-                 WHERE b.base_id = ?1 ORDER BY s.qualified_name, s.usr",
-            )?),
-        )
+        both_ways("bases", "derived_id", "base_id")?
     } else {
         (None, None)
     };
@@ -175,16 +180,7 @@ fn one(conn: &Connection, id: i64) -> rusqlite::Result<SymbolInfo> {
             | SymbolKind::FunctionTemplate
     );
     let (overrides, overridden_by) = if method {
-        (
-            Some(described(
-                "SELECT DISTINCT o.overridden_id FROM overrides o JOIN symbols s ON s.id = o.overridden_id
-                 WHERE o.method_id = ?1 ORDER BY s.qualified_name, s.usr",
-            )?),
-            Some(described(
-                "SELECT DISTINCT o.method_id FROM overrides o JOIN symbols s ON s.id = o.method_id
-                 WHERE o.overridden_id = ?1 ORDER BY s.qualified_name, s.usr",
-            )?),
-        )
+        both_ways("overrides", "method_id", "overridden_id")?
     } else {
         (None, None)
     };

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::ffi::*;
+use super::ffi::{
+    borrowed_str, c_slice, expansion_offset, extent, file_path, first_child, idx_line_column,
+    spelling_location, take_string, Spelled,
+};
 use super::{Scope, MAX_SCOPE_DEPTH, ROLE_MASK};
 use crate::index::model::SymbolKind;
 use crate::protocol::{
@@ -103,7 +106,8 @@ pub(super) struct Collector<'s> {
     /// parent of every member interned, see [`Collector::closure_of`].
     pub(super) closures: FxHashMap<*const c_void, bool>,
     pub(super) diagnostics: Vec<Diagnostic>,
-    /// libclang loaded a precompiled header for the unit.
+    /// libclang loaded the unit's prelude (the only precompiled header
+    /// it is given: the command's own are dropped, see `command`).
     pub(super) used_prelude: bool,
     /// The message of the first panic inside a callback.
     pub(super) panicked: Option<String>,
@@ -591,20 +595,10 @@ impl<'s> Collector<'s> {
             container: holder,
         });
 
-        extern "C" fn find_body(
-            child: CXCursor,
-            _parent: CXCursor,
-            found: CXClientData,
-        ) -> CXChildVisitResult {
-            if child.kind == CXCursor_CompoundStmt {
-                // SAFETY: `found` is the cursor passed below, alive for the call.
-                unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
-            }
-            CXChildVisit_Continue
-        }
-        let mut body: Option<CXCursor> = None;
-        clang_visitChildren(expr, find_body, (&mut body as *mut Option<CXCursor>).cast());
-        let range = clang_getCursorExtent(body?);
+        // The body is the lambda's one compound statement; its captures and
+        // parameters come before it.
+        let body = first_child(expr, |child| child.kind == CXCursor_CompoundStmt)?;
+        let range = clang_getCursorExtent(body);
         let start = spelling_location(clang_getRangeStart(range));
         let end = spelling_location(clang_getRangeEnd(range));
         (start.file == at.file && end.file == at.file).then_some(LambdaBody {
@@ -1020,26 +1014,7 @@ pub(super) unsafe fn alias_types(
 
 /// The alias an alias template declares.
 pub(super) unsafe fn alias_of_template(cursor: CXCursor) -> Option<CXCursor> {
-    extern "C" fn find_alias(
-        child: CXCursor,
-        _parent: CXCursor,
-        found: CXClientData,
-    ) -> CXChildVisitResult {
-        if child.kind == CXCursor_TypeAliasDecl {
-            // SAFETY: `found` is the cursor passed below, alive for the call.
-            unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
-            CXChildVisit_Break
-        } else {
-            CXChildVisit_Continue
-        }
-    }
-    let mut alias: Option<CXCursor> = None;
-    clang_visitChildren(
-        cursor,
-        find_alias,
-        (&mut alias as *mut Option<CXCursor>).cast(),
-    );
-    alias
+    first_child(cursor, |child| child.kind == CXCursor_TypeAliasDecl)
 }
 
 /// The spelling of a declaration's type, the same in every unit that sees
@@ -1167,25 +1142,11 @@ pub(super) fn lambda_name(at: &Spelled) -> String {
 /// The `operator()` of a lambda's class (a function template for a
 /// generic lambda).
 pub(super) unsafe fn call_operator(class: CXCursor) -> Option<CXCursor> {
-    extern "C" fn find(
-        child: CXCursor,
-        _parent: CXCursor,
-        found: CXClientData,
-    ) -> CXChildVisitResult {
-        if matches!(child.kind, CXCursor_CXXMethod | CXCursor_FunctionTemplate)
+    first_child(class, |child| {
+        matches!(child.kind, CXCursor_CXXMethod | CXCursor_FunctionTemplate)
             // SAFETY: a cursor handed to the visitor is valid during the call.
             && unsafe { take_string(clang_getCursorSpelling(child)) } == "operator()"
-        {
-            // SAFETY: `found` is the cursor passed below, alive for the call.
-            unsafe { *found.cast::<Option<CXCursor>>() = Some(child) };
-            CXChildVisit_Break
-        } else {
-            CXChildVisit_Continue
-        }
-    }
-    let mut operator: Option<CXCursor> = None;
-    clang_visitChildren(class, find, (&mut operator as *mut Option<CXCursor>).cast());
-    operator
+    })
 }
 
 pub(super) fn is_function_like(kind: CXCursorKind) -> bool {

@@ -169,6 +169,37 @@ pub(super) unsafe fn extent(cursor: CXCursor) -> Span {
     }
 }
 
+/// The first child of `cursor` that is `wanted`.
+pub(super) unsafe fn first_child(
+    cursor: CXCursor,
+    wanted: fn(CXCursor) -> bool,
+) -> Option<CXCursor> {
+    struct Search {
+        wanted: fn(CXCursor) -> bool,
+        found: Option<CXCursor>,
+    }
+    extern "C" fn visit(
+        child: CXCursor,
+        _parent: CXCursor,
+        search: CXClientData,
+    ) -> CXChildVisitResult {
+        // SAFETY: `search` is the one passed below, alive for the walk.
+        let search = unsafe { &mut *search.cast::<Search>() };
+        if (search.wanted)(child) {
+            search.found = Some(child);
+            CXChildVisit_Break
+        } else {
+            CXChildVisit_Continue
+        }
+    }
+    let mut search = Search {
+        wanted,
+        found: None,
+    };
+    clang_visitChildren(cursor, visit, (&mut search as *mut Search).cast());
+    search.found
+}
+
 /// Where a location is in a file: its file, line, column and byte offset.
 /// libclang 14's spelling location is a macro argument's own place, and
 /// the place of the expansion for what a macro's body wrote.

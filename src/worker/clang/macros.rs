@@ -22,8 +22,8 @@
 //!   references like any other, and a system header's definitions are
 //!   declarations only with `--index-system-headers`, like other system
 //!   symbols.
-//! - The precompiled standard library is built with a preprocessing record
-//!   too: it holds the library's, the command line's and the compiler's
+//! - The prelude is built with a preprocessing record too: it holds the
+//!   standard library's, the command line's and the compiler's
 //!   macros, and clang records no expansion of a macro whose definition it
 //!   has no record of. The workers' index excludes its entities from walks
 //!   (`excludeDeclarationsFromPCH`), so that they are not read back.
@@ -38,10 +38,9 @@ use std::ptr;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::collector::{panic_message, parsed_content, Collector};
+use super::ffi::{extent, file_path, line_column, take_string};
 use super::ClangError;
-use super::{
-    extent, file_path, line_column, panic_message, parsed_content, take_string, Collector,
-};
 use crate::index::model::SymbolKind;
 use crate::protocol::{role, Decl, Reference, Symbol, SymbolRef};
 
@@ -175,8 +174,8 @@ impl Walk<'_, '_> {
     }
 
     /// The index of the file `loc` is in, if the unit collects data there.
-    /// A file the callbacks never reported was read by the precompiled
-    /// header, not by this unit (the header's own main file, say): the
+    /// A file the callbacks never reported was read by the prelude, not
+    /// by this unit (the prelude's own main file, say): the
     /// walk does not visit its entities (see `Indexer::new`), and were it
     /// to, they would not make that file one of the unit's.
     unsafe fn file_of(&mut self, loc: CXSourceLocation, in_system: bool) -> Option<u32> {
@@ -228,7 +227,7 @@ impl Walk<'_, '_> {
         }
         let path = match self.collector.file_by_handle.get(&file) {
             Some(&index) => Cow::Borrowed(self.collector.files[index as usize].path.as_str()),
-            // A header read through the precompiled header only.
+            // A header read through the prelude only.
             None => Cow::Owned(file_path(file).0),
         };
         let signature = signature(self.tu, definition, file, &path);

@@ -1,7 +1,9 @@
 //! The worker's libclang tests: real libclang on fixture files in a
 //! temporary directory.
 
-use super::collector::*;
+use super::collector::{
+    alias_keywords, lambda_introducers, move_into_lambdas, prune_symbols, spells, LambdaBody,
+};
 use super::*;
 use crate::index::model::SymbolKind;
 use crate::protocol::{
@@ -105,7 +107,7 @@ impl Fixture {
         (seen, result)
     }
 
-    /// Has units parsed with the standard library precompiled.
+    /// Has units parsed with a prelude.
     fn with_prelude(mut self) -> Fixture {
         let header = self.path("prelude.hpp");
         std::fs::write(&header, crate::prelude::HEADER).unwrap();
@@ -522,8 +524,7 @@ fn located_refs(unit: &UnitIndex, seen: &[SeenFile]) -> Vec<(String, u32, u32, S
 
 /// Uses of the library, of a project macro, of one of the library's
 /// (`EXIT_SUCCESS`) and of one defined on the command line (`FROM_FLAG`,
-/// see [`uses_the_library`]): the precompiled library holds the latter
-/// two.
+/// see [`uses_the_library`]): the prelude holds the latter two.
 const USES_THE_LIBRARY: [(&str, &str); 2] = [
     (
         "shape.h",
@@ -549,7 +550,7 @@ fn uses_the_library() -> Fixture {
 }
 
 #[test]
-fn a_precompiled_standard_library_changes_nothing_in_the_index() {
+fn a_prelude_changes_nothing_in_the_index() {
     let (plain_seen, plain) = uses_the_library().index("main.cpp");
     let mut f = uses_the_library().with_prelude();
     let (seen, unit) = f.index("main.cpp");
@@ -567,7 +568,7 @@ fn a_precompiled_standard_library_changes_nothing_in_the_index() {
         usrs(&unit).iter().any(|usr| usr.contains("basic_string")),
         "references into the library are kept"
     );
-    // Macros too, those the precompiled header defines included.
+    // Macros too, those the prelude defines included.
     let expansions = |u: &UnitIndex, seen: &[SeenFile]| {
         let mut expansions: Vec<_> = located_refs(u, seen)
             .into_iter()
@@ -610,7 +611,7 @@ fn a_precompiled_standard_library_changes_nothing_in_the_index() {
     };
     // But for one header: the library includes `<cstddef>`, whose
     // `stddef.h` includes it, and the unit includes `stddef.h` only
-    // for `size_t` (see `pch::Library::read_through`).
+    // for `size_t` (see `prelude::PreludeContents::read_through`).
     let extra: Vec<String> = paths(&seen)
         .into_iter()
         .filter(|p| !paths(&plain_seen).contains(p))
@@ -632,7 +633,7 @@ fn a_precompiled_standard_library_changes_nothing_in_the_index() {
 }
 
 #[test]
-fn a_precompiled_header_libclang_cannot_read_is_done_without() {
+fn a_prelude_libclang_cannot_read_is_done_without() {
     let mut f = uses_the_library().with_prelude();
     let pch = f.prelude.as_ref().unwrap().pch.clone();
     std::fs::write(&pch, "not a precompiled header").unwrap();
@@ -650,7 +651,7 @@ fn a_precompiled_header_libclang_cannot_read_is_done_without() {
 }
 
 #[test]
-fn a_unit_at_odds_with_the_precompiled_library_is_parsed_as_written() {
+fn a_unit_at_odds_with_the_prelude_is_parsed_as_written() {
     // `<cstring>` declares a function `index`; this unit never includes it.
     let mut f = Fixture::new(&[("main.cpp", "int index = 1;\nint main() { return index; }\n")])
         .with_prelude();
@@ -702,7 +703,7 @@ fn units_parsed_again_share_a_session_of_their_own() {
 fn a_unit_that_configures_the_library_is_parsed_as_written() {
     // The old string ABI, chosen by a project header as a config.h
     // would: `std::string` is then not `std::__cxx11::basic_string`.
-    // With the library precompiled ahead nothing is an error (the
+    // With the prelude ahead nothing is an error (the
     // redefinition is a warning), yet every reference would name the
     // other class.
     let uses_size = "#include <string>\nstd::string name;\nauto n = name.size();\n";
@@ -751,7 +752,7 @@ fn a_main_file_that_configures_the_library_is_parsed_once_as_written() {
 fn macros_the_commands_own_include_tests_do_not_count() {
     // The command includes cfg.h first, which tests FAST; a header of
     // the unit defines it. As written, cfg.h is read before that
-    // definition too, so the precompiled header changes nothing.
+    // definition too, so the prelude changes nothing.
     let mut f = Fixture::new(&[
         (
             "cfg.h",
@@ -814,12 +815,11 @@ fn a_missing_header_does_not_cost_a_second_parse() {
 }
 
 #[test]
-fn a_header_the_command_includes_first_configures_the_precompiled_library_too() {
+fn a_header_the_command_includes_first_configures_the_prelude_too() {
     // `-include config.h` puts the old string ABI ahead of everything,
-    // the precompiled library included (it is built with the unit's
-    // arguments), so the unit reads config.h through the precompiled
-    // header: it uses the header, sees the ABI it asked for, and still
-    // depends on config.h.
+    // the prelude included (it is built with the unit's arguments), so
+    // the unit reads config.h through the prelude: it uses the prelude,
+    // sees the ABI it asked for, and still depends on config.h.
     let mut f = Fixture::new(&[
         ("config.h", "#define _GLIBCXX_USE_CXX11_ABI 0\n"),
         (

@@ -1,9 +1,10 @@
-//! Sharing each precompiled standard library among the workers of a build.
+//! Sharing each prelude among the workers of a build.
 //!
-//! The supervisor names the file (see `prelude`); the first worker that
-//! needs it builds it, and every worker reuses it. Next to `X.pch` live:
+//! The supervisor names its file (see `crate::prelude`); the first worker
+//! that needs it builds it, and every worker reuses it. Next to `X.pch`
+//! (the prelude as clang's precompiled header) live:
 //!
-//! - `X.pch.json`: what it was built from ([`Library`]), written before
+//! - `X.pch.json`: what it was built from ([`PreludeContents`]), written before
 //!   `X.pch` appears, so a worker that sees `X.pch` can always read it;
 //! - `X.pch.lock`: created exclusively by the worker building it; the
 //!   others parse without it meanwhile rather than wait;
@@ -21,15 +22,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{Prelude, SeenFile};
 
-/// What a precompiled standard library was built from.
+/// What a prelude was built from.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Library {
+pub(crate) struct PreludeContents {
     /// The headers it read, each once.
     pub files: Vec<SeenFile>,
     /// The macros those headers test (see `directives`), but for the
     /// headers the command includes (`-include`), which precede the unit's
     /// code either way: a unit whose own files define one is parsed
-    /// without the precompiled header.
+    /// without the prelude.
     pub tested_macros: FxHashSet<String>,
     /// The macros defined at its end, the compiler's and the command
     /// line's included (see `directives::first_defined`).
@@ -41,28 +42,28 @@ pub(crate) struct Library {
     /// Every `#include` directive among `files` that the build evaluated,
     /// `(including, included)` as indices into `files`; also those whose
     /// header was already read (include guards), since a unit that
-    /// includes the first reads the second whether or not the library
+    /// includes the first reads the second whether or not the prelude
     /// read it earlier.
     pub includes: Vec<(u32, u32)>,
 }
 
-/// A header entered: `file` indexes [`Library::files`], `parent`
-/// [`Library::entries`] (`None` for a header the precompiled header or the
-/// command line included).
+/// A header entered: `file` indexes [`PreludeContents::files`], `parent`
+/// [`PreludeContents::entries`] (`None` for a header the prelude's header or
+/// the command line included).
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Entry {
     pub file: u32,
     pub parent: Option<u32>,
     /// Included by the command (`-include config.h`), which every unit of
     /// the command reads; libclang does not report it to a unit that reads
-    /// it through the precompiled header.
+    /// it through the prelude.
     pub command_line: bool,
 }
 
-impl Library {
-    /// The library headers a unit that read `seen` with the precompiled
-    /// header would have read as written, and not already in `seen`: those
-    /// the library read from the headers the unit's own files include
+impl PreludeContents {
+    /// The standard headers a unit that read `seen` with the prelude would
+    /// have read as written, and not already in `seen`: those the prelude
+    /// read from the headers the unit's own files include
     /// (whose `#include` lines the unit's parse reports even though their
     /// guard made them no-ops). A unit that includes `<vector>` depends on
     /// `<vector>`'s headers, not on `<regex>`'s.
@@ -108,10 +109,10 @@ impl Library {
             .map(|f| known.contains(f.path.as_str()))
             .collect();
         let mut visited = vec![false; self.entries.len()];
-        // A header the unit includes is followed from the library's first
+        // A header the unit includes is followed from the prelude's first
         // entry of it: one without a full guard (`<cstdlib>`) the unit
         // enters again, but the part its guard macro skips, which the
-        // precompiled header defined, it read as written.
+        // prelude defined, it read as written.
         let mut next: Vec<u32> = (0..files as u32)
             .filter(|&f| reached[f as usize])
             .filter_map(|f| entry_of[f as usize])
@@ -149,23 +150,23 @@ impl Library {
     }
 }
 
-/// What this worker knows of the build's precompiled headers.
+/// What this worker knows of the build's preludes.
 #[derive(Default)]
-pub(crate) struct Libraries {
+pub(crate) struct KnownPreludes {
     /// By `.pch` path: what it was built from, or `None` if it cannot be
-    /// used. Headers being built by another worker are not recorded.
-    known: FxHashMap<String, Option<Arc<Library>>>,
+    /// used. Preludes being built by another worker are not recorded.
+    known: FxHashMap<String, Option<Arc<PreludeContents>>>,
 }
 
-impl Libraries {
+impl KnownPreludes {
     /// What `prelude` was built from once it is ready to use, building it
     /// with `build` (which writes the header to the path it is given) if no
     /// worker has.
     pub(crate) fn get(
         &mut self,
         prelude: &Prelude,
-        build: impl FnOnce(&Path) -> Result<Library, String>,
-    ) -> Option<Arc<Library>> {
+        build: impl FnOnce(&Path) -> Result<PreludeContents, String>,
+    ) -> Option<Arc<PreludeContents>> {
         if let Some(known) = self.known.get(&prelude.pch) {
             return known.clone();
         }
@@ -175,8 +176,8 @@ impl Libraries {
     }
 }
 
-impl Libraries {
-    /// Marks a header libclang failed to load as unusable for this worker.
+impl KnownPreludes {
+    /// Marks a prelude libclang failed to load as unusable for this worker.
     pub(crate) fn reject(&mut self, pch: &str) {
         self.known.insert(pch.to_owned(), None);
     }
@@ -186,14 +187,14 @@ fn sibling(pch: &str, suffix: &str) -> PathBuf {
     PathBuf::from(format!("{pch}{suffix}"))
 }
 
-/// The state another worker left: `Some(Some(library))` ready,
+/// The state another worker left: `Some(Some(contents))` ready,
 /// `Some(None)` failed, `None` not there (yet).
-fn find(pch: &str) -> Option<Option<Arc<Library>>> {
+fn find(pch: &str) -> Option<Option<Arc<PreludeContents>>> {
     if Path::new(pch).exists() {
-        let library = fs::read(sibling(pch, ".json"))
+        let contents = fs::read(sibling(pch, ".json"))
             .ok()
-            .and_then(|json| serde_json::from_slice::<Library>(&json).ok());
-        return Some(library.map(Arc::new));
+            .and_then(|json| serde_json::from_slice::<PreludeContents>(&json).ok());
+        return Some(contents.map(Arc::new));
     }
     sibling(pch, ".failed").exists().then_some(None)
 }
@@ -201,8 +202,8 @@ fn find(pch: &str) -> Option<Option<Arc<Library>>> {
 /// Builds the header unless another worker is doing so (`None`).
 fn try_build(
     pch: &str,
-    build: impl FnOnce(&Path) -> Result<Library, String>,
-) -> Option<Option<Arc<Library>>> {
+    build: impl FnOnce(&Path) -> Result<PreludeContents, String>,
+) -> Option<Option<Arc<PreludeContents>>> {
     let lock = sibling(pch, ".lock");
     OpenOptions::new()
         .write(true)
@@ -210,15 +211,15 @@ fn try_build(
         .open(&lock)
         .ok()?;
     let partial = sibling(pch, &format!(".{}", std::process::id()));
-    let built = build(&partial).and_then(|library| {
-        let json = serde_json::to_vec(&library).map_err(|e| e.to_string())?;
+    let built = build(&partial).and_then(|contents| {
+        let json = serde_json::to_vec(&contents).map_err(|e| e.to_string())?;
         fs::write(sibling(pch, ".json"), json)
             .and_then(|()| fs::rename(&partial, pch))
             .map_err(|e| format!("writing {pch}: {e}"))?;
-        Ok(library)
+        Ok(contents)
     });
     let state = match built {
-        Ok(library) => Some(Arc::new(library)),
+        Ok(contents) => Some(Arc::new(contents)),
         Err(reason) => {
             let _ = fs::remove_file(&partial);
             let _ = fs::write(sibling(pch, ".failed"), reason);
@@ -241,8 +242,8 @@ mod tests {
         }
     }
 
-    fn library() -> Library {
-        Library {
+    fn contents() -> PreludeContents {
+        PreludeContents {
             files: vec![SeenFile {
                 path: "/usr/include/c++/12/string".into(),
                 hash: 1,
@@ -272,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn a_unit_reads_through_the_library_what_its_includes_reach() {
+    fn a_unit_reads_through_the_prelude_what_its_includes_reach() {
         let names = [
             "vector",
             "bits/vector.h",
@@ -288,7 +289,7 @@ mod tests {
             parent,
             command_line: false,
         };
-        let library = Library {
+        let contents = PreludeContents {
             files: names.iter().map(|n| header(n)).collect(),
             tested_macros: FxHashSet::default(),
             defined_macros: FxHashSet::default(),
@@ -327,7 +328,7 @@ mod tests {
         // it is listed, the one header too many.
         let unit = [header("/p/main.cpp"), header("vector")];
         assert_eq!(
-            paths(library.read_through(&unit)),
+            paths(contents.read_through(&unit)),
             [
                 "bits/alloc.h",
                 "bits/vector.h",
@@ -339,7 +340,7 @@ mod tests {
         // A header the unit read itself is not listed twice.
         let unit = [header("/p/main.cpp"), header("regex"), header("config.h")];
         assert_eq!(
-            paths(library.read_through(&unit)),
+            paths(contents.read_through(&unit)),
             [
                 "bits/alloc.h",
                 "bits/regex.h",
@@ -352,32 +353,32 @@ mod tests {
         // through all its directives too (a partial guard, as `<cstdlib>`'s,
         // hides some from the unit's own parse).
         let unit = [header("/p/main.c"), header("stddef.h")];
-        assert_eq!(paths(library.read_through(&unit)), ["max_align.h"]);
+        assert_eq!(paths(contents.read_through(&unit)), ["max_align.h"]);
     }
 
     #[test]
     fn built_once_then_shared_by_other_workers() {
         let dir = tempfile::tempdir().unwrap();
         let prelude = prelude(dir.path());
-        let mut builder = Libraries::default();
+        let mut builder = KnownPreludes::default();
         let built = builder.get(&prelude, |out| {
             fs::write(out, "pch").unwrap();
-            Ok(library())
+            Ok(contents())
         });
-        assert_eq!(built.as_deref(), Some(&library()));
+        assert_eq!(built.as_deref(), Some(&contents()));
         assert_eq!(fs::read_to_string(&prelude.pch).unwrap(), "pch");
         assert!(!sibling(&prelude.pch, ".lock").exists());
 
-        let mut other = Libraries::default();
+        let mut other = KnownPreludes::default();
         let shared = other.get(&prelude, |_| panic!("built twice"));
-        assert_eq!(shared.as_deref(), Some(&library()));
+        assert_eq!(shared.as_deref(), Some(&contents()));
     }
 
     #[test]
     fn a_failed_build_is_not_tried_again() {
         let dir = tempfile::tempdir().unwrap();
         let prelude = prelude(dir.path());
-        let mut builder = Libraries::default();
+        let mut builder = KnownPreludes::default();
         assert!(builder
             .get(&prelude, |_| Err("no <string>".into()))
             .is_none());
@@ -386,7 +387,7 @@ mod tests {
             "no <string>"
         );
         assert!(!Path::new(&prelude.pch).exists());
-        let mut other = Libraries::default();
+        let mut other = KnownPreludes::default();
         assert!(other.get(&prelude, |_| panic!("built again")).is_none());
     }
 
@@ -395,20 +396,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prelude = prelude(dir.path());
         fs::write(sibling(&prelude.pch, ".lock"), "").unwrap();
-        let mut worker = Libraries::default();
+        let mut worker = KnownPreludes::default();
         assert!(worker
             .get(&prelude, |_| panic!("built while locked"))
             .is_none());
 
         fs::write(
             sibling(&prelude.pch, ".json"),
-            serde_json::to_vec(&library()).unwrap(),
+            serde_json::to_vec(&contents()).unwrap(),
         )
         .unwrap();
         fs::write(&prelude.pch, "pch").unwrap();
         assert_eq!(
             worker.get(&prelude, |_| panic!("built")).as_deref(),
-            Some(&library())
+            Some(&contents())
         );
     }
 }
