@@ -205,7 +205,7 @@ pub(crate) mod role {
 }
 
 /// Every [`role`] bit with its name, as queries report and filter them.
-pub(crate) const ROLE_NAMES: [(u32, &str); 8] = [
+pub const ROLE_NAMES: [(u32, &str); 8] = [
     (role::CALL, "call"),
     (role::DYNAMIC, "dynamic"),
     (role::READ, "read"),

@@ -8,8 +8,8 @@
 
 use std::borrow::Cow;
 
-use indexer::index::model::SYMBOL_KINDS;
-use indexer::index::query::{self, Row, Status};
+use indexer::index::model::{ROLE_NAMES, SYMBOL_KINDS};
+use indexer::index::query::{self, Status};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +25,7 @@ fn default_max_results() -> usize {
 
 /// The cap a client asked for, within bounds (0 would answer nothing and
 /// is read as 1; the schema says so too).
-fn cap(max_results: usize) -> usize {
+pub(crate) fn cap(max_results: usize) -> usize {
     max_results.clamp(1, MAX_MAX_RESULTS)
 }
 
@@ -42,8 +42,11 @@ fn capped<T>(mut rows: Vec<T>, max_results: usize) -> (Vec<T>, usize, bool) {
 #[serde(deny_unknown_fields)]
 pub(crate) struct FindSymbols {
     /// Part of a symbol's name or qualified name (`area` finds
-    /// `geo::Circle::area` and `geo::total_area`), or a glob over either
-    /// with `*` and `?` (`geo::*::area`, `Circle*`). Case-sensitive.
+    /// `geo::Circle::area` and `geo::total_area`), a glob over either with
+    /// `*` and `?` (`geo::*::area`, `Circle*`), `ns::Name` for names in a
+    /// namespace or class ending in `ns`, `::Name` for the global scope
+    /// only. Case-insensitive; exact matches first, then prefixes, then
+    /// substrings.
     pub(crate) pattern: String,
     /// Only symbols of this kind.
     #[serde(default)]
@@ -52,10 +55,22 @@ pub(crate) struct FindSymbols {
     /// Which symbols to search.
     #[serde(default)]
     pub(crate) scope: Scope,
+    /// Only symbols declared in this file: a path relative to the project
+    /// (`include/geo/shape.h`), absolute, or the end of one (`shape.h`).
+    #[serde(default)]
+    pub(crate) file: Option<String>,
+    /// Only symbols inside this namespace or class (`geo`, `geo::Circle`),
+    /// at any depth.
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
     /// At most this many symbols in the answer (1 to 1000).
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 1, max = 1000))]
     pub(crate) max_results: usize,
+    /// Skip this many first: with `max_results`, the next page of a
+    /// truncated answer.
+    #[serde(default)]
+    pub(crate) offset: usize,
 }
 
 /// The kinds of docs/schema.md, as an enum: the index's own list.
@@ -63,6 +78,15 @@ fn symbol_kind(_: &mut SchemaGenerator) -> Schema {
     schemars::json_schema!({
         "type": "string",
         "enum": SYMBOL_KINDS,
+    })
+}
+
+/// Role names, as an enum: the index's own list.
+fn roles(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = ROLE_NAMES.iter().map(|(_, name)| *name).collect();
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"type": "string", "enum": names},
     })
 }
 
@@ -90,14 +114,222 @@ impl From<Scope> for query::Scope {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SymbolQuery {
-    /// The symbol: its qualified name (`geo::Circle::area`), its plain name
-    /// when only one symbol has it (`total_area`), or its `usr` as
-    /// find_symbols answers it (`c:@N@geo@S@Circle@F@area#1`).
+    /// The symbol: its qualified name (`geo::Circle::area`), its end
+    /// (`Circle::area`), its plain name (`area`: every symbol so named), or
+    /// its `usr` as find_symbols answers it (`c:@N@geo@S@Circle@F@area#1`).
     pub(crate) symbol: String,
+    /// Only uses with one of these roles (none given: every use).
+    #[serde(default)]
+    #[schemars(schema_with = "roles")]
+    pub(crate) roles: Vec<String>,
     /// At most this many rows in the answer (1 to 1000).
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 1, max = 1000))]
     pub(crate) max_results: usize,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallQuery {
+    /// The function or method: its qualified name (`geo::total_area`), its
+    /// end, its plain name (every function so named), or its `usr`.
+    pub(crate) symbol: String,
+    /// Levels: 1 answers the direct ones; more answers each with its own
+    /// (`children`), as a tree; recursion is marked `cycle` and not
+    /// followed (1 to 10).
+    #[serde(default = "one", deserialize_with = "within::<_, 1, 10>")]
+    #[schemars(range(min = 1, max = 10))]
+    pub(crate) depth: u32,
+    /// Only calls with one of these roles (`dynamic`: through a virtual
+    /// method; none given: every call).
+    #[serde(default)]
+    #[schemars(schema_with = "roles")]
+    pub(crate) roles: Vec<String>,
+    /// At most this many rows at the first level, and this many more below
+    /// it (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A level count from `MIN` to `MAX`; another is refused (a tool error
+/// naming the bounds) rather than brought within them, since a shallower
+/// tree than asked would pass for a whole one.
+fn within<'de, D: serde::Deserializer<'de>, const MIN: u32, const MAX: u32>(
+    deserializer: D,
+) -> Result<u32, D::Error> {
+    let value = u32::deserialize(deserializer)?;
+    if (MIN..=MAX).contains(&value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format_args!(
+            "{value} is out of range: pass {MIN} to {MAX}"
+        )))
+    }
+}
+
+impl CallQuery {
+    /// The library's options: the first level's page and, below it, as
+    /// many nodes more.
+    pub(crate) fn options(&self) -> Result<query::CallOptions, query::QueryError> {
+        Ok(query::CallOptions {
+            roles: query::role_mask(&self.roles)?,
+            depth: self.depth,
+            page: page(self.max_results, 0),
+            max_nodes: cap(self.max_results),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InfoQuery {
+    /// The symbol: a qualified name (`geo::Circle`), its end, a plain name
+    /// (every symbol so named, e.g. each overload), or a `usr`.
+    pub(crate) symbol: String,
+    /// At most this many symbols in the answer (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileQuery {
+    /// A file some unit of the index reads: relative to the project
+    /// (`src/circle.cpp`), absolute, or the end of a path (`circle.cpp`).
+    pub(crate) file: String,
+    /// At most this many symbols in the answer, the file's first (1 to
+    /// 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PositionQuery {
+    /// A file of the index: relative to the project, absolute, or the end
+    /// of a path.
+    pub(crate) file: String,
+    /// The line, from 1.
+    #[schemars(range(min = 1))]
+    pub(crate) line: u32,
+    /// The column, from 1 (a byte offset in the line, tabs counting 1);
+    /// none: every name on the line.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub(crate) column: Option<u32>,
+    /// At most this many names in the answer (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HierarchyQuery {
+    /// A class, struct, union or class template: qualified name, end,
+    /// plain name or `usr`.
+    pub(crate) class: String,
+    /// Which way to walk.
+    #[serde(default)]
+    pub(crate) direction: HierarchyDirection,
+    /// Levels each way (1 to 100).
+    #[serde(default = "hierarchy_depth", deserialize_with = "within::<_, 1, 100>")]
+    #[schemars(range(min = 1, max = 100))]
+    pub(crate) depth: u32,
+    /// At most this many classes over all the trees (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+fn hierarchy_depth() -> u32 {
+    query::HierarchyOptions::default().depth
+}
+
+/// Which way `get_class_hierarchy` walks.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum HierarchyDirection {
+    /// Bases, their bases, ...
+    Up,
+    /// Derived classes, theirs, ...
+    Down,
+    /// Both trees.
+    #[default]
+    Both,
+}
+
+impl From<HierarchyDirection> for query::Direction {
+    fn from(direction: HierarchyDirection) -> query::Direction {
+        match direction {
+            HierarchyDirection::Up => query::Direction::Up,
+            HierarchyDirection::Down => query::Direction::Down,
+            HierarchyDirection::Both => query::Direction::Both,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PathQuery {
+    /// The calling function: qualified name, end, plain name or `usr`.
+    pub(crate) from: String,
+    /// The function reached, directly or through other calls.
+    pub(crate) to: String,
+    /// Calls in a chain at most (1 to 30).
+    #[serde(default = "eight", deserialize_with = "within::<_, 1, 30>")]
+    #[schemars(range(min = 1, max = 30))]
+    pub(crate) max_depth: u32,
+    /// At most this many chains, shortest first (1 to 1000).
+    #[serde(default = "ten_paths")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+fn eight() -> u32 {
+    8
+}
+
+fn ten_paths() -> usize {
+    10
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IncludesQuery {
+    /// A file of the index: relative to the project, absolute, or the end
+    /// of a path.
+    pub(crate) file: String,
+    /// What the file includes, or which files include it.
+    #[serde(default)]
+    pub(crate) direction: IncludeDirection,
+    /// Levels: 1 answers the direct ones, more the transitive ones as a
+    /// tree (1 to 100).
+    #[serde(default = "one", deserialize_with = "within::<_, 1, 100>")]
+    #[schemars(range(min = 1, max = 100))]
+    pub(crate) depth: u32,
+    /// At most this many files in the tree (1 to 1000).
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) max_results: usize,
+}
+
+/// Which way `get_includes` walks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum IncludeDirection {
+    /// The files it includes.
+    #[default]
+    Includes,
+    /// The files that include it.
+    IncludedBy,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -130,65 +362,20 @@ pub(crate) enum RefreshMode {
     Full,
 }
 
-/// The answer of `find_symbols`.
+/// A query's answer as the command line's `--json` prints it, and whether
+/// a build was running.
 #[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct Symbols {
-    /// Matching symbols by qualified name, each with where it is defined
-    /// (or first declared: `definition` false).
-    pub(crate) symbols: Vec<Row>,
-    /// How many symbols matched.
-    pub(crate) total: usize,
-    /// Whether `symbols` holds fewer than `total` (raise `max_results`, or
-    /// narrow the pattern or the kind).
-    pub(crate) truncated: bool,
-    /// Matches declared only in system headers, left out by `scope:
-    /// project` (pass `scope: all` to list them).
-    pub(crate) in_system_headers: u64,
+pub(crate) struct Answer<T> {
+    #[serde(flatten)]
+    pub(crate) answer: T,
     /// Whether a build was running: the answer holds what it had committed.
     pub(crate) partial: bool,
 }
 
-impl Symbols {
-    /// `found`, a page of at most [`page`]`(max_results)`.
-    pub(crate) fn new(found: query::Found, partial: bool) -> Symbols {
-        Symbols {
-            symbols: found.items,
-            total: found.total as usize,
-            truncated: found.truncated,
-            in_system_headers: found.external_left_out,
-            partial,
-        }
-    }
-}
-
-/// The first page of at most `max_results` (within bounds) items.
-pub(crate) fn page(max_results: usize) -> query::Page {
-    query::Page::new(cap(max_results), 0)
-}
-
-/// The answer of `find_references`, `find_callers` and `find_callees`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct Uses {
-    /// One row per use, in file order, located where the use is written.
-    pub(crate) uses: Vec<Row>,
-    /// How many uses there are.
-    pub(crate) total: usize,
-    /// Whether `uses` holds fewer than `total` (raise `max_results`).
-    pub(crate) truncated: bool,
-    /// Whether a build was running: the answer holds what it had committed.
-    pub(crate) partial: bool,
-}
-
-impl Uses {
-    /// `uses`, a page of at most [`page`]`(max_results)` direct uses.
-    pub(crate) fn new(uses: query::Uses, partial: bool) -> Uses {
-        Uses {
-            uses: uses.items.into_iter().map(|node| node.row).collect(),
-            total: uses.total as usize,
-            truncated: uses.truncated,
-            partial,
-        }
-    }
+/// The first page of at most `max_results` (within bounds) items, after
+/// `offset`.
+pub(crate) fn page(max_results: usize, offset: usize) -> query::Page {
+    query::Page::new(cap(max_results), offset)
 }
 
 /// The answer of `get_index_status`.

@@ -2,17 +2,21 @@
 //! [`Index`] method (or, for `refresh_index`, over the child build). A
 //! query opens its own read-only connection on a blocking thread, asks,
 //! and wraps the typed answer (`answers`); the library's errors become
-//! tool errors that say what to call instead (`tool_error`).
+//! tool errors that say what to call instead (`query_error`).
 //!
-//! Adding a tool is: a parameters type and an answer type in `answers`,
-//! then one method here whose body is `self.query(move |index, partial|
-//! ...)` around the library call, with a description written for a model
-//! (what it answers, an example call).
+//! Adding a tool is: a parameters type in `answers`, then one method here
+//! whose body is `self.query(move |index| ...)` around the library call
+//! (the answer is the library's, as `--json` prints it, with `partial`),
+//! with a description written for a model (what it answers, an example
+//! call).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use indexer::index::query::{CallOptions, FindOptions, QueryError};
+use indexer::index::query::{
+    role_mask, At, CallOptions, CallPaths, FindOptions, Found, Hierarchy, HierarchyOptions,
+    Includes, List, Outline, Position, QueryError, SymbolInfo, Uses,
+};
 use indexer::index::{Index, IndexError};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -21,8 +25,9 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, Json, RoleServer, ServerHandler};
 
 use super::answers::{
-    page, FindSymbols, IndexStatus, Progress, Refresh, Refreshed, StatusQuery, SymbolQuery,
-    Symbols, ToolError, Uses,
+    cap, page, Answer, CallQuery, FileQuery, FindSymbols, HierarchyQuery, IncludeDirection,
+    IncludesQuery, IndexStatus, InfoQuery, PathQuery, PositionQuery, Progress, Refresh, Refreshed,
+    StatusQuery, SymbolQuery, ToolError,
 };
 use super::refresh::Builds;
 
@@ -56,11 +61,15 @@ pub(crate) struct Tools {
 }
 
 const INSTRUCTIONS: &str = "Answers questions about a C/C++ code base from its semantic index \
-(libclang): where symbols are defined (find_symbols), where they are used (find_references), \
-who calls a function (find_callers) and what it calls (find_callees). Start with find_symbols to \
-learn a symbol's qualified name or usr; the other tools take either. get_index_status tells how \
-fresh the index is; refresh_index brings it up to date after edits. Lists are capped by \
-max_results (default 50) and say their total.";
+(libclang). Start with find_symbols to learn a symbol's qualified name or usr; the other tools \
+take either. get_symbol_info: what a symbol is (declarations, documentation, members, bases, \
+overrides, alias types). get_file_outline: what a file declares. get_symbol_at: the symbol at a \
+file position and its definition. get_class_hierarchy: bases and derived classes. \
+find_references: every use. find_callers / find_callees: who calls a function, what it calls \
+(depth for more levels). find_call_paths: how one function reaches another. get_includes: a \
+file's include graph. get_index_status tells how fresh the index is; refresh_index brings it \
+up to date after edits. Files are named relative to the project. Lists are capped by \
+max_results (default 50) and say their total and whether they were truncated.";
 
 impl Tools {
     pub(crate) fn new(shared: Arc<Shared>) -> Tools {
@@ -71,19 +80,37 @@ impl Tools {
     }
 
     /// Runs `ask` on a blocking thread with a read-only connection of its
-    /// own; `partial` is whether a build held the index's lock.
-    async fn query<T: Send + 'static>(
+    /// own, file names relative to the project.
+    async fn read<T: Send + 'static>(
         &self,
-        ask: impl FnOnce(&Index, bool) -> Result<T, QueryError> + Send + 'static,
-    ) -> Result<Json<T>, ToolError> {
+        ask: impl FnOnce(&Index) -> Result<T, QueryError> + Send + 'static,
+    ) -> Result<T, ToolError> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
-            let index = Index::open(&shared.db).map_err(|e| shared.index_error(e))?;
-            let partial = index.build_running();
-            ask(&index, partial).map(Json).map_err(query_error)
+            let index = Index::open(&shared.db)
+                .map_err(|e| shared.index_error(e))?
+                .with_roots(vec![shared.project.clone()]);
+            ask(&index).map_err(query_error)
         })
         .await
         .map_err(|e| ToolError::new(format!("the query failed: {e}")))?
+    }
+
+    /// [`Tools::read`], the answer saying whether a build held the index's
+    /// lock when the query began.
+    async fn query<T: Send + 'static>(
+        &self,
+        ask: impl FnOnce(&Index) -> Result<T, QueryError> + Send + 'static,
+    ) -> Result<Json<Answer<T>>, ToolError> {
+        self.read(move |index| {
+            let partial = index.build_running();
+            Ok(Answer {
+                answer: ask(index)?,
+                partial,
+            })
+        })
+        .await
+        .map(Json)
     }
 }
 
@@ -91,25 +118,109 @@ impl Tools {
 impl Tools {
     /// Finds symbols of the indexed C/C++ project by name: functions,
     /// methods, classes, structs, enums, variables, typedefs, namespaces,
-    /// macros. Each comes with its qualified name, kind, usr and where it is
-    /// defined (or first declared). Use it first: the other tools take the
-    /// qualified_name or usr it answers.
+    /// macros. Each comes with its qualified name, kind, signature, usr and
+    /// where it is defined (or first declared). Use it first: the other
+    /// tools take the qualified_name or usr it answers.
     /// Example: {"pattern": "area", "kind": "method"} finds
-    /// geo::Circle::area, geo::Shape::area and geo::Square::area.
+    /// geo::Circle::area, geo::Shape::area and geo::Square::area;
+    /// {"pattern": "*", "file": "shape.h", "namespace": "geo"} lists what
+    /// shape.h declares in geo.
     #[tool(annotations(title = "Find symbols", read_only_hint = true, open_world_hint = false))]
     async fn find_symbols(
         &self,
         Parameters(p): Parameters<FindSymbols>,
-    ) -> Result<Json<Symbols>, ToolError> {
-        self.query(move |index, partial| {
+    ) -> Result<Json<Answer<Found>>, ToolError> {
+        self.query(move |index| {
             let options = FindOptions {
                 kind: p.kind,
                 scope: p.scope.into(),
-                file: None,
-                namespace: None,
-                page: page(p.max_results),
+                file: p.file,
+                namespace: p.namespace,
+                page: page(p.max_results, p.offset),
             };
-            Ok(Symbols::new(index.find(&p.pattern, &options)?, partial))
+            index.find(&p.pattern, &options)
+        })
+        .await
+    }
+
+    /// Tells all the index knows of a symbol: kind, signature or type,
+    /// every declaration and the definition, its documentation comment,
+    /// what holds it; for a class its members, bases and derived classes;
+    /// for a method what it overrides and what overrides it; for a typedef
+    /// or alias its underlying and canonical types. A name several symbols
+    /// have (overloads) answers each of them.
+    /// Example: {"symbol": "geo::Shape"} answers the class, its doc
+    /// comment, its members area and ~Shape, and its derived classes
+    /// geo::Circle and geo::Square.
+    #[tool(annotations(title = "Symbol info", read_only_hint = true, open_world_hint = false))]
+    async fn get_symbol_info(
+        &self,
+        Parameters(p): Parameters<InfoQuery>,
+    ) -> Result<Json<Answer<List<SymbolInfo>>>, ToolError> {
+        self.query(move |index| index.info(&p.symbol, page(p.max_results, 0)))
+            .await
+    }
+
+    /// Lists the symbols a file declares, nested by container (members in
+    /// their class, classes in their namespace), in the file's order, each
+    /// with its kind, signature and line range.
+    /// Example: {"file": "include/geo/shape.h"} answers namespace geo
+    /// holding Shape (with area and ~Shape), Circle, Square.
+    #[tool(annotations(title = "File outline", read_only_hint = true, open_world_hint = false))]
+    async fn get_file_outline(
+        &self,
+        Parameters(p): Parameters<FileQuery>,
+    ) -> Result<Json<Answer<Outline>>, ToolError> {
+        self.query(move |index| index.outline(&p.file, page(p.max_results, 0)))
+            .await
+    }
+
+    /// Tells which symbol is declared or used at a position of a file (go
+    /// to definition): each name there, whether it is a definition, a
+    /// declaration or a reference, and the symbol with where it is defined.
+    /// Without a column, every name on the line.
+    /// Example: {"file": "src/main.cpp", "line": 10, "column": 65} answers
+    /// a call of geo::Circle::area, defined at src/circle.cpp:7.
+    #[tool(annotations(
+        title = "Symbol at a position",
+        read_only_hint = true,
+        open_world_hint = false
+    ))]
+    async fn get_symbol_at(
+        &self,
+        Parameters(p): Parameters<PositionQuery>,
+    ) -> Result<Json<Answer<At>>, ToolError> {
+        self.query(move |index| {
+            let position = Position {
+                line: p.line,
+                column: p.column,
+            };
+            index.at(&p.file, position, page(p.max_results, 0))
+        })
+        .await
+    }
+
+    /// Walks a class's inheritance: its bases and theirs (direction "up"),
+    /// the classes derived from it and theirs ("down"), or both, as trees;
+    /// virtual inheritance and template bases included.
+    /// Example: {"class": "geo::Shape", "direction": "down"} answers
+    /// geo::Circle and geo::Square.
+    #[tool(annotations(
+        title = "Class hierarchy",
+        read_only_hint = true,
+        open_world_hint = false
+    ))]
+    async fn get_class_hierarchy(
+        &self,
+        Parameters(p): Parameters<HierarchyQuery>,
+    ) -> Result<Json<Answer<Hierarchy>>, ToolError> {
+        self.query(move |index| {
+            let options = HierarchyOptions {
+                direction: p.direction.into(),
+                depth: p.depth,
+                max_nodes: cap(p.max_results),
+            };
+            index.hierarchy(&p.class, options)
         })
         .await
     }
@@ -118,7 +229,8 @@ impl Tools {
     /// address-taking, mentions of a type, macro expansions. Each use has
     /// its file, line and column, its roles, and the function whose body
     /// holds it (container).
-    /// Example: {"symbol": "geo::Circle::area"} lists the call in main.
+    /// Example: {"symbol": "geo::Circle::area"} lists the call in main;
+    /// {"symbol": "geo::weight", "roles": ["call"]} only its calls.
     #[tool(annotations(
         title = "Find references",
         read_only_hint = true,
@@ -127,12 +239,15 @@ impl Tools {
     async fn find_references(
         &self,
         Parameters(p): Parameters<SymbolQuery>,
-    ) -> Result<Json<Uses>, ToolError> {
-        self.query(move |index, partial| {
-            Ok(Uses::new(
-                index.refs(&p.symbol, uses_page(p.max_results))?,
-                partial,
-            ))
+    ) -> Result<Json<Answer<Uses>>, ToolError> {
+        self.query(move |index| {
+            let options = CallOptions {
+                roles: role_mask(&p.roles)?,
+                depth: 1,
+                page: page(p.max_results, 0),
+                max_nodes: 0,
+            };
+            index.refs(&p.symbol, options)
         })
         .await
     }
@@ -141,38 +256,70 @@ impl Tools {
     /// caller in qualified_name (and usr), the call's location, and the
     /// function called in container. For a virtual method, calls through a
     /// base method it overrides are included (role "dynamic"); for a
-    /// lambda, where it is defined (role "definition").
+    /// lambda, where it is defined (role "definition"). With depth > 1,
+    /// each caller's own callers as children.
     /// Example: {"symbol": "geo::Shape::area"} answers geo::total_area,
-    /// which calls it through a pointer to Shape.
+    /// which calls it through a pointer to Shape; {"symbol":
+    /// "geo::Shape::area", "depth": 2} adds main, which calls total_area.
     #[tool(annotations(title = "Find callers", read_only_hint = true, open_world_hint = false))]
     async fn find_callers(
         &self,
-        Parameters(p): Parameters<SymbolQuery>,
-    ) -> Result<Json<Uses>, ToolError> {
-        self.query(move |index, partial| {
-            Ok(Uses::new(
-                index.callers(&p.symbol, uses_page(p.max_results))?,
-                partial,
-            ))
-        })
-        .await
+        Parameters(p): Parameters<CallQuery>,
+    ) -> Result<Json<Answer<Uses>>, ToolError> {
+        self.query(move |index| index.callers(&p.symbol, p.options()?))
+            .await
     }
 
     /// Lists what a function or method calls: one row per call site, the
     /// function called in qualified_name (and usr), the call's location,
-    /// and the lambdas it defines (role "definition").
+    /// and the lambdas it defines (role "definition"). With depth > 1,
+    /// what each callee calls in turn, as children.
     /// Example: {"symbol": "geo::total_area"} answers geo::weight and
     /// geo::Shape::area.
     #[tool(annotations(title = "Find callees", read_only_hint = true, open_world_hint = false))]
     async fn find_callees(
         &self,
-        Parameters(p): Parameters<SymbolQuery>,
-    ) -> Result<Json<Uses>, ToolError> {
-        self.query(move |index, partial| {
-            Ok(Uses::new(
-                index.callees(&p.symbol, uses_page(p.max_results))?,
-                partial,
-            ))
+        Parameters(p): Parameters<CallQuery>,
+    ) -> Result<Json<Answer<Uses>>, ToolError> {
+        self.query(move |index| index.callees(&p.symbol, p.options()?))
+            .await
+    }
+
+    /// Finds call chains from one function to another, shortest first:
+    /// each step a function and where it calls the next. Calls through a
+    /// virtual method reach its overriders (dynamic: true), and a function
+    /// reaches the lambdas it defines.
+    /// Example: {"from": "main", "to": "geo::Circle::area"} answers main ->
+    /// geo::Circle::area (a direct call), and main -> geo::total_area ->
+    /// geo::Circle::area (through Shape::area).
+    #[tool(annotations(
+        title = "Find call paths",
+        read_only_hint = true,
+        open_world_hint = false
+    ))]
+    async fn find_call_paths(
+        &self,
+        Parameters(p): Parameters<PathQuery>,
+    ) -> Result<Json<Answer<CallPaths>>, ToolError> {
+        self.query(move |index| index.call_paths(&p.from, &p.to, p.max_depth, cap(p.max_results)))
+            .await
+    }
+
+    /// Answers a file's include graph: the files it includes (direction
+    /// "includes"), or the files that include it ("included_by"), with the
+    /// line of each #include; depth > 1 follows them transitively, as a
+    /// tree (cycles marked).
+    /// Example: {"file": "include/geo/shape.h", "direction":
+    /// "included_by"} answers src/circle.cpp, src/main.cpp and
+    /// src/total.cpp.
+    #[tool(annotations(title = "Includes", read_only_hint = true, open_world_hint = false))]
+    async fn get_includes(
+        &self,
+        Parameters(p): Parameters<IncludesQuery>,
+    ) -> Result<Json<Answer<Includes>>, ToolError> {
+        self.query(move |index| {
+            let reverse = p.direction == IncludeDirection::IncludedBy;
+            index.includes(&p.file, reverse, p.depth, page(p.max_results, 0))
         })
         .await
     }
@@ -190,7 +337,7 @@ impl Tools {
         Parameters(p): Parameters<StatusQuery>,
     ) -> Result<Json<IndexStatus>, ToolError> {
         let shared = self.shared.clone();
-        self.query(move |index, _| {
+        self.read(move |index| {
             let place = (
                 shared.project.display().to_string(),
                 shared.db.display().to_string(),
@@ -204,6 +351,7 @@ impl Tools {
             ))
         })
         .await
+        .map(Json)
     }
 
     /// Brings the index up to date by running `indexer build` on the
@@ -298,14 +446,13 @@ fn query_error(error: QueryError) -> ToolError {
              and pass the qualified_name or usr it answers",
             symbol.rsplit("::").next().unwrap_or(&symbol)
         )),
+        QueryError::FileNotFound(file) => ToolError::new(format!(
+            "no file of the index matches `{file}`: pass a path relative to the project, or the end of one \
+             (find_symbols answers the files symbols are declared in; get_includes what a file includes)"
+        )),
+        QueryError::NotAClass(symbol) => ToolError::new(format!(
+            "`{symbol}` is no class, struct, union or class template: get_symbol_info says what it is"
+        )),
         other => ToolError::new(indexer::one_line(&other)),
-    }
-}
-
-/// The direct uses of a symbol, a page of at most `max_results`.
-fn uses_page(max_results: usize) -> CallOptions {
-    CallOptions {
-        page: page(max_results),
-        ..CallOptions::default()
     }
 }

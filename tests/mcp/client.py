@@ -39,9 +39,15 @@ from mcp.client.stdio import StdioServerParameters
 
 TOOLS = {
     "find_symbols",
+    "get_symbol_info",
+    "get_file_outline",
+    "get_symbol_at",
+    "get_class_hierarchy",
     "find_references",
     "find_callers",
     "find_callees",
+    "find_call_paths",
+    "get_includes",
     "get_index_status",
     "refresh_index",
 }
@@ -129,6 +135,15 @@ def error_text(result) -> str:
 USE = ("file", "line", "column", "qualified_name", "kind", "roles", "container")
 
 
+def tree(result, project: str, fields: tuple[str, ...]) -> list:
+    """A tree answer's `items` as (fields, children) pairs."""
+
+    def nodes(items):
+        return [(tuple(n.get(f) for f in fields), nodes(n.get("children", []))) for n in items]
+
+    return nodes(relative(result.structured_content, project)["items"])
+
+
 async def tools_scenario(args) -> None:
     project = args.project
     with Server(args) as server:
@@ -165,7 +180,7 @@ async def tools_scenario(args) -> None:
 
             result = await call(client, project, "find_symbols", {"pattern": "area"})
             equal(
-                rows(result, project, "symbols", ("qualified_name", "kind", "file", "line", "column", "definition")),
+                rows(result, project, "items", ("qualified_name", "kind", "file", "line", "column", "definition")),
                 [
                     ("geo::Circle::area", "method", "src/circle.cpp", 7, 16, True),
                     ("geo::Shape::area", "method", "include/geo/shape.h", 11, 20, False),
@@ -174,36 +189,124 @@ async def tools_scenario(args) -> None:
                 ],
                 "find_symbols area",
             )
-            equal({k: result.structured_content[k] for k in ("total", "truncated", "partial", "in_system_headers")},
-                  {"total": 4, "truncated": False, "partial": False, "in_system_headers": 0}, "find_symbols area: counts")
+            equal({k: result.structured_content[k] for k in ("total", "truncated", "partial", "external_left_out")},
+                  {"total": 4, "truncated": False, "partial": False, "external_left_out": 0}, "find_symbols area: counts")
 
             result = await call(client, project, "find_symbols", {"pattern": "geo::*", "kind": "class", "max_results": 2})
-            equal(rows(result, project, "symbols", ("qualified_name",)), [("geo::Circle",), ("geo::Shape",)], "find_symbols geo::* class, capped")
+            equal(rows(result, project, "items", ("qualified_name",)), [("geo::Circle",), ("geo::Shape",)], "find_symbols geo::* class, capped")
             equal((result.structured_content["total"], result.structured_content["truncated"]), (3, True), "find_symbols capped: total, truncated")
 
             result = await call(client, project, "find_references", {"symbol": "geo::Circle::area"})
-            equal(rows(result, project, "uses", USE),
+            equal(rows(result, project, "items", USE),
                   [("src/main.cpp", 10, 65, "geo::Circle::area", "method", ["call", "dynamic"], "main")],
                   "find_references geo::Circle::area")
 
             result = await call(client, project, "find_callers", {"symbol": "geo::Shape::area"})
-            equal(rows(result, project, "uses", USE),
+            equal(rows(result, project, "items", USE),
                   [("src/total.cpp", 10, 48, "geo::total_area", "function", ["call", "dynamic"], "geo::Shape::area")],
                   "find_callers geo::Shape::area")
 
             # Circle::area overrides Shape::area: total_area's call through a
             # Shape may reach it.
             result = await call(client, project, "find_callers", {"symbol": "geo::Circle::area", "max_results": 1})
-            equal(rows(result, project, "uses", ("file", "line", "qualified_name")), [("src/main.cpp", 10, "main")], "find_callers geo::Circle::area, capped")
+            equal(rows(result, project, "items", ("file", "line", "qualified_name")), [("src/main.cpp", 10, "main")], "find_callers geo::Circle::area, capped")
             equal((result.structured_content["total"], result.structured_content["truncated"]), (2, True), "find_callers capped: total, truncated")
 
             result = await call(client, project, "find_callees", {"symbol": "geo::total_area"})
-            equal(rows(result, project, "uses", USE),
+            equal(rows(result, project, "items", USE),
                   [
                       ("src/total.cpp", 10, 16, "geo::weight", "function", ["call"], "geo::total_area"),
                       ("src/total.cpp", 10, 48, "geo::Shape::area", "method", ["call", "dynamic"], "geo::total_area"),
                   ],
                   "find_callees geo::total_area")
+
+            # Deeper: main calls total_area, which calls Shape::area.
+            result = await call(client, project, "find_callers", {"symbol": "geo::Shape::area", "depth": 2})
+            equal(tree(result, project, ("qualified_name", "file", "line")),
+                  [(("geo::total_area", "src/total.cpp", 10), [(("main", "src/main.cpp", 10), [])])],
+                  "find_callers geo::Shape::area depth 2")
+            result = await call(client, project, "find_references", {"symbol": "geo::Circle::area", "roles": ["read"]})
+            equal((result.structured_content["items"], result.structured_content["total"]), ([], 0), "find_references with a role filter")
+
+            result = await call(client, project, "find_symbols", {"pattern": "*", "file": "shape.h", "namespace": "geo::Shape"})
+            equal(rows(result, project, "items", ("qualified_name",)),
+                  [("geo::Shape::area",), ("geo::Shape::color",), ("geo::Shape::color_",), ("geo::Shape::~Shape",)],
+                  "find_symbols by file and namespace")
+            result = await call(client, project, "find_symbols", {"pattern": "area", "max_results": 2, "offset": 2})
+            equal(rows(result, project, "items", ("qualified_name",)), [("geo::Square::area",), ("geo::total_area",)], "find_symbols, the second page")
+            equal((result.structured_content["total"], result.structured_content["truncated"]), (4, False), "find_symbols' second page: total, truncated")
+
+            result = await call(client, project, "get_symbol_info", {"symbol": "geo::Shape"})
+            info = relative(result.structured_content, project)
+            equal((info["total"], info["partial"]), (1, False), "get_symbol_info geo::Shape: one symbol")
+            shape = info["items"][0]
+            equal((shape["symbol"]["kind"], shape["doc"], shape["container"]["qualified_name"]),
+                  ("class", "Anything with an area: the base of Circle and Square.", "geo"), "get_symbol_info geo::Shape")
+            equal([(d["file"], d["line"], d["definition"]) for d in shape["declarations"]], [("include/geo/shape.h", 8, True)], "get_symbol_info geo::Shape: declarations")
+            equal([m["qualified_name"] for m in shape["members"]["items"]],
+                  ["geo::Shape::~Shape", "geo::Shape::area", "geo::Shape::color", "geo::Shape::color_"], "get_symbol_info geo::Shape: members")
+            equal(([b["qualified_name"] for b in shape["bases"]], [d["qualified_name"] for d in shape["derived"]]),
+                  ([], ["geo::Circle", "geo::Square"]), "get_symbol_info geo::Shape: bases, derived")
+            # A name several symbols have: each of them.
+            result = await call(client, project, "get_symbol_info", {"symbol": "area"})
+            equal([(i["symbol"]["qualified_name"], [o["qualified_name"] for o in i.get("overrides", [])], [o["qualified_name"] for o in i.get("overridden_by", [])])
+                   for i in result.structured_content["items"]],
+                  [("geo::Circle::area", ["geo::Shape::area"], []),
+                   ("geo::Shape::area", [], ["geo::Circle::area", "geo::Square::area"]),
+                   ("geo::Square::area", ["geo::Shape::area"], [])],
+                  "get_symbol_info area: every overload")
+
+            result = await call(client, project, "get_file_outline", {"file": "include/geo/shape.h"})
+            outline = relative(result.structured_content, project)
+
+            def nested(nodes):
+                return [(n["qualified_name"], n["line"], nested(n.get("children", []))) for n in nodes]
+
+            equal((outline["file"], outline["total"], outline["truncated"]), ("include/geo/shape.h", 20, False), "get_file_outline: file, total")
+            equal(nested(outline["items"]), [("geo", 4, [
+                ("geo::Color", 6, [("geo::Color::Red", 6, []), ("geo::Color::Green", 6, []), ("geo::Color::Blue", 6, [])]),
+                ("geo::Shape", 8, [("geo::Shape::~Shape", 10, []), ("geo::Shape::area", 11, []), ("geo::Shape::color", 12, []), ("geo::Shape::color_", 15, [])]),
+                ("geo::Circle", 18, [("geo::Circle::Circle", 20, []), ("geo::Circle::area", 21, []), ("geo::Circle::radius_", 24, [])]),
+                ("geo::Square", 27, [("geo::Square::Square", 29, []), ("geo::Square::area", 30, []), ("geo::Square::side_", 33, [])]),
+                ("geo::clamp", 37, []),
+                ("geo::total_area", 41, []),
+            ])], "get_file_outline include/geo/shape.h")
+
+            result = await call(client, project, "get_symbol_at", {"file": "src/main.cpp", "line": 10, "column": 65})
+            at = relative(result.structured_content, project)
+            equal([(o["occurrence"], o["roles"], o["symbol"]["qualified_name"], o["symbol"]["file"], o["symbol"]["line"]) for o in at["items"]],
+                  [("reference", ["call", "dynamic"], "geo::Circle::area", "src/circle.cpp", 7)], "get_symbol_at src/main.cpp:10:65")
+            result = await call(client, project, "get_symbol_at", {"file": "circle.cpp", "line": 7})
+            equal([(o["occurrence"], o["column"], o["symbol"]["qualified_name"]) for o in result.structured_content["items"]],
+                  [("reference", 8, "geo::Circle"), ("definition", 16, "geo::Circle::area"),
+                   ("reference", 57, "geo::Circle::radius_"), ("reference", 67, "geo::Circle::radius_")],
+                  "get_symbol_at circle.cpp:7 (a whole line)")
+
+            result = await call(client, project, "get_class_hierarchy", {"class": "geo::Shape", "direction": "down"})
+            hierarchy = result.structured_content
+            equal([(r["class"]["qualified_name"], "bases" in r, [d["class"]["qualified_name"] for d in r["derived"]]) for r in hierarchy["items"]],
+                  [("geo::Shape", False, ["geo::Circle", "geo::Square"])], "get_class_hierarchy geo::Shape down")
+            result = await call(client, project, "get_class_hierarchy", {"class": "Circle", "direction": "up"})
+            equal([(r["class"]["qualified_name"], [b["class"]["qualified_name"] for b in r["bases"]]) for r in result.structured_content["items"]],
+                  [("geo::Circle", ["geo::Shape"])], "get_class_hierarchy Circle up")
+
+            # main calls Circle::area directly, and through total_area's
+            # virtual call of Shape::area.
+            result = await call(client, project, "find_call_paths", {"from": "main", "to": "geo::Circle::area"})
+            paths = relative(result.structured_content, project)
+            equal([[(s["function"]["qualified_name"], s.get("call", {}).get("line"), s.get("call", {}).get("dynamic")) for s in p["steps"]] for p in paths["items"]],
+                  [[("main", 10, True), ("geo::Circle::area", None, None)],
+                   [("main", 10, False), ("geo::total_area", 10, True), ("geo::Circle::area", None, None)]],
+                  "find_call_paths main -> geo::Circle::area")
+            equal((paths["total"], paths["truncated"]), (2, False), "find_call_paths: total, truncated")
+
+            result = await call(client, project, "get_includes", {"file": "include/geo/shape.h", "direction": "included_by"})
+            equal(rows(result, project, "items", ("file", "line", "system")),
+                  [("src/circle.cpp", 1, False), ("src/main.cpp", 2, False), ("src/total.cpp", 1, False)], "get_includes shape.h included_by")
+            result = await call(client, project, "get_includes", {"file": "src/total.cpp", "depth": 2})
+            equal([(n["file"].rsplit("/", 1)[-1], n["system"], [(c["file"].rsplit("/", 1)[-1], c["system"]) for c in n.get("children", [])])
+                   for n in result.structured_content["items"]],
+                  [("shape.h", False, [("stddef.h", True)])], "get_includes src/total.cpp depth 2")
 
             result = await call(client, project, "get_index_status", {})
             status = result.structured_content or {}
@@ -222,9 +325,19 @@ async def tools_scenario(args) -> None:
             result = await call(client, project, "find_references", {"symbol": "area"})
             check(not result.is_error, f"a name of several symbols: {error_text(result)!r}")
             equal(sorted((u["qualified_name"], Path(u["file"]).name, u["line"])
-                         for u in result.structured_content["uses"]),
+                         for u in result.structured_content["items"]),
                   [("geo::Circle::area", "main.cpp", 10), ("geo::Shape::area", "total.cpp", 10)],
                   "a name of several symbols")
+            result = await call(client, project, "get_file_outline", {"file": "src/nowhere.cpp"})
+            check(result.is_error and "no file of the index matches `src/nowhere.cpp`" in error_text(result), f"an unknown file: {error_text(result)!r}")
+            result = await call(client, project, "get_class_hierarchy", {"class": "geo::total_area"})
+            check(result.is_error and "get_symbol_info says what it is" in error_text(result), f"not a class: {error_text(result)!r}")
+            result = await call(client, project, "find_callees", {"symbol": "main", "depth": 11})
+            check(result.is_error and "11 is out of range: pass 1 to 10" in error_text(result), f"a depth out of range: {error_text(result)!r}")
+            result = await call(client, project, "find_callers", {"symbol": "main", "roles": ["calls"]})
+            check(result.is_error and "unknown role `calls`" in error_text(result), f"an unknown role: {error_text(result)!r}")
+            result = await call(client, project, "get_symbol_at", {"file": "src/main.cpp", "line": 0})
+            check(result.is_error and "line and column count from 1" in error_text(result), f"line 0: {error_text(result)!r}")
             result = await call(client, project, "find_symbols", {"pattern": "area", "kind": "klass"})
             check(result.is_error and "unknown kind `klass`" in error_text(result), f"unknown kind: {error_text(result)!r}")
             # Arguments that do not fit the schema: a tool error too (the
@@ -282,11 +395,13 @@ async def partial_scenario(args) -> None:
 
                 result = await call(client, project, "find_symbols", {"pattern": "area"})
                 equal(result.structured_content["partial"], True, "find_symbols during a build: partial")
-                equal([r[0] for r in rows(result, project, "symbols", ("qualified_name",))],
+                equal([r[0] for r in rows(result, project, "items", ("qualified_name",))],
                       ["geo::Circle::area", "geo::Shape::area", "geo::Square::area", "geo::total_area"],
                       "find_symbols during a build: what was committed")
                 result = await call(client, project, "find_callers", {"symbol": "geo::Shape::area"})
                 equal((result.structured_content["partial"], result.structured_content["total"]), (True, 1), "find_callers during a build")
+                result = await call(client, project, "get_class_hierarchy", {"class": "geo::Shape"})
+                equal((result.structured_content["partial"], result.structured_content["total"]), (True, 3), "get_class_hierarchy during a build")
                 result = await call(client, project, "get_index_status", {})
                 status = result.structured_content
                 equal((status["build_running"], status["partial"], status["refresh"]),

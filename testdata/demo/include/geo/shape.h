@@ -4,7 +4,7 @@
 namespace geo {
 
 enum class Color { Red, Green, Blue };
-
+/// Anything with an area: the base of Circle and Square.
 class Shape {
 public:
     virtual ~Shape() = default;
