@@ -31,6 +31,8 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::index::model::SymbolKind;
+
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
 pub(crate) const PROTOCOL_VERSION: u32 = 10;
@@ -201,8 +203,7 @@ pub(crate) struct Symbol {
     pub usr: String,
     pub name: String,
     pub qualified_name: String,
-    /// One of the documented lower-case kinds (`class`, `method`, ...).
-    pub kind: String,
+    pub kind: SymbolKind,
     /// Type or signature spelling, e.g. `double (int) const`; empty if none.
     pub type_spelling: String,
     /// A typedef's or type alias's underlying type as written (`Map<int>`).

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use indexer::build::{BuildError, BuildOutcome, Command, DirtyUnit, Ending, Explained, Summary};
 use indexer::export::scip::ScipSummary;
+use indexer::index::model::SymbolKind;
 use indexer::index::query::{self, Status, Unit};
 use indexer::index::{MergeSummary, TableDigest};
 use indexer::memory::human;
@@ -190,7 +191,7 @@ pub(crate) fn outline(outline: &query::Outline, as_json: bool) -> anyhow::Result
                 },
                 node.signature
                     .as_ref()
-                    .filter(|_| node.kind != "macro")
+                    .filter(|_| node.kind != SymbolKind::Macro)
                     .map(|s| format!("  {s}"))
                     .unwrap_or_default(),
                 indent = depth * 2

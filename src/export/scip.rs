@@ -56,7 +56,7 @@ use scip::types::{
 use serde::Serialize;
 
 use crate::index::export::{ExportDecl, ExportFile, ExportReader, ExportSymbol, SymbolId};
-use crate::index::model::role;
+use crate::index::model::{role, SymbolKind};
 use crate::index::query::QueryError;
 use crate::index::Index;
 
@@ -359,7 +359,7 @@ impl Exporter<'_, '_> {
                 }
             }
         }
-        if is_function_kind(&row.kind) {
+        if is_function_kind(row.kind) {
             for method in self.reader.overridden(id)? {
                 if let Name::Global(name) = self.namer.name(method)? {
                     relationships.push(Relationship {
@@ -383,7 +383,7 @@ impl Exporter<'_, '_> {
         Ok(SymbolInformation {
             symbol,
             relationships,
-            kind: EnumOrUnknown::new(kind(&row.kind)),
+            kind: EnumOrUnknown::new(kind(row.kind)),
             display_name: row.name.clone(),
             signature_documentation: MessageField::some(Signature {
                 language: language.to_owned(),
@@ -428,26 +428,30 @@ fn language(path: &str) -> &'static str {
 }
 
 /// The SCIP kind of an index kind.
-fn kind(kind: &str) -> Kind {
+fn kind(kind: SymbolKind) -> Kind {
     match kind {
-        "namespace" | "namespace_alias" => Kind::Namespace,
-        "class" | "class_template" | "class_template_partial_specialization" => Kind::Class,
-        "struct" => Kind::Struct,
-        "union" => Kind::Union,
-        "enum" => Kind::Enum,
-        "enum_constant" => Kind::EnumMember,
-        "function" | "function_template" | "lambda" => Kind::Function,
-        "method" | "destructor" | "conversion_function" => Kind::Method,
-        "constructor" => Kind::Constructor,
-        "field" => Kind::Field,
-        "variable" => Kind::Variable,
-        "parameter" => Kind::Parameter,
-        "typedef" | "type_alias" => Kind::TypeAlias,
-        "macro" => Kind::Macro,
-        "protocol" => Kind::Protocol,
-        "category" => Kind::Extension,
-        "property" => Kind::Property,
-        _ => Kind::UnspecifiedKind,
+        SymbolKind::Namespace | SymbolKind::NamespaceAlias => Kind::Namespace,
+        SymbolKind::Class
+        | SymbolKind::ClassTemplate
+        | SymbolKind::ClassTemplatePartialSpecialization => Kind::Class,
+        SymbolKind::Struct => Kind::Struct,
+        SymbolKind::Union => Kind::Union,
+        SymbolKind::Enum => Kind::Enum,
+        SymbolKind::EnumConstant => Kind::EnumMember,
+        SymbolKind::Function | SymbolKind::FunctionTemplate | SymbolKind::Lambda => Kind::Function,
+        SymbolKind::Method | SymbolKind::Destructor | SymbolKind::ConversionFunction => {
+            Kind::Method
+        }
+        SymbolKind::Constructor => Kind::Constructor,
+        SymbolKind::Field => Kind::Field,
+        SymbolKind::Variable => Kind::Variable,
+        SymbolKind::Parameter => Kind::Parameter,
+        SymbolKind::Typedef | SymbolKind::TypeAlias => Kind::TypeAlias,
+        SymbolKind::Macro => Kind::Macro,
+        SymbolKind::Protocol => Kind::Protocol,
+        SymbolKind::Category => Kind::Extension,
+        SymbolKind::Property => Kind::Property,
+        SymbolKind::Using | SymbolKind::Other => Kind::UnspecifiedKind,
     }
 }
 
@@ -462,14 +466,16 @@ fn signature(symbol: &ExportSymbol) -> String {
         type_spelling,
         ..
     } = symbol;
-    match kind.as_str() {
-        "macro" if !type_spelling.is_empty() => type_spelling.clone(),
-        "macro" => format!("#define {name}"),
-        k if is_function_kind(k) => match type_spelling.find('(') {
+    match kind {
+        SymbolKind::Macro if !type_spelling.is_empty() => type_spelling.clone(),
+        SymbolKind::Macro => format!("#define {name}"),
+        k if is_function_kind(*k) => match type_spelling.find('(') {
             Some(at) => {
                 let (result, parameters) = type_spelling.split_at(at);
                 let result = result.trim_end();
-                if result.is_empty() || matches!(k, "constructor" | "destructor") {
+                if result.is_empty()
+                    || matches!(k, SymbolKind::Constructor | SymbolKind::Destructor)
+                {
                     format!("{qualified_name}{parameters}")
                 } else {
                     format!("{result} {qualified_name}{parameters}")
@@ -477,15 +483,17 @@ fn signature(symbol: &ExportSymbol) -> String {
             }
             None => qualified_name.clone(),
         },
-        "namespace" => format!("namespace {qualified_name}"),
+        SymbolKind::Namespace => format!("namespace {qualified_name}"),
         // Its type is its enum's, which an anonymous enum spells with its
         // file and place: the name says as much.
-        "enum_constant" => qualified_name.clone(),
-        "class" | "struct" | "union" | "enum" => format!("{kind} {qualified_name}"),
-        "class_template" | "class_template_partial_specialization" => {
+        SymbolKind::EnumConstant => qualified_name.clone(),
+        SymbolKind::Class | SymbolKind::Struct | SymbolKind::Union | SymbolKind::Enum => {
+            format!("{kind} {qualified_name}")
+        }
+        SymbolKind::ClassTemplate | SymbolKind::ClassTemplatePartialSpecialization => {
             format!("template class {qualified_name}")
         }
-        "typedef" | "type_alias" if !type_spelling.is_empty() => {
+        SymbolKind::Typedef | SymbolKind::TypeAlias if !type_spelling.is_empty() => {
             format!("using {qualified_name} = {type_spelling}")
         }
         _ if !type_spelling.is_empty() => format!("{type_spelling} {qualified_name}"),
@@ -545,7 +553,7 @@ mod tests {
             usr: String::new(),
             name: "count".into(),
             qualified_name: "zoo::count".into(),
-            kind: kind.into(),
+            kind: SymbolKind::parse(kind).unwrap(),
             type_spelling: type_spelling.into(),
         };
         assert_eq!(

@@ -14,7 +14,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::model::SCOPE_KINDS;
+use super::model::SymbolKind;
 use super::query::QueryError;
 use super::reader::Index;
 
@@ -67,7 +67,7 @@ pub struct ExportSymbol {
     pub usr: String,
     pub name: String,
     pub qualified_name: String,
-    pub kind: String,
+    pub kind: SymbolKind,
     /// `symbols.type`: a type or signature spelling, a macro's definition.
     pub type_spelling: String,
 }
@@ -213,8 +213,8 @@ impl ExportReader<'_> {
     pub fn scope_named(
         &self,
         qualified_name: &str,
-    ) -> Result<Option<(SymbolId, String)>, QueryError> {
-        let kinds = SCOPE_KINDS
+    ) -> Result<Option<(SymbolId, SymbolKind)>, QueryError> {
+        let kinds = SymbolKind::SCOPES
             .iter()
             .map(|k| format!("'{k}'"))
             .collect::<Vec<_>>()

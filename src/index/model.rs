@@ -141,50 +141,186 @@ impl std::fmt::Display for Dirtiness {
     }
 }
 
-/// Every `Symbol::kind` the worker reports, as docs/schema.md lists them.
-pub const SYMBOL_KINDS: &[&str] = &[
-    "namespace",
-    "namespace_alias",
-    "class",
-    "struct",
-    "union",
-    "enum",
-    "enum_constant",
-    "function",
-    "method",
-    "constructor",
-    "destructor",
-    "conversion_function",
-    "field",
-    "variable",
-    "parameter",
-    "typedef",
-    "type_alias",
-    "class_template",
-    "class_template_partial_specialization",
-    "function_template",
-    "lambda",
-    "using",
-    "macro",
-    "protocol",
-    "category",
-    "property",
-    "other",
-];
+/// What a symbol is: the worker decides it from libclang's cursor, the
+/// wire carries it, the `symbols.kind` column holds its name, and the
+/// queries answer it (as that name, in JSON). docs/schema.md lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SymbolKind {
+    Namespace,
+    /// `namespace fs = std::filesystem;`
+    NamespaceAlias,
+    Class,
+    Struct,
+    Union,
+    Enum,
+    /// An enumerator.
+    EnumConstant,
+    Function,
+    Method,
+    Constructor,
+    Destructor,
+    /// `operator bool()` and the like.
+    ConversionFunction,
+    Field,
+    Variable,
+    Parameter,
+    Typedef,
+    /// `using T = ...;` (and alias templates).
+    TypeAlias,
+    /// A class template (its specializations are classes).
+    ClassTemplate,
+    ClassTemplatePartialSpecialization,
+    /// A function or method template.
+    FunctionTemplate,
+    /// A lambda's closure, named after where it is defined.
+    Lambda,
+    /// A using-declaration (`using std::swap;`).
+    Using,
+    /// A preprocessor macro.
+    Macro,
+    /// Objective-C.
+    Protocol,
+    /// Objective-C.
+    Category,
+    /// Objective-C.
+    Property,
+    /// Anything else libclang reports.
+    Other,
+}
 
-/// The kinds of symbol that can hold others by name (`ns::Type::member`):
-/// namespaces and types.
-pub(crate) const SCOPE_KINDS: &[&str] = &[
-    "namespace",
-    "class",
-    "struct",
-    "union",
-    "enum",
-    "class_template",
-    "class_template_partial_specialization",
-    "protocol",
-    "category",
-];
+impl SymbolKind {
+    pub const ALL: [SymbolKind; 27] = [
+        SymbolKind::Namespace,
+        SymbolKind::NamespaceAlias,
+        SymbolKind::Class,
+        SymbolKind::Struct,
+        SymbolKind::Union,
+        SymbolKind::Enum,
+        SymbolKind::EnumConstant,
+        SymbolKind::Function,
+        SymbolKind::Method,
+        SymbolKind::Constructor,
+        SymbolKind::Destructor,
+        SymbolKind::ConversionFunction,
+        SymbolKind::Field,
+        SymbolKind::Variable,
+        SymbolKind::Parameter,
+        SymbolKind::Typedef,
+        SymbolKind::TypeAlias,
+        SymbolKind::ClassTemplate,
+        SymbolKind::ClassTemplatePartialSpecialization,
+        SymbolKind::FunctionTemplate,
+        SymbolKind::Lambda,
+        SymbolKind::Using,
+        SymbolKind::Macro,
+        SymbolKind::Protocol,
+        SymbolKind::Category,
+        SymbolKind::Property,
+        SymbolKind::Other,
+    ];
+
+    /// The kinds that can hold others by name (`ns::Type::member`):
+    /// namespaces and types.
+    pub const SCOPES: [SymbolKind; 9] = [
+        SymbolKind::Namespace,
+        SymbolKind::Class,
+        SymbolKind::Struct,
+        SymbolKind::Union,
+        SymbolKind::Enum,
+        SymbolKind::ClassTemplate,
+        SymbolKind::ClassTemplatePartialSpecialization,
+        SymbolKind::Protocol,
+        SymbolKind::Category,
+    ];
+
+    /// The kinds a class hierarchy is made of.
+    pub const CLASSES: [SymbolKind; 5] = [
+        SymbolKind::Class,
+        SymbolKind::Struct,
+        SymbolKind::Union,
+        SymbolKind::ClassTemplate,
+        SymbolKind::ClassTemplatePartialSpecialization,
+    ];
+
+    /// Its name, as the database and the answers spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SymbolKind::Namespace => "namespace",
+            SymbolKind::NamespaceAlias => "namespace_alias",
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Union => "union",
+            SymbolKind::Enum => "enum",
+            SymbolKind::EnumConstant => "enum_constant",
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Constructor => "constructor",
+            SymbolKind::Destructor => "destructor",
+            SymbolKind::ConversionFunction => "conversion_function",
+            SymbolKind::Field => "field",
+            SymbolKind::Variable => "variable",
+            SymbolKind::Parameter => "parameter",
+            SymbolKind::Typedef => "typedef",
+            SymbolKind::TypeAlias => "type_alias",
+            SymbolKind::ClassTemplate => "class_template",
+            SymbolKind::ClassTemplatePartialSpecialization => {
+                "class_template_partial_specialization"
+            }
+            SymbolKind::FunctionTemplate => "function_template",
+            SymbolKind::Lambda => "lambda",
+            SymbolKind::Using => "using",
+            SymbolKind::Macro => "macro",
+            SymbolKind::Protocol => "protocol",
+            SymbolKind::Category => "category",
+            SymbolKind::Property => "property",
+            SymbolKind::Other => "other",
+        }
+    }
+
+    /// The kind named `name`; `None` for a name no version writes.
+    pub fn parse(name: &str) -> Option<SymbolKind> {
+        SymbolKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
+    /// Every kind's name, in the order of docs/schema.md.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        SymbolKind::ALL.into_iter().map(SymbolKind::as_str)
+    }
+
+    pub fn is_scope(self) -> bool {
+        SymbolKind::SCOPES.contains(&self)
+    }
+
+    pub fn is_class(self) -> bool {
+        SymbolKind::CLASSES.contains(&self)
+    }
+}
+
+impl std::fmt::Display for SymbolKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for SymbolKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// A name no version writes is an error, not `other`: it means the file
+/// is no index of this version.
+impl rusqlite::types::FromSql for SymbolKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let name = value.as_str()?;
+        SymbolKind::parse(name).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown symbol kind `{name}`").into())
+        })
+    }
+}
 
 /// Bits of a reference's roles (`protocol::Reference::roles`, `refs.roles`): the values of libclang's `CXSymbolRole`,
 /// and above them the indexer's own.

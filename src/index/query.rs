@@ -48,13 +48,13 @@ pub use self::status::{
     BuildProgress, FailedUnit, Run, Status, Unit, UnitTiming, UnitWithErrors, ERRORS_LISTED,
 };
 
-use super::model::{role, ROLE_NAMES, SYMBOL_KINDS};
+use super::model::{role, SymbolKind, ROLE_NAMES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error("no symbol matches `{0}`: try `indexer find {0}` to see what the index holds")]
     NotFound(String),
-    #[error("unknown kind `{0}`: pass one of {kinds}", kinds = SYMBOL_KINDS.join(", "))]
+    #[error("unknown kind `{0}`: pass one of {kinds}", kinds = SymbolKind::names().collect::<Vec<_>>().join(", "))]
     UnknownKind(String),
     #[error("unknown role `{0}`: pass one or more of {roles} (comma-separated)", roles = ROLE_NAMES.iter().map(|(_, name)| *name).collect::<Vec<_>>().join(", "))]
     UnknownRole(String),
@@ -177,7 +177,7 @@ pub struct Row {
     pub usr: String,
     pub name: String,
     pub qualified_name: String,
-    pub kind: String,
+    pub kind: SymbolKind,
     /// The type or signature, e.g. `double () const` (symbol answers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,

@@ -168,7 +168,7 @@ fn store_unit(
                             == (
                                 &s.name[..],
                                 &s.qualified_name[..],
-                                &s.kind[..],
+                                s.kind.as_str(),
                                 &s.type_spelling[..],
                                 s.underlying_type.as_deref(),
                                 s.canonical_type.as_deref(),

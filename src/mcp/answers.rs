@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use indexer::index::model::{ROLE_NAMES, SYMBOL_KINDS};
+use indexer::index::model::{SymbolKind, ROLE_NAMES};
 use indexer::index::query::{self, Status};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
@@ -75,9 +75,10 @@ pub(crate) struct FindSymbols {
 
 /// The kinds of docs/schema.md, as an enum: the index's own list.
 fn symbol_kind(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = SymbolKind::names().collect();
     schemars::json_schema!({
         "type": "string",
-        "enum": SYMBOL_KINDS,
+        "enum": names,
     })
 }
 
@@ -505,7 +506,7 @@ mod tests {
     fn the_kind_parameter_lists_every_kind_of_the_index() {
         let schema = schemars::schema_for!(FindSymbols);
         let kinds = &schema.as_value()["properties"]["kind"]["enum"];
-        assert_eq!(kinds.as_array().unwrap().len(), SYMBOL_KINDS.len());
+        assert_eq!(kinds.as_array().unwrap().len(), SymbolKind::ALL.len());
         assert!(!schema.as_value()["required"]
             .as_array()
             .unwrap()

@@ -56,6 +56,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::index::export::{ExportReader, ExportSymbol, Placement, SymbolId};
+use crate::index::model::SymbolKind;
 use crate::index::query::QueryError;
 
 /// What every global symbol starts with: scheme `cxx`, no package manager,
@@ -86,48 +87,48 @@ pub(crate) struct Namer<'r> {
 }
 
 /// Kinds named like functions, `name(HASH).`.
-const FUNCTION_KINDS: &[&str] = &[
-    "function",
-    "method",
-    "constructor",
-    "destructor",
-    "conversion_function",
-    "function_template",
-    "lambda",
+const FUNCTION_KINDS: &[SymbolKind] = &[
+    SymbolKind::Function,
+    SymbolKind::Method,
+    SymbolKind::Constructor,
+    SymbolKind::Destructor,
+    SymbolKind::ConversionFunction,
+    SymbolKind::FunctionTemplate,
+    SymbolKind::Lambda,
 ];
 
 /// Kinds named like types, `name#`.
-const TYPE_KINDS: &[&str] = &[
-    "class",
-    "struct",
-    "union",
-    "enum",
-    "typedef",
-    "type_alias",
-    "class_template",
-    "class_template_partial_specialization",
-    "protocol",
-    "category",
+const TYPE_KINDS: &[SymbolKind] = &[
+    SymbolKind::Class,
+    SymbolKind::Struct,
+    SymbolKind::Union,
+    SymbolKind::Enum,
+    SymbolKind::Typedef,
+    SymbolKind::TypeAlias,
+    SymbolKind::ClassTemplate,
+    SymbolKind::ClassTemplatePartialSpecialization,
+    SymbolKind::Protocol,
+    SymbolKind::Category,
 ];
 
 /// Kinds that are members of a type when they have a scope, for a symbol
 /// whose scope the index does not hold (one of a system header).
-const MEMBER_KINDS: &[&str] = &[
-    "enum_constant",
-    "method",
-    "constructor",
-    "destructor",
-    "conversion_function",
-    "field",
+const MEMBER_KINDS: &[SymbolKind] = &[
+    SymbolKind::EnumConstant,
+    SymbolKind::Method,
+    SymbolKind::Constructor,
+    SymbolKind::Destructor,
+    SymbolKind::ConversionFunction,
+    SymbolKind::Field,
 ];
 
 const ANONYMOUS_NAMESPACE: &str = "(anonymous namespace)";
 
 fn is_anonymous_enum(symbol: &ExportSymbol) -> bool {
-    symbol.kind == "enum" && symbol.name.starts_with("(anonymous")
+    symbol.kind == SymbolKind::Enum && symbol.name.starts_with("(anonymous")
 }
 
-pub(crate) fn is_function_kind(kind: &str) -> bool {
+pub(crate) fn is_function_kind(kind: SymbolKind) -> bool {
     FUNCTION_KINDS.contains(&kind)
 }
 
@@ -166,21 +167,21 @@ impl<'r> Namer<'r> {
         symbol: &ExportSymbol,
         placement: Option<&Placement>,
     ) -> Result<Name, QueryError> {
-        if symbol.kind == "macro" {
+        if symbol.kind == SymbolKind::Macro {
             let descriptor = match placement {
                 Some(p) => format!("{}:{}:{}", self.relative(&p.path), p.line, p.col),
                 None => symbol.name.clone(),
             };
             return Ok(Name::Global(format!("{}!", escape(&descriptor))));
         }
-        if symbol.kind == "parameter" {
+        if symbol.kind == SymbolKind::Parameter {
             return Ok(Name::Local);
         }
         let parts = split_qualified(&symbol.qualified_name);
         let scope = match placement.and_then(|p| p.container.map(|c| (p, c))) {
             Some((p, container)) => {
                 let parent = self.reader.symbol(container)?;
-                if symbol.kind == "variable" && is_function_kind(&parent.kind) {
+                if symbol.kind == SymbolKind::Variable && is_function_kind(parent.kind) {
                     return Ok(Name::Local);
                 }
                 if parent.name == ANONYMOUS_NAMESPACE {
@@ -206,7 +207,7 @@ impl<'r> Namer<'r> {
             None => {
                 let outer = parts.len().saturating_sub(1);
                 let file = placement.map(|p| self.relative(&p.path).to_owned());
-                Some(self.scope_by_name(&parts[..outer], Some((&symbol.kind, file)))?)
+                Some(self.scope_by_name(&parts[..outer], Some((symbol.kind, file)))?)
             }
         };
         let mut name = scope.unwrap_or_default();
@@ -222,13 +223,15 @@ impl<'r> Namer<'r> {
     fn scope_by_name(
         &mut self,
         parts: &[&str],
-        member: Option<(&str, Option<String>)>,
+        member: Option<(SymbolKind, Option<String>)>,
     ) -> Result<String, QueryError> {
         let Some((last, outer)) = parts.split_last() else {
             return Ok(String::new());
         };
         if last.starts_with("(anonymous")
-            && member.as_ref().is_some_and(|(k, _)| *k == "enum_constant")
+            && member
+                .as_ref()
+                .is_some_and(|(k, _)| *k == SymbolKind::EnumConstant)
         {
             // An anonymous enum's enumerators, in the scope that holds it.
             return self.scope_by_name(outer, None);
@@ -257,12 +260,12 @@ impl<'r> Namer<'r> {
         symbol: &ExportSymbol,
         placement: Option<&Placement>,
     ) -> Result<String, QueryError> {
-        let kind = symbol.kind.as_str();
+        let kind = symbol.kind;
         let name = escape(&symbol.name);
         Ok(
-            if kind == "namespace" && symbol.name == ANONYMOUS_NAMESPACE {
+            if kind == SymbolKind::Namespace && symbol.name == ANONYMOUS_NAMESPACE {
                 anonymous_namespace(placement.map_or("", |p| self.relative(&p.path)))
-            } else if kind == "namespace" || kind == "namespace_alias" {
+            } else if matches!(kind, SymbolKind::Namespace | SymbolKind::NamespaceAlias) {
                 format!("{name}/")
             } else if TYPE_KINDS.contains(&kind) {
                 format!("{name}#")

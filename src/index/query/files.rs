@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{describe, like_escape, List, Page, QueryError, Row};
-use crate::index::model::role_names;
+use crate::index::model::{role_names, SymbolKind};
 
 /// The `files` row a user means by `spec`: the first of `candidates` (the
 /// spec made absolute against the project, the working directory, ...)
@@ -74,7 +74,7 @@ pub struct OutlineNode {
     pub usr: String,
     pub name: String,
     pub qualified_name: String,
-    pub kind: String,
+    pub kind: SymbolKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     /// Where its name is (its definition in this file if it has one,

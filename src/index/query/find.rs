@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{describe, glob_to_like, like_escape, Page, QueryError, Row, MAX_PATTERN_BYTES};
-use crate::index::model::SYMBOL_KINDS;
+use crate::index::model::SymbolKind;
 
 /// Which symbols `find` searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,11 +70,12 @@ pub(crate) fn find(
     if pattern.len() > MAX_PATTERN_BYTES {
         return Err(QueryError::PatternTooLong(pattern.len()));
     }
-    if let Some(kind) = options.kind.as_deref() {
-        if !SYMBOL_KINDS.contains(&kind) {
-            return Err(QueryError::UnknownKind(kind.to_owned()));
+    let kind = match options.kind.as_deref() {
+        Some(name) => {
+            Some(SymbolKind::parse(name).ok_or_else(|| QueryError::UnknownKind(name.to_owned()))?)
         }
-    }
+        None => None,
+    };
     let (global, body) = match pattern.strip_prefix("::") {
         Some(body) => (true, body),
         None => (false, pattern),
@@ -122,7 +123,7 @@ pub(crate) fn find(
         Scope::All => "1",
     };
     let namespace = options.namespace.as_deref().map(like_escape);
-    let args = params![like, body, options.kind, namespace, file_id];
+    let args = params![like, body, kind, namespace, file_id];
     // The page's symbols first, then where each is declared: looking a
     // declaration up for every match would cost as much as the scan.
     let sql = format!(

@@ -7,7 +7,6 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::files::Budget;
-use super::info::CLASS_KINDS;
 use super::{describe, resolve_all, QueryError, Row};
 
 /// Which way `hierarchy` walks.
@@ -83,7 +82,7 @@ pub(crate) fn hierarchy(
     let mut classes = Vec::new();
     for id in resolve_all(conn, class)? {
         let row = describe(conn, id)?;
-        if CLASS_KINDS.contains(&row.kind.as_str()) {
+        if row.kind.is_class() {
             classes.push(row);
         }
     }

@@ -7,15 +7,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{describe, resolve_all, List, Page, QueryError, Row};
-
-/// Kinds that have members, bases and derived classes.
-pub(super) const CLASS_KINDS: [&str; 5] = [
-    "class",
-    "struct",
-    "union",
-    "class_template",
-    "class_template_partial_specialization",
-];
+use crate::index::model::SymbolKind;
 
 /// Members listed per class (`members.total` counts them all).
 const MEMBERS_SHOWN: usize = 100;
@@ -126,9 +118,8 @@ fn one(conn: &Connection, id: i64) -> rusqlite::Result<SymbolInfo> {
     let (underlying_type, canonical_type) = conn
         .prepare_cached("SELECT underlying_type, canonical_type FROM symbols WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let kind = symbol.kind.as_str();
-    let class = CLASS_KINDS.contains(&kind);
-    let members = if class || kind == "enum" {
+    let class = symbol.kind.is_class();
+    let members = if class || symbol.kind == SymbolKind::Enum {
         let ids = related(
             conn,
             // In the order the class declares them (its definition's
@@ -177,8 +168,11 @@ fn one(conn: &Connection, id: i64) -> rusqlite::Result<SymbolInfo> {
         (None, None)
     };
     let method = matches!(
-        kind,
-        "method" | "destructor" | "conversion_function" | "function_template"
+        symbol.kind,
+        SymbolKind::Method
+            | SymbolKind::Destructor
+            | SymbolKind::ConversionFunction
+            | SymbolKind::FunctionTemplate
     );
     let (overrides, overridden_by) = if method {
         (

@@ -14,6 +14,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::ffi::*;
 use super::{Scope, MAX_SCOPE_DEPTH, ROLE_MASK};
+use crate::index::model::SymbolKind;
 use crate::protocol::{
     role, Base, Decl, Diagnostic, FileIndex, Include, Override, Reference, SeenFile, Symbol,
     SymbolRef, UnitIndex,
@@ -389,7 +390,7 @@ impl<'s> Collector<'s> {
         spells(
             text.get(at.offset as usize..).unwrap_or_default(),
             &symbol.name,
-            &symbol.kind,
+            symbol.kind,
         )
     }
 
@@ -663,7 +664,7 @@ impl<'s> Collector<'s> {
             format!("{scope}::{name}")
         };
         let type_spelling = call_operator(class)
-            .map(|operator| symbol_type(operator, "method"))
+            .map(|operator| symbol_type(operator, SymbolKind::Method))
             .unwrap_or_default();
         let index = self.symbols.len() as SymbolRef;
         self.symbol_by_usr.insert(usr.clone(), index);
@@ -671,7 +672,7 @@ impl<'s> Collector<'s> {
             usr,
             name,
             qualified_name,
-            kind: "lambda".to_owned(),
+            kind: SymbolKind::Lambda,
             type_spelling,
             underlying_type: None,
             canonical_type: None,
@@ -813,7 +814,7 @@ impl<'s> Collector<'s> {
             // whatever the order.
             if is_template_kind(kind) {
                 let symbol = &mut self.symbols[index as usize];
-                symbol.kind = kind.to_owned();
+                symbol.kind = kind;
                 symbol.type_spelling = symbol_type(cursor, kind);
             }
             return Some(index);
@@ -826,7 +827,7 @@ impl<'s> Collector<'s> {
         // Every unnamed namespace has the USR `c:@aN`, wherever it is
         // nested, so its qualified name cannot name a parent: which one
         // would depend on the unit that happened to store it.
-        let scope = if kind == "namespace" && name == "(anonymous namespace)" {
+        let scope = if kind == SymbolKind::Namespace && name == "(anonymous namespace)" {
             String::new()
         } else {
             self.qualified_scope(clang_getCursorSemanticParent(cursor))
@@ -845,7 +846,7 @@ impl<'s> Collector<'s> {
             usr,
             name,
             qualified_name,
-            kind: kind.to_owned(),
+            kind,
             type_spelling,
             underlying_type,
             canonical_type,
@@ -976,8 +977,8 @@ pub(super) fn path_key(path: &str) -> u64 {
 /// template is reached through its template cursor (no type) and through
 /// the alias it declares (the type), so the template cursor answers with
 /// the type of that alias: the same whichever a unit meets first.
-pub(super) unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
-    if kind == "class_template" {
+pub(super) unsafe fn symbol_type(cursor: CXCursor, kind: SymbolKind) -> String {
+    if kind == SymbolKind::ClassTemplate {
         return String::new();
     }
     if cursor.kind == CXCursor_TypeAliasTemplateDecl {
@@ -990,8 +991,11 @@ pub(super) unsafe fn symbol_type(cursor: CXCursor, kind: &str) -> String {
 
 /// The underlying and canonical types of a typedef or type alias (of an
 /// alias template, those of the alias it declares): `None` for other kinds.
-pub(super) unsafe fn alias_types(cursor: CXCursor, kind: &str) -> (Option<String>, Option<String>) {
-    if kind != "typedef" && kind != "type_alias" {
+pub(super) unsafe fn alias_types(
+    cursor: CXCursor,
+    kind: SymbolKind,
+) -> (Option<String>, Option<String>) {
+    if !matches!(kind, SymbolKind::Typedef | SymbolKind::TypeAlias) {
         return (None, None);
     }
     let alias = if cursor.kind == CXCursor_TypeAliasTemplateDecl {
@@ -1259,7 +1263,7 @@ pub(super) fn lambda_introducers(text: &[u8]) -> Vec<u32> {
 pub(super) fn symbol_kind(
     cursor_kind: CXCursorKind,
     template: CXIdxEntityCXXTemplateKind,
-) -> &'static str {
+) -> SymbolKind {
     let function_like = matches!(
         cursor_kind,
         CXCursor_FunctionDecl
@@ -1273,54 +1277,56 @@ pub(super) fn symbol_kind(
         CXCursor_StructDecl | CXCursor_ClassDecl | CXCursor_UnionDecl
     );
     match (cursor_kind, template) {
-        (_, CXIdxEntity_Template) if function_like => "function_template",
-        (_, CXIdxEntity_Template) if record_like => "class_template",
+        (_, CXIdxEntity_Template) if function_like => SymbolKind::FunctionTemplate,
+        (_, CXIdxEntity_Template) if record_like => SymbolKind::ClassTemplate,
         (_, CXIdxEntity_TemplatePartialSpecialization) if record_like => {
-            "class_template_partial_specialization"
+            SymbolKind::ClassTemplatePartialSpecialization
         }
-        (CXCursor_Namespace, _) => "namespace",
-        (CXCursor_ClassDecl, _) => "class",
-        (CXCursor_StructDecl, _) => "struct",
-        (CXCursor_UnionDecl, _) => "union",
-        (CXCursor_EnumDecl, _) => "enum",
-        (CXCursor_EnumConstantDecl, _) => "enum_constant",
-        (CXCursor_FunctionDecl, _) => "function",
-        (CXCursor_CXXMethod, _) => "method",
-        (CXCursor_Constructor, _) => "constructor",
-        (CXCursor_Destructor, _) => "destructor",
-        (CXCursor_ConversionFunction, _) => "conversion_function",
-        (CXCursor_FieldDecl, _) => "field",
-        (CXCursor_VarDecl, _) => "variable",
-        (CXCursor_ParmDecl, _) => "parameter",
-        (CXCursor_TypedefDecl, _) => "typedef",
+        (CXCursor_Namespace, _) => SymbolKind::Namespace,
+        (CXCursor_ClassDecl, _) => SymbolKind::Class,
+        (CXCursor_StructDecl, _) => SymbolKind::Struct,
+        (CXCursor_UnionDecl, _) => SymbolKind::Union,
+        (CXCursor_EnumDecl, _) => SymbolKind::Enum,
+        (CXCursor_EnumConstantDecl, _) => SymbolKind::EnumConstant,
+        (CXCursor_FunctionDecl, _) => SymbolKind::Function,
+        (CXCursor_CXXMethod, _) => SymbolKind::Method,
+        (CXCursor_Constructor, _) => SymbolKind::Constructor,
+        (CXCursor_Destructor, _) => SymbolKind::Destructor,
+        (CXCursor_ConversionFunction, _) => SymbolKind::ConversionFunction,
+        (CXCursor_FieldDecl, _) => SymbolKind::Field,
+        (CXCursor_VarDecl, _) => SymbolKind::Variable,
+        (CXCursor_ParmDecl, _) => SymbolKind::Parameter,
+        (CXCursor_TypedefDecl, _) => SymbolKind::Typedef,
         // An alias template's declaration is reported as the alias it
         // declares, a use of it may name the template: one kind for both.
-        (CXCursor_TypeAliasDecl | CXCursor_TypeAliasTemplateDecl, _) => "type_alias",
-        (CXCursor_ClassTemplate, _) => "class_template",
-        (CXCursor_ClassTemplatePartialSpecialization, _) => "class_template_partial_specialization",
-        (CXCursor_FunctionTemplate, _) => "function_template",
-        (CXCursor_NamespaceAlias, _) => "namespace_alias",
-        (CXCursor_MacroDefinition, _) => "macro",
-        (CXCursor_UsingDeclaration, _) => "using",
+        (CXCursor_TypeAliasDecl | CXCursor_TypeAliasTemplateDecl, _) => SymbolKind::TypeAlias,
+        (CXCursor_ClassTemplate, _) => SymbolKind::ClassTemplate,
+        (CXCursor_ClassTemplatePartialSpecialization, _) => {
+            SymbolKind::ClassTemplatePartialSpecialization
+        }
+        (CXCursor_FunctionTemplate, _) => SymbolKind::FunctionTemplate,
+        (CXCursor_NamespaceAlias, _) => SymbolKind::NamespaceAlias,
+        (CXCursor_MacroDefinition, _) => SymbolKind::Macro,
+        (CXCursor_UsingDeclaration, _) => SymbolKind::Using,
         // Objective-C's declarations in the nearest C++ words; its
         // protocols and categories have none.
-        (CXCursor_ObjCInterfaceDecl | CXCursor_ObjCImplementationDecl, _) => "class",
-        (CXCursor_ObjCProtocolDecl, _) => "protocol",
-        (CXCursor_ObjCCategoryDecl | CXCursor_ObjCCategoryImplDecl, _) => "category",
-        (CXCursor_ObjCInstanceMethodDecl | CXCursor_ObjCClassMethodDecl, _) => "method",
-        (CXCursor_ObjCPropertyDecl, _) => "property",
-        (CXCursor_ObjCIvarDecl, _) => "field",
-        _ => "other",
+        (CXCursor_ObjCInterfaceDecl | CXCursor_ObjCImplementationDecl, _) => SymbolKind::Class,
+        (CXCursor_ObjCProtocolDecl, _) => SymbolKind::Protocol,
+        (CXCursor_ObjCCategoryDecl | CXCursor_ObjCCategoryImplDecl, _) => SymbolKind::Category,
+        (CXCursor_ObjCInstanceMethodDecl | CXCursor_ObjCClassMethodDecl, _) => SymbolKind::Method,
+        (CXCursor_ObjCPropertyDecl, _) => SymbolKind::Property,
+        (CXCursor_ObjCIvarDecl, _) => SymbolKind::Field,
+        _ => SymbolKind::Other,
     }
 }
 
 /// Whether a declaration of `kind` is local to a function: a parameter, or
 /// a variable (or label, structured binding, ...) declared in a function
 /// body.
-pub(super) unsafe fn is_local(cursor: CXCursor, kind: &str) -> bool {
+pub(super) unsafe fn is_local(cursor: CXCursor, kind: SymbolKind) -> bool {
     match kind {
-        "parameter" => true,
-        "variable" | "other" => matches!(
+        SymbolKind::Parameter => true,
+        SymbolKind::Variable | SymbolKind::Other => matches!(
             clang_getCursorSemanticParent(cursor).kind,
             CXCursor_FunctionDecl
                 | CXCursor_CXXMethod
@@ -1375,7 +1381,7 @@ pub(super) fn alias_keywords(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
 /// operator's first character (`(` of `less(a, b)`); a conversion
 /// operator is written only as `operator`. A name in parentheses (an
 /// unnamed class) cannot be written, and counts as written.
-pub(super) fn spells(text: &[u8], name: &str, kind: &str) -> bool {
+pub(super) fn spells(text: &[u8], name: &str, kind: SymbolKind) -> bool {
     let is_identifier = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
     let word = |word: &[u8]| {
         text.starts_with(word) && !text.get(word.len()).is_some_and(|&c| is_identifier(c))
@@ -1385,7 +1391,7 @@ pub(super) fn spells(text: &[u8], name: &str, kind: &str) -> bool {
         .filter(|rest| !rest.bytes().next().is_some_and(is_identifier));
     if let Some(operator) = operator {
         return word(b"operator")
-            || (kind != "conversion_function"
+            || (kind != SymbolKind::ConversionFunction
                 && operator.trim_start().bytes().next() == text.first().copied());
     }
     if name.starts_with('~') {
@@ -1397,10 +1403,12 @@ pub(super) fn spells(text: &[u8], name: &str, kind: &str) -> bool {
     word(name.split('<').next().unwrap_or(name).as_bytes())
 }
 
-pub(super) fn is_template_kind(kind: &str) -> bool {
+pub(super) fn is_template_kind(kind: SymbolKind) -> bool {
     matches!(
         kind,
-        "class_template" | "class_template_partial_specialization" | "function_template"
+        SymbolKind::ClassTemplate
+            | SymbolKind::ClassTemplatePartialSpecialization
+            | SymbolKind::FunctionTemplate
     )
 }
 

@@ -42,6 +42,7 @@ use super::ClangError;
 use super::{
     extent, file_path, line_column, panic_message, parsed_content, take_string, Collector,
 };
+use crate::index::model::SymbolKind;
 use crate::protocol::{role, Decl, Reference, Symbol, SymbolRef};
 
 /// A signature longer than this is cut (at a character boundary) and ends
@@ -246,7 +247,7 @@ impl Walk<'_, '_> {
             usr,
             qualified_name: name.clone(),
             name,
-            kind: "macro".to_owned(),
+            kind: SymbolKind::Macro,
             type_spelling: signature,
             underlying_type: None,
             canonical_type: None,

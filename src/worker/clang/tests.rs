@@ -3,6 +3,7 @@
 
 use super::collector::*;
 use super::*;
+use crate::index::model::SymbolKind;
 use crate::protocol::{
     Base, Decl, FileIndex, Include, Override, Reference, Span, Symbol, SymbolRef,
 };
@@ -251,7 +252,7 @@ alias::Int global;
     let partial = unit
         .symbols
         .iter()
-        .find(|s| s.kind == "class_template_partial_specialization");
+        .find(|s| s.kind == SymbolKind::ClassTemplatePartialSpecialization);
     assert_eq!(partial.map(|s| s.qualified_name.as_str()), Some("ns::Box"));
     let (area_index, area) = symbol(&unit, "ns::Widget::area");
     assert_eq!(area.name, "area");
@@ -918,7 +919,7 @@ fn pruning_keeps_used_symbols_in_order_and_renumbers() {
             usr: format!("u{i}"),
             name: String::new(),
             qualified_name: String::new(),
-            kind: "other".into(),
+            kind: SymbolKind::Other,
             type_spelling: String::new(),
             underlying_type: None,
             canonical_type: None,
@@ -994,7 +995,7 @@ fn pruning_nothing_used_empties_the_symbols() {
         usr: "u".into(),
         name: String::new(),
         qualified_name: String::new(),
-        kind: "other".into(),
+        kind: SymbolKind::Other,
         type_spelling: String::new(),
         underlying_type: None,
         canonical_type: None,
@@ -1024,6 +1025,7 @@ fn a_name_is_spelled_where_it_is_written() {
         ("operator<(b)", "operator<", "method"),
         ("x", "(anonymous)", "struct"),
     ] {
+        let kind = SymbolKind::parse(kind).unwrap();
         assert!(spells(text.as_bytes(), name, kind), "{name} in {text}");
     }
     for (text, name, kind) in [
@@ -1034,6 +1036,7 @@ fn a_name_is_spelled_where_it_is_written() {
         ("CHECK(x)", "fail", "function"),
         ("", "fail", "function"),
     ] {
+        let kind = SymbolKind::parse(kind).unwrap();
         assert!(!spells(text.as_bytes(), name, kind), "{name} in {text}");
     }
 }
@@ -1270,7 +1273,7 @@ fn function_local_symbols_are_indexed_once_with_their_own_containers() {
     assert!(unit
         .symbols
         .iter()
-        .all(|s| s.kind != "parameter" && s.kind != "variable"));
+        .all(|s| s.kind != SymbolKind::Parameter && s.kind != SymbolKind::Variable));
 }
 
 #[test]
