@@ -11,6 +11,9 @@ measured:
         one `call_tool` round trip (the SDK's framing and its check of the
         answer against the tool's output schema included), after one
         warm-up call per tool that is not counted.
+  MCP, bare   (`mcp-raw`) the same server and calls from a bare JSON-RPC
+        client (a line per message over stdio, the standard library's
+        json): the server's round trip, without the SDK's work.
   CLI   one `indexer SUBCOMMAND ... --json --db DB --project PROJECT`
         process per call, from spawn to exit: process start, opening the
         database and printing are included.  One uncounted warm-up call per
@@ -26,7 +29,7 @@ find_callers over MCP) is reported as met or missed, never asserted.
     benches/query_latency.py                           # protobuf, its index in $TMPDIR
     benches/query_latency.py --project /path/to/corpus --db /tmp/latency/protobuf.db
     benches/query_latency.py --seed 3 --samples 200 --json latency.json
-    benches/query_latency.py --transport cli           # only the CLI
+    benches/query_latency.py --transport cli           # only the CLI (or mcp, mcp-raw)
 
 --db is used as it is when it exists (nothing is written to it); when it is
 missing, the index is built first with
@@ -363,6 +366,60 @@ async def measure_mcp(indexer: Path, root: Path, db: Path, samples: Samples) -> 
     return results
 
 
+def measure_raw(indexer: Path, root: Path, db: Path, samples: Samples) -> dict[str, Result]:
+    """The same calls through the same server, from a bare JSON-RPC client
+    (one line per message over stdio, the standard library's json): the
+    server's round trip without the SDK's work in the client."""
+    server = subprocess.Popen([str(indexer), "mcp", str(root), "--db", str(db)], cwd=root,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, bufsize=1)
+    ids = iter(range(1, 1 << 30))
+
+    def request(method: str, params: dict) -> dict:
+        n = next(ids)
+        server.stdin.write(json.dumps({"jsonrpc": "2.0", "id": n, "method": method, "params": params}) + "\n")
+        server.stdin.flush()
+        while True:  # notifications (none expected) are read past
+            line = server.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the server exited ({server.poll()})")
+            message = json.loads(line)
+            if message.get("id") == n:
+                return message
+
+    results: dict[str, Result] = {}
+    try:
+        request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "query_latency", "version": "1"}})
+        server.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
+        for tool in TOOLS:
+            result = results[tool.label] = Result()
+            items = tool.samples(samples)
+            for i, item in enumerate([items[0], *items] if items else []):
+                error, answer = None, None
+                t0 = time.perf_counter()
+                reply = request("tools/call", {"name": tool.name, "arguments": tool.mcp(item)})
+                ms = (time.perf_counter() - t0) * 1000
+                if "error" in reply:
+                    error = f"JSON-RPC error {reply['error'].get('code')}: {reply['error'].get('message')}"
+                else:
+                    answer = reply["result"].get("structuredContent")
+                    if reply["result"].get("isError"):
+                        content = reply["result"].get("content") or [{}]
+                        error = content[0].get("text", "isError, no text")
+                if i > 0:
+                    result.add(ms, error, answer)
+            log(f"mcp-raw: {tool.label}: {summary_line(result)}")
+    finally:
+        server.stdin.close()
+        try:
+            server.wait(timeout=30)  # a bound on the wait, not a measurement
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return results
+
+
 def measure_cli(indexer: Path, root: Path, db: Path, samples: Samples) -> dict[str, Result]:
     results: dict[str, Result] = {}
     for tool in TOOLS:
@@ -483,7 +540,9 @@ def main() -> int:
     ap.add_argument("-j", "--jobs", type=int, default=2, help="workers, when the index is built (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=17, help="seed of the samples' draw (default: %(default)s)")
     ap.add_argument("--samples", type=int, default=100, help="calls per tool (default: %(default)s)")
-    ap.add_argument("--transport", choices=["both", "mcp", "cli"], default="both")
+    ap.add_argument("--transport", choices=["all", "mcp", "mcp-raw", "cli"], default="all",
+                    help="mcp: through the SDK; mcp-raw: the same server, a bare JSON-RPC client; "
+                    "cli: a process per call (default: all three)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure (every call's time) to FILE")
     args = ap.parse_args()
 
@@ -493,9 +552,9 @@ def main() -> int:
     if not (indexer.is_file() and os.access(indexer, os.X_OK)):
         log(f"error: indexer binary not found at {indexer}; run `cargo build --release` or pass --indexer")
         return 2
-    if args.transport != "cli" and Client is None:
+    if args.transport in ("all", "mcp") and Client is None:
         log(f"error: the MCP SDK is not importable here, nor is {VENV_PYTHON} there "
-            "(.ci/install-deps makes it); pass --transport cli to measure the CLI alone")
+            "(.ci/install-deps makes it); --transport cli or mcp-raw does without it")
         return 2
     try:
         corpus = Corpus(args.project)
@@ -528,11 +587,15 @@ def main() -> int:
                          "classes": samples.classes, "files": samples.files, "paths": samples.paths}
     measured: dict[str, dict[str, Result]] = {}
     report["phases"] = {}
-    if args.transport in ("both", "mcp"):
+    if args.transport in ("all", "mcp"):
         with Phase() as phase:
             measured["mcp"] = anyio.run(measure_mcp, indexer, root, db, samples)
         report["phases"]["mcp"] = phase.figures()
-    if args.transport in ("both", "cli"):
+    if args.transport in ("all", "mcp-raw"):
+        with Phase() as phase:
+            measured["mcp-raw"] = measure_raw(indexer, root, db, samples)
+        report["phases"]["mcp-raw"] = phase.figures()
+    if args.transport in ("all", "cli"):
         with Phase() as phase:
             measured["cli"] = measure_cli(indexer, root, db, samples)
             report["process_start"] = process_start(indexer, args.samples)
