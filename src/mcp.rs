@@ -20,12 +20,22 @@
 //! `partial: true` (a build holds the index's lock, whoever started it).
 //! A build started by the server ends with the server: its child gets
 //! SIGTERM when the transport closes (the build then keeps what it
-//! indexed), and `PR_SET_PDEATHSIG` if the server itself dies.
+//! indexed), and `PR_SET_PDEATHSIG` if the server itself dies (`child`).
+//!
+//! `--watch` keeps the index fresh for as long as the server serves: the
+//! server starts `indexer watch` as a child process, owned as a build is
+//! (`watcher`). While it runs, `refresh_index` is refused (the watcher
+//! already builds on every change, and a second builder would only race it
+//! for the index's lock) and `get_index_status` says `watching: true`; a
+//! watcher that dies is not restarted, `get_index_status` says why it
+//! stopped, and `refresh_index` builds again.
 
 mod answers;
+mod child;
 mod http;
 mod refresh;
 mod tools;
+mod watcher;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +52,8 @@ pub(crate) struct Server {
     /// The index every tool reads.
     pub(crate) db: PathBuf,
     pub(crate) transport: Transport,
+    /// Whether to keep the index fresh with `indexer watch` while serving.
+    pub(crate) watch: bool,
 }
 
 pub(crate) enum Transport {
@@ -66,14 +78,28 @@ pub(crate) fn serve(server: Server, listening: impl FnOnce(SocketAddr)) -> anyho
     let exe = std::env::current_exe().context("cannot find the indexer executable")?;
     let project = std::path::absolute(&server.project)?;
     let db = std::path::absolute(&server.db)?;
-    let shared = Arc::new(tools::Shared::new(project, db, exe));
     let result = runtime.block_on(async {
+        // Started here, on the main thread, which outlives the service (the
+        // watcher's PR_SET_PDEATHSIG follows the thread that started it).
+        let watcher = if server.watch {
+            let started = watcher::Watcher::start(&exe, &project, &db);
+            Some(started.with_context(|| format!("cannot start `{} watch`", exe.display()))?)
+        } else {
+            None
+        };
+        let shared = Arc::new(tools::Shared::new(project, db, exe, watcher));
         let served = match server.transport {
             Transport::Stdio => serve_stdio(&shared).await,
             Transport::Http(address) => http::serve(&shared, address, listening).await,
         };
-        // Whatever ended the service, a build it started ends with it.
-        shared.builds.shutdown().await;
+        // Whatever ended the service, a build or watch it started ends
+        // with it.
+        let watching = async {
+            if let Some(watcher) = &shared.watcher {
+                watcher.shutdown().await;
+            }
+        };
+        tokio::join!(shared.builds.shutdown(), watching);
         served
     });
     // A read of stdin still pending cannot be cancelled: do not wait for it.

@@ -1,8 +1,9 @@
 //! Watch mode: keeps an index fresh as the project changes, by running
 //! incremental builds ([`crate::build::build`]) when files it reads
 //! change. A library piece: `indexer watch` drives it, and so can any
-//! front end (a server's `--watch`), with a [`Stop`] handle and a
-//! [`WatchObserver`].
+//! front end, with a [`Stop`] handle and a [`WatchObserver`] (`indexer
+//! mcp --watch` runs `indexer watch` as a child process instead, so that
+//! nothing a build does can take the server down).
 //!
 //! ```text
 //!            start ──▶ build ──▶ sync watches ──▶ idle ◀──────────────┐

@@ -190,6 +190,12 @@ pub(crate) struct McpArgs {
     /// whose Origin is not local are refused
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) http: Option<std::net::SocketAddr>,
+    /// Keep the index fresh while serving: run `indexer watch` as a child
+    /// process (a first incremental build, then one per burst of changes,
+    /// compile_commands.json's included). refresh_index is refused while it
+    /// runs; get_index_status says `watching`, or why the watch stopped
+    #[arg(long)]
+    pub(crate) watch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -377,6 +377,7 @@ fn mcp(args: McpArgs) -> Result<i32, Failure> {
         project: args.project,
         db,
         transport,
+        watch: args.watch,
     };
     // The test suite and scripts read the address (port 0 picks one).
     crate::mcp::serve(server, |address| {
@@ -446,15 +447,23 @@ fn watch(args: WatchArgs) -> Result<i32, Failure> {
         quiet: std::time::Duration::from_millis(args.debounce),
         ..WatchOptions::new(build)
     };
-    let mut progress = WatchProgress::new(options.build.project(), args.json, args.quiet);
+    let mut progress =
+        WatchProgress::new(options.build.project(), args.json, args.quiet, stop.clone());
     match watch::run(&options, &stop, &mut progress) {
         Ok(stopped) => {
+            let reader_gone = progress.reader_gone();
             drop(progress);
             output::note(&format!(
-                "stopped watching after {} builds; the index keeps what was committed",
-                stopped.builds
+                "stopped watching after {} builds{}; the index keeps what was committed",
+                stopped.builds,
+                if reader_gone {
+                    " (stdout's reader went away)"
+                } else {
+                    ""
+                }
             ));
             Ok(match stopped.signal {
+                _ if reader_gone => EXIT_OK,
                 Signal::Interrupt => EXIT_INTERRUPTED,
                 Signal::Terminate => EXIT_TERMINATED,
             })

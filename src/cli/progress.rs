@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use indexer::build::{BuildError, BuildOutcome};
+use indexer::build::{BuildError, BuildOutcome, Signal};
 use indexer::discover::Source;
 use indexer::memory::human;
 use indexer::observe::{Event, Observer, Snapshot};
-use indexer::watch::{Trigger, WatchEvent, WatchObserver};
+use indexer::watch::{Stop, Trigger, WatchEvent, WatchObserver};
 
 use super::args::ProgressFormat;
 use super::output;
@@ -167,12 +167,17 @@ pub(crate) struct WatchProgress {
     quiet: bool,
     build: Option<Progress>,
     source: Option<Source>,
-    /// stdout could not be written once: said once, and the watch goes on.
+    /// stdout could not be written once (but for a reader gone): said
+    /// once, and the watch goes on.
     write_failed: bool,
+    /// Stopped when stdout's reader has gone (`indexer watch --json | head
+    /// -1`): it wanted no more lines, as for any command.
+    stop: Stop,
+    reader_gone: bool,
 }
 
 impl WatchProgress {
-    pub(crate) fn new(root: &Path, json: bool, quiet: bool) -> WatchProgress {
+    pub(crate) fn new(root: &Path, json: bool, quiet: bool, stop: Stop) -> WatchProgress {
         WatchProgress {
             root: root.to_path_buf(),
             json,
@@ -180,7 +185,14 @@ impl WatchProgress {
             build: None,
             source: None,
             write_failed: false,
+            stop,
+            reader_gone: false,
         }
+    }
+
+    /// Whether the watch stopped because stdout's reader went away.
+    pub(crate) fn reader_gone(&self) -> bool {
+        self.reader_gone
     }
 
     fn built(&mut self, trigger: &Trigger, built: Result<&BuildOutcome, &BuildError>) {
@@ -188,7 +200,14 @@ impl WatchProgress {
         self.build = None;
         let written = super::render::watch_build(trigger, built, &self.root, self.json, self.quiet);
         if let Err(e) = written {
-            if !self.write_failed && !output::is_broken_pipe(&e) {
+            if output::is_broken_pipe(&e) {
+                // The build's work is committed already; the watch ends
+                // as a command whose reader went away does, with 0.
+                self.reader_gone = true;
+                self.stop.stop(Signal::Terminate);
+                return;
+            }
+            if !self.write_failed {
                 output::note(&format!(
                     "warning: cannot write the build's line: {}",
                     output::error_line(&e)

@@ -388,6 +388,11 @@ pub(crate) struct IndexStatus {
     pub(crate) db: String,
     /// The build this server runs, if any, as far as it got.
     pub(crate) refresh: Option<Progress>,
+    /// Whether this server watches the project (`--watch`) and re-indexes
+    /// what changes by itself; `refresh_index` is refused meanwhile.
+    pub(crate) watching: bool,
+    /// Why this server's watch stopped, if it was started and has.
+    pub(crate) watch_stopped: Option<String>,
     /// What the index holds; its `build_running` says whether a build is
     /// running now (this server's `refresh_index` or another process's
     /// `indexer build`).
@@ -415,6 +420,8 @@ impl IndexStatus {
             project: place.0,
             db: place.1,
             refresh,
+            watching: false,
+            watch_stopped: None,
             partial: status.build_running,
             status,
             total_failed,

@@ -5,28 +5,25 @@
 //! the server starts `indexer build PROJECT --db DB --json --progress json`
 //! and reads its stderr (one JSON object per progress change, other lines
 //! for people) and its stdout (the summary). A task of its own owns the
-//! child from spawn to reaping, so the process can only be signalled while
-//! it exists (never a reused pid), and the build survives the request that
-//! started it being dropped only as long as it takes to stop it: a request
-//! cancelled or gone sends SIGINT (the build stops dispatch and keeps what
-//! it indexed), the server's end sends SIGTERM and waits.
-//!
-//! The child runs in its own process group (a terminal's Ctrl-C reaches
-//! the server, which decides) and gets SIGTERM if the thread that started
-//! it dies (`PR_SET_PDEATHSIG`): it is started from an async task, on one
-//! of the runtime's worker threads, which live as long as the server.
+//! child from spawn to reaping (`child`: its own process group,
+//! `PR_SET_PDEATHSIG`; it is started from a tool's task, on one of the
+//! runtime's worker threads, which live as long as the server), and the
+//! build survives the request that started it being dropped only as long
+//! as it takes to stop it: a request cancelled or gone sends SIGINT (the
+//! build stops dispatch and keeps what it indexed), the server's end sends
+//! SIGTERM and waits.
 
 use std::future::Future;
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 
 use indexer::index::BuildLock;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::answers::{Progress, RefreshMode, Refreshed, ToolError};
+use super::child::{self, Handle, Owner};
 
 /// The lines for people a result carries at most (a project with a
 /// warning per compile command would otherwise flood the answer).
@@ -41,10 +38,8 @@ pub(crate) struct Builds {
 /// A build in progress, as the rest of the server sees it.
 struct Running {
     progress: watch::Receiver<Progress>,
-    /// Signals for the task that owns the child.
-    signals: mpsc::UnboundedSender<i32>,
-    /// Becomes true once the child is reaped and the slot about to clear.
-    ended: watch::Receiver<bool>,
+    /// The child; it is reaped before the slot clears.
+    child: Handle,
 }
 
 /// A build started for one request: its progress, and its result.
@@ -58,18 +53,18 @@ pub(crate) struct Build {
 /// Sends the build SIGINT when dropped, unless disarmed: a request that was
 /// cancelled, or whose client went away, does not leave a build running.
 struct StopOnDrop {
-    signals: Option<mpsc::UnboundedSender<i32>>,
+    child: Option<Handle>,
 }
 
 impl StopOnDrop {
     fn stop(&self) {
-        if let Some(signals) = &self.signals {
-            let _ = signals.send(libc::SIGINT);
+        if let Some(child) = &self.child {
+            child.signal(libc::SIGINT);
         }
     }
 
     fn disarm(&mut self) {
-        self.signals = None;
+        self.child = None;
     }
 }
 
@@ -168,46 +163,33 @@ impl Builds {
                 db.display()
             )));
         }
-        let mut command = Command::new(exe);
-        command.arg("build").arg(project).arg("--db").arg(db).args([
-            "--json",
-            "--progress",
-            "json",
-        ]);
+        let mut args = vec![
+            "build".as_ref(),
+            project.as_os_str(),
+            "--db".as_ref(),
+            db.as_os_str(),
+            "--json".as_ref(),
+            "--progress".as_ref(),
+            "json".as_ref(),
+        ];
         if mode == RefreshMode::Full {
-            command.arg("--full");
+            args.push("--full".as_ref());
         }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // SAFETY: prctl with integer arguments only, async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
-                Ok(())
-            });
-        }
-        let child = command.spawn().map_err(|e| {
+        let (child, handle, owner) = child::spawn(exe, args).map_err(|e| {
             ToolError::new(format!(
                 "cannot start `{} build`: {e}; the server cannot build, but queries still answer",
                 exe.display()
             ))
         })?;
         let (progress_tx, progress) = watch::channel(Progress::default());
-        let (signals, signals_rx) = mpsc::unbounded_channel();
-        let (ended_tx, ended) = watch::channel(false);
         let (result_tx, result) = oneshot::channel();
         *current = Some(Running {
             progress: progress.clone(),
-            signals: signals.clone(),
-            ended,
+            child: handle.clone(),
         });
         let slot = self.current.clone();
         tokio::spawn(async move {
-            let outcome = supervise(child, progress_tx, signals_rx).await;
-            let _ = ended_tx.send(true);
+            let outcome = supervise(child, owner, progress_tx).await;
             *slot.lock().expect("not poisoned") = None;
             let _ = result_tx.send(outcome);
         });
@@ -215,7 +197,7 @@ impl Builds {
             progress,
             result,
             guard: StopOnDrop {
-                signals: Some(signals),
+                child: Some(handle),
             },
         })
     }
@@ -223,18 +205,12 @@ impl Builds {
     /// Stops this server's build, if one runs, and waits for it to end
     /// (the build commits what it indexed, as on `indexer build`'s SIGTERM).
     pub(crate) async fn shutdown(&self) {
-        let ended = {
+        let child = {
             let current = self.current.lock().expect("not poisoned");
-            match current.as_ref() {
-                Some(running) => {
-                    let _ = running.signals.send(libc::SIGTERM);
-                    Some(running.ended.clone())
-                }
-                None => None,
-            }
+            current.as_ref().map(|running| running.child.clone())
         };
-        if let Some(mut ended) = ended {
-            let _ = ended.wait_for(|ended| *ended).await;
+        if let Some(child) = child {
+            child.terminate().await;
         }
     }
 }
@@ -243,10 +219,9 @@ impl Builds {
 /// progress and notes, and turns its exit into the tool's answer.
 async fn supervise(
     mut child: tokio::process::Child,
+    mut owner: Owner,
     progress: watch::Sender<Progress>,
-    mut signals: mpsc::UnboundedReceiver<i32>,
 ) -> Result<Refreshed, ToolError> {
-    let pid = child.id().expect("not yet reaped") as i32;
     let stderr = child.stderr.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
     let lines = tokio::spawn(async move {
@@ -269,16 +244,9 @@ async fn supervise(
         let _ = stdout.read_to_string(&mut text).await;
         text
     });
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            Some(signal) = signals.recv() => {
-                // SAFETY: the child is not reaped yet (this task reaps it),
-                // so `pid` is still its own.
-                unsafe { libc::kill(pid, signal) };
-            }
-        }
-    };
+    let status = owner.wait(&mut child).await;
+    // Reaped: whoever waits for the build's end may go on.
+    drop(owner);
     let (notes, errors) = lines.await.unwrap_or_default();
     let summary = summary.await.unwrap_or_default();
     let status = status.map_err(|e| ToolError::new(format!("cannot wait for the build: {e}")))?;

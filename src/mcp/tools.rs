@@ -30,6 +30,7 @@ use super::answers::{
     StatusQuery, SymbolQuery, ToolError,
 };
 use super::refresh::Builds;
+use super::watcher::Watcher;
 
 /// What every session of the server shares: where the index is, and the
 /// build that may be running.
@@ -39,16 +40,31 @@ pub(crate) struct Shared {
     /// This program, which `refresh_index` runs as `indexer build`.
     exe: PathBuf,
     pub(crate) builds: Builds,
+    /// The watcher `--watch` started, running or stopped.
+    pub(crate) watcher: Option<Watcher>,
 }
 
 impl Shared {
-    pub(crate) fn new(project: PathBuf, db: PathBuf, exe: PathBuf) -> Shared {
+    pub(crate) fn new(
+        project: PathBuf,
+        db: PathBuf,
+        exe: PathBuf,
+        watcher: Option<Watcher>,
+    ) -> Shared {
         Shared {
             project,
             db,
             exe,
             builds: Builds::default(),
+            watcher,
         }
+    }
+
+    /// Whether the server's watcher keeps the index fresh now.
+    fn watching(&self) -> bool {
+        self.watcher
+            .as_ref()
+            .is_some_and(|watcher| watcher.stopped().is_none())
     }
 }
 
@@ -68,7 +84,8 @@ file position and its definition. get_class_hierarchy: bases and derived classes
 find_references: every use. find_callers / find_callees: who calls a function, what it calls \
 (depth for more levels). find_call_paths: how one function reaches another. get_includes: a \
 file's include graph. get_index_status tells how fresh the index is; refresh_index brings it \
-up to date after edits. Files are named relative to the project. Lists are capped by \
+up to date after edits, unless the server watches the project (get_index_status says watching: \
+true), which keeps it fresh by itself. Files are named relative to the project. Lists are capped by \
 max_results (default 50) and say their total and whether they were truncated.";
 
 impl Tools {
@@ -326,9 +343,11 @@ impl Tools {
 
     /// Tells what the index holds and how fresh it is: translation units
     /// indexed, pending and failed (with the reason of each failure),
-    /// symbol and reference counts, the last build, and whether a build
-    /// runs now (with how far it got). Call it when an answer looks
-    /// incomplete, or to follow refresh_index.
+    /// symbol and reference counts, the last build, whether a build runs
+    /// now (with how far it got), and whether the server watches the
+    /// project for changes (watching; watch_stopped says why it no longer
+    /// does). Call it when an answer looks incomplete, or to follow
+    /// refresh_index.
     /// Example: {} answers units_indexed 3, units_failed 0, build_running
     /// false.
     #[tool(annotations(title = "Index status", read_only_hint = true, open_world_hint = false))]
@@ -343,12 +362,10 @@ impl Tools {
                 shared.db.display().to_string(),
             );
             let refresh = shared.builds.progress();
-            Ok(IndexStatus::new(
-                index.status(0)?,
-                p.max_results,
-                place,
-                refresh,
-            ))
+            let mut status = IndexStatus::new(index.status(0)?, p.max_results, place, refresh);
+            status.watching = shared.watching();
+            status.watch_stopped = shared.watcher.as_ref().and_then(Watcher::stopped);
+            Ok(status)
         })
         .await
         .map(Json)
@@ -362,7 +379,9 @@ impl Tools {
     /// has a progressToken. One build at a time: a call while one runs is
     /// refused. Queries keep answering meanwhile from what the build has
     /// committed, with partial: true. Cancelling the request stops the
-    /// build; what it indexed is kept, and the next refresh resumes.
+    /// build; what it indexed is kept, and the next refresh resumes. When
+    /// the server watches the project (get_index_status: watching true),
+    /// the index follows edits by itself and a call is refused.
     /// Example: {"mode": "incremental"} answers status "complete",
     /// indexed 1, unchanged 2.
     #[tool(annotations(
@@ -378,6 +397,16 @@ impl Tools {
         request: RequestContext<RoleServer>,
     ) -> Result<Json<Refreshed>, ToolError> {
         let shared = &self.shared;
+        if shared.watching() {
+            return Err(ToolError::new(format!(
+                "the server watches {} (`indexer mcp --watch`) and re-indexes what changes by itself, \
+                 within a second or so of an edit: there is nothing to refresh. get_index_status says \
+                 whether a build runs (build_running) and how the last one ended (last_run). For a full \
+                 re-index, run `indexer build --full` on the project outside the server (the watcher \
+                 waits for it) or restart the server without --watch.",
+                shared.project.display()
+            )));
+        }
         let build = shared
             .builds
             .start(&shared.exe, &shared.project, &shared.db, p.mode)?;
@@ -415,7 +444,7 @@ impl Shared {
     /// An index that cannot be opened, as a tool error saying what to do.
     fn index_error(&self, error: IndexError) -> ToolError {
         match error {
-            IndexError::Missing { path } if self.builds.progress().is_some() => {
+            IndexError::Missing { path } if self.builds.progress().is_some() || self.watching() => {
                 ToolError::new(format!(
                     "the index at {} is being built for the first time and has nothing committed yet: \
                      call get_index_status in a few seconds, then ask again",

@@ -3,7 +3,7 @@
 //! request), using-declarations and namespace aliases, and the `implicit`
 //! role: testdata/locals through the real binary (issue 14).
 
-use crate::util::Project;
+use crate::util::{self, Project};
 
 /// testdata/locals with its two units (`concepts.cpp` as C++20), built.
 fn built_locals(args: &[&str]) -> Project {
@@ -73,26 +73,7 @@ fn query(project: &Project, args: &[&str]) -> Vec<String> {
 #[test]
 fn function_local_types_and_their_members() {
     let project = built_locals(&[]);
-    assert_eq!(
-        decls_in(&project, "src/locals.cpp"),
-        [
-            "function_template order 6:6 0 -",
-            "function shortest 8:5 1 -",
-            "struct shortest::ByLength 9:12 1 shortest",
-            "method shortest::ByLength::operator() 10:14 1 shortest::ByLength",
-            "class shortest::Counter 12:11 1 shortest",
-            "method shortest::Counter::next 14:13 1 shortest::Counter",
-            "method shortest::Counter::bump 15:13 1 shortest::Counter",
-            "field shortest::Counter::count_ 18:13 1 shortest::Counter",
-            "union shortest::Bits 20:11 1 shortest",
-            "field shortest::Bits::whole 21:13 1 shortest::Bits",
-            "field shortest::Bits::bytes 22:14 1 shortest::Bits",
-            "enum shortest::Mode 24:10 1 shortest",
-            "enum_constant shortest::Mode::Fast 24:17 1 shortest::Mode",
-            "enum_constant shortest::Mode::Careful 24:23 1 shortest::Mode",
-            "lambda shortest::(lambda at 27:18) 27:18 1 shortest",
-        ]
-    );
+    util::assert_expected("locals-declarations", &decls_in(&project, "src/locals.cpp"));
     // A local symbol's USR holds its file and offset, then the function's.
     assert_eq!(
         project.column(
@@ -302,31 +283,11 @@ fn parameters_and_local_variables_on_request() {
 #[test]
 fn the_kinds_of_the_locals_project() {
     let project = built_locals(&["--index-locals"]);
-    assert_eq!(
-        project.column(
-            "SELECT DISTINCT s.kind FROM symbols s JOIN decls d ON d.symbol_id = s.id ORDER BY 1"
+    util::assert_expected(
+        "locals-kinds",
+        &project.column(
+            "SELECT DISTINCT s.kind FROM symbols s JOIN decls d ON d.symbol_id = s.id ORDER BY 1",
         ),
-        [
-            "class",
-            "constructor",
-            "conversion_function",
-            "destructor",
-            "enum",
-            "enum_constant",
-            "field",
-            "function",
-            "function_template",
-            "lambda",
-            "method",
-            "namespace",
-            "namespace_alias",
-            "parameter",
-            "struct",
-            "type_alias",
-            "union",
-            "using",
-            "variable",
-        ]
     );
     // libclang 14's indexing reports no concept, and an alias template as
     // a `type_alias`.

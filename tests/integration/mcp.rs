@@ -104,3 +104,8 @@ fn a_cancelled_refresh_stops_its_build_over_stateless_streamable_http() {
 fn a_foreign_origin_is_refused() {
     scenario("origin", "demo", "http", "legacy");
 }
+
+#[test]
+fn mcp_watch_keeps_the_index_fresh_over_stdio() {
+    scenario("watch", "demo", "stdio", "legacy");
+}

@@ -83,34 +83,7 @@ fn symbols_have_qualified_names_and_kinds() {
         "SELECT DISTINCT s.qualified_name || ' ' || s.kind FROM symbols s JOIN decls d ON d.symbol_id = s.id
          ORDER BY s.qualified_name, s.kind",
     );
-    assert_eq!(
-        declared,
-        [
-            "geo namespace",
-            "geo::Circle class",
-            "geo::Circle::Circle constructor",
-            "geo::Circle::area method",
-            "geo::Circle::radius_ field",
-            "geo::Color enum",
-            "geo::Color::Blue enum_constant",
-            "geo::Color::Green enum_constant",
-            "geo::Color::Red enum_constant",
-            "geo::Shape class",
-            "geo::Shape::area method",
-            "geo::Shape::color method",
-            "geo::Shape::color_ field",
-            "geo::Shape::~Shape destructor",
-            "geo::Square class",
-            "geo::Square::Square constructor",
-            "geo::Square::area method",
-            "geo::Square::side_ field",
-            "geo::clamp function_template",
-            "geo::total_area function",
-            "geo::weight function",
-            "main function",
-            "weight function",
-        ]
-    );
+    util::assert_expected("demo-declared-symbols", &declared);
     // Plain names are the last component.
     let names = project.column("SELECT name FROM symbols WHERE qualified_name IN ('geo::Shape::~Shape', 'geo::Color::Red', 'geo::clamp') ORDER BY name");
     assert_eq!(names, ["Red", "clamp", "~Shape"]);

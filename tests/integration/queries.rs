@@ -337,26 +337,7 @@ fn outline_nests_by_container_and_accepts_partial_paths() {
     );
     let mut lines = Vec::new();
     outline_lines(&outline["items"], 0, &mut lines);
-    assert_eq!(
-        lines,
-        [
-            "namespace zoo 4",
-            "  class Animal 9",
-            "    destructor ~Animal 11",
-            "    method sound 13",
-            "    method weight 14",
-            "    method operator== 15",
-            "    field grams_ 18",
-            "  class Dog 21",
-            "    method sound 23",
-            "  class Puppy 26",
-            "    method sound 28",
-            "  class Cat 31",
-            "    method sound 33",
-            "  function feed 36",
-            "  function feed 37",
-        ]
-    );
+    util::assert_expected("zoo-outline-animal-h", &lines);
     assert_eq!(
         (outline["total"].as_u64(), outline["truncated"].as_bool()),
         (Some(15), Some(false))

@@ -367,6 +367,33 @@ pub fn snapshot_diff(a: &str, b: &str) -> String {
     out
 }
 
+/// Asserts that `lines` are those of `tests/expected/NAME.txt`, one per
+/// line: long expected answers live as data next to the tests, where a
+/// change to them reads as a diff. With `INDEXER_BLESS=1` the file is
+/// written instead (review it with `git diff`).
+pub fn assert_expected<S: AsRef<str>>(name: &str, lines: &[S]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(format!("{name}.txt"));
+    let actual: String = lines.iter().map(|l| format!("{}\n", l.as_ref())).collect();
+    if std::env::var_os("INDEXER_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (INDEXER_BLESS=1 writes it)",
+            path.display()
+        )
+    });
+    assert!(
+        actual == expected,
+        "{name}: the answer differs from {} (- expected, + actual; order matters too):\n{}\nactual, in order:\n{actual}(INDEXER_BLESS=1 accepts it)",
+        path.display(),
+        snapshot_diff(&expected, &actual)
+    );
+}
+
 /// The content of the index at `db` as `indexer digest --rows` prints it:
 /// every table's row count and hash, then every row, spelled with USRs and
 /// paths. Equal for two indexes of the same sources, however built.

@@ -470,6 +470,56 @@ fn sigint_and_sigterm_while_idle_exit_at_once_with_their_codes() {
     }
 }
 
+/// `indexer watch --json | head -1`: once stdout's reader has gone, the
+/// next build's line meets a broken pipe and the watch ends with 0, as any
+/// command whose reader went away, its build committed first.
+#[test]
+fn a_watch_whose_reader_went_away_ends_with_0() {
+    let project = small_project();
+    let mut child = project
+        .indexer()
+        .args(["watch", "--json", "-j", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting indexer watch");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains(r#""trigger":"start""#), "{first}");
+    drop(stdout);
+    util::edit(
+        &project,
+        "src/area.cpp",
+        "#include \"shapes.h\"\nnamespace geo {\nint area(int w, int h) { return w * h; }\nint perimeter(int w, int h) { return 2 * (w + h); }\n}\n",
+    );
+    // A bound on the wait, not a timing assertion.
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watch did not end without its reader"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stdout's reader went away"), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(found(&project, "geo::perimeter"), ["geo::perimeter"]);
+    project.assert_integrity();
+    project.assert_no_workers_survive();
+}
+
 /// Units that each take a while to parse, so that a build can be caught
 /// while its workers index.
 fn slow_project(units: usize) -> Project {

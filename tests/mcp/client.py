@@ -13,7 +13,10 @@ Scenarios:
            (a worker hangs on one unit on purpose: INDEXER_FAULT);
   cancel   cancelling a refresh_index request stops its build (SIGINT): the
            server goes on, the build's run is interrupted, its unit pending;
-  origin   the HTTP server refuses a request whose Origin is not local (403).
+  origin   the HTTP server refuses a request whose Origin is not local (403);
+  watch    `indexer mcp --watch` builds the index and follows an edit by itself,
+           refuses refresh_index meanwhile, stops its watcher when it ends, and
+           reports a watcher that died (refresh_index then builds again).
 
 Exits 0 when every check passed; otherwise prints what differed and exits 1.
 """
@@ -459,6 +462,87 @@ async def cancel_scenario(args) -> None:
             equal((result.structured_content["total"], result.structured_content["partial"]), (1, False), "a query after the cancelled refresh")
 
 
+def watchers(project: str) -> list[int]:
+    """The pids of the `indexer watch` processes watching `project`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"watch", os.fsencode(os.path.abspath(project))]:
+            pids.append(int(entry.name))
+    return pids
+
+
+async def poll(what: str, ask, done) -> object:
+    """Asks `ask()` until `done(answer)`; a bound on the wait (60 s), not a
+    timing assertion: the watcher's builds of the demo take a second."""
+    deadline = time.monotonic() + 60
+    answer = None
+    while time.monotonic() < deadline:
+        answer = await ask()
+        if done(answer):
+            return answer
+        await anyio.sleep(0.1)
+    failures.append(f"{what}: still {answer!r} after 60 s")
+    return answer
+
+
+async def watch_scenario(args) -> None:
+    project = args.project
+    db = Path(project) / ".indexer" / "index.db"
+    params = StdioServerParameters(command=args.indexer, args=["mcp", project, "--watch"], env=dict(os.environ))
+
+    async def status(client) -> dict:
+        result = await client.call_tool("get_index_status", {})
+        # Before its first commit the index does not exist: the error says
+        # the watcher builds it, not to call refresh_index.
+        check(not result.is_error or "being built for the first time" in error_text(result),
+              f"get_index_status before the first build: {error_text(result)!r}")
+        return {} if result.is_error else result.structured_content
+
+    async def found(client, name: str) -> list[tuple]:
+        result = await call(client, project, "find_symbols", {"pattern": name})
+        return [] if result.is_error else rows(result, project, "items", ("qualified_name", "file", "line"))
+
+    # No index: the watcher's first build makes it, no refresh_index needed.
+    async with Client(params, mode=args.mode) as client:
+        indexed = await poll("the watcher's first build", lambda: status(client),
+                             lambda s: s.get("units_indexed") == 3 and not s.get("build_running"))
+        equal({k: indexed.get(k) for k in ("units", "units_indexed", "watching", "watch_stopped", "refresh")},
+              {"units": 3, "units_indexed": 3, "watching": True, "watch_stopped": None, "refresh": None},
+              "get_index_status while watching")
+        equal(len(watchers(project)), 1, "one watcher runs")
+
+        result = await client.call_tool("refresh_index", {})
+        check(result.is_error and "the server watches" in error_text(result) and "indexer build --full" in error_text(result),
+              f"refresh_index while watching is refused: {error_text(result)!r}")
+
+        # An edit: the watcher re-indexes the file by itself.
+        with open(Path(project) / "src" / "total.cpp", "a") as f:
+            f.write("double new_watch_fn() { return 1; }\n")
+        equal(await poll("the new function", lambda: found(client, "new_watch_fn"), bool),
+              [("new_watch_fn", "src/total.cpp", 16)], "find_symbols after an edit, while watching")
+    # The server stopped its watcher (SIGTERM) before it exited.
+    await poll("the watcher after the server's end", lambda: anyio.to_thread.run_sync(watchers, project), lambda w: w == [])
+    check(not lock_is_held(db), "no build survives the server")
+
+    # A watcher that dies is reported; the server goes on, and builds again.
+    async with Client(params, mode=args.mode) as client:
+        await poll("the watcher's start", lambda: anyio.to_thread.run_sync(watchers, project), bool)
+        await poll("the second server's first build", lambda: status(client),
+                   lambda s: (s.get("last_run") or {}).get("status") == "complete" and not s.get("build_running"))
+        for pid in watchers(project):
+            os.kill(pid, 9)
+        stopped = await poll("the watcher's death", lambda: status(client), lambda s: s.get("watching") is False)
+        text = stopped.get("watch_stopped") or ""
+        check("was killed by signal 9" in text and "call refresh_index" in text, f"why the watch stopped: {text!r}")
+        result = await call(client, project, "refresh_index", {})
+        equal((result.structured_content or {}).get("status"), "complete", f"refresh_index once the watcher died: {error_text(result)!r}")
+        equal(await found(client, "new_watch_fn"), [("new_watch_fn", "src/total.cpp", 16)], "the index after the watcher's death")
+
+
 def post(url: str, origin: str | None) -> int:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "origin-test", "version": "1"}}}).encode()
@@ -484,13 +568,13 @@ async def origin_scenario(args) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=["tools", "partial", "cancel", "origin"])
+    parser.add_argument("scenario", choices=["tools", "partial", "cancel", "origin", "watch"])
     parser.add_argument("--indexer", required=True)
     parser.add_argument("--project", required=True)
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--mode", choices=["legacy", "auto"], default="legacy")
     args = parser.parse_args()
-    scenarios = {"tools": tools_scenario, "partial": partial_scenario, "cancel": cancel_scenario, "origin": origin_scenario}
+    scenarios = {"tools": tools_scenario, "partial": partial_scenario, "cancel": cancel_scenario, "origin": origin_scenario, "watch": watch_scenario}
     scenario = scenarios[args.scenario]
     anyio.run(scenario, args)
     for failure in failures:
