@@ -48,6 +48,8 @@ bench: build bench-corpora
 	python3 benches/refresh.py --units 4 8 16 32
 	python3 benches/cancel.py --corpus leveldb
 	python3 benches/cancel.py --corpus protobuf
+	rm -f "$${TMPDIR:-/tmp}"/indexer-latency-protobuf.db*
+	python3 benches/query_latency.py
 
 clean:
 	$(CARGO) clean

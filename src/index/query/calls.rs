@@ -242,6 +242,7 @@ fn level(
     let (select, filter) = match way {
         Way::Callers => {
             let overridden = overridden_closure(conn, ids)?;
+            let either: Vec<i64> = ids.iter().chain(&overridden).copied().collect();
             (
                 // For a caller, the "container" columns hold what it calls.
                 format!(
@@ -251,11 +252,16 @@ fn level(
                      JOIN symbols c ON c.id = r.symbol_id
                      JOIN files f ON f.id = r.file_id"
                 ),
+                // One `IN` over both lists, so that SQLite looks the rows up
+                // in refs_by_symbol: `ids OR dynamic AND overridden` made it
+                // scan all of refs whenever `overridden` was empty (issue
+                // 17: 40 ms per call on protobuf).
                 format!(
                     "(r.roles & {CALL_EDGE}) != 0 AND r.container_id IS NOT NULL AND {mask}
-                     AND (r.symbol_id IN ({}) OR (r.roles & {dynamic}) != 0 AND r.symbol_id IN ({}))",
+                     AND r.symbol_id IN ({})
+                     AND (r.symbol_id IN ({}) OR (r.roles & {dynamic}) != 0)",
+                    id_list(&either),
                     id_list(ids),
-                    id_list(&overridden),
                     dynamic = role::DYNAMIC,
                 ),
             )
