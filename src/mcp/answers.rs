@@ -19,21 +19,60 @@ pub(crate) const DEFAULT_MAX_RESULTS: usize = 50;
 /// The most one call may ask for.
 pub(crate) const MAX_MAX_RESULTS: usize = 1000;
 
-fn default_max_results() -> usize {
-    DEFAULT_MAX_RESULTS
+/// A tool's `max_results`: at most this many items in the answer, 1 to
+/// [`MAX_MAX_RESULTS`], `DEFAULT` when the client gives none. Out of
+/// bounds, it is brought within them (0 would answer nothing): the answer
+/// says `truncated` when that cut anything.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct MaxResults<const DEFAULT: usize = DEFAULT_MAX_RESULTS>(usize);
+
+impl<const DEFAULT: usize> MaxResults<DEFAULT> {
+    /// The cap, within bounds.
+    pub(crate) fn get(self) -> usize {
+        cap(self.0)
+    }
+
+    /// The first page of at most this many items, after `offset`.
+    pub(crate) fn page(self, offset: usize) -> query::Page {
+        query::Page::new(self.get(), offset)
+    }
 }
 
-/// The cap a client asked for, within bounds (0 would answer nothing and
-/// is read as 1; the schema says so too).
-pub(crate) fn cap(max_results: usize) -> usize {
+impl<const DEFAULT: usize> Default for MaxResults<DEFAULT> {
+    fn default() -> Self {
+        MaxResults(DEFAULT)
+    }
+}
+
+impl<const DEFAULT: usize> JsonSchema for MaxResults<DEFAULT> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("MaxResults{DEFAULT}").into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_MAX_RESULTS,
+            "default": DEFAULT,
+        })
+    }
+}
+
+fn cap(max_results: usize) -> usize {
     max_results.clamp(1, MAX_MAX_RESULTS)
 }
 
-/// `rows` cut to `max_results`: the rows kept, the total, and whether any
-/// were cut.
+/// `rows` cut to `max_results` (within bounds): the rows kept, the total,
+/// and whether any were cut.
 fn capped<T>(mut rows: Vec<T>, max_results: usize) -> (Vec<T>, usize, bool) {
     let total = rows.len();
-    rows.truncate(cap(max_results));
+    rows.truncate(max_results);
     let truncated = total > rows.len();
     (rows, total, truncated)
 }
@@ -63,10 +102,9 @@ pub(crate) struct FindSymbols {
     /// at any depth.
     #[serde(default)]
     pub(crate) namespace: Option<String>,
-    /// At most this many symbols in the answer (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many symbols in the answer.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
     /// Skip this many first: with `max_results`, the next page of a
     /// truncated answer.
     #[serde(default)]
@@ -123,10 +161,9 @@ pub(crate) struct SymbolQuery {
     #[serde(default)]
     #[schemars(schema_with = "roles")]
     pub(crate) roles: Vec<String>,
-    /// At most this many rows in the answer (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many rows in the answer.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -147,10 +184,9 @@ pub(crate) struct CallQuery {
     #[schemars(schema_with = "roles")]
     pub(crate) roles: Vec<String>,
     /// At most this many rows at the first level, and this many more below
-    /// it (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// it.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 fn one() -> u32 {
@@ -180,8 +216,8 @@ impl CallQuery {
         Ok(query::CallOptions {
             roles: query::role_mask(&self.roles)?,
             depth: self.depth,
-            page: page(self.max_results, 0),
-            max_nodes: cap(self.max_results),
+            page: self.max_results.page(0),
+            max_nodes: self.max_results.get(),
         })
     }
 }
@@ -192,10 +228,9 @@ pub(crate) struct InfoQuery {
     /// The symbol: a qualified name (`geo::Circle`), its end, a plain name
     /// (every symbol so named, e.g. each overload), or a `usr`.
     pub(crate) symbol: String,
-    /// At most this many symbols in the answer (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many symbols in the answer.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -204,11 +239,9 @@ pub(crate) struct FileQuery {
     /// A file some unit of the index reads: relative to the project
     /// (`src/circle.cpp`), absolute, or the end of a path (`circle.cpp`).
     pub(crate) file: String,
-    /// At most this many symbols in the answer, the file's first (1 to
-    /// 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many symbols in the answer, the file's first.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -225,10 +258,9 @@ pub(crate) struct PositionQuery {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub(crate) column: Option<u32>,
-    /// At most this many names in the answer (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many names in the answer.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -244,10 +276,9 @@ pub(crate) struct HierarchyQuery {
     #[serde(default = "hierarchy_depth", deserialize_with = "within::<_, 1, 100>")]
     #[schemars(range(min = 1, max = 100))]
     pub(crate) depth: u32,
-    /// At most this many classes over all the trees (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many classes over all the trees.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 fn hierarchy_depth() -> u32 {
@@ -288,18 +319,13 @@ pub(crate) struct PathQuery {
     #[serde(default = "eight", deserialize_with = "within::<_, 1, 30>")]
     #[schemars(range(min = 1, max = 30))]
     pub(crate) max_depth: u32,
-    /// At most this many chains, shortest first (1 to 1000).
-    #[serde(default = "ten_paths")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many chains, shortest first.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults<10>,
 }
 
 fn eight() -> u32 {
     8
-}
-
-fn ten_paths() -> usize {
-    10
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -316,10 +342,9 @@ pub(crate) struct IncludesQuery {
     #[serde(default = "one", deserialize_with = "within::<_, 1, 100>")]
     #[schemars(range(min = 1, max = 100))]
     pub(crate) depth: u32,
-    /// At most this many files in the tree (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many files in the tree.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 /// Which way `get_includes` walks.
@@ -336,10 +361,9 @@ pub(crate) enum IncludeDirection {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StatusQuery {
-    /// At most this many failed units listed (1 to 1000).
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub(crate) max_results: usize,
+    /// At most this many failed units listed.
+    #[serde(default)]
+    pub(crate) max_results: MaxResults,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -371,12 +395,6 @@ pub(crate) struct Answer<T> {
     pub(crate) answer: T,
     /// Whether a build was running: the answer holds what it had committed.
     pub(crate) partial: bool,
-}
-
-/// The first page of at most `max_results` (within bounds) items, after
-/// `offset`.
-pub(crate) fn page(max_results: usize, offset: usize) -> query::Page {
-    query::Page::new(cap(max_results), offset)
 }
 
 /// The answer of `get_index_status`.
@@ -504,9 +522,27 @@ mod tests {
     fn a_list_is_capped_and_says_so() {
         assert_eq!(capped(vec![1, 2, 3], 2), (vec![1, 2], 3, true));
         assert_eq!(capped(vec![1, 2, 3], 3), (vec![1, 2, 3], 3, false));
-        // 0 reads as 1; more than the most reads as the most.
-        assert_eq!(capped(vec![1, 2, 3], 0), (vec![1], 3, true));
-        assert_eq!(capped(vec![0; 1001], usize::MAX).0.len(), MAX_MAX_RESULTS);
+        // 0 reads as 1; more than the most reads as the most; none given
+        // is the default.
+        let max = |json: &str| serde_json::from_str::<MaxResults>(json).unwrap().get();
+        assert_eq!(
+            (max("0"), max("7"), max("1000000")),
+            (1, 7, MAX_MAX_RESULTS)
+        );
+        assert_eq!(MaxResults::<10>::default().get(), 10);
+        let status: StatusQuery = serde_json::from_str("{}").unwrap();
+        assert_eq!(status.max_results.get(), DEFAULT_MAX_RESULTS);
+        // The schema says the bounds and the default.
+        let schema = schemars::schema_for!(PathQuery);
+        let max_results = &schema.as_value()["properties"]["max_results"];
+        assert_eq!(
+            (
+                &max_results["minimum"],
+                &max_results["maximum"],
+                &max_results["default"]
+            ),
+            (&1.into(), &1000.into(), &10.into())
+        );
     }
 
     #[test]

@@ -25,9 +25,9 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, Json, RoleServer, ServerHandler};
 
 use super::answers::{
-    cap, page, Answer, CallQuery, FileQuery, FindSymbols, HierarchyQuery, IncludeDirection,
-    IncludesQuery, IndexStatus, InfoQuery, PathQuery, PositionQuery, Progress, Refresh, Refreshed,
-    StatusQuery, SymbolQuery, ToolError,
+    Answer, CallQuery, FileQuery, FindSymbols, HierarchyQuery, IncludeDirection, IncludesQuery,
+    IndexStatus, InfoQuery, PathQuery, PositionQuery, Progress, Refresh, Refreshed, StatusQuery,
+    SymbolQuery, ToolError,
 };
 use super::refresh::Builds;
 use super::watcher::Watcher;
@@ -153,7 +153,7 @@ impl Tools {
                 scope: p.scope.into(),
                 file: p.file,
                 namespace: p.namespace,
-                page: page(p.max_results, p.offset),
+                page: p.max_results.page(p.offset),
             };
             index.find(&p.pattern, &options)
         })
@@ -174,7 +174,7 @@ impl Tools {
         &self,
         Parameters(p): Parameters<InfoQuery>,
     ) -> Result<Json<Answer<List<SymbolInfo>>>, ToolError> {
-        self.query(move |index| index.info(&p.symbol, page(p.max_results, 0)))
+        self.query(move |index| index.info(&p.symbol, p.max_results.page(0)))
             .await
     }
 
@@ -188,7 +188,7 @@ impl Tools {
         &self,
         Parameters(p): Parameters<FileQuery>,
     ) -> Result<Json<Answer<Outline>>, ToolError> {
-        self.query(move |index| index.outline(&p.file, page(p.max_results, 0)))
+        self.query(move |index| index.outline(&p.file, p.max_results.page(0)))
             .await
     }
 
@@ -212,7 +212,7 @@ impl Tools {
                 line: p.line,
                 column: p.column,
             };
-            index.at(&p.file, position, page(p.max_results, 0))
+            index.at(&p.file, position, p.max_results.page(0))
         })
         .await
     }
@@ -235,7 +235,7 @@ impl Tools {
             let options = HierarchyOptions {
                 direction: p.direction.into(),
                 depth: p.depth,
-                max_nodes: cap(p.max_results),
+                max_nodes: p.max_results.get(),
             };
             index.hierarchy(&p.class, options)
         })
@@ -261,7 +261,7 @@ impl Tools {
             let options = CallOptions {
                 roles: role_mask(&p.roles)?,
                 depth: 1,
-                page: page(p.max_results, 0),
+                page: p.max_results.page(0),
                 max_nodes: 0,
             };
             index.refs(&p.symbol, options)
@@ -318,7 +318,7 @@ impl Tools {
         &self,
         Parameters(p): Parameters<PathQuery>,
     ) -> Result<Json<Answer<CallPaths>>, ToolError> {
-        self.query(move |index| index.call_paths(&p.from, &p.to, p.max_depth, cap(p.max_results)))
+        self.query(move |index| index.call_paths(&p.from, &p.to, p.max_depth, p.max_results.get()))
             .await
     }
 
@@ -336,7 +336,7 @@ impl Tools {
     ) -> Result<Json<Answer<Includes>>, ToolError> {
         self.query(move |index| {
             let reverse = p.direction == IncludeDirection::IncludedBy;
-            index.includes(&p.file, reverse, p.depth, page(p.max_results, 0))
+            index.includes(&p.file, reverse, p.depth, p.max_results.page(0))
         })
         .await
     }
@@ -362,7 +362,8 @@ impl Tools {
                 shared.db.display().to_string(),
             );
             let refresh = shared.builds.progress();
-            let mut status = IndexStatus::new(index.status(0)?, p.max_results, place, refresh);
+            let mut status =
+                IndexStatus::new(index.status(0)?, p.max_results.get(), place, refresh);
             status.watching = shared.watching();
             status.watch_stopped = shared.watcher.as_ref().and_then(Watcher::stopped);
             Ok(status)
