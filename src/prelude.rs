@@ -150,8 +150,13 @@ pub(crate) struct Preludes {
     header: String,
     /// Commands seen once; their next unit gets a prelude.
     seen: FxHashSet<u64>,
-    /// Commands with a prelude, and how their units fared with it.
-    chosen: FxHashMap<u64, Tally>,
+    /// Commands with a prelude.
+    chosen: FxHashSet<u64>,
+    /// How the units of a command fared: with its prelude in this build,
+    /// and those parsed as written because they fell back in an earlier
+    /// one (they count as falling back again: the command's other units
+    /// likely share the reason).
+    tallies: FxHashMap<u64, Tally>,
     /// Commands whose units fell back too often: parsed as written.
     given_up: FxHashSet<u64>,
 }
@@ -181,7 +186,8 @@ impl Preludes {
             header: header.to_string_lossy().into_owned(),
             dir,
             seen: FxHashSet::default(),
-            chosen: FxHashMap::default(),
+            chosen: FxHashSet::default(),
+            tallies: FxHashMap::default(),
             given_up: FxHashSet::default(),
         })
     }
@@ -196,12 +202,12 @@ impl Preludes {
         if self.given_up.contains(&command) {
             return;
         }
-        let ready = self.chosen.contains_key(&command)
+        let ready = self.chosen.contains(&command)
             || (self.seen.contains(&command)
                 && self.chosen.len() + self.given_up.len() < MAX_PRELUDES
                 && {
                     self.seen.remove(&command);
-                    self.chosen.insert(command, Tally::default());
+                    self.chosen.insert(command);
                     true
                 });
         if ready {
@@ -230,13 +236,31 @@ impl Preludes {
             return;
         };
         let command = command_key(request, prelude.language);
-        let Some(tally) = self.chosen.get_mut(&command) else {
+        if self.chosen.contains(&command) {
+            self.tally(command, used, fell_back);
+        }
+    }
+
+    /// Notes a unit parsed as written, without a prelude, because it fell
+    /// back in an earlier build: one more fallback of its command, so
+    /// that a command whose units fell back gives up before its other
+    /// units fall back one by one, build after build.
+    pub(crate) fn fell_back_before(&mut self, request: &IndexRequest) {
+        if let Some(language) = language(request) {
+            self.tally(command_key(request, language), false, true);
+        }
+    }
+
+    fn tally(&mut self, command: u64, used: bool, fell_back: bool) {
+        if !self.tallies.contains_key(&command) && self.tallies.len() >= MAX_COMMANDS {
             return;
-        };
+        }
+        let tally = self.tallies.entry(command).or_default();
         tally.used += u32::from(used);
         tally.fell_back += u32::from(fell_back);
         if tally.fell_back >= FALLBACKS_TO_GIVE_UP && tally.fell_back > tally.used {
             self.chosen.remove(&command);
+            self.seen.remove(&command);
             self.given_up.insert(command);
         }
     }
@@ -383,6 +407,36 @@ mod tests {
             got,
             [false, true, true, true, true, true, true, true, true, true, true, true]
         );
+    }
+
+    /// Issue 15: units parsed as written because they fell back in an
+    /// earlier build count as fallbacks of their command, which then gives
+    /// up before its other units fall back one by one.
+    #[test]
+    fn units_that_fell_back_before_count_against_their_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        let falling = ["-DFALLS=1"];
+        for k in 0..3 {
+            preludes.fell_back_before(&request(&format!("/src/f{k}.cpp"), &falling));
+        }
+        assert!((3..8).all(|k| {
+            assigned(&mut preludes, request(&format!("/src/f{k}.cpp"), &falling)).is_none()
+        }));
+        // One unit that fell back does not outweigh a command whose other
+        // units use the prelude.
+        let using = ["-DUSES=1"];
+        preludes.fell_back_before(&request("/src/u0.cpp", &using));
+        let got: Vec<bool> = (1..6)
+            .map(|k| {
+                let mut unit = request(&format!("/src/u{k}.cpp"), &using);
+                preludes.assign(&mut unit);
+                let got = unit.prelude.is_some();
+                preludes.record(&unit, got, false);
+                got
+            })
+            .collect();
+        assert_eq!(got, [false, true, true, true, true]);
     }
 
     #[test]

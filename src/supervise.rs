@@ -228,8 +228,12 @@ impl<'a> Supervisor<'a> {
 
     fn assign(&mut self, slot: usize, mut task: Task) {
         match &mut self.preludes {
-            Some(preludes) if !task.as_written => preludes.assign(&mut task.request),
-            _ => task.request.prelude = None,
+            Some(preludes) if task.as_written => {
+                preludes.fell_back_before(&task.request);
+                task.request.prelude = None;
+            }
+            Some(preludes) => preludes.assign(&mut task.request),
+            None => task.request.prelude = None,
         }
         let worker = &mut self.workers[slot];
         match worker.send(&Request::Index(task.request.clone())) {
