@@ -10,6 +10,10 @@ copy of the source tree with `indexer build --full -j 2`, then measures:
                the difference, which is everything the refresh adds
   one header   after appending a comment to the project header that the most
                units include: how many units it re-indexes, and the time
+  every unit   (with --every-unit ROUNDS) ROUNDS times, a comment appended
+               to every source and an incremental build: steady state, where
+               no unit may be parsed twice (the prelude's fallbacks and the
+               seconds they discarded, per round; the full build's first)
   N units      (with --units N...) after appending a comment to N sources of
                the compile command most units share: the refresh's time with
                the prelude (the standard library precompiled) and with
@@ -22,6 +26,7 @@ stays pristine for the other benchmarks. Timings are medians of --repeat runs.
     python3 benches/refresh.py                      # leveldb protobuf
     python3 benches/refresh.py leveldb --repeat 5
     python3 benches/refresh.py protobuf --units 4 8 16 32
+    python3 benches/refresh.py wxwidgets --repeat 1 --every-unit 2
 """
 
 import argparse
@@ -92,6 +97,8 @@ def main() -> None:
     parser.add_argument("--indexer", type=Path, default=REPO / "target/release/indexer")
     parser.add_argument("--units", type=int, nargs="*", default=[], metavar="N",
                         help="also edit N sources of one command, with and without --no-prelude")
+    parser.add_argument("--every-unit", type=int, default=0, metavar="ROUNDS",
+                        help="also edit every source ROUNDS times, each followed by an incremental build")
     args = parser.parse_args()
     if not args.indexer.exists():
         sys.exit(f"{args.indexer} is missing: run `cargo build --release` first")
@@ -110,7 +117,9 @@ def main() -> None:
             db = Path(tmp) / "index.db"
 
             full = build(args.indexer, copy, db, full=True)
-            print(f"{name}: full build {full['wall_s']:.1f} s, {full['indexed']} units", flush=True)
+            print(f"{name}: full build {full['wall_s']:.1f} s, {full['indexed']} units, "
+                  f"{full['prelude_fallbacks']} fallbacks ({full['prelude_discarded_s']:.2f} s discarded)",
+                  flush=True)
 
             noop = [build(args.indexer, copy, db) for _ in range(args.repeat)]
             assert all(s["indexed"] == 0 for s in noop), noop
@@ -143,6 +152,16 @@ def main() -> None:
             print(f"{name}: one header ({header.relative_to(copy)}, read by {includers} units) "
                   f"{med(one_header):.1f} s, {header_indexed[0]} units re-indexed "
                   f"(runs: {', '.join(f'{t:.1f}' for t in one_header)} s)", flush=True)
+
+            sources = sorted({Path(e["file"]) for e in json.loads(compdb.read_text())})
+            for round in range(1, args.every_unit + 1):
+                for source in sources:
+                    append_comment(source, round)
+                s = build(args.indexer, copy, db)
+                print(f"{name}: every unit edited, round {round}: {s['wall_s']:.1f} s, "
+                      f"{s['indexed']} units, {s['units_with_prelude']} with the prelude, "
+                      f"{s['prelude_fallbacks']} fallbacks ({s['prelude_discarded_s']:.2f} s discarded)",
+                      flush=True)
 
             if not args.units:
                 continue
