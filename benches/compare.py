@@ -101,7 +101,7 @@ class Corpus:
     options-pinned.h) live under build/ and belong to the project too.
     """
 
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, limit: int | None = None):
         path = Path(spec)
         # A bare name means benches/corpora/<name>; anything path-like is taken
         # as a corpus directory of the same shape, for ad-hoc corpora.
@@ -120,6 +120,14 @@ class Corpus:
         for e in entries:
             unique.setdefault(os.path.normpath(os.path.join(e["directory"], e["file"])), e)
         self.units = list(unique.items())
+        if limit is not None:
+            # A documented subset (soak.py's rule): the first N units in
+            # path order, in a compile database of their own, in a directory
+            # of its own so that clangd's cache goes there too.
+            self.units = sorted(self.units, key=lambda u: u[0])[:limit]
+            subset = Path(tempfile.mkdtemp(prefix=f"compare-{self.name}-first-{limit}-"))
+            self.compdb = subset / "compile_commands.json"
+            self.compdb.write_text(json.dumps([entry for _, entry in self.units], indent=1))
 
     @property
     def compdb_dir(self) -> Path:
@@ -696,6 +704,8 @@ def main() -> int:
     ap.add_argument("--indexer", default=DEFAULT_INDEXER,
                     help="indexer binary; relative paths are from the repo root (default: %(default)s)")
     ap.add_argument("-j", "--jobs", type=int, default=2, help="parallel jobs for every tool (default: %(default)s)")
+    ap.add_argument("--limit", type=int, metavar="N",
+                    help="only the first N units in path order (a subset of a large corpus, as soak.py's --limit)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; wall/CPU times are medians (default: %(default)s)")
     ap.add_argument("--json", nargs="?", const="-", metavar="FILE",
                     help="write all figures as JSON to FILE, or to stdout instead of the tables")
@@ -739,7 +749,7 @@ def main() -> int:
             return 2
 
     try:
-        corpora = [Corpus(c) for c in args.corpora]
+        corpora = [Corpus(c, args.limit) for c in args.corpora]
     except BenchError as e:
         log(f"error: {e}")
         return 2
