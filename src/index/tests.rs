@@ -310,3 +310,33 @@ fn no_sql_outside_the_index_module() {
         found.join("\n")
     );
 }
+
+/// Every symbol kind has one name, the same in the database, on the wire
+/// (serde) and in docs/schema.md's list, which names them all.
+#[test]
+fn every_symbol_kind_is_named_once_and_documented() {
+    use super::model::SymbolKind;
+    for kind in SymbolKind::ALL {
+        assert_eq!(SymbolKind::parse(kind.as_str()), Some(kind));
+        assert_eq!(
+            serde_json::to_string(&kind).unwrap(),
+            format!("\"{}\"", kind.as_str())
+        );
+    }
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md"),
+    )
+    .unwrap();
+    let list = docs
+        .split("\nKinds: ")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("docs/schema.md lists the kinds in a paragraph beginning `Kinds: `");
+    let documented: std::collections::BTreeSet<&str> = list
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    let named: std::collections::BTreeSet<&str> = SymbolKind::names().collect();
+    assert_eq!(documented, named);
+}
