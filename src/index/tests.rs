@@ -323,20 +323,15 @@ fn every_symbol_kind_is_named_once_and_documented() {
             format!("\"{}\"", kind.as_str())
         );
     }
-    let docs = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md"),
-    )
-    .unwrap();
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md"))
+            .unwrap();
     let list = docs
         .split("\nKinds: ")
         .nth(1)
         .and_then(|rest| rest.split("\n\n").next())
         .expect("docs/schema.md lists the kinds in a paragraph beginning `Kinds: `");
-    let documented: std::collections::BTreeSet<&str> = list
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .collect();
+    let documented: std::collections::BTreeSet<&str> = list.split('`').skip(1).step_by(2).collect();
     let named: std::collections::BTreeSet<&str> = SymbolKind::names().collect();
     assert_eq!(documented, named);
 }
