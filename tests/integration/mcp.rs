@@ -109,3 +109,8 @@ fn a_foreign_origin_is_refused() {
 fn mcp_watch_keeps_the_index_fresh_over_stdio() {
     scenario("watch", "demo", "stdio", "legacy");
 }
+
+#[test]
+fn mcp_watch_keeps_the_index_fresh_over_streamable_http() {
+    scenario("watch", "demo", "http", "legacy");
+}

@@ -24,7 +24,6 @@ Exits 0 when every check passed; otherwise prints what differed and exits 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
 import json
 import os
@@ -73,8 +72,10 @@ class Server:
     """How to reach one `indexer mcp`: launched by the SDK over stdio, or by
     this script over HTTP (its address read from stderr)."""
 
-    def __init__(self, args, env: dict[str, str] | None = None):
+    def __init__(self, args, env: dict[str, str] | None = None, extra: list[str] | None = None):
         self.args = args
+        # More arguments of `indexer mcp` (`--watch`).
+        self.extra = extra or []
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen | None = None
         self.url: str | None = None
@@ -82,7 +83,7 @@ class Server:
     def __enter__(self) -> Server:
         if self.args.transport == "http":
             self.process = subprocess.Popen(
-                [self.args.indexer, "mcp", self.args.project, "--http", "127.0.0.1:0"],
+                [self.args.indexer, "mcp", self.args.project, "--http", "127.0.0.1:0", *self.extra],
                 stdin=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -99,7 +100,7 @@ class Server:
         if self.url:
             return Client(self.url, mode=self.args.mode)
         params = StdioServerParameters(
-            command=self.args.indexer, args=["mcp", self.args.project], env=self.env
+            command=self.args.indexer, args=["mcp", self.args.project, *self.extra], env=self.env
         )
         return Client(params, mode=self.args.mode)
 
@@ -494,7 +495,6 @@ async def poll(what: str, ask, done) -> object:
 async def watch_scenario(args) -> None:
     project = args.project
     db = Path(project) / ".indexer" / "index.db"
-    params = StdioServerParameters(command=args.indexer, args=["mcp", project, "--watch"], env=dict(os.environ))
 
     async def status(client) -> dict:
         result = await client.call_tool("get_index_status", {})
@@ -509,40 +509,42 @@ async def watch_scenario(args) -> None:
         return [] if result.is_error else rows(result, project, "items", ("qualified_name", "file", "line"))
 
     # No index: the watcher's first build makes it, no refresh_index needed.
-    async with Client(params, mode=args.mode) as client:
-        indexed = await poll("the watcher's first build", lambda: status(client),
-                             lambda s: s.get("units_indexed") == 3 and not s.get("build_running"))
-        equal({k: indexed.get(k) for k in ("units", "units_indexed", "watching", "watch_stopped", "refresh")},
-              {"units": 3, "units_indexed": 3, "watching": True, "watch_stopped": None, "refresh": None},
-              "get_index_status while watching")
-        equal(len(watchers(project)), 1, "one watcher runs")
+    with Server(args, extra=["--watch"]) as server:
+        async with server.client() as client:
+            indexed = await poll("the watcher's first build", lambda: status(client),
+                                 lambda s: s.get("units_indexed") == 3 and not s.get("build_running"))
+            equal({k: indexed.get(k) for k in ("units", "units_indexed", "watching", "watch_stopped", "refresh")},
+                  {"units": 3, "units_indexed": 3, "watching": True, "watch_stopped": None, "refresh": None},
+                  "get_index_status while watching")
+            equal(len(watchers(project)), 1, "one watcher runs")
 
-        result = await client.call_tool("refresh_index", {})
-        check(result.is_error and "the server watches" in error_text(result) and "indexer build --full" in error_text(result),
-              f"refresh_index while watching is refused: {error_text(result)!r}")
+            result = await client.call_tool("refresh_index", {})
+            check(result.is_error and "the server watches" in error_text(result) and "indexer build --full" in error_text(result),
+                  f"refresh_index while watching is refused: {error_text(result)!r}")
 
-        # An edit: the watcher re-indexes the file by itself.
-        with open(Path(project) / "src" / "total.cpp", "a") as f:
-            f.write("double new_watch_fn() { return 1; }\n")
-        equal(await poll("the new function", lambda: found(client, "new_watch_fn"), bool),
-              [("new_watch_fn", "src/total.cpp", 16)], "find_symbols after an edit, while watching")
+            # An edit: the watcher re-indexes the file by itself.
+            with open(Path(project) / "src" / "total.cpp", "a") as f:
+                f.write("double new_watch_fn() { return 1; }\n")
+            equal(await poll("the new function", lambda: found(client, "new_watch_fn"), bool),
+                  [("new_watch_fn", "src/total.cpp", 16)], "find_symbols after an edit, while watching")
     # The server stopped its watcher (SIGTERM) before it exited.
     await poll("the watcher after the server's end", lambda: anyio.to_thread.run_sync(watchers, project), lambda w: w == [])
     check(not lock_is_held(db), "no build survives the server")
 
     # A watcher that dies is reported; the server goes on, and builds again.
-    async with Client(params, mode=args.mode) as client:
-        await poll("the watcher's start", lambda: anyio.to_thread.run_sync(watchers, project), bool)
-        await poll("the second server's first build", lambda: status(client),
-                   lambda s: (s.get("last_run") or {}).get("status") == "complete" and not s.get("build_running"))
-        for pid in watchers(project):
-            os.kill(pid, 9)
-        stopped = await poll("the watcher's death", lambda: status(client), lambda s: s.get("watching") is False)
-        text = stopped.get("watch_stopped") or ""
-        check("was killed by signal 9" in text and "call refresh_index" in text, f"why the watch stopped: {text!r}")
-        result = await call(client, project, "refresh_index", {})
-        equal((result.structured_content or {}).get("status"), "complete", f"refresh_index once the watcher died: {error_text(result)!r}")
-        equal(await found(client, "new_watch_fn"), [("new_watch_fn", "src/total.cpp", 16)], "the index after the watcher's death")
+    with Server(args, extra=["--watch"]) as server:
+        async with server.client() as client:
+            await poll("the watcher's start", lambda: anyio.to_thread.run_sync(watchers, project), bool)
+            await poll("the second server's first build", lambda: status(client),
+                       lambda s: (s.get("last_run") or {}).get("status") == "complete" and not s.get("build_running"))
+            for pid in watchers(project):
+                os.kill(pid, 9)
+            stopped = await poll("the watcher's death", lambda: status(client), lambda s: s.get("watching") is False)
+            text = stopped.get("watch_stopped") or ""
+            check("was killed by signal 9" in text and "call refresh_index" in text, f"why the watch stopped: {text!r}")
+            result = await call(client, project, "refresh_index", {})
+            equal((result.structured_content or {}).get("status"), "complete", f"refresh_index once the watcher died: {error_text(result)!r}")
+            equal(await found(client, "new_watch_fn"), [("new_watch_fn", "src/total.cpp", 16)], "the index after the watcher's death")
 
 
 def post(url: str, origin: str | None) -> int:
