@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def build(indexer: Path, project: Path, db: Path, jobs: int = 2, full: bool = False,
           extra: tuple[str, ...] = ()) -> dict:
@@ -24,3 +26,14 @@ def build(indexer: Path, project: Path, db: Path, jobs: int = 2, full: bool = Fa
     summary = json.loads(out.stdout)
     summary["wall_s"] = wall
     return summary
+
+
+def git_head() -> str | None:
+    """The repository's commit (`git describe --always --dirty`), for the
+    record; `None` outside a checkout."""
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=30)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

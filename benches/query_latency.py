@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from indexer_run import git_head
+
 BENCHES = Path(__file__).resolve().parent
 REPO = BENCHES.parent
 VENV_PYTHON = REPO / "tests/mcp/.venv/bin/python"
@@ -472,15 +474,6 @@ def fmt(x: float | None) -> str:
 def summary_line(result: Result) -> str:
     f = result.figures()
     return f"n {f['n']}, p50 {fmt(f['p50_ms'])} ms, p99 {fmt(f['p99_ms'])} ms, {f['failed']} failed"
-
-
-def git_head() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=30)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def print_report(report: dict) -> None:

@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 
 from compare import BenchError, Corpus, is_skewed, machine_busy_seconds, parse_summary
-from indexer_run import build
+from indexer_run import build, git_head
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_INDEXER = "target/release/indexer"
@@ -429,15 +429,6 @@ def print_report(r: dict) -> None:
     else:
         print("  one header      (no project header)")
     sys.stdout.flush()
-
-
-def git_head() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=30)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def main() -> int:
