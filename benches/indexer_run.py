@@ -1,6 +1,7 @@
-"""Shared by the benchmark scripts: runs `indexer build` and returns its summary."""
+"""Shared by the benchmark scripts: the indexer binary, `indexer build` with its summary, the commit."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,3 +38,16 @@ def git_head() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def indexer_binary(path: str) -> Path | None:
+    """The indexer binary `path` names (relative to the repository), or
+    `None` after saying on stderr that it is missing."""
+    indexer = Path(path)
+    if not indexer.is_absolute():
+        indexer = REPO / indexer
+    if not (indexer.is_file() and os.access(indexer, os.X_OK)):
+        print(f"error: indexer binary not found at {indexer}; run `cargo build --release` or pass --indexer",
+              file=sys.stderr)
+        return None
+    return indexer

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from indexer_run import git_head
+from indexer_run import git_head, indexer_binary
 
 BENCHES = Path(__file__).resolve().parent
 REPO = BENCHES.parent
@@ -539,11 +539,8 @@ def main() -> int:
     ap.add_argument("--json", metavar="FILE", help="also write every figure (every call's time) to FILE")
     args = ap.parse_args()
 
-    indexer = Path(args.indexer)
-    if not indexer.is_absolute():
-        indexer = REPO / indexer
-    if not (indexer.is_file() and os.access(indexer, os.X_OK)):
-        log(f"error: indexer binary not found at {indexer}; run `cargo build --release` or pass --indexer")
+    indexer = indexer_binary(args.indexer)
+    if indexer is None:
         return 2
     if args.transport in ("all", "mcp") and Client is None:
         log(f"error: the MCP SDK is not importable here, nor is {VENV_PYTHON} there "

@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 
 from compare import BenchError, Corpus, is_skewed, machine_busy_seconds, parse_summary
-from indexer_run import build, git_head
+from indexer_run import build, git_head, indexer_binary
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_INDEXER = "target/release/indexer"
@@ -446,11 +446,8 @@ def main() -> int:
     if args.jobs < 1 or (args.limit is not None and args.limit < 1):
         ap.error("--jobs and --limit must be at least 1")
 
-    indexer = Path(args.indexer)
-    if not indexer.is_absolute():
-        indexer = REPO / indexer
-    if not (indexer.is_file() and os.access(indexer, os.X_OK)):
-        log(f"error: indexer binary not found at {indexer}; run `cargo build --release` or pass --indexer")
+    indexer = indexer_binary(args.indexer)
+    if indexer is None:
         return 2
     try:
         corpus = Corpus(args.corpus)

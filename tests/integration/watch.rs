@@ -130,9 +130,15 @@ impl Watching {
 
     /// Sends `signal` and waits for the exit; returns the exit code and
     /// how long it took.
-    fn stop(mut self, signal: i32) -> (i32, Duration) {
+    fn stop(self, signal: i32) -> (i32, Duration) {
         let sent = Instant::now();
         self.signal(signal);
+        self.stop_after(sent)
+    }
+
+    /// Waits for an exit already asked for (a signal sent at `sent`);
+    /// returns the exit code and how long it took from `sent`.
+    fn stop_after(mut self, sent: Instant) -> (i32, Duration) {
         let deadline = sent + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -140,7 +146,7 @@ impl Watching {
             }
             assert!(
                 Instant::now() < deadline,
-                "indexer watch still running 30 s after signal {signal}; stderr:\n{}",
+                "indexer watch still running 30 s after the signal; stderr:\n{}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(2));
@@ -583,30 +589,6 @@ fn sigint_while_building_cancels_the_build_and_exits_130() {
     // The next build resumes.
     let summary = project.build(&["-j", "2"]);
     assert_eq!(summary["indexed"].as_i64().unwrap() + kept, 12, "{summary}");
-}
-
-impl Watching {
-    /// Waits for an exit already asked for (a signal sent at `sent`).
-    fn stop_after(mut self, sent: Instant) -> (i32, Duration) {
-        let deadline = sent + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        (
-            status
-                .code()
-                .unwrap_or_else(|| panic!("killed: {status:?}")),
-            sent.elapsed(),
-        )
-    }
 }
 
 /// A signal as the watch starts (its first look at the project, the first

@@ -373,15 +373,20 @@ def lock_is_held(db: Path) -> bool:
         return True
 
 
+def one_unit_hangs(args) -> dict[str, str]:
+    """A complete index, then one unit changed: a refresh re-indexes it, and
+    its worker hangs on it until the build is stopped, under the
+    environment returned."""
+    subprocess.run([args.indexer, "build", args.project, "-q"], check=True)
+    with open(Path(args.project) / "src" / "total.cpp", "a") as f:
+        f.write("// changed\n")
+    return {"INDEXER_FAULT": "hang@total.cpp"}
+
+
 async def partial_scenario(args) -> None:
     project = args.project
     db = Path(project) / ".indexer" / "index.db"
-    # A complete index first, then one unit changed: the refresh re-indexes
-    # it, and its worker hangs on it until the build is stopped.
-    subprocess.run([args.indexer, "build", project, "-q"], check=True)
-    with open(Path(project) / "src" / "total.cpp", "a") as f:
-        f.write("// changed\n")
-    with Server(args, env={"INDEXER_FAULT": "hang@total.cpp"}) as server:
+    with Server(args, env=one_unit_hangs(args)) as server:
         async with server.client() as client:
             started = anyio.Event()
             refresh_result: list = []
@@ -431,10 +436,7 @@ async def partial_scenario(args) -> None:
 async def cancel_scenario(args) -> None:
     project = args.project
     db = Path(project) / ".indexer" / "index.db"
-    subprocess.run([args.indexer, "build", project, "-q"], check=True)
-    with open(Path(project) / "src" / "total.cpp", "a") as f:
-        f.write("// changed\n")
-    with Server(args, env={"INDEXER_FAULT": "hang@total.cpp"}) as server:
+    with Server(args, env=one_unit_hangs(args)) as server:
         async with server.client() as client:
             started = anyio.Event()
 
