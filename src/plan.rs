@@ -30,8 +30,8 @@ pub(crate) struct Task {
     pub request: IndexRequest,
     pub retry: bool,
     /// The unit fell back from its command's prelude the last time it was
-    /// given one: it is parsed as written, once, instead of
-    /// twice (issue 15).
+    /// given one (or its worker crashed parsing it with the prelude): it is
+    /// parsed as written, once, instead of twice (issue 15).
     pub as_written: bool,
 }
 
@@ -41,7 +41,8 @@ pub(crate) struct Queue {
     after: (i64, i64),
     /// Units read from the table, most expensive first, with their cost.
     page: VecDeque<(i64, Task)>,
-    retries: VecDeque<IndexRequest>,
+    /// Units whose worker died, and whether to parse them as written.
+    retries: VecDeque<(IndexRequest, bool)>,
     exhausted: bool,
     total: u64,
 }
@@ -65,19 +66,21 @@ impl Queue {
     }
 
     /// Puts back a unit whose worker died, ahead of everything else: it
-    /// gets its second attempt while its first failure is fresh.
-    pub(crate) fn retry(&mut self, request: IndexRequest) {
-        self.retries.push_back(request);
+    /// gets its second attempt while its first failure is fresh; `as_written`
+    /// when the first attempt had a prelude, which may be what crashed
+    /// libclang.
+    pub(crate) fn retry(&mut self, request: IndexRequest, as_written: bool) {
+        self.retries.push_back((request, as_written));
     }
 
     /// The next unit to dispatch; preferably one whose source file is in
     /// the directory `near` (see the module comment).
     pub(crate) fn next(&mut self, near: Option<&Path>) -> rusqlite::Result<Option<Task>> {
-        if let Some(request) = self.retries.pop_front() {
+        if let Some((request, as_written)) = self.retries.pop_front() {
             return Ok(Some(Task {
                 request,
                 retry: true,
-                as_written: false,
+                as_written,
             }));
         }
         if self.page.is_empty() && !self.exhausted {
@@ -157,9 +160,9 @@ mod tests {
         assert_eq!(next(&mut q, None), "/p/b.c");
         let retried = q.next(None).unwrap().unwrap();
         assert_eq!(retried.request.file, "/p/c.c");
-        q.retry(retried.request);
+        q.retry(retried.request, true);
         let again = q.next(None).unwrap().unwrap();
-        assert!(again.retry);
+        assert!(again.retry && again.as_written);
         assert_eq!(again.request.file, "/p/c.c");
         assert_eq!(next(&mut q, None), "/p/a.c");
         assert_eq!(next(&mut q, None), "-");

@@ -216,7 +216,7 @@ impl<'a> Supervisor<'a> {
                 None => match self.spawn() {
                     Ok(slot) => slot,
                     Err(e) => {
-                        self.queue.retry(task.request);
+                        self.queue.retry(task.request, task.as_written);
                         self.stop(Ending::Fatal(e.to_string()));
                         return;
                     }
@@ -251,7 +251,7 @@ impl<'a> Supervisor<'a> {
             // will come. The unit is not its fault: queue it again.
             Err(_) => {
                 worker.retire();
-                self.queue.retry(task.request);
+                self.queue.retry(task.request, task.as_written);
             }
         }
     }
@@ -412,7 +412,21 @@ impl<'a> Supervisor<'a> {
                 busy.retry && !limit_given,
             );
         } else {
-            self.queue.retry(busy.request);
+            // A crash with the prelude may be the prelude's doing (libclang
+            // 14 crashed on a unit of protobuf's with a precompiled header
+            // that it parses as written, docs/benchmarks.md): the second
+            // attempt parses the unit as written, as after a fallback,
+            // and so do later builds.
+            let as_written =
+                matches!(death, Death::Crashed { .. }) && busy.request.prelude.is_some();
+            if as_written {
+                self.report.prelude_fallbacks += 1;
+                self.report.prelude_discarded += busy.started.elapsed();
+                let _ = self.writer.send(WriteOp::FellBack {
+                    unit: busy.request.unit,
+                });
+            }
+            self.queue.retry(busy.request, as_written);
         }
     }
 

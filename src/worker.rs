@@ -60,7 +60,7 @@ pub fn run() -> Result<()> {
         let Request::Index(request) = request else {
             bail!("expected a unit to index, got {request:?}")
         };
-        if let Some(fault) = faults.iter().find(|f| request.file.ends_with(&f.file)) {
+        if let Some(fault) = faults.iter().find(|f| f.applies_to(&request)) {
             fault.trigger();
         }
         // The grant round-trip happens inside the parse, while libclang's
@@ -142,7 +142,8 @@ fn ask_grant(
 /// A fault injected for tests: `INDEXER_FAULT=crash@a.cpp,hang@b.cpp,alloc:600M@c.cpp`.
 /// When the worker receives a unit whose path ends with the given file name
 /// it crashes with SIGSEGV, hangs, or allocates and touches that much
-/// memory (and keeps it) before indexing.
+/// memory (and keeps it) before indexing; `crash-with-prelude` crashes
+/// only when the unit comes with a prelude.
 #[derive(Debug, Clone, PartialEq)]
 struct Fault {
     kind: FaultKind,
@@ -154,7 +155,7 @@ struct Fault {
 enum FaultSpecError {
     #[error("INDEXER_FAULT item `{0}` lacks `@file`")]
     NoFile(String),
-    #[error("INDEXER_FAULT kind `{0}` is not crash, hang or alloc:SIZE")]
+    #[error("INDEXER_FAULT kind `{0}` is not crash, crash-with-prelude, hang or alloc:SIZE")]
     Kind(String),
     #[error("{0}")]
     Size(String),
@@ -163,6 +164,7 @@ enum FaultSpecError {
 #[derive(Debug, Clone, PartialEq)]
 enum FaultKind {
     Crash,
+    CrashWithPrelude,
     Hang,
     Alloc(u64),
 }
@@ -184,6 +186,7 @@ impl Fault {
                     .ok_or_else(|| FaultSpecError::NoFile(item.to_owned()))?;
                 let kind = match kind.trim() {
                     "crash" => FaultKind::Crash,
+                    "crash-with-prelude" => FaultKind::CrashWithPrelude,
                     "hang" => FaultKind::Hang,
                     other => match other.strip_prefix("alloc:") {
                         Some(size) => FaultKind::Alloc(
@@ -200,9 +203,14 @@ impl Fault {
             .collect()
     }
 
+    fn applies_to(&self, request: &protocol::IndexRequest) -> bool {
+        request.file.ends_with(&self.file)
+            && (self.kind != FaultKind::CrashWithPrelude || request.prelude.is_some())
+    }
+
     fn trigger(&self) {
         match self.kind {
-            FaultKind::Crash => {
+            FaultKind::Crash | FaultKind::CrashWithPrelude => {
                 // SAFETY: raising a signal in our own process. Rust's runtime
                 // handles SIGSEGV (to report stack overflows) and returns
                 // from a raised one; the default disposition really crashes.
@@ -232,7 +240,9 @@ mod tests {
 
     #[test]
     fn fault_specs_parse() {
-        let faults = Fault::parse("crash@a.cpp, hang@b.cpp,alloc:2M@c.cpp").unwrap();
+        let faults =
+            Fault::parse("crash@a.cpp, hang@b.cpp,alloc:2M@c.cpp,crash-with-prelude@d.cpp")
+                .unwrap();
         assert_eq!(
             faults,
             vec![
@@ -247,6 +257,10 @@ mod tests {
                 Fault {
                     kind: FaultKind::Alloc(2 << 20),
                     file: "c.cpp".into()
+                },
+                Fault {
+                    kind: FaultKind::CrashWithPrelude,
+                    file: "d.cpp".into()
                 },
             ]
         );

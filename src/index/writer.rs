@@ -35,6 +35,10 @@ pub(crate) enum WriteOp {
         reason: String,
         quarantine: bool,
     },
+    /// A unit whose worker crashed while parsing it with its prelude: it is
+    /// parsed again as written, in this build and in the next that indexes
+    /// it (`units.prelude_fell_back`), as after any other fallback.
+    FellBack { unit: UnitId },
 }
 
 /// What the writer did, for the build summary.
@@ -101,6 +105,9 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
                     stats.units_failed += 1;
                     store_failure(t, unit, &reason, quarantine)?
                 }
+                WriteOp::FellBack { unit } => t
+                    .prepare_cached("UPDATE units SET prelude_fell_back = 1 WHERE id = ?1")?
+                    .execute([i64::from(unit)])?,
             };
             stats.busy += started.elapsed();
         }

@@ -394,3 +394,58 @@ fn c_project() -> Project {
     );
     project
 }
+
+/// A worker that crashes parsing a unit with its prelude (libclang 14 did,
+/// on a unit of protobuf's, with a precompiled header it parses as written)
+/// costs that unit the prelude, not its index: the second attempt parses
+/// it as written, it counts as a fallback of its command, and its record
+/// sends it as written in the next build that indexes it, so it does not
+/// crash again.
+#[test]
+fn a_unit_that_crashes_with_the_prelude_is_parsed_as_written() {
+    let project = project();
+    // Every unit crashes its worker when it comes with a prelude. One
+    // worker: the command's first unit goes without, the next three crash
+    // and fall back, and the command gives up.
+    let crash_all = [("INDEXER_FAULT", "crash-with-prelude@.cpp")];
+    let summary = project.build_with_env(&["-j", "1"], &crash_all);
+    assert_eq!(
+        (&summary["indexed"], &summary["failed"]),
+        (&serde_json::json!(UNITS), &serde_json::json!(0)),
+        "{summary}"
+    );
+    assert_eq!(summary["workers_crashed"], 3, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 3, "{summary}");
+    assert_eq!(summary["units_with_prelude"], 0, "{summary}");
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
+    util::assert_same_digest(
+        "after crashes with the prelude and without it",
+        &util::digest(&project, &project.db()),
+        &plain,
+    );
+
+    let crashed = project.column(
+        "SELECT f.path FROM units u JOIN files f ON f.id = u.file_id
+         WHERE u.prelude_fell_back = 1 ORDER BY f.path",
+    );
+    assert_eq!(crashed.len(), 3, "{crashed:?}");
+    // Every unit edited: the recorded ones, which crash with a prelude,
+    // are parsed as written at once.
+    for unit in project.column("SELECT f.path FROM units u JOIN files f ON f.id = u.file_id") {
+        let text = std::fs::read_to_string(&unit).unwrap();
+        let rel = unit
+            .strip_prefix(&format!("{}/", project.root().display()))
+            .unwrap();
+        util::edit(&project, rel, &format!("{text}// edited\n"));
+    }
+    let names: Vec<String> = crashed
+        .iter()
+        .map(|path| format!("crash-with-prelude@/{}", path.rsplit('/').next().unwrap()))
+        .collect();
+    let summary = project.build_with_env(&["-j", "1"], &[("INDEXER_FAULT", &names.join(","))]);
+    assert_eq!(
+        (&summary["indexed"], &summary["workers_crashed"]),
+        (&serde_json::json!(UNITS), &serde_json::json!(0)),
+        "{summary}"
+    );
+}
