@@ -136,6 +136,9 @@ pub struct Summary {
     pub workers_timed_out: u64,
     pub workers_crashed: u64,
     pub units_with_prelude: u64,
+    /// Those whose prelude also held the project headers most units of
+    /// their command read.
+    pub units_with_project_prelude: u64,
     /// Units given their prelude that were parsed again as written, and
     /// the seconds of the discarded parses.
     pub prelude_fallbacks: u64,
@@ -441,6 +444,7 @@ pub fn build(
         workers_timed_out: report.timed_out,
         workers_crashed: report.crashed,
         units_with_prelude: report.used_prelude,
+        units_with_project_prelude: report.used_project_prelude,
         prelude_fallbacks: report.prelude_fallbacks,
         prelude_discarded_s: (report.prelude_discarded.as_secs_f64() * 1000.0).round() / 1000.0,
         adjusted_commands: freshness.adjusted,

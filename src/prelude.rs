@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::protocol::{IndexRequest, Language, Prelude};
+use crate::protocol::{IndexRequest, Language, Prelude, SeenFile};
 
 /// The standard headers most C++ code reads, directly or through others
 /// (on protobuf, each is read by about half of the units or more, or costs
@@ -142,6 +142,13 @@ const FALLBACKS_TO_GIVE_UP: u32 = 3;
 /// refresh does not win back (LevelDB: 4 units edited took 0.57 s with,
 /// 0.38 s without; 8 units 0.62 against 0.66 s; docs/benchmarks.md).
 pub(crate) const MIN_UNITS: u64 = 8;
+/// Units of a command whose project headers are counted before its
+/// prelude takes in those most of them read.
+const SAMPLED_UNITS: u32 = 3;
+/// Commands sampled at once, and project headers counted per command: the
+/// supervisor's memory for this stays under a few MB.
+const MAX_SAMPLES: usize = 16;
+const MAX_PROJECT_HEADERS: usize = 1024;
 
 /// The supervisor's side: decides, per unit, which prelude it uses, and
 /// owns the directory they are built in.
@@ -159,6 +166,25 @@ pub(crate) struct Preludes {
     tallies: FxHashMap<u64, Tally>,
     /// Commands whose units fell back too often: parsed as written.
     given_up: FxHashSet<u64>,
+    /// The project headers read by the first units of commands.
+    samples: FxHashMap<u64, Sample>,
+    /// Commands sampled: those whose prelude takes in project headers are
+    /// in `projects`.
+    sampled: FxHashSet<u64>,
+    /// Commands whose prelude takes in the project headers most of their
+    /// sampled units read: its header, and how its units fared.
+    projects: FxHashMap<u64, (String, Tally)>,
+}
+
+/// The project headers the sampled units of one command read.
+#[derive(Default)]
+struct Sample {
+    units: u32,
+    /// Each header's path and how many sampled units read it, in the order
+    /// the units met them.
+    headers: Vec<(String, u32)>,
+    /// Positions in `headers`, by path key.
+    known: FxHashMap<u64, usize>,
 }
 
 /// How the units of one command fared with its prelude.
@@ -189,6 +215,9 @@ impl Preludes {
             chosen: FxHashSet::default(),
             tallies: FxHashMap::default(),
             given_up: FxHashSet::default(),
+            samples: FxHashMap::default(),
+            sampled: FxHashSet::default(),
+            projects: FxHashMap::default(),
         })
     }
 
@@ -202,23 +231,32 @@ impl Preludes {
         if self.given_up.contains(&command) {
             return;
         }
+        if let Some((header, _)) = self.projects.get(&command) {
+            request.prelude = Some(Prelude {
+                header: header.clone(),
+                pch: self.pch(command, "-project"),
+                language,
+                instead: Some(Box::new(Prelude {
+                    header: self.header.clone(),
+                    pch: self.pch(command, ""),
+                    language,
+                    instead: None,
+                })),
+            });
+            return;
+        }
         let ready = self.chosen.contains(&command)
-            || (self.seen.contains(&command)
-                && self.chosen.len() + self.given_up.len() < MAX_PRELUDES
-                && {
-                    self.seen.remove(&command);
-                    self.chosen.insert(command);
-                    true
-                });
+            || (self.seen.contains(&command) && self.built() < MAX_PRELUDES && {
+                self.seen.remove(&command);
+                self.chosen.insert(command);
+                true
+            });
         if ready {
             request.prelude = Some(Prelude {
                 header: self.header.clone(),
-                pch: self
-                    .dir
-                    .join(format!("{command:016x}.pch"))
-                    .to_string_lossy()
-                    .into_owned(),
+                pch: self.pch(command, ""),
                 language,
+                instead: None,
             });
         } else if self.seen.len() < MAX_COMMANDS {
             self.seen.insert(command);
@@ -227,16 +265,113 @@ impl Preludes {
 }
 
 impl Preludes {
+    fn pch(&self, command: u64, kind: &str) -> String {
+        self.dir
+            .join(format!("{command:016x}{kind}.pch"))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Preludes this build may build.
+    fn built(&self) -> usize {
+        self.chosen.len() + self.given_up.len() + self.projects.len()
+    }
+
+    /// Counts the project headers a unit read (`files`, its main file
+    /// first), while its command is sampled: the first
+    /// [`SAMPLED_UNITS`] units of a command with a prelude. Then the
+    /// command's prelude takes in, after the standard headers, the guarded
+    /// project headers most of them read, in the order the units met them,
+    /// if `emitted` says some unit of the build emits them or the index
+    /// holds them (the units parsed with the prelude will not: they do not
+    /// walk the prelude's declarations).
+    ///
+    /// Many of a C++ unit's headers are the project's own (on protobuf, 2
+    /// MB of its 5 MB), read and parsed anew by every unit, as the standard
+    /// library was; most units of a command read most of the same ones.
+    pub(crate) fn observe(
+        &mut self,
+        request: &IndexRequest,
+        files: &[SeenFile],
+        emitted: impl Fn(&str) -> bool,
+    ) {
+        let Some(language) = language(request) else {
+            return;
+        };
+        let command = command_key(request, language);
+        if self.sampled.contains(&command)
+            || self.given_up.contains(&command)
+            || !(self.chosen.contains(&command) || self.seen.contains(&command))
+            || (!self.samples.contains_key(&command) && self.samples.len() >= MAX_SAMPLES)
+        {
+            return;
+        }
+        let sample = self.samples.entry(command).or_default();
+        sample.units += 1;
+        for file in files.iter().skip(1).filter(|f| !f.system && f.guarded) {
+            let key = crate::fingerprint::path_key(&file.path);
+            match sample.known.get(&key) {
+                Some(&at) => sample.headers[at].1 += 1,
+                None if sample.headers.len() < MAX_PROJECT_HEADERS => {
+                    sample.known.insert(key, sample.headers.len());
+                    sample.headers.push((file.path.clone(), 1));
+                }
+                None => {}
+            }
+        }
+        if sample.units < SAMPLED_UNITS {
+            return;
+        }
+        let sample = self.samples.remove(&command).expect("sampled above");
+        self.sampled.insert(command);
+        let includes: String = sample
+            .headers
+            .iter()
+            .filter(|(path, units)| {
+                2 * units > SAMPLED_UNITS && !path.contains(['"', '\\', '\n']) && emitted(path)
+            })
+            .map(|(path, _)| format!("#include \"{path}\"\n"))
+            .collect();
+        if includes.is_empty() || self.built() >= MAX_PRELUDES {
+            return;
+        }
+        let header = self.dir.join(format!("{command:016x}-project.hpp"));
+        let text = format!(
+            "{HEADER}// The project headers most units of the command read (prelude.rs).\n{includes}"
+        );
+        if fs::write(&header, text).is_ok() {
+            let header = header.to_string_lossy().into_owned();
+            self.projects.insert(command, (header, Tally::default()));
+        }
+    }
+
     /// Notes how a unit `assign` gave a prelude fared: it `used` it, or it
     /// `fell_back` to a parse as written. A command whose units fell back
     /// [`FALLBACKS_TO_GIVE_UP`] times, more often than they used it, gets
-    /// no prelude for the rest of the build.
-    pub(crate) fn record(&mut self, request: &IndexRequest, used: bool, fell_back: bool) {
+    /// no prelude for the rest of the build; if its prelude took in project
+    /// headers, it gets the standard one instead.
+    pub(crate) fn record(
+        &mut self,
+        request: &IndexRequest,
+        used: bool,
+        used_project: bool,
+        fell_back: bool,
+    ) {
         let Some(prelude) = &request.prelude else {
             return;
         };
         let command = command_key(request, prelude.language);
-        if self.chosen.contains(&command) {
+        if prelude.pch == self.pch(command, "-project") {
+            let Some((_, tally)) = self.projects.get_mut(&command) else {
+                return;
+            };
+            // Not used without falling back: it could not be built (the
+            // standard one was used instead), or the unit's main file
+            // defines a macro one of its headers tests.
+            if tally.add(used_project, !used_project) {
+                self.projects.remove(&command);
+            }
+        } else if self.chosen.contains(&command) {
             self.tally(command, used, fell_back);
         }
     }
@@ -255,14 +390,26 @@ impl Preludes {
         if !self.tallies.contains_key(&command) && self.tallies.len() >= MAX_COMMANDS {
             return;
         }
-        let tally = self.tallies.entry(command).or_default();
-        tally.used += u32::from(used);
-        tally.fell_back += u32::from(fell_back);
-        if tally.fell_back >= FALLBACKS_TO_GIVE_UP && tally.fell_back > tally.used {
+        if self
+            .tallies
+            .entry(command)
+            .or_default()
+            .add(used, fell_back)
+        {
             self.chosen.remove(&command);
             self.seen.remove(&command);
+            self.projects.remove(&command);
             self.given_up.insert(command);
         }
+    }
+}
+
+impl Tally {
+    /// Counts one unit; whether the command should give its prelude up.
+    fn add(&mut self, used: bool, fell_back: bool) -> bool {
+        self.used += u32::from(used);
+        self.fell_back += u32::from(fell_back);
+        self.fell_back >= FALLBACKS_TO_GIVE_UP && self.fell_back > self.used
     }
 }
 
@@ -390,7 +537,7 @@ mod tests {
             let mut unit = request(file, flags);
             preludes.assign(&mut unit);
             let got = unit.prelude.is_some();
-            preludes.record(&unit, got && !falls_back, got && falls_back);
+            preludes.record(&unit, got && !falls_back, false, got && falls_back);
             got
         };
         let falling = ["-DFALLS=1"];
@@ -432,7 +579,7 @@ mod tests {
                 let mut unit = request(&format!("/src/u{k}.cpp"), &using);
                 preludes.assign(&mut unit);
                 let got = unit.prelude.is_some();
-                preludes.record(&unit, got, false);
+                preludes.record(&unit, got, false, false);
                 got
             })
             .collect();

@@ -35,7 +35,7 @@ use crate::index::model::SymbolKind;
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 10;
+pub(crate) const PROTOCOL_VERSION: u32 = 11;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -96,6 +96,9 @@ pub(crate) struct Prelude {
     pub pch: String,
     /// The unit's language, which the header is precompiled in.
     pub language: Language,
+    /// The prelude to use if this one cannot be built: the standard
+    /// library's, for one that also takes in project headers.
+    pub instead: Option<Box<Prelude>>,
 }
 
 /// The language of a unit that can have a prelude.
@@ -157,6 +160,10 @@ pub(crate) struct SeenFile {
     /// after parsing.
     pub mtime_ns: i64,
     pub system: bool,
+    /// Whether reading it again is a no-op (an include guard or `#pragma
+    /// once`): only such a project header can join a prelude (see
+    /// `crate::prelude`).
+    pub guarded: bool,
 }
 
 /// Everything extracted from one unit, restricted to the files it was
@@ -169,6 +176,9 @@ pub(crate) struct UnitIndex {
     /// Whether libclang parsed the unit with its prelude (rather than
     /// without one, or falling back after errors).
     pub used_prelude: bool,
+    /// Whether that prelude also held project headers (see
+    /// `crate::prelude`).
+    pub used_project_prelude: bool,
     /// Set when the unit was given its prelude but parsed again as written
     /// (errors, or a macro the prelude tests): the
     /// milliseconds of the discarded first parse (included in `parse_ms`).

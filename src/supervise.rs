@@ -295,7 +295,13 @@ impl<'a> Supervisor<'a> {
                     &bodies_skipped,
                     self.config.index_system_headers,
                 );
-                if let Some(slot) = self.slot(worker) {
+                let slot = self.slot(worker);
+                let busy = slot.and_then(|slot| self.workers[slot].busy.as_ref());
+                if let (Some(preludes), Some(busy)) = (&mut self.preludes, busy) {
+                    let claims = &self.claims;
+                    preludes.observe(&busy.request, &files, |path| claims.is_emitted(path));
+                }
+                if let Some(slot) = slot {
                     // A failed send means the worker died; its exit event
                     // handles the unit.
                     let _ = self.workers[slot].send(&Request::Grant { emit });
@@ -318,6 +324,7 @@ impl<'a> Supervisor<'a> {
                     w.rss = w.rss.max(done.rss.owned());
                     self.report.note_worker_memory(done.rss);
                     self.report.used_prelude += u64::from(done.used_prelude);
+                    self.report.used_project_prelude += u64::from(done.used_project_prelude);
                     if let Some(ms) = done.prelude_discarded_ms {
                         self.report.prelude_fallbacks += 1;
                         self.report.prelude_discarded += Duration::from_millis(ms.into());
@@ -326,6 +333,7 @@ impl<'a> Supervisor<'a> {
                         preludes.record(
                             &busy.request,
                             done.used_prelude,
+                            done.used_project_prelude,
                             done.prelude_discarded_ms.is_some(),
                         );
                     }

@@ -64,6 +64,14 @@ impl Claims {
             .collect()
     }
 
+    /// Whether some unit of this build emits `path`, a header, or the index
+    /// already holds its rows: not a main file, not left to a later unit.
+    pub(super) fn is_emitted(&self, path: &str) -> bool {
+        self.owners
+            .get(&crate::fingerprint::path_key(path))
+            .is_some_and(|&owner| owner != MAIN_FILE)
+    }
+
     /// Whether some unit of the project compiles `file` (a `.cc` included
     /// by another unit, say): then that unit emits it, as its main file.
     /// Should the index not answer, the file counts as a header: this unit

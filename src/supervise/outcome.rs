@@ -15,6 +15,8 @@ pub(crate) struct UnitDone {
     pub(super) rss: Rss,
     /// See `UnitIndex::used_prelude`.
     pub(super) used_prelude: bool,
+    /// See `UnitIndex::used_project_prelude`.
+    pub(super) used_project_prelude: bool,
     /// See `UnitIndex::prelude_discarded_ms`.
     pub(super) prelude_discarded_ms: Option<u32>,
 }
@@ -49,6 +51,8 @@ pub(crate) struct Report {
     pub worker_peak_resident: u64,
     /// Units parsed with their prelude (see `prelude`).
     pub used_prelude: u64,
+    /// Those whose prelude also held project headers.
+    pub used_project_prelude: u64,
     /// Units given one that were parsed again as written, and the time
     /// their discarded first parses took.
     pub prelude_fallbacks: u64,

@@ -379,8 +379,11 @@ fn read_worker(
             }
             Ok(Some(Response::Indexed(index))) => {
                 let unit = index.unit;
-                let (used_prelude, prelude_discarded_ms) =
-                    (index.used_prelude, index.prelude_discarded_ms);
+                let (used_prelude, used_project_prelude, prelude_discarded_ms) = (
+                    index.used_prelude,
+                    index.used_project_prelude,
+                    index.prelude_discarded_ms,
+                );
                 let rss = Rss {
                     resident: index.worker_resident,
                     shared: index.worker_resident.saturating_sub(index.worker_rss),
@@ -401,6 +404,7 @@ fn read_worker(
                     finish: Finish::Indexed(UnitDone {
                         rss,
                         used_prelude,
+                        used_project_prelude,
                         prelude_discarded_ms,
                     }),
                 }

@@ -51,7 +51,7 @@ use std::time::Instant;
 use clang_sys::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::directives;
+use super::directives::{self, Change};
 use super::prelude::{Entry, KnownPreludes, PreludeContents};
 use crate::protocol::{role, IndexRequest, Language, Prelude, SeenFile, UnitIndex};
 
@@ -215,6 +215,10 @@ pub(crate) enum ClangError {
     PreludeError(String),
     #[error("libclang could not save it (CXSaveError {0})")]
     Save(CXSaveError),
+    /// The prelude's project headers configure each other or the standard
+    /// library: their order matters (see `order_dependence`).
+    #[error("its headers depend on their order: {0}")]
+    OrderDependent(String),
 }
 
 /// Whether `request` is a CUDA unit that did not read clang's CUDA runtime
@@ -298,6 +302,12 @@ impl Indexer {
             _ => None,
         };
         let pch = prelude.as_ref().map(|(pch, _)| pch.as_str());
+        // Given one with project headers, and not using the standard one
+        // instead.
+        let project_prelude = request
+            .prelude
+            .as_ref()
+            .is_some_and(|given| given.instead.is_some() && pch == Some(given.pch.as_str()));
         let first = self.parse(&self.session, request, pch);
         // A unit that fails or has errors with the prelude ahead of it (it
         // defines a name the standard library also declares), or whose own
@@ -404,6 +414,7 @@ impl Indexer {
             .collector
             .finish(request.unit, parsed.parse_ms, &emit);
         index.prelude_discarded_ms = discarded_ms;
+        index.used_project_prelude = index.used_prelude && project_prelude;
         self.session_of(fallback).parsed(&seen);
         Ok(index)
     }
@@ -496,8 +507,9 @@ impl Indexer {
     }
 
     /// The path of the unit's prelude and what it was built from, building
-    /// it if no worker has yet; `None` when there is none to use (it failed
-    /// to build, or another worker is building it right now).
+    /// it if no worker has yet; the prelude to use `instead` when it failed
+    /// to build or another worker is building it right now; `None` when
+    /// there is none to use.
     fn prelude_files(
         &mut self,
         prelude: &Prelude,
@@ -511,7 +523,11 @@ impl Indexer {
                 .map_err(|e| e.to_string())
         });
         self.preludes = preludes;
-        contents.map(|contents| (prelude.pch.clone(), contents))
+        match (contents, &prelude.instead) {
+            (Some(contents), _) => Some((prelude.pch.clone(), contents)),
+            (None, Some(instead)) => self.prelude_files(instead, request),
+            (None, None) => None,
+        }
     }
 
     /// Precompiles `header` with the unit's arguments into `out`, with
@@ -563,6 +579,9 @@ impl Indexer {
             let mut contents = contents_read_by(tu.0);
             contents.includes = include_graph(tu.0, &contents.files);
             contents.defined_macros = defined_macros(tu.0);
+            if let Some(reason) = order_dependence(tu.0, &contents) {
+                return Err(ClangError::OrderDependent(reason));
+            }
             Ok(contents)
         }
     }
@@ -600,13 +619,17 @@ impl Drop for Indexer {
 }
 
 /// Whether the unit's main file defines or undefines a macro the prelude
-/// tests, which would make its parse with the prelude a discarded attempt (see [`Parsed::configures`]): read before parsing,
-/// so such a unit is parsed once, as written. Its headers are known only
-/// after a parse; a file that cannot be read is left to libclang to report.
+/// tests before its last `#include`, which would make its parse with the
+/// prelude a discarded attempt (see [`Parsed::configures`]): read before
+/// parsing, so such a unit is parsed once, as written. Its headers are
+/// known only after a parse; a file that cannot be read is left to
+/// libclang to report.
 fn main_file_configures(path: &str, contents: &PreludeContents) -> bool {
     std::fs::read(path).is_ok_and(|text| {
-        directives::first_defined(&text, &contents.tested_macros, &contents.defined_macros)
-            .is_some()
+        directives::changes(&text, &contents.defined_macros, true)
+            .into_iter()
+            .filter_map(Change::name)
+            .any(|name| contents.tested_macros.contains_key(name))
     })
 }
 
@@ -638,32 +661,143 @@ impl Parsed<'_> {
             .collect()
     }
 
-    /// Whether one of the unit's own files (not a system header) defines or
-    /// undefines a macro the prelude tests (see
-    /// [`directives::first_defined`]). A file the command includes first
-    /// (`-include config.h`) is read through the prelude, which was built
-    /// after it too, and is not among them.
+    /// Whether one of the unit's own files (the main file, a project header
+    /// it read, not through the prelude) defines or undefines a macro that
+    /// one of the prelude's headers tests, while the unit would have read
+    /// that header as written: the header, read ahead of the unit's code in
+    /// the prelude, missed it (see [`directives::definitions`]).
+    ///
+    /// The unit's files are taken in the order it met them. A header of
+    /// the prelude is read as written at the first of them that includes
+    /// it or a header that reads it ([`PreludeContents::first_reach`]). A
+    /// change counts from the file it is in (a main file's, up to its last
+    /// `#include`) until the unit undoes it (undefines what it defined, or
+    /// defines again what it undefined) before reading anything else: later
+    /// in the same file with no `#include` in between, or in a file that
+    /// includes nothing before. protobuf's `port_def.inc` defines macros
+    /// its headers test, and `port_undef.inc` undefines them, around the
+    /// code of each of its files. An `#undef` of a macro nothing defined
+    /// changes nothing. A header of the prelude the unit includes again
+    /// (no guard) is not its own: it makes the changes the prelude made
+    /// when it read it. A file the command includes first (`-include config.h`) is
+    /// read through the prelude, which was built after it too, and is not
+    /// among them.
     fn configures(&self, contents: &PreludeContents) -> bool {
-        self.project_files().any(|state| {
+        let in_prelude: FxHashMap<&str, u32> = contents
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| (file.path.as_str(), i as u32))
+            .collect();
+        let mut includes = Vec::new();
+        let mut own = Vec::new();
+        for (position, state) in self.collector.files.iter().enumerate() {
+            // SAFETY: the handles belong to the live `tu`.
+            let (system, guarded) = unsafe {
+                (
+                    self.is_system(state),
+                    clang_isFileMultipleIncludeGuarded(self.tu.0, state.handle) != 0,
+                )
+            };
+            match in_prelude.get(state.path.as_str()) {
+                Some(&file) if position > 0 && (system || guarded) => {
+                    includes.push((file, position as u32))
+                }
+                // A header of the prelude the unit reads again (no guard:
+                // protobuf's `port_def.inc`) makes the changes it made in
+                // the prelude, where the headers that test them met them.
+                Some(_) if position > 0 => {}
+                _ if !system => own.push((position as u32, state)),
+                _ => {}
+            }
+        }
+        // The prelude's files each position of the unit reads first.
+        let mut read_at: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for (file, at) in contents.first_reach(includes).into_iter().enumerate() {
+            if let Some(at) = at {
+                read_at.entry(at).or_default().push(file as u32);
+            }
+        }
+        let tests = |files: &[u32], name: &str| {
+            contents
+                .tested_macros
+                .get(name)
+                .is_some_and(|testers| testers.iter().any(|t| files.contains(t)))
+        };
+        // The tested macros the unit's own files changed so far: whether
+        // by `#undef`, and where (the file's position, and how many of its
+        // `#include`s came before).
+        let mut changed: FxHashMap<&str, (bool, u32, usize)> = FxHashMap::default();
+        let mut own = own.into_iter().peekable();
+        let end = self.collector.files.len() as u32;
+        for position in 0..end {
+            if let Some(files) = read_at.get(&position) {
+                if changed.keys().any(|name| tests(files, name)) {
+                    return true;
+                }
+            }
+            let Some((_, state)) = own.next_if(|(at, _)| *at == position) else {
+                continue;
+            };
             // SAFETY: the handles belong to the live `tu`.
             let text = unsafe { parsed_content(self.tu.0, state.handle, &state.path) };
-            directives::first_defined(&text, &contents.tested_macros, &contents.defined_macros)
-                .is_some()
+            let mut includes = 0;
+            for change in directives::changes(&text, &contents.defined_macros, position == 0) {
+                let (name, undef) = match change {
+                    Change::Include => {
+                        includes += 1;
+                        continue;
+                    }
+                    Change::Define(name) => (name, false),
+                    Change::Undef(name) => (name, true),
+                };
+                let Some((name, _)) = contents.tested_macros.get_key_value(name) else {
+                    continue;
+                };
+                // Undone before anything was read in between: in this
+                // file since the change, or in a file that includes
+                // nothing before it.
+                let undone = changed
+                    .get(name.as_str())
+                    .is_some_and(|&(by_undef, at, before)| {
+                        by_undef != undef
+                            && (includes == 0 || (at == position && before == includes))
+                    });
+                if undone {
+                    changed.remove(name.as_str());
+                } else if undef
+                    && !changed.contains_key(name.as_str())
+                    && !contents.defined_macros.contains(name)
+                {
+                    // Undefining what nothing defined (protobuf's
+                    // `port_undef.inc` undefines macros only a project's
+                    // build may define) changes nothing.
+                } else {
+                    changed.insert(name, (undef, position, includes));
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether `state`'s file is a system header.
+    ///
+    /// # Safety
+    /// `state`'s handle belongs to the live `tu`.
+    unsafe fn is_system(&self, state: &FileState) -> bool {
+        state.system.unwrap_or_else(|| {
+            clang_Location_isInSystemHeader(clang_getLocationForOffset(self.tu.0, state.handle, 0))
+                != 0
         })
     }
 
     /// The main file, then the project headers the unit read.
     fn project_files(&self) -> impl Iterator<Item = &FileState> {
-        self.collector.files.iter().filter(|state| {
+        self.collector
+            .files
+            .iter()
             // SAFETY: the handles belong to the live `tu`.
-            !state.system.unwrap_or_else(|| unsafe {
-                clang_Location_isInSystemHeader(clang_getLocationForOffset(
-                    self.tu.0,
-                    state.handle,
-                    0,
-                )) != 0
-            })
-        })
+            .filter(|state| unsafe { !self.is_system(state) })
     }
 }
 
@@ -770,6 +904,80 @@ unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
     names
 }
 
+/// Whether the order of the prelude's headers matters: one of its project
+/// headers leaves changed (`#define`, `#undef`) a macro that another of
+/// its headers tests without reading the first itself or defining it
+/// first. Headers without a guard (protobuf's `port_def.inc` and
+/// `port_undef.inc`) are read again wherever a unit includes them, and
+/// do not count as testers. The prelude reads the
+/// standard headers first, then the project's in the order one unit met
+/// them; in another unit, a project header that defines `_GNU_SOURCE`, or
+/// a project macro another header tests, may come first, and the headers
+/// in the prelude would not be the ones it reads. A header that includes
+/// the one that configures it (abseil's headers and `absl/base/config.h`,
+/// protobuf's and `port_def.inc`) reads it first wherever it is, and so
+/// does not depend on the order. The headers the command includes first
+/// (`-include`) come first either way. Returns why, for the prelude's
+/// `.failed` file.
+///
+/// # Safety
+/// `tu` is the live prelude `contents` was read from.
+unsafe fn order_dependence(tu: CXTranslationUnit, contents: &PreludeContents) -> Option<String> {
+    let from_command = contents.read_by_command();
+    let mut reads: FxHashMap<u32, FxHashSet<u32>> = FxHashMap::default();
+    for (i, file) in contents.files.iter().enumerate() {
+        let i = i as u32;
+        if file.system || from_command.contains(&i) {
+            continue;
+        }
+        let Ok(path) = c_string(&file.path) else {
+            continue;
+        };
+        let handle = clang_getFile(tu, path.as_ptr());
+        if handle.is_null() {
+            continue;
+        }
+        let text = parsed_content(tu, handle, &file.path);
+        let changes = directives::changes(&text, &contents.defined_macros, false);
+        for name in directives::lasting(&changes) {
+            let Some(testers) = contents.tested_macros.get(name) else {
+                continue;
+            };
+            for &tester in testers {
+                let tester_file = &contents.files[tester as usize];
+                if tester != i
+                    && tester_file.guarded
+                    && !reads
+                        .entry(tester)
+                        .or_insert_with(|| contents.read_by(tester))
+                        .contains(&i)
+                    && !changed_before_tested(tu, tester_file, name)
+                {
+                    return Some(format!(
+                        "{} changes {name}, which {} tests without including it",
+                        file.path, contents.files[tester as usize].path
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether `file`, read by the prelude `tu`, changes `name` before it tests
+/// it (see `directives::changed_before_tested`).
+///
+/// # Safety
+/// `tu` is the live prelude that read `file`.
+unsafe fn changed_before_tested(tu: CXTranslationUnit, file: &SeenFile, name: &str) -> bool {
+    let Ok(path) = c_string(&file.path) else {
+        return false;
+    };
+    let handle = clang_getFile(tu, path.as_ptr());
+    !handle.is_null()
+        && directives::changed_before_tested(&parsed_content(tu, handle, &file.path), name)
+}
+
 /// Every file `tu` (a prelude) read except its main file, as the protocol
 /// reports them, each once, the inclusion tree (one entry each time a file
 /// was entered), and the macros the files test.
@@ -824,6 +1032,7 @@ unsafe fn contents_read_by(tu: CXTranslationUnit) -> PreludeContents {
                 path,
                 hash: xxhash_rust::xxh3::xxh3_64(&text),
                 size: text.len() as u64,
+                guarded: clang_isFileMultipleIncludeGuarded(tu, file) != 0,
             });
             handles.push(file);
             files.len() as u32 - 1
@@ -848,11 +1057,15 @@ unsafe fn contents_read_by(tu: CXTranslationUnit) -> PreludeContents {
         });
         latest_entry.insert(file, entries.len() as u32 - 1);
     }
-    let mut tested_macros = FxHashSet::default();
+    let mut tested_macros: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+    let mut tested = FxHashSet::default();
     for index in configurable {
         let file = &files[index as usize];
         let text = parsed_content(tu, handles[index as usize], &file.path);
-        directives::tested_macros(&text, &mut tested_macros);
+        directives::tested_macros(&text, &mut tested);
+        for name in tested.drain() {
+            tested_macros.entry(name).or_default().push(index);
+        }
     }
     PreludeContents {
         files,

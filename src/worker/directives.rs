@@ -7,7 +7,7 @@
 //! without any error. The worker therefore learns which macros the
 //! prelude's headers test ([`tested_macros`]) and parses a unit as written
 //! when one of its project files defines or undefines one of them
-//! ([`first_defined`]).
+//! ([`changes`]) before it would have read such a header.
 //!
 //! Reading text rather than asking libclang keeps this cheap, and errs on
 //! the safe side: a directive in a comment or in a branch that is not taken
@@ -32,25 +32,63 @@ pub(crate) fn tested_macros(text: &[u8], names: &mut FxHashSet<String>) {
     }
 }
 
-/// The first macro of `names` that `text` defines or undefines, but for
-/// default definitions of a macro in `defined_ahead` (the library or the
-/// compiler defines it): a `#define X` whose innermost condition requires
-/// `X` undefined (`#ifndef X`, or `!defined(X)` among the `&&` of an `#if`)
+/// A directive that changes what the code after it sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change<'t> {
+    Define(&'t str),
+    Undef(&'t str),
+    /// An `#include`: what it reads sees the definitions before it.
+    Include,
+}
+
+impl<'t> Change<'t> {
+    /// The macro a `#define` or `#undef` names.
+    pub(crate) fn name(self) -> Option<&'t str> {
+        match self {
+            Change::Define(name) | Change::Undef(name) => Some(name),
+            Change::Include => None,
+        }
+    }
+}
+
+/// The macros `text` defines or undefines and its `#include`s, in order,
+/// but for default
+/// definitions of a macro in `defined_ahead` (the library or the compiler
+/// defines it): a `#define X` whose innermost condition requires `X`
+/// undefined (`#ifndef X`, or `!defined(X)` among the `&&` of an `#if`)
 /// does nothing once `X` is defined, and the library defines it. Projects
 /// write such fallbacks after including the header that should define the
 /// macro (libgit2's `#ifndef R_OK`, wxWidgets' `!defined(__cplusplus)`);
 /// one written before it would define the macro first, as the library
 /// would, normally to the same value.
-pub(crate) fn first_defined<'n>(
-    text: &[u8],
-    names: &'n FxHashSet<String>,
+///
+/// With `before_last_include` (a main file's text), the directives after
+/// the last `#include` do not count: no header is read after them.
+pub(crate) fn changes<'t>(
+    text: &'t [u8],
     defined_ahead: &FxHashSet<String>,
-) -> Option<&'n str> {
+    before_last_include: bool,
+) -> Vec<Change<'t>> {
+    let mut includes_left = if before_last_include {
+        directives(text)
+            .filter(|(directive, _)| is_include(directive))
+            .count()
+    } else {
+        usize::MAX
+    };
+    let mut found = Vec::new();
     // The innermost condition of each open conditional; `None` for an
     // `#else` or `#elif` branch, which is not a default definition.
     let mut conditions: Vec<Option<(&[u8], &[u8])>> = Vec::new();
     for (directive, rest) in directives(text) {
+        if includes_left == 0 {
+            break;
+        }
         match directive {
+            include if is_include(include) => {
+                includes_left -= 1;
+                found.push(Change::Include);
+            }
             b"if" | b"ifdef" | b"ifndef" => conditions.push(Some((directive, rest))),
             b"elif" | b"else" | b"elifdef" | b"elifndef" => {
                 if let Some(top) = conditions.last_mut() {
@@ -61,27 +99,75 @@ pub(crate) fn first_defined<'n>(
                 conditions.pop();
             }
             b"define" | b"undef" => {
-                let Some(name) = identifiers(rest).next() else {
+                let Some(name) = identifiers(rest)
+                    .next()
+                    .and_then(|name| std::str::from_utf8(name).ok())
+                else {
                     continue;
                 };
-                let Some(name) = std::str::from_utf8(name).ok().and_then(|n| names.get(n)) else {
-                    continue;
-                };
-                let default = directive == b"define"
-                    && defined_ahead.contains(name.as_str())
+                let undef = directive == b"undef";
+                let default = !undef
+                    && defined_ahead.contains(name)
                     && conditions
                         .last()
                         .copied()
                         .flatten()
                         .is_some_and(|condition| requires_undefined(condition, name));
                 if !default {
-                    return Some(name);
+                    found.push(if undef {
+                        Change::Undef(name)
+                    } else {
+                        Change::Define(name)
+                    });
                 }
             }
             _ => {}
         }
     }
-    None
+    found
+}
+
+/// The macros `changes` leaves changed: all but those a later `#undef`
+/// undoes (a file that defines a macro for its own code and undefines it
+/// at its end, as abseil's `dynamic_annotations.h` does).
+pub(crate) fn lasting<'t>(changes: &[Change<'t>]) -> Vec<&'t str> {
+    let mut defined: Vec<&'t str> = Vec::new();
+    let mut lasting: Vec<&'t str> = Vec::new();
+    for change in changes {
+        match *change {
+            Change::Define(name) => defined.push(name),
+            Change::Undef(name) if defined.contains(&name) => defined.retain(|&n| n != name),
+            Change::Undef(name) => lasting.push(name),
+            Change::Include => {}
+        }
+    }
+    lasting.extend(defined);
+    lasting.sort_unstable();
+    lasting.dedup();
+    lasting
+}
+
+/// Whether `text` changes `name` before any of its conditions tests it: its
+/// tests then see its own definition, wherever it is read.
+pub(crate) fn changed_before_tested(text: &[u8], name: &str) -> bool {
+    for (directive, rest) in directives(text) {
+        match directive {
+            b"if" | b"ifdef" | b"ifndef" | b"elif" | b"elifdef" | b"elifndef"
+                if identifiers(rest).any(|id| id == name.as_bytes()) =>
+            {
+                return false
+            }
+            b"define" | b"undef" if identifiers(rest).next() == Some(name.as_bytes()) => {
+                return true
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+fn is_include(directive: &[u8]) -> bool {
+    matches!(directive, b"include" | b"include_next" | b"import")
 }
 
 /// Whether a conditional directive's condition holds only while `name` is
@@ -174,9 +260,10 @@ fn directives(text: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 /// The identifiers of a directive's text, up to a comment. The arguments
-/// of a reserved function-like macro are skipped: they name a header, an
-/// attribute or a feature (`__has_include(<bits/c++config.h>)`,
-/// `__has_cpp_attribute(nodiscard)`, glibc's `__GLIBC_USE (LIB_EXT2)`,
+/// of a function-like macro but `defined` are skipped: they name a header,
+/// an attribute or a feature (`__has_include(<bits/c++config.h>)`,
+/// `__has_cpp_attribute(nodiscard)`, abseil's
+/// `ABSL_HAVE_ATTRIBUTE(noreturn)`, glibc's `__GLIBC_USE (LIB_EXT2)`,
 /// which pastes its argument into a macro of glibc's own), not a macro a
 /// unit could define.
 fn identifiers(text: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -194,7 +281,7 @@ fn identifiers(text: &[u8]) -> impl Iterator<Item = &[u8]> {
                     offset += 1;
                 }
                 let name = &text[start..offset];
-                if name.starts_with(b"__") {
+                if name != b"defined" {
                     offset += arguments_len(&text[offset..]);
                 }
                 return Some(name);
@@ -264,6 +351,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// The first macro of `names` that `text` defines or undefines.
+    fn first_defined<'t>(
+        text: &'t str,
+        names: &FxHashSet<String>,
+        defined_ahead: &FxHashSet<String>,
+        before_last_include: bool,
+    ) -> Option<&'t str> {
+        changes(text.as_bytes(), defined_ahead, before_last_include)
+            .into_iter()
+            .filter_map(Change::name)
+            .find(|name| names.contains(*name))
+    }
+
     fn tested(text: &str) -> Vec<String> {
         let mut names = FxHashSet::default();
         tested_macros(text.as_bytes(), &mut names);
@@ -286,13 +386,16 @@ int defined_in_code = _NOT_A_CONDITION;
 #ifdef __STDC_FORMAT_MACROS
 #elif __has_include(<bits/c++config.h>) || __has_feature ( modules ) || _AFTER_BUILTINS
 #elif __GLIBC_USE (LIB_EXT2) && defined(NDEBUG)
+#elif ABSL_HAVE_ATTRIBUTE(noreturn) || defined ( _DEFINED_TOO )
 #endif
 ";
         assert_eq!(
             tested(header),
             [
+                "ABSL_HAVE_ATTRIBUTE",
                 "NDEBUG",
                 "_AFTER_BUILTINS",
+                "_DEFINED_TOO",
                 "_GLIBCXX_DEBUG",
                 "_GLIBCXX_STRING",
                 "_GLIBCXX_USE_CXX11_ABI",
@@ -311,7 +414,7 @@ int defined_in_code = _NOT_A_CONDITION;
             .map(String::from)
             .collect();
         let none = FxHashSet::default();
-        let defines = |text: &str| first_defined(text.as_bytes(), &names, &none);
+        let defines = |text: &'static str| first_defined(text, &names, &none, false);
         assert_eq!(
             defines("// UNIX 98\n#define _XOPEN_SOURCE 500\n#include <time.h>\n"),
             Some("_XOPEN_SOURCE")
@@ -324,6 +427,43 @@ int defined_in_code = _NOT_A_CONDITION;
     }
 
     #[test]
+    fn what_a_file_leaves_changed_and_what_it_defines_first() {
+        let none = FxHashSet::default();
+        let lasting = |text: &'static str| lasting(&changes(text.as_bytes(), &none, false));
+        assert_eq!(
+            lasting("#define A 1\n#define B\n#include <x.h>\n#undef B\n#undef C\n"),
+            ["A", "C"]
+        );
+        assert!(lasting("#define X 1\n#undef X\n").is_empty());
+        let text = b"#ifndef G_H\n#define G_H\n#if C\n#define M 1\n#else\n#define M 0\n#endif\n#if M\n#endif\n#endif\n";
+        assert!(changed_before_tested(text, "M"));
+        assert!(!changed_before_tested(text, "G_H"));
+        assert!(!changed_before_tested(text, "C"));
+    }
+
+    /// In a main file, a definition after the last `#include` reaches no
+    /// header.
+    #[test]
+    fn a_main_files_definitions_after_its_includes_do_not_count() {
+        let none = FxHashSet::default();
+        let names = FxHashSet::from_iter(["NDEBUG".to_owned()]);
+        let defines = |text: &'static str| first_defined(text, &names, &none, true);
+        assert_eq!(
+            defines("#include <a.h>\n#include \"b.h\"\n#define NDEBUG\n"),
+            None
+        );
+        assert_eq!(defines("#define NDEBUG\n"), None);
+        assert_eq!(
+            defines("#include <a.h>\n#undef NDEBUG\n#include_next <b.h>\n"),
+            Some("NDEBUG")
+        );
+        assert_eq!(
+            first_defined("#include <a.h>\n#define NDEBUG\n", &names, &none, false),
+            Some("NDEBUG")
+        );
+    }
+
+    #[test]
     fn a_default_for_a_macro_the_library_defines_is_no_definition() {
         let names: FxHashSet<String> = ["R_OK", "__cplusplus", "_FILE_OFFSET_BITS"]
             .into_iter()
@@ -333,7 +473,7 @@ int defined_in_code = _NOT_A_CONDITION;
             .into_iter()
             .map(String::from)
             .collect();
-        let defines = |text: &str| first_defined(text.as_bytes(), &names, &ahead);
+        let defines = |text: &'static str| first_defined(text, &names, &ahead, false);
         // libgit2's posix.h, after `#include <fcntl.h>`.
         assert_eq!(
             defines("#ifndef R_OK\n#define R_OK 4 /* read */\n#endif\n"),

@@ -27,13 +27,14 @@ use crate::protocol::{Prelude, SeenFile};
 pub(crate) struct PreludeContents {
     /// The headers it read, each once.
     pub files: Vec<SeenFile>,
-    /// The macros those headers test (see `directives`), but for the
-    /// headers the command includes (`-include`), which precede the unit's
-    /// code either way: a unit whose own files define one is parsed
-    /// without the prelude.
-    pub tested_macros: FxHashSet<String>,
-    /// The macros defined at its end, the compiler's and the command
-    /// line's included (see `directives::first_defined`).
+    /// The macros those headers test (see `directives`), each with the
+    /// headers (indices into `files`) that test it, but for the headers
+    /// the command includes (`-include`), which precede the unit's code
+    /// either way: a unit whose own files define one before they would
+    /// have included such a header is parsed without the prelude.
+    pub tested_macros: FxHashMap<String, Vec<u32>>,
+    /// The macros it defined at some point, the compiler's and the command
+    /// line's included (see `directives::definitions`).
     pub defined_macros: FxHashSet<String>,
     /// One entry each time the build entered a header, in that order: a
     /// header without include guard (`stddef.h`) is entered again, and
@@ -61,7 +62,7 @@ pub(crate) struct Entry {
 }
 
 impl PreludeContents {
-    /// The standard headers a unit that read `seen` with the prelude would
+    /// The headers a unit that read `seen` with the prelude would
     /// have read as written, and not already in `seen`: those the prelude
     /// read from the headers the unit's own files include
     /// (whose `#include` lines the unit's parse reports even though their
@@ -80,42 +81,20 @@ impl PreludeContents {
     /// would not read. The error is on the side of a unit re-indexed for
     /// nothing, never of a stale one.
     pub(crate) fn read_through(&self, seen: &[SeenFile]) -> Vec<SeenFile> {
-        let files = self.files.len();
-        let mut entry_of: Vec<Option<u32>> = vec![None; files];
-        let mut entered = vec![0u32; files];
-        let mut children: Vec<Vec<u32>> = vec![Vec::new(); self.entries.len()];
-        for (i, entry) in self.entries.iter().enumerate() {
-            entered[entry.file as usize] += 1;
-            entry_of[entry.file as usize].get_or_insert(i as u32);
-            if let Some(parent) = entry.parent {
-                children[parent as usize].push(i as u32);
-            }
-        }
-        let mut directives: Vec<Vec<u32>> = vec![Vec::new(); files];
-        for &(from, to) in &self.includes {
-            directives[from as usize].push(to);
-        }
-        // Entered once: the entry says what it reads wherever it is included.
-        let single_entry = |file: u32| {
-            (entered[file as usize] == 1)
-                .then_some(entry_of[file as usize])
-                .flatten()
-        };
-
+        let graph = Graph::new(self);
         let known: FxHashSet<&str> = seen.iter().map(|f| f.path.as_str()).collect();
         let mut reached: Vec<bool> = self
             .files
             .iter()
             .map(|f| known.contains(f.path.as_str()))
             .collect();
-        let mut visited = vec![false; self.entries.len()];
         // A header the unit includes is followed from the prelude's first
         // entry of it: one without a full guard (`<cstdlib>`) the unit
         // enters again, but the part its guard macro skips, which the
         // prelude defined, it read as written.
-        let mut next: Vec<u32> = (0..files as u32)
+        let mut start: Vec<u32> = (0..self.files.len() as u32)
             .filter(|&f| reached[f as usize])
-            .filter_map(|f| entry_of[f as usize])
+            .filter_map(|f| graph.entry_of[f as usize])
             .collect();
         let mut read = Vec::new();
         for (i, entry) in self.entries.iter().enumerate() {
@@ -123,30 +102,142 @@ impl PreludeContents {
                 if !std::mem::replace(&mut reached[entry.file as usize], true) {
                     read.push(self.files[entry.file as usize].clone());
                 }
-                next.push(i as u32);
+                start.push(i as u32);
             }
         }
+        let mut visited = vec![false; self.entries.len()];
+        graph.walk(start, &mut visited, |file| {
+            if !std::mem::replace(&mut reached[file as usize], true) {
+                read.push(self.files[file as usize].clone());
+            }
+        });
+        read
+    }
+
+    /// Where a unit would first have read each of the prelude's files as
+    /// written, given `(file, position)` for the prelude's files the unit
+    /// itself includes, at that position in its order of files: the
+    /// least position from which the file is reached (see
+    /// [`Self::read_through`]); `None` for the files it does not read.
+    pub(crate) fn first_reach(&self, mut includes: Vec<(u32, u32)>) -> Vec<Option<u32>> {
+        let graph = Graph::new(self);
+        includes.sort_unstable_by_key(|&(_, position)| position);
+        let mut reach = vec![None; self.files.len()];
+        let mut visited = vec![false; self.entries.len()];
+        for (file, position) in includes {
+            reach[file as usize].get_or_insert(position);
+            let start = graph.entry_of[file as usize];
+            graph.walk(start, &mut visited, |file| {
+                reach[file as usize].get_or_insert(position);
+            });
+        }
+        reach
+    }
+}
+
+impl PreludeContents {
+    /// The files `file` reads, from its first entry (see
+    /// [`Self::read_through`]).
+    pub(crate) fn read_by(&self, file: u32) -> FxHashSet<u32> {
+        let graph = Graph::new(self);
+        let mut read = FxHashSet::default();
+        let mut visited = vec![false; self.entries.len()];
+        graph.walk(graph.entry_of[file as usize], &mut visited, |f| {
+            read.insert(f);
+        });
+        read
+    }
+
+    /// The files the command's own `-include`s read, themselves included.
+    pub(crate) fn read_by_command(&self) -> FxHashSet<u32> {
+        let graph = Graph::new(self);
+        let mut read = FxHashSet::default();
+        let mut visited = vec![false; self.entries.len()];
+        let start: Vec<u32> = (0..self.entries.len() as u32)
+            .filter(|&i| self.entries[i as usize].command_line)
+            .inspect(|&i| {
+                read.insert(self.entries[i as usize].file);
+            })
+            .collect();
+        graph.walk(start, &mut visited, |f| {
+            read.insert(f);
+        });
+        read
+    }
+}
+
+/// The inclusion graph of a prelude, for walks from the headers a unit
+/// includes.
+struct Graph {
+    /// The file of each entry.
+    entry_file: Vec<u32>,
+    /// The first entry of each file.
+    entry_of: Vec<Option<u32>>,
+    /// How many times each file was entered.
+    entered: Vec<u32>,
+    /// The entries each entry led to.
+    children: Vec<Vec<u32>>,
+    /// The files each file's `#include` directives name.
+    directives: Vec<Vec<u32>>,
+}
+
+impl Graph {
+    fn new(contents: &PreludeContents) -> Graph {
+        let files = contents.files.len();
+        let mut entry_of: Vec<Option<u32>> = vec![None; files];
+        let mut entered = vec![0u32; files];
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); contents.entries.len()];
+        for (i, entry) in contents.entries.iter().enumerate() {
+            entered[entry.file as usize] += 1;
+            entry_of[entry.file as usize].get_or_insert(i as u32);
+            if let Some(parent) = entry.parent {
+                children[parent as usize].push(i as u32);
+            }
+        }
+        let mut directives: Vec<Vec<u32>> = vec![Vec::new(); files];
+        for &(from, to) in &contents.includes {
+            directives[from as usize].push(to);
+        }
+        Graph {
+            entry_file: contents.entries.iter().map(|entry| entry.file).collect(),
+            entry_of,
+            entered,
+            children,
+            directives,
+        }
+    }
+
+    /// Visits every file read from the entries `start`: the entries they
+    /// led to, and the files their directives name (followed from their
+    /// entry if they were entered once: a guarded header reads the same
+    /// wherever it is included). `visited` marks the entries already
+    /// walked, across walks.
+    fn walk(
+        &self,
+        start: impl IntoIterator<Item = u32>,
+        visited: &mut [bool],
+        mut read: impl FnMut(u32),
+    ) {
+        let single_entry = |file: u32| {
+            (self.entered[file as usize] == 1)
+                .then_some(self.entry_of[file as usize])
+                .flatten()
+        };
+        let mut next: Vec<u32> = start.into_iter().collect();
         while let Some(entry) = next.pop() {
             if std::mem::replace(&mut visited[entry as usize], true) {
                 continue;
             }
-            let file = self.entries[entry as usize].file;
-            let targets = children[entry as usize]
-                .iter()
-                .map(|&child| (self.entries[child as usize].file, Some(child)))
-                .chain(
-                    directives[file as usize]
-                        .iter()
-                        .map(|&to| (to, single_entry(to))),
-                );
-            for (to, to_entry) in targets {
-                if !std::mem::replace(&mut reached[to as usize], true) {
-                    read.push(self.files[to as usize].clone());
-                }
-                next.extend(to_entry);
+            let file = self.entry_file[entry as usize];
+            for &child in &self.children[entry as usize] {
+                read(self.entry_file[child as usize]);
+                next.push(child);
+            }
+            for &to in &self.directives[file as usize] {
+                read(to);
+                next.extend(single_entry(to));
             }
         }
-        read
     }
 }
 
@@ -239,6 +330,7 @@ mod tests {
             header: dir.join("prelude.hpp").to_string_lossy().into_owned(),
             pch: dir.join("1.pch").to_string_lossy().into_owned(),
             language: crate::protocol::Language::Cxx,
+            instead: None,
         }
     }
 
@@ -250,8 +342,11 @@ mod tests {
                 size: 2,
                 mtime_ns: 3,
                 system: true,
+                guarded: true,
             }],
-            tested_macros: ["_GLIBCXX_DEBUG".to_owned()].into_iter().collect(),
+            tested_macros: [("_GLIBCXX_DEBUG".to_owned(), vec![0])]
+                .into_iter()
+                .collect(),
             defined_macros: FxHashSet::default(),
             entries: vec![Entry {
                 file: 0,
@@ -269,6 +364,7 @@ mod tests {
             size: 0,
             mtime_ns: 0,
             system: true,
+            guarded: true,
         }
     }
 
@@ -291,7 +387,7 @@ mod tests {
         };
         let contents = PreludeContents {
             files: names.iter().map(|n| header(n)).collect(),
-            tested_macros: FxHashSet::default(),
+            tested_macros: FxHashMap::default(),
             defined_macros: FxHashSet::default(),
             // vector → vector.h → alloc.h → config.h, stddef.h (without
             // max_align.h); regex → regex.h → stddef.h → max_align.h.

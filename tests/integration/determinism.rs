@@ -23,7 +23,7 @@ fn project() -> Project {
     let project = Project::new();
     project.write(
         "include/shape.h",
-        "#include <string>\n#include <vector>\n\
+        "#pragma once\n#include <string>\n#include <vector>\n\
          namespace geo {\n\
          /// A shape.\nstruct Shape {\n  /// Destroys it.\n  virtual ~Shape();\n  std::string name;\n};\n\
          typedef std::vector<int> Sides;\n\
@@ -89,6 +89,7 @@ fn jobs_and_the_prelude_do_not_change_the_index() {
         summary["units_with_prelude"].as_u64().unwrap() >= 1,
         "the precompiled library is used: {summary}"
     );
+
     let full = util::digest(&project, &project.db());
     // What the units disagreed on before it was spelled the same way.
     for row in [
@@ -107,8 +108,16 @@ fn jobs_and_the_prelude_do_not_change_the_index() {
     }
 
     for _ in 0..2 {
-        let one = build_into(&project, "j1.db", &["-j", "1", "--full"]);
-        util::assert_same_digest("-j 2 and -j 1", &full, &one);
+        // One worker: the later units get the project's header precompiled
+        // too (with two, the build is over before it is).
+        let db = project.path("j1.db");
+        let summary = project.build(&["-j", "1", "--full", "--db", db.to_str().unwrap()]);
+        assert_eq!(
+            summary["units_with_project_prelude"],
+            UNITS - 3,
+            "{summary}"
+        );
+        util::assert_same_digest("-j 2 and -j 1", &full, &util::digest(&project, &db));
     }
     let plain = build_into(&project, "plain.db", &["-j", "2", "--no-prelude"]);
     util::assert_same_digest("with and without the precompiled library", &full, &plain);
@@ -447,5 +456,137 @@ fn a_unit_that_crashes_with_the_prelude_is_parsed_as_written() {
         (&summary["indexed"], &summary["workers_crashed"]),
         (&serde_json::json!(UNITS), &serde_json::json!(0)),
         "{summary}"
+    );
+}
+
+/// Units of one command, `src/uK.cpp` for K in 0..UNITS-1 with `common`
+/// as their text, and `src/last.cpp` with `last`: dispatched in that order
+/// with `-j 1` (equal costs), so the first unit is parsed as written, the
+/// next two with the standard library precompiled, and the later ones get
+/// a prelude that also holds the project headers most of those three read.
+fn project_with(headers: &[(&str, &str)], common: &str, last: &str) -> Project {
+    let project = Project::new();
+    for (path, text) in headers {
+        project.write(path, text);
+    }
+    let mut units: Vec<String> = (0..UNITS - 1).map(|k| format!("src/u{k}.cpp")).collect();
+    for unit in &units {
+        project.write(unit, common);
+    }
+    project.write("src/last.cpp", last);
+    units.push("src/last.cpp".into());
+    let entries: Vec<(&str, &[&str])> = units.iter().map(|u| (u.as_str(), &[][..])).collect();
+    project.compdb(&entries);
+    project
+}
+
+/// Issue 15: the project headers most units of a command read are
+/// precompiled with the standard library. A unit whose own header defines
+/// a macro one of them tests, before including it, is parsed as written:
+/// in the prelude, that header was read without the definition.
+#[test]
+fn a_unit_that_configures_a_precompiled_project_header_is_parsed_as_written() {
+    let config =
+        "#ifndef CONFIG_H\n#define CONFIG_H\n#ifndef FEATURE\n#define FEATURE 1\n#endif\n#endif\n";
+    let lib = "#ifndef LIB_H\n#define LIB_H\n#include <string>\n#include \"config.h\"\n\
+               #if FEATURE == 2\nint feature_two();\n#else\nint feature_one();\n#endif\n\
+               inline std::string lib_name() { return \"lib\"; }\n#endif\n";
+    let project = project_with(
+        &[
+            ("include/config.h", config),
+            ("include/lib.h", lib),
+            (
+                "include/two.h",
+                "#ifndef TWO_H\n#define TWO_H\n#define FEATURE 2\n#endif\n",
+            ),
+        ],
+        "#include \"lib.h\"\nint use() { return feature_one() + (int)lib_name().size(); }\n",
+        "#include \"two.h\"\n#include \"lib.h\"\nint last() { return feature_two(); }\n",
+    );
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(
+        (&summary["indexed"], &summary["failed"]),
+        (&serde_json::json!(UNITS), &serde_json::json!(0)),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["units_with_project_prelude"],
+        UNITS - 4,
+        "{summary}"
+    );
+    assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
+    assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
+    util::assert_same_digest(
+        "with the project's headers precompiled and without a prelude",
+        &util::digest(&project, &project.db()),
+        &plain,
+    );
+}
+
+/// Issue 15: headers that define macros for their own code and undefine
+/// them at their end through a pair of files without guards (protobuf's
+/// `port_def.inc` and `port_undef.inc`), which the units' main files also
+/// include after their headers, cost no unit the prelude.
+#[test]
+fn scoped_macros_around_each_file_cost_no_unit_the_prelude() {
+    let begin =
+        "#ifdef LOCAL_API\n#error LOCAL_API was defined\n#endif\n#define LOCAL_API inline\n";
+    let end = "#ifndef LOCAL_API\n#error begin.inc was not included\n#endif\n#undef LOCAL_API\n";
+    let api = "#ifndef API_H\n#define API_H\n#include <vector>\n#include \"begin.inc\"\n\
+               LOCAL_API int api(const std::vector<int>& v) { return (int)v.size(); }\n\
+               #include \"end.inc\"\n#endif\n";
+    let unit = "#include \"api.h\"\n#include \"begin.inc\"\n\
+                LOCAL_API int use(const std::vector<int>& v) { return api(v); }\n#include \"end.inc\"\n";
+    let project = project_with(
+        &[
+            ("include/begin.inc", begin),
+            ("include/end.inc", end),
+            ("include/api.h", api),
+        ],
+        unit,
+        unit,
+    );
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(
+        summary["units_with_project_prelude"],
+        UNITS - 3,
+        "{summary}"
+    );
+    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
+    util::assert_same_digest(
+        "with the project's headers precompiled and without a prelude",
+        &util::digest(&project, &project.db()),
+        &plain,
+    );
+}
+
+/// Issue 15: project headers whose meaning depends on their order (one
+/// defines a macro another tests without including the first) are not
+/// precompiled: the prelude fixes one order, and units that include them
+/// the other way would read other declarations. The standard library is
+/// precompiled all the same.
+#[test]
+fn project_headers_whose_order_matters_are_not_precompiled() {
+    let mode = "#ifndef MODE_H\n#define MODE_H\n#define MODE 2\n#endif\n";
+    let reader = "#ifndef READER_H\n#define READER_H\n#include <string>\n\
+                  #if MODE == 2\nint read_two();\n#else\nint read_one();\n#endif\n#endif\n";
+    let project = project_with(
+        &[("include/mode.h", mode), ("include/reader.h", reader)],
+        "#include \"mode.h\"\n#include \"reader.h\"\nint use() { return read_two(); }\n",
+        "#include \"reader.h\"\n#include \"mode.h\"\nint last() { return read_one(); }\n",
+    );
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(summary["units_with_project_prelude"], 0, "{summary}");
+    assert_eq!(summary["units_with_prelude"], UNITS - 1, "{summary}");
+    assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
+    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
+    util::assert_same_digest(
+        "with the standard library precompiled and without a prelude",
+        &util::digest(&project, &project.db()),
+        &plain,
     );
 }

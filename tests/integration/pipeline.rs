@@ -587,6 +587,7 @@ fn json_summary_and_query_rows_have_the_documented_keys() {
         "workers_timed_out",
         "workers_crashed",
         "units_with_prelude",
+        "units_with_project_prelude",
         "prelude_fallbacks",
         "prelude_discarded_s",
         "adjusted_commands",

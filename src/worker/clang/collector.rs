@@ -898,6 +898,7 @@ impl<'s> Collector<'s> {
                     size,
                     mtime_ns: state.mtime_ns,
                     system,
+                    guarded: clang_isFileMultipleIncludeGuarded(tu, state.handle) != 0,
                 }
             })
             .collect()
@@ -924,6 +925,7 @@ impl<'s> Collector<'s> {
             unit,
             parse_ms,
             used_prelude: self.used_prelude,
+            used_project_prelude: false,
             prelude_discarded_ms: None,
             worker_rss: 0,
             worker_resident: 0,

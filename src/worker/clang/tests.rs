@@ -115,6 +115,7 @@ impl Fixture {
             header,
             pch: self.path("std.pch"),
             language: crate::protocol::Language::Cxx,
+            instead: None,
         });
         self
     }
