@@ -16,6 +16,13 @@
 //! no-ops. On protobuf this takes a quarter to 30% off a full build, on
 //! LevelDB more than half (docs/benchmarks.md).
 //!
+//! Once the command's first three units are parsed, its prelude also takes
+//! in the project headers two of them read ([`Preludes::observe`]): on
+//! protobuf, whose units read 2 MB of the project's headers each, that
+//! halves the build again. The worker refuses such a prelude when the
+//! order of its headers matters (`worker::clang`'s `order_dependence`);
+//! its units then use the standard one.
+//!
 //! This is not exactly the unit as written: the prelude's headers come
 //! first, so a unit sees their declarations even where it did not include
 //! them, and a macro the unit defines before including one of them no
@@ -35,9 +42,10 @@
 //! [`MIN_UNITS`] units to index. The files live in `<db>.pch/` (named for
 //! clang's precompiled header files they hold), which
 //! exists only during a build: it is made afresh at the start and removed at
-//! the end. Memory stays bounded: at most [`MAX_COMMANDS`] commands are
-//! remembered and [`MAX_PRELUDES`] preludes built; units beyond that are
-//! parsed without.
+//! the end. Memory and disk stay bounded: at most [`MAX_COMMANDS`]
+//! commands are remembered, [`MAX_SAMPLES`] sampled at once and
+//! [`MAX_PRELUDES`] preludes built, [`MAX_PROJECT_PRELUDES`] of them with
+//! project headers; units beyond that are parsed without.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -149,6 +157,9 @@ const SAMPLED_UNITS: u32 = 3;
 /// supervisor's memory for this stays under a few MB.
 const MAX_SAMPLES: usize = 16;
 const MAX_PROJECT_HEADERS: usize = 1024;
+/// Preludes with project headers per build: each takes up to about 30 MB
+/// of disk (protobuf's largest, 26 MB), where a standard one takes 6.
+const MAX_PROJECT_PRELUDES: usize = 16;
 
 /// The supervisor's side: decides, per unit, which prelude it uses, and
 /// owns the directory they are built in.
@@ -174,6 +185,9 @@ pub(crate) struct Preludes {
     /// Commands whose prelude takes in the project headers most of their
     /// sampled units read: its header, and how its units fared.
     projects: FxHashMap<u64, (String, Tally)>,
+    /// Preludes with project headers given out in this build, also those
+    /// whose command went back to the standard one.
+    projects_made: usize,
 }
 
 /// The project headers the sampled units of one command read.
@@ -218,6 +232,7 @@ impl Preludes {
             samples: FxHashMap::default(),
             sampled: FxHashSet::default(),
             projects: FxHashMap::default(),
+            projects_made: 0,
         })
     }
 
@@ -274,7 +289,7 @@ impl Preludes {
 
     /// Preludes this build may build.
     fn built(&self) -> usize {
-        self.chosen.len() + self.given_up.len() + self.projects.len()
+        self.chosen.len() + self.given_up.len() + self.projects_made
     }
 
     /// Counts the project headers a unit read (`files`, its main file
@@ -332,7 +347,10 @@ impl Preludes {
             })
             .map(|(path, _)| format!("#include \"{path}\"\n"))
             .collect();
-        if includes.is_empty() || self.built() >= MAX_PRELUDES {
+        if includes.is_empty()
+            || self.built() >= MAX_PRELUDES
+            || self.projects_made >= MAX_PROJECT_PRELUDES
+        {
             return;
         }
         let header = self.dir.join(format!("{command:016x}-project.hpp"));
@@ -342,6 +360,7 @@ impl Preludes {
         if fs::write(&header, text).is_ok() {
             let header = header.to_string_lossy().into_owned();
             self.projects.insert(command, (header, Tally::default()));
+            self.projects_made += 1;
         }
     }
 
@@ -641,5 +660,69 @@ mod tests {
         fs::write(&stale, "stale").unwrap();
         let _preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
         assert!(!stale.exists());
+    }
+
+    fn seen(path: &str, system: bool, guarded: bool) -> SeenFile {
+        SeenFile {
+            path: path.into(),
+            hash: 0,
+            size: 0,
+            mtime_ns: 0,
+            system,
+            guarded,
+        }
+    }
+
+    /// Issue 15: after a command's first three units, its prelude also
+    /// holds the guarded project headers two of them read, in the order
+    /// they met them, that some unit emits; the standard one stays its
+    /// fallback.
+    #[test]
+    fn a_commands_prelude_takes_in_the_project_headers_most_of_its_first_units_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        let flags = ["-Iinclude"];
+        let reads: [&[&str]; 3] = [
+            &["/p/b.h", "/p/a.h", "/p/once.h", "/p/x.inc", "/p/gen.h"],
+            &["/p/a.h", "/p/b.h", "/p/x.inc", "/p/gen.h"],
+            &["/p/c.h", "/p/a.h"],
+        ];
+        for (k, headers) in reads.iter().enumerate() {
+            let mut unit = request(&format!("/src/u{k}.cpp"), &flags);
+            preludes.assign(&mut unit);
+            assert!(unit.prelude.as_ref().is_none_or(|p| p.instead.is_none()));
+            let mut files = vec![seen(&unit.file, false, false)];
+            files.extend(
+                headers
+                    .iter()
+                    .map(|&h| seen(h, false, !h.ends_with(".inc"))),
+            );
+            files.push(seen("/usr/include/c++/12/string", true, true));
+            // Not emitted: a header no unit parsed in full.
+            preludes.observe(&unit, &files, |path| path != "/p/gen.h");
+        }
+        let mut unit = request("/src/u3.cpp", &flags);
+        preludes.assign(&mut unit);
+        let prelude = unit.prelude.unwrap();
+        assert!(prelude.pch.ends_with("-project.pch"), "{prelude:?}");
+        let standard = prelude.instead.unwrap();
+        assert!(standard.pch.ends_with(".pch") && standard.instead.is_none());
+        let header = fs::read_to_string(&prelude.header).unwrap();
+        assert!(header.starts_with(HEADER));
+        assert_eq!(
+            header[HEADER.len()..].lines().skip(1).collect::<Vec<_>>(),
+            ["#include \"/p/b.h\"", "#include \"/p/a.h\""]
+        );
+
+        // Its units fall back three times, more than they use it: the
+        // command goes back to the standard prelude.
+        for k in 4..7 {
+            let mut unit = request(&format!("/src/u{k}.cpp"), &flags);
+            preludes.assign(&mut unit);
+            preludes.record(&unit, false, false, true);
+        }
+        let mut unit = request("/src/u7.cpp", &flags);
+        preludes.assign(&mut unit);
+        assert_eq!(unit.prelude.unwrap().pch, standard.pch);
     }
 }
