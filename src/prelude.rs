@@ -32,7 +32,7 @@
 //! parsed again without. What remains: a unit that forgot to include a
 //! header of the set compiles anyway (its references resolve, the error is
 //! not reported), and unresolved calls in templates may list other
-//! candidates (protobuf: 2 of 366,613 references differ). A missing header
+//! candidates (docs/benchmarks.md counts them per corpus). A missing header
 //! does not count as an error here: it is missing as written too.
 //! `--no-prelude` turns it off; it is off with `--index-system-headers`,
 //! whose declarations a prelude would hide.
