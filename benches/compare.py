@@ -689,7 +689,8 @@ def print_table(name: str, res: dict, jobs: int, repeat: int) -> None:
                   + (f"; CPU {', '.join(f'{x:.2f}x' for x in cpu)}" if cpu else ""))
     if "indexer" in res:
         s = res["indexer"]["summary"]
-        print(f"indexer: {fmt(s.get('units_with_prelude'), '')} units used their prelude, "
+        print(f"indexer: {fmt(s.get('units_with_prelude'), '')} units used their prelude "
+              f"({fmt(s.get('units_with_project_prelude'), '')} with project headers), "
               f"{fmt(s.get('prelude_fallbacks'), '')} parsed again as written "
               f"({fmt(s.get('prelude_discarded_s'), '.1f')} s discarded)")
     for n in notes:

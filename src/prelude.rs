@@ -287,7 +287,7 @@ impl Preludes {
             .into_owned()
     }
 
-    /// Preludes this build may build.
+    /// Preludes given out in this build, each built once.
     fn built(&self) -> usize {
         self.chosen.len() + self.given_up.len() + self.projects_made
     }

@@ -665,7 +665,7 @@ impl Parsed<'_> {
     /// it read, not through the prelude) defines or undefines a macro that
     /// one of the prelude's headers tests, while the unit would have read
     /// that header as written: the header, read ahead of the unit's code in
-    /// the prelude, missed it (see [`directives::definitions`]).
+    /// the prelude, missed it (see [`directives::changes`]).
     ///
     /// The unit's files are taken in the order it met them. A header of
     /// the prelude is read as written at the first of them that includes
@@ -679,9 +679,9 @@ impl Parsed<'_> {
     /// code of each of its files. An `#undef` of a macro nothing defined
     /// changes nothing. A header of the prelude the unit includes again
     /// (no guard) is not its own: it makes the changes the prelude made
-    /// when it read it. A file the command includes first (`-include config.h`) is
-    /// read through the prelude, which was built after it too, and is not
-    /// among them.
+    /// when it read it. A file the command includes first (`-include
+    /// config.h`) is read through the prelude, which was built after it
+    /// too, and is not among them.
     fn configures(&self, contents: &PreludeContents) -> bool {
         let in_prelude: FxHashMap<&str, u32> = contents
             .files

@@ -34,7 +34,7 @@ pub(crate) struct PreludeContents {
     /// have included such a header is parsed without the prelude.
     pub tested_macros: FxHashMap<String, Vec<u32>>,
     /// The macros it defined at some point, the compiler's and the command
-    /// line's included (see `directives::definitions`).
+    /// line's included (see `directives::changes`).
     pub defined_macros: FxHashSet<String>,
     /// One entry each time the build entered a header, in that order: a
     /// header without include guard (`stddef.h`) is entered again, and
