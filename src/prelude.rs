@@ -188,6 +188,13 @@ pub(crate) struct Preludes {
     /// Preludes with project headers given out in this build, also those
     /// whose command went back to the standard one.
     projects_made: usize,
+    /// Of those, how many their commands went back from, and how many units
+    /// used one: when the first [`FALLBACKS_TO_GIVE_UP`] went back and no
+    /// unit used any, the build makes no more (a tree that was only
+    /// configured lacks the generated headers its headers include: every
+    /// one of LLVM's failed to build, costing a worker a second each).
+    projects_refused: u32,
+    units_with_project_prelude: u32,
 }
 
 /// The project headers the sampled units of one command read.
@@ -233,6 +240,8 @@ impl Preludes {
             sampled: FxHashSet::default(),
             projects: FxHashMap::default(),
             projects_made: 0,
+            projects_refused: 0,
+            units_with_project_prelude: 0,
         })
     }
 
@@ -347,7 +356,10 @@ impl Preludes {
             })
             .map(|(path, _)| format!("#include \"{path}\"\n"))
             .collect();
+        let none_usable =
+            self.projects_refused >= FALLBACKS_TO_GIVE_UP && self.units_with_project_prelude == 0;
         if includes.is_empty()
+            || none_usable
             || self.built() >= MAX_PRELUDES
             || self.projects_made >= MAX_PROJECT_PRELUDES
         {
@@ -384,11 +396,13 @@ impl Preludes {
             let Some((_, tally)) = self.projects.get_mut(&command) else {
                 return;
             };
+            self.units_with_project_prelude += u32::from(used_project);
             // Not used without falling back: it could not be built (the
             // standard one was used instead), or the unit's main file
             // defines a macro one of its headers tests.
             if tally.add(used_project, !used_project) {
                 self.projects.remove(&command);
+                self.projects_refused += 1;
             }
         } else if self.chosen.contains(&command) {
             self.tally(command, used, fell_back);
@@ -724,5 +738,35 @@ mod tests {
         let mut unit = request("/src/u7.cpp", &flags);
         preludes.assign(&mut unit);
         assert_eq!(unit.prelude.unwrap().pch, standard.pch);
+    }
+
+    /// Issue 15: once three commands went back from their preludes with
+    /// project headers and no unit used one (generated headers missing,
+    /// say), the build makes no more.
+    #[test]
+    fn a_build_whose_project_preludes_all_fail_stops_making_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        let mut project_prelude = |command: usize| {
+            let flags = [format!("-DCOMMAND={command}")];
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            for k in 0..3 {
+                let mut unit = request(&format!("/src/c{command}u{k}.cpp"), &flags);
+                preludes.assign(&mut unit);
+                let files = [seen(&unit.file, false, false), seen("/p/a.h", false, true)];
+                preludes.observe(&unit, &files, |_| true);
+            }
+            let mut got = false;
+            for k in 3..6 {
+                let mut unit = request(&format!("/src/c{command}u{k}.cpp"), &flags);
+                preludes.assign(&mut unit);
+                got |= unit.prelude.as_ref().unwrap().instead.is_some();
+                // Built it could not be: the standard one was used.
+                preludes.record(&unit, true, false, false);
+            }
+            got
+        };
+        let got: Vec<bool> = (0..5).map(&mut project_prelude).collect();
+        assert_eq!(got, [true, true, true, false, false]);
     }
 }
