@@ -450,6 +450,27 @@ mod tests {
         // hides some from the unit's own parse).
         let unit = [header("/p/main.c"), header("stddef.h")];
         assert_eq!(paths(contents.read_through(&unit)), ["max_align.h"]);
+
+        // Where a unit reads each header first: `vector` included at the
+        // unit's position 5, `regex` at 2, which reads `bits/vector.h`
+        // (and all but `vector`) before.
+        let reach = contents.first_reach(vec![(0, 5), (3, 2)]);
+        assert_eq!(reach, [5, 2, 2, 2, 2, 2, 2, 2].map(Some), "{names:?}");
+        // Only `vector`: `regex` and `bits/regex.h` are not read.
+        let reach = contents.first_reach(vec![(0, 1)]);
+        assert_eq!(
+            reach,
+            [
+                Some(1),
+                Some(1),
+                Some(1),
+                None,
+                None,
+                Some(1),
+                Some(1),
+                Some(1)
+            ]
+        );
     }
 
     #[test]
