@@ -41,6 +41,7 @@
 // libclang's constants keep their C names, also in match patterns.
 #![allow(non_upper_case_globals)]
 
+use std::borrow::Cow;
 use std::ffi::CString;
 use std::os::raw::c_uint;
 use std::path::Path;
@@ -924,20 +925,16 @@ unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
 /// `tu` is the live prelude `contents` was read from.
 unsafe fn order_dependence(tu: CXTranslationUnit, contents: &PreludeContents) -> Option<String> {
     let from_command = contents.read_by_command();
+    let read_by = contents.read_by();
     let mut reads: FxHashMap<u32, FxHashSet<u32>> = FxHashMap::default();
     for (i, file) in contents.files.iter().enumerate() {
         let i = i as u32;
         if file.system || from_command.contains(&i) {
             continue;
         }
-        let Ok(path) = c_string(&file.path) else {
+        let Some(text) = prelude_text(tu, file) else {
             continue;
         };
-        let handle = clang_getFile(tu, path.as_ptr());
-        if handle.is_null() {
-            continue;
-        }
-        let text = parsed_content(tu, handle, &file.path);
         let changes = directives::changes(&text, &contents.defined_macros, false);
         for name in directives::lasting(&changes) {
             let Some(testers) = contents.tested_macros.get(name) else {
@@ -949,7 +946,7 @@ unsafe fn order_dependence(tu: CXTranslationUnit, contents: &PreludeContents) ->
                     && tester_file.guarded
                     && !reads
                         .entry(tester)
-                        .or_insert_with(|| contents.read_by(tester))
+                        .or_insert_with(|| read_by(tester))
                         .contains(&i)
                     && !changed_before_tested(tu, tester_file, name)
                 {
@@ -970,12 +967,17 @@ unsafe fn order_dependence(tu: CXTranslationUnit, contents: &PreludeContents) ->
 /// # Safety
 /// `tu` is the live prelude that read `file`.
 unsafe fn changed_before_tested(tu: CXTranslationUnit, file: &SeenFile, name: &str) -> bool {
-    let Ok(path) = c_string(&file.path) else {
-        return false;
-    };
+    prelude_text(tu, file).is_some_and(|text| directives::changed_before_tested(&text, name))
+}
+
+/// The text the prelude `tu` parsed of one of its files.
+///
+/// # Safety
+/// `tu` is the live prelude that read `file`.
+unsafe fn prelude_text<'t>(tu: CXTranslationUnit, file: &SeenFile) -> Option<Cow<'t, [u8]>> {
+    let path = c_string(&file.path).ok()?;
     let handle = clang_getFile(tu, path.as_ptr());
-    !handle.is_null()
-        && directives::changed_before_tested(&parsed_content(tu, handle, &file.path), name)
+    (!handle.is_null()).then(|| parsed_content(tu, handle, &file.path))
 }
 
 /// Every file `tu` (a prelude) read except its main file, as the protocol

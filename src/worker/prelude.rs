@@ -136,16 +136,18 @@ impl PreludeContents {
 }
 
 impl PreludeContents {
-    /// The files `file` reads, from its first entry (see
-    /// [`Self::read_through`]).
-    pub(crate) fn read_by(&self, file: u32) -> FxHashSet<u32> {
+    /// The files each file reads, from its first entry (see
+    /// [`Self::read_through`]), with the inclusion graph built once.
+    pub(crate) fn read_by(&self) -> impl Fn(u32) -> FxHashSet<u32> + '_ {
         let graph = Graph::new(self);
-        let mut read = FxHashSet::default();
-        let mut visited = vec![false; self.entries.len()];
-        graph.walk(graph.entry_of[file as usize], &mut visited, |f| {
-            read.insert(f);
-        });
-        read
+        move |file| {
+            let mut read = FxHashSet::default();
+            let mut visited = vec![false; self.entries.len()];
+            graph.walk(graph.entry_of[file as usize], &mut visited, |f| {
+                read.insert(f);
+            });
+            read
+        }
     }
 
     /// The files the command's own `-include`s read, themselves included.

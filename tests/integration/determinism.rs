@@ -80,6 +80,18 @@ fn build_into(project: &Project, name: &str, args: &[&str]) -> String {
     util::digest(project, &db)
 }
 
+/// Asserts that the project's index is the one a build with `-j 1
+/// --no-prelude` (every unit parsed as written) gives; `what` names the
+/// index for the message.
+fn assert_as_written(project: &Project, what: &str) {
+    let plain = build_into(project, "plain.db", &["-j", "1", "--no-prelude"]);
+    util::assert_same_digest(
+        &format!("{what} and without a prelude"),
+        &util::digest(project, &project.db()),
+        &plain,
+    );
+}
+
 #[test]
 fn jobs_and_the_prelude_do_not_change_the_index() {
     let project = project();
@@ -298,9 +310,7 @@ fn a_command_whose_units_fall_back_stops_getting_the_prelude() {
         summary["prelude_discarded_s"].as_f64().unwrap() > 0.0,
         "{summary}"
     );
-    let full = util::digest(&project, &project.db());
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
-    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+    assert_as_written(&project, "with the precompiled library");
 }
 
 /// Issue 15: C units get a prelude of their own (the C part of the
@@ -328,9 +338,7 @@ fn c_units_use_a_prelude_of_their_own() {
         ["0"],
         "no unit keeps an error"
     );
-    let full = util::digest(&project, &project.db());
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
-    util::assert_same_digest("with and without the precompiled library", &full, &plain);
+    assert_as_written(&project, "with the precompiled library");
 }
 
 /// Issue 15: a unit that fell back from the library was parsed twice in
@@ -354,12 +362,7 @@ fn a_unit_that_fell_back_is_parsed_once_when_indexed_again() {
     assert_eq!(summary["units_with_prelude"], UNITS - 2, "{summary}");
     assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
-    util::assert_same_digest(
-        "with the record and without the precompiled library",
-        &util::digest(&project, &project.db()),
-        &plain,
-    );
+    assert_as_written(&project, "with the record");
 
     let summary = project.build(&["-j", "1", "--full"]);
     assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
@@ -426,12 +429,7 @@ fn a_unit_that_crashes_with_the_prelude_is_parsed_as_written() {
     assert_eq!(summary["workers_crashed"], 3, "{summary}");
     assert_eq!(summary["prelude_fallbacks"], 3, "{summary}");
     assert_eq!(summary["units_with_prelude"], 0, "{summary}");
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
-    util::assert_same_digest(
-        "after crashes with the prelude and without it",
-        &util::digest(&project, &project.db()),
-        &plain,
-    );
+    assert_as_written(&project, "after crashes with the prelude");
 
     let crashed = project.column(
         "SELECT f.path FROM units u JOIN files f ON f.id = u.file_id
@@ -516,12 +514,7 @@ fn a_unit_that_configures_a_precompiled_project_header_is_parsed_as_written() {
     );
     assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
-    util::assert_same_digest(
-        "with the project's headers precompiled and without a prelude",
-        &util::digest(&project, &project.db()),
-        &plain,
-    );
+    assert_as_written(&project, "with the project's headers precompiled");
 }
 
 /// Issue 15: headers that define macros for their own code and undefine
@@ -555,12 +548,7 @@ fn scoped_macros_around_each_file_cost_no_unit_the_prelude() {
         "{summary}"
     );
     assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
-    util::assert_same_digest(
-        "with the project's headers precompiled and without a prelude",
-        &util::digest(&project, &project.db()),
-        &plain,
-    );
+    assert_as_written(&project, "with the project's headers precompiled");
 }
 
 /// Issue 15: project headers whose meaning depends on their order (one
@@ -583,10 +571,5 @@ fn project_headers_whose_order_matters_are_not_precompiled() {
     assert_eq!(summary["units_with_project_prelude"], 0, "{summary}");
     assert_eq!(summary["units_with_prelude"], UNITS - 1, "{summary}");
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
-    let plain = build_into(&project, "plain.db", &["-j", "1", "--no-prelude"]);
-    util::assert_same_digest(
-        "with the standard library precompiled and without a prelude",
-        &util::digest(&project, &project.db()),
-        &plain,
-    );
+    assert_as_written(&project, "with the standard library precompiled");
 }
