@@ -217,8 +217,9 @@ pub(crate) enum ClangError {
     #[error("libclang could not save it (CXSaveError {0})")]
     Save(CXSaveError),
     /// The prelude's project headers configure each other or the standard
-    /// library: their order matters (see `order_dependence`).
-    #[error("its headers depend on their order: {0}")]
+    /// library in more pairs than a unit's check may weigh (see
+    /// `order_dependence`).
+    #[error("more than {MAX_ORDERED_PAIRS} pairs of its headers depend on their order, as {0}")]
     OrderDependent(String),
 }
 
@@ -580,9 +581,7 @@ impl Indexer {
             let mut contents = contents_read_by(tu.0);
             contents.includes = include_graph(tu.0, &contents.files);
             contents.defined_macros = defined_macros(tu.0);
-            if let Some(reason) = order_dependence(tu.0, &contents) {
-                return Err(ClangError::OrderDependent(reason));
-            }
+            contents.ordered = order_dependence(tu.0, &contents)?;
             Ok(contents)
         }
     }
@@ -683,6 +682,9 @@ impl Parsed<'_> {
     /// when it read it. A file the command includes first (`-include
     /// config.h`) is read through the prelude, which was built after it
     /// too, and is not among them.
+    ///
+    /// Nor may the unit read two of the prelude's headers whose order
+    /// matters in the other order ([`PreludeContents::read_out_of_order`]).
     fn configures(&self, contents: &PreludeContents) -> bool {
         let in_prelude: FxHashMap<&str, u32> = contents
             .files
@@ -711,6 +713,9 @@ impl Parsed<'_> {
                 _ if !system => own.push((position as u32, state)),
                 _ => {}
             }
+        }
+        if contents.read_out_of_order(&includes) {
+            return true;
         }
         // The prelude's files each position of the unit reads first.
         let mut read_at: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
@@ -821,27 +826,28 @@ unsafe fn include_graph(tu: CXTranslationUnit, files: &[SeenFile]) -> Vec<(u32, 
             unsafe {
                 let included = clang_getIncludedFile(cursor);
                 let mut from: CXFile = ptr::null_mut();
+                let mut offset: c_uint = 0;
                 clang_getFileLocation(
                     clang_getCursorLocation(cursor),
                     &mut from,
                     ptr::null_mut(),
                     ptr::null_mut(),
-                    ptr::null_mut(),
+                    &mut offset,
                 );
                 // A missing header has no file; the command line's
                 // `-include`s come from none.
                 if !included.is_null() && !from.is_null() {
-                    (*edges.cast::<Vec<(CXFile, CXFile)>>()).push((from, included));
+                    (*edges.cast::<Vec<(CXFile, c_uint, CXFile)>>()).push((from, offset, included));
                 }
             }
         }
         CXChildVisit_Continue
     }
-    let mut edges: Vec<(CXFile, CXFile)> = Vec::new();
+    let mut edges: Vec<(CXFile, c_uint, CXFile)> = Vec::new();
     clang_visitChildren(
         clang_getTranslationUnitCursor(tu),
         visit,
-        (&mut edges as *mut Vec<(CXFile, CXFile)>).cast(),
+        (&mut edges as *mut Vec<(CXFile, c_uint, CXFile)>).cast(),
     );
     let by_path: FxHashMap<&str, u32> = files
         .iter()
@@ -854,13 +860,19 @@ unsafe fn include_graph(tu: CXTranslationUnit, files: &[SeenFile]) -> Vec<(u32, 
             .entry(file)
             .or_insert_with(|| by_path.get(file_path(file).0.as_str()).copied())
     };
-    let mut graph: Vec<(u32, u32)> = edges
+    let mut graph: Vec<(u32, c_uint, u32)> = edges
         .into_iter()
-        .filter_map(|(from, to)| Some((index_of(from)?, index_of(to)?)))
+        .filter_map(|(from, offset, to)| Some((index_of(from)?, offset, index_of(to)?)))
         .collect();
+    // Each file's directives in the order of its text, each header once
+    // (the first: a header without guard may be included again).
     graph.sort_unstable();
-    graph.dedup();
+    let mut named = FxHashSet::default();
     graph
+        .into_iter()
+        .filter(|&(from, _, to)| named.insert((from, to)))
+        .map(|(from, _, to)| (from, to))
+        .collect()
 }
 
 /// The first error libclang reported for `tu`, as text.
@@ -905,28 +917,36 @@ unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
     names
 }
 
-/// Whether the order of the prelude's headers matters: one of its project
-/// headers leaves changed (`#define`, `#undef`) a macro that another of
-/// its headers tests without reading the first itself or defining it
-/// first. Headers without a guard (protobuf's `port_def.inc` and
-/// `port_undef.inc`) are read again wherever a unit includes them, and
-/// do not count as testers. The prelude reads the
-/// standard headers first, then the project's in the order one unit met
-/// them; in another unit, a project header that defines `_GNU_SOURCE`, or
-/// a project macro another header tests, may come first, and the headers
-/// in the prelude would not be the ones it reads. A header that includes
-/// the one that configures it (abseil's headers and `absl/base/config.h`,
-/// protobuf's and `port_def.inc`) reads it first wherever it is, and so
-/// does not depend on the order. The headers the command includes first
-/// (`-include`) come first either way. Returns why, for the prelude's
-/// `.failed` file.
+/// Pairs of the prelude's headers whose order matters beyond which
+/// [`ClangError::OrderDependent`] refuses it: a unit's check weighs each
+/// ([`PreludeContents::read_out_of_order`]).
+const MAX_ORDERED_PAIRS: usize = 4096;
+
+/// The pairs of the prelude's headers whose order matters
+/// ([`PreludeContents::ordered`]): one of its project headers leaves
+/// changed (`#define`, `#undef`) a macro that another of its headers tests
+/// without reading the first itself or defining it first. Headers without
+/// a guard (protobuf's `port_def.inc` and `port_undef.inc`) are read again
+/// wherever a unit includes them, and do not count as testers. The prelude
+/// reads the standard headers first, then the project's in the order one
+/// unit met them; in another unit, a project header that defines
+/// `_GNU_SOURCE`, or a project macro another header tests, may come first,
+/// and the headers in the prelude would not be the ones it reads. A header
+/// that includes the one that configures it (abseil's headers and
+/// `absl/base/config.h`, protobuf's and `port_def.inc`) reads it first
+/// wherever it is, and so does not depend on the order. The headers the
+/// command includes first (`-include`) come first either way.
 ///
 /// # Safety
 /// `tu` is the live prelude `contents` was read from.
-unsafe fn order_dependence(tu: CXTranslationUnit, contents: &PreludeContents) -> Option<String> {
+unsafe fn order_dependence(
+    tu: CXTranslationUnit,
+    contents: &PreludeContents,
+) -> Result<Vec<(u32, u32)>, ClangError> {
     let from_command = contents.read_by_command();
     let read_by = contents.read_by();
     let mut reads: FxHashMap<u32, FxHashSet<u32>> = FxHashMap::default();
+    let mut ordered = FxHashSet::default();
     for (i, file) in contents.files.iter().enumerate() {
         let i = i as u32;
         if file.system || from_command.contains(&i) {
@@ -944,21 +964,27 @@ unsafe fn order_dependence(tu: CXTranslationUnit, contents: &PreludeContents) ->
                 let tester_file = &contents.files[tester as usize];
                 if tester != i
                     && tester_file.guarded
+                    && !ordered.contains(&(i, tester))
                     && !reads
                         .entry(tester)
                         .or_insert_with(|| read_by(tester))
                         .contains(&i)
                     && !changed_before_tested(tu, tester_file, name)
                 {
-                    return Some(format!(
-                        "{} changes {name}, which {} tests without including it",
-                        file.path, contents.files[tester as usize].path
-                    ));
+                    if ordered.len() == MAX_ORDERED_PAIRS {
+                        return Err(ClangError::OrderDependent(format!(
+                            "{} changes {name}, which {} tests without including it",
+                            file.path, tester_file.path
+                        )));
+                    }
+                    ordered.insert((i, tester));
                 }
             }
         }
     }
-    None
+    let mut ordered: Vec<(u32, u32)> = ordered.into_iter().collect();
+    ordered.sort_unstable();
+    Ok(ordered)
 }
 
 /// Whether `file`, read by the prelude `tu`, changes `name` before it tests
@@ -1075,6 +1101,7 @@ unsafe fn contents_read_by(tu: CXTranslationUnit) -> PreludeContents {
         defined_macros: FxHashSet::default(),
         entries,
         includes: Vec::new(),
+        ordered: Vec::new(),
     }
 }
 

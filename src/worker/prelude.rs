@@ -41,11 +41,18 @@ pub(crate) struct PreludeContents {
     /// includes other headers depending on where.
     pub entries: Vec<Entry>,
     /// Every `#include` directive among `files` that the build evaluated,
-    /// `(including, included)` as indices into `files`; also those whose
-    /// header was already read (include guards), since a unit that
-    /// includes the first reads the second whether or not the prelude
-    /// read it earlier.
+    /// `(including, included)` as indices into `files`, each file's in the
+    /// order of its text; also those whose header was already read (include
+    /// guards), since a unit that includes the first reads the second
+    /// whether or not the prelude read it earlier.
     pub includes: Vec<(u32, u32)>,
+    /// Pairs `(changer, tester)` of its project headers whose order matters:
+    /// the first leaves changed a macro the second tests without reading the
+    /// first or changing the macro itself first (see `worker::clang`'s
+    /// `order_dependence`). The prelude read them in one order; a unit that
+    /// would read them in the other as written is parsed as written
+    /// ([`Self::read_out_of_order`]).
+    pub ordered: Vec<(u32, u32)>,
 }
 
 /// A header entered: `file` indexes [`PreludeContents::files`], `parent`
@@ -136,6 +143,32 @@ impl PreludeContents {
 }
 
 impl PreludeContents {
+    /// Whether a unit that includes the prelude's files `includes`, as
+    /// `(file, position)` in its order of files (see [`Self::first_reach`]),
+    /// would have read a pair of [`Self::ordered`] in the other order than
+    /// the prelude as written: a tester before its changer where the prelude
+    /// read the changer first, or the reverse. A tester the unit does not
+    /// read does not matter; one it reads without the changer counts as
+    /// read before it.
+    ///
+    /// libgit2's `util/thread.h` tests `GIT_THREADS` without including
+    /// `git2/sys/features.h`, which defines it: every unit reads the second
+    /// first, through its common header, and may use a prelude holding both.
+    pub(crate) fn read_out_of_order(&self, includes: &[(u32, u32)]) -> bool {
+        if self.ordered.is_empty() {
+            return false;
+        }
+        let graph = Graph::new(self);
+        let order = graph.read_order(includes);
+        self.ordered.iter().any(|&(changer, tester)| {
+            let Some(tested_at) = order[tester as usize] else {
+                return false;
+            };
+            let changer_first = order[changer as usize].is_some_and(|at| at < tested_at);
+            changer_first != (graph.entry_of[changer as usize] < graph.entry_of[tester as usize])
+        })
+    }
+
     /// The files each file reads, from its first entry (see
     /// [`Self::read_through`]), with the inclusion graph built once.
     pub(crate) fn read_by(&self) -> impl Fn(u32) -> FxHashSet<u32> + '_ {
@@ -179,7 +212,8 @@ struct Graph {
     entered: Vec<u32>,
     /// The entries each entry led to.
     children: Vec<Vec<u32>>,
-    /// The files each file's `#include` directives name.
+    /// The files each file's `#include` directives name, in the order of
+    /// its text.
     directives: Vec<Vec<u32>>,
 }
 
@@ -207,6 +241,33 @@ impl Graph {
             children,
             directives,
         }
+    }
+
+    /// The order in which a unit that includes `includes` (as in
+    /// [`PreludeContents::read_out_of_order`]) first reads each file as
+    /// written: each include in the unit's order, and depth first through
+    /// the directives of each file read, in the order of its text; a file
+    /// already read is not followed again (its guard). For a file entered
+    /// several times, its directives of all entries are followed, in the
+    /// order the prelude met them.
+    fn read_order(&self, includes: &[(u32, u32)]) -> Vec<Option<u32>> {
+        let mut includes = includes.to_vec();
+        includes.sort_by_key(|&(_, position)| position);
+        let mut order = vec![None; self.directives.len()];
+        let mut next = 0;
+        let mut stack = Vec::new();
+        for (file, _) in includes {
+            stack.push(file);
+            while let Some(file) = stack.pop() {
+                if order[file as usize].is_some() {
+                    continue;
+                }
+                order[file as usize] = Some(next);
+                next += 1;
+                stack.extend(self.directives[file as usize].iter().rev());
+            }
+        }
+        order
     }
 
     /// Visits every file read from the entries `start`: the entries they
@@ -356,6 +417,7 @@ mod tests {
                 command_line: false,
             }],
             includes: Vec::new(),
+            ordered: Vec::new(),
         }
     }
 
@@ -416,6 +478,7 @@ mod tests {
                 (4, 6),
                 (6, 7),
             ],
+            ordered: Vec::new(),
         };
         let paths = |files: Vec<SeenFile>| {
             let mut paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
@@ -473,6 +536,57 @@ mod tests {
                 Some(1)
             ]
         );
+    }
+
+    #[test]
+    fn a_unit_reading_order_dependent_headers_in_another_order_is_out_of_order() {
+        let entry = |file, parent| Entry {
+            file,
+            parent,
+            command_line: false,
+        };
+        // common.h includes features.h (which defines a macro) and then
+        // thread.h (which tests it); other.h includes thread.h alone.
+        let mut contents = PreludeContents {
+            files: ["common.h", "features.h", "thread.h", "other.h"]
+                .map(header)
+                .into(),
+            tested_macros: FxHashMap::default(),
+            defined_macros: FxHashSet::default(),
+            entries: vec![
+                entry(0, None),
+                entry(1, Some(0)),
+                entry(2, Some(0)),
+                entry(3, None),
+            ],
+            includes: vec![(0, 1), (0, 2), (3, 2)],
+            ordered: vec![(1, 2)],
+        };
+        // The prelude's order: through common.h, or common.h first.
+        assert!(!contents.read_out_of_order(&[(0, 1)]));
+        assert!(!contents.read_out_of_order(&[(3, 4), (0, 2)]));
+        // thread.h read first through other.h, or without features.h.
+        assert!(contents.read_out_of_order(&[(3, 1), (0, 2)]));
+        assert!(contents.read_out_of_order(&[(3, 1)]));
+        assert!(contents.read_out_of_order(&[(2, 1), (1, 2)]));
+        // The tester not read at all.
+        assert!(!contents.read_out_of_order(&[(1, 1)]));
+
+        // A prelude that read thread.h first (other.h first): a unit that
+        // reads features.h before it is out of order, one that never reads
+        // features.h, or after, is not.
+        contents.entries = vec![
+            entry(3, None),
+            entry(2, Some(0)),
+            entry(0, None),
+            entry(1, Some(2)),
+        ];
+        assert!(contents.read_out_of_order(&[(0, 1)]));
+        assert!(!contents.read_out_of_order(&[(3, 1)]));
+        assert!(!contents.read_out_of_order(&[(3, 1), (0, 2)]));
+        // No pairs: nothing is out of order.
+        contents.ordered.clear();
+        assert!(!contents.read_out_of_order(&[(0, 1)]));
     }
 
     #[test]
