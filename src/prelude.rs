@@ -201,11 +201,18 @@ pub(crate) struct Preludes {
 #[derive(Default)]
 struct Sample {
     units: u32,
-    /// Each header's path and how many sampled units read it, in the order
-    /// the units met them.
-    headers: Vec<(String, u32)>,
+    /// Each header, in the order the units met them.
+    headers: Vec<Sampled>,
     /// Positions in `headers`, by path key.
     known: FxHashMap<u64, usize>,
+}
+
+/// A header sampled units read.
+struct Sampled {
+    path: String,
+    system: bool,
+    /// How many of the sampled units read it.
+    units: u32,
 }
 
 /// How the units of one command fared with its prelude.
@@ -332,13 +339,26 @@ impl Preludes {
         }
         let sample = self.samples.entry(command).or_default();
         sample.units += 1;
-        for file in files.iter().skip(1).filter(|f| !f.system && f.guarded) {
+        // Of the system headers, a library's public ones (gtest's, gmock's):
+        // its internal ones may need others first. Not for C: a C unit may
+        // define a name that a C library header it does not include declares
+        // (see `HEADER`), where C++ libraries keep to namespaces.
+        let systems = language == Language::Cxx;
+        for file in files
+            .iter()
+            .skip(1)
+            .filter(|f| f.guarded && (!f.system || (systems && f.from_project)))
+        {
             let key = crate::fingerprint::path_key(&file.path);
             match sample.known.get(&key) {
-                Some(&at) => sample.headers[at].1 += 1,
+                Some(&at) => sample.headers[at].units += 1,
                 None if sample.headers.len() < MAX_PROJECT_HEADERS => {
                     sample.known.insert(key, sample.headers.len());
-                    sample.headers.push((file.path.clone(), 1));
+                    sample.headers.push(Sampled {
+                        path: file.path.clone(),
+                        system: file.system,
+                        units: 1,
+                    });
                 }
                 None => {}
             }
@@ -348,17 +368,24 @@ impl Preludes {
         }
         let sample = self.samples.remove(&command).expect("sampled above");
         self.sampled.insert(command);
-        let includes: String = sample
+        let chosen: Vec<&Sampled> = sample
             .headers
             .iter()
-            .filter(|(path, units)| {
-                2 * units > SAMPLED_UNITS && !path.contains(['"', '\\', '\n']) && emitted(path)
+            .filter(|header| {
+                2 * header.units > SAMPLED_UNITS
+                    && !header.path.contains(['"', '\\', '\n'])
+                    && if header.system {
+                        system_candidate(&header.path)
+                    } else {
+                        emitted(&header.path)
+                    }
             })
-            .map(|(path, _)| format!("#include \"{path}\"\n"))
             .collect();
         let none_usable =
             self.projects_refused >= FALLBACKS_TO_GIVE_UP && self.units_with_project_prelude == 0;
-        if includes.is_empty()
+        // Worth a prelude of its own only with project headers: the system
+        // ones most units of a test suite read (gtest, gmock) come with them.
+        if !chosen.iter().any(|header| !header.system)
             || none_usable
             || self.built() >= MAX_PRELUDES
             || self.projects_made >= MAX_PROJECT_PRELUDES
@@ -366,9 +393,7 @@ impl Preludes {
             return;
         }
         let header = self.dir.join(format!("{command:016x}-project.hpp"));
-        let text = format!(
-            "{HEADER}// The project headers most units of the command read (prelude.rs).\n{includes}"
-        );
+        let text = project_header(&header.to_string_lossy(), &chosen);
         if fs::write(&header, text).is_ok() {
             let header = header.to_string_lossy().into_owned();
             self.projects.insert(command, (header, Tally::default()));
@@ -450,6 +475,42 @@ impl Drop for Preludes {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The text of a command's prelude with the headers `chosen` after
+/// [`HEADER`], written at `path`. Each is included by its path, as found;
+/// a system header's include is marked as in a system header (a line
+/// marker with flag 3, as in preprocessed output), so that it stays one:
+/// clang takes a header included by an absolute path for the project's
+/// (its warnings, and libclang's `clang_Location_isInSystemHeader`).
+fn project_header(path: &str, chosen: &[&Sampled]) -> String {
+    let mut text = format!("{HEADER}// The headers most units of the command read (prelude.rs).\n");
+    let mut line = text.lines().count() + 1;
+    for header in chosen {
+        if header.system {
+            text.push_str(&format!(
+                "# {} \"{path}\" 3\n#include \"{}\"\n# {} \"{path}\"\n",
+                line + 1,
+                header.path,
+                line + 3
+            ));
+            line += 3;
+        } else {
+            text.push_str(&format!("#include \"{}\"\n", header.path));
+            line += 1;
+        }
+    }
+    text
+}
+
+/// Whether the system header at `path`, which most sampled units of a C++
+/// command read, may go in its prelude: not one that continues the search
+/// for its name in later directories (`#include_next`: the C library's
+/// wrappers in libstdc++ and clang's own headers), which needs the
+/// directory it was found in, where the prelude includes it by its path.
+/// A header that cannot be read is left out.
+fn system_candidate(path: &str) -> bool {
+    fs::read(path).is_ok_and(|text| !text.windows(12).any(|w| w == b"include_next"))
 }
 
 /// The language of a C or C++ unit whose arguments do not bring a
@@ -684,18 +745,29 @@ mod tests {
             mtime_ns: 0,
             system,
             guarded,
+            from_project: true,
         }
     }
 
     /// Issue 15: after a command's first three units, its prelude also
     /// holds the guarded project headers two of them read, in the order
-    /// they met them, that some unit emits; the standard one stays its
-    /// fallback.
+    /// they met them, that some unit emits, and the public headers of
+    /// system libraries they read; the standard one stays its fallback.
     #[test]
     fn a_commands_prelude_takes_in_the_project_headers_most_of_its_first_units_read() {
         let dir = tempfile::tempdir().unwrap();
         let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
         let flags = ["-Iinclude"];
+        let system = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            fs::write(&path, text).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let gtest = system("gtest.h", "#pragma once\nnamespace testing {}\n");
+        // Continues the search for its name, which an include by path cannot.
+        let wrapper = system("stdlib.h", "#pragma once\n#include_next <stdlib.h>\n");
+        // Included by gtest.h only: an internal header.
+        let internal = system("gtest-port.h", "#pragma once\n");
         let reads: [&[&str]; 3] = [
             &["/p/b.h", "/p/a.h", "/p/once.h", "/p/x.inc", "/p/gen.h"],
             &["/p/a.h", "/p/b.h", "/p/x.inc", "/p/gen.h"],
@@ -711,7 +783,12 @@ mod tests {
                     .iter()
                     .map(|&h| seen(h, false, !h.ends_with(".inc"))),
             );
-            files.push(seen("/usr/include/c++/12/string", true, true));
+            files.push(seen(&gtest, true, true));
+            files.push(seen(&wrapper, true, true));
+            files.push(SeenFile {
+                from_project: false,
+                ..seen(&internal, true, true)
+            });
             // Not emitted: a header no unit parsed in full.
             preludes.observe(&unit, &files, |path| path != "/p/gen.h");
         }
@@ -723,10 +800,25 @@ mod tests {
         assert!(standard.pch.ends_with(".pch") && standard.instead.is_none());
         let header = fs::read_to_string(&prelude.header).unwrap();
         assert!(header.starts_with(HEADER));
+        let lines: Vec<&str> = header.lines().collect();
+        let at = HEADER.lines().count() + 4;
+        let gtest_at = format!("# {} \"{}\" 3", at + 1, prelude.header);
+        let after = format!("# {} \"{}\"", at + 3, prelude.header);
         assert_eq!(
-            header[HEADER.len()..].lines().skip(1).collect::<Vec<_>>(),
-            ["#include \"/p/b.h\"", "#include \"/p/a.h\""]
+            lines[HEADER.lines().count() + 1..],
+            [
+                "#include \"/p/b.h\"",
+                "#include \"/p/a.h\"",
+                &gtest_at,
+                &format!("#include \"{gtest}\""),
+                &after,
+            ],
+            "{header}"
         );
+        // The line markers give each line its own number: a system header's
+        // include is on the line its marker names.
+        assert!(lines[at - 1].starts_with("# "));
+        assert_eq!(lines[at], format!("#include \"{gtest}\""));
 
         // Its units fall back three times, more than they use it: the
         // command goes back to the standard prelude.
@@ -738,6 +830,28 @@ mod tests {
         let mut unit = request("/src/u7.cpp", &flags);
         preludes.assign(&mut unit);
         assert_eq!(unit.prelude.unwrap().pch, standard.pch);
+
+        // A C command's prelude takes in no system header.
+        for k in 0..4 {
+            let mut unit = request(&format!("/src/c{k}.c"), &flags);
+            preludes.assign(&mut unit);
+            let files = [
+                seen(&unit.file, false, false),
+                seen(&gtest, true, true),
+                seen("/p/a.h", false, true),
+            ];
+            preludes.observe(&unit, &files, |_| true);
+        }
+        let mut unit = request("/src/c4.c", &flags);
+        preludes.assign(&mut unit);
+        let header = fs::read_to_string(unit.prelude.unwrap().header).unwrap();
+        assert_eq!(
+            header
+                .lines()
+                .skip(HEADER.lines().count() + 1)
+                .collect::<Vec<_>>(),
+            ["#include \"/p/a.h\""]
+        );
     }
 
     /// Issue 15: once three commands went back from their preludes with

@@ -35,7 +35,7 @@ use crate::index::model::SymbolKind;
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 11;
+pub(crate) const PROTOCOL_VERSION: u32 = 12;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -164,6 +164,11 @@ pub(crate) struct SeenFile {
     /// once`): only such a project header can join a prelude (see
     /// `crate::prelude`).
     pub guarded: bool,
+    /// Whether a project file (the main file, a project header) includes
+    /// it: a system header that one includes is a library's public header,
+    /// made to be included alone, which a prelude may hold (see
+    /// `crate::prelude`).
+    pub from_project: bool,
 }
 
 /// Everything extracted from one unit, restricted to the files it was

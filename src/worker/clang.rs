@@ -1061,6 +1061,8 @@ unsafe fn contents_read_by(tu: CXTranslationUnit) -> PreludeContents {
                 hash: xxhash_rust::xxh3::xxh3_64(&text),
                 size: text.len() as u64,
                 guarded: clang_isFileMultipleIncludeGuarded(tu, file) != 0,
+                // The prelude's own header is not the project's.
+                from_project: false,
             });
             handles.push(file);
             files.len() as u32 - 1

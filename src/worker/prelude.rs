@@ -406,6 +406,7 @@ mod tests {
                 mtime_ns: 3,
                 system: true,
                 guarded: true,
+                from_project: false,
             }],
             tested_macros: [("_GLIBCXX_DEBUG".to_owned(), vec![0])]
                 .into_iter()
@@ -429,6 +430,7 @@ mod tests {
             mtime_ns: 0,
             system: true,
             guarded: true,
+            from_project: false,
         }
     }
 

@@ -4,6 +4,7 @@
 //! precompiled) all leave the same content (`indexer digest`, every row
 //! spelled with USRs and paths). Issue 14.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::util::{self, Project};
@@ -463,6 +464,16 @@ fn a_unit_that_crashes_with_the_prelude_is_parsed_as_written() {
 /// next two with the standard library precompiled, and the later ones get
 /// a prelude that also holds the project headers most of those three read.
 fn project_with(headers: &[(&str, &str)], common: &str, last: &str) -> Project {
+    project_with_flags(headers, common, last, &[])
+}
+
+/// [`project_with`], each command with `flags` (given the project's root).
+fn project_with_flags(
+    headers: &[(&str, &str)],
+    common: &str,
+    last: &str,
+    flags: &[&dyn Fn(&Path) -> String],
+) -> Project {
     let project = Project::new();
     for (path, text) in headers {
         project.write(path, text);
@@ -473,7 +484,9 @@ fn project_with(headers: &[(&str, &str)], common: &str, last: &str) -> Project {
     }
     project.write("src/last.cpp", last);
     units.push("src/last.cpp".into());
-    let entries: Vec<(&str, &[&str])> = units.iter().map(|u| (u.as_str(), &[][..])).collect();
+    let flags: Vec<String> = flags.iter().map(|flag| flag(project.root())).collect();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let entries: Vec<(&str, &[&str])> = units.iter().map(|u| (u.as_str(), &flags[..])).collect();
     project.compdb(&entries);
     project
 }
@@ -578,4 +591,58 @@ fn a_unit_reading_order_dependent_headers_in_another_order_is_parsed_as_written(
     assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
     assert_as_written(&project, "with the project's headers precompiled");
+}
+
+/// Issue 15: the public headers of a system library most units of a
+/// command read (gtest's, gmock's) join its prelude with the project's, and
+/// stay system headers there. A unit that configures one (defines a macro
+/// it tests before including it) is parsed as written, as for a project
+/// header.
+#[test]
+fn a_system_librarys_public_headers_join_the_prelude() {
+    let api = "#ifndef LIB_API_H\n#define LIB_API_H\n#include \"detail.h\"\n\
+               namespace lib {\n#ifdef LIB_WIDE\ninline long api(long x) { return detail::twice(x); }\n\
+               #else\ninline int api(int x) { return detail::twice(x); }\n#endif\n}\n#endif\n";
+    // A warning the command makes an error, as it would in the project's
+    // own headers: a system header's warnings are not shown.
+    let detail =
+        "#pragma once\nnamespace lib::detail { inline int twice(int x) { return 2 * x; }\n\
+                  struct S { int f() { return 0; }; }; }\n";
+    let local = "#ifndef LOCAL_H\n#define LOCAL_H\n#include <string>\n\
+                 inline int local() { return (int)std::string(\"l\").size(); }\n#endif\n";
+    let project = project_with_flags(
+        &[
+            ("sys/lib/api.h", api),
+            ("sys/lib/detail.h", detail),
+            ("include/local.h", local),
+        ],
+        "#include <lib/api.h>\n#include \"local.h\"\nint use() { return lib::api(1) + local(); }\n",
+        "#define LIB_WIDE\n#include <lib/api.h>\n#include \"local.h\"\nlong last() { return lib::api(1L); }\n",
+        &[
+            &|root: &Path| format!("-isystem{}/sys", root.display()),
+            &|_: &Path| "-Werror=extra-semi".into(),
+        ],
+    );
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(
+        summary["units_with_project_prelude"],
+        UNITS - 4,
+        "{summary}"
+    );
+    // The last unit's main file defines `LIB_WIDE`, which only a header of
+    // the prelude tests: it is parsed as written from the start.
+    assert_eq!(summary["units_with_prelude"], UNITS - 2, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
+    // Still system headers: not the project's, however the prelude
+    // included them.
+    assert_eq!(
+        project.column(
+            "SELECT substr(path, instr(path, '/sys/')) || ' ' || is_system FROM files \
+             WHERE path LIKE '%/sys/lib/%' ORDER BY path"
+        ),
+        ["/sys/lib/api.h 1", "/sys/lib/detail.h 1"]
+    );
+    assert_as_written(&project, "with a system library's headers precompiled");
 }

@@ -66,6 +66,8 @@ pub(super) struct FileState {
     /// the parse would be recorded with the old content's hash and size,
     /// and refresh (which trusts size and mtime) would never look again.
     pub(super) mtime_ns: i64,
+    /// Whether a project file includes it (see [`SeenFile::from_project`]).
+    pub(super) from_project: bool,
     /// The bytes libclang parsed, fetched at the first reference located in
     /// the file (see [`Collector::text`]); owned by the translation unit.
     pub(super) text: Option<(*const u8, usize)>,
@@ -157,6 +159,7 @@ impl<'s> Collector<'s> {
                     mtime_ns,
                     path,
                     system: None,
+                    from_project: false,
                     text: None,
                     occurrences: FxHashSet::default(),
                     declared: FxHashSet::default(),
@@ -688,6 +691,24 @@ impl<'s> Collector<'s> {
             return;
         }
         let included = self.file_index(info.file);
+        let mut from: CXFile = ptr::null_mut();
+        clang_indexLoc_getFileLocation(
+            info.hashLoc,
+            ptr::null_mut(),
+            &mut from,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        // Whether the including file is the project's, skipped or not.
+        if !from.is_null() {
+            let from = self.file_index(from);
+            let system = *self.files[from as usize].system.get_or_insert_with(|| {
+                clang_Location_isInSystemHeader(clang_indexLoc_getCXSourceLocation(info.hashLoc))
+                    != 0
+            });
+            self.files[included as usize].from_project |= !system;
+        }
         // A forced include (`-include`) comes from no file.
         if let Some(at) = self.locate(info.hashLoc, true) {
             // A file without include guards (protobuf's `port_def.inc`) is
@@ -899,6 +920,7 @@ impl<'s> Collector<'s> {
                     mtime_ns: state.mtime_ns,
                     system,
                     guarded: clang_isFileMultipleIncludeGuarded(tu, state.handle) != 0,
+                    from_project: state.from_project,
                 }
             })
             .collect()
