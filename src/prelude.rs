@@ -17,11 +17,14 @@
 //! LevelDB more than half (docs/benchmarks.md).
 //!
 //! Once the command's first three units are parsed, its prelude also takes
-//! in the project headers two of them read ([`Preludes::observe`]): on
-//! protobuf, whose units read 2 MB of the project's headers each, that
-//! halves the build again. The worker refuses such a prelude when the
-//! order of its headers matters (`worker::clang`'s `order_dependence`);
-//! its units then use the standard one.
+//! in the project headers two of them read, and for C++ the public headers
+//! of system libraries (gtest's) ([`Preludes::observe`]): on protobuf,
+//! whose units read 2 MB of the project's headers each, that halves the
+//! build again; on libgit2 (C) it takes two thirds off. Where the order of
+//! its headers matters (one defines a macro another tests without
+//! including it: `worker::clang`'s `order_dependence`), the prelude holds
+//! them in the order the sampled units read them, and a unit that would
+//! read them in another order is parsed as written.
 //!
 //! This is not exactly the unit as written: the prelude's headers come
 //! first, so a unit sees their declarations even where it did not include
@@ -315,7 +318,9 @@ impl Preludes {
     /// project headers most of them read, in the order the units met them,
     /// if `emitted` says some unit of the build emits them or the index
     /// holds them (the units parsed with the prelude will not: they do not
-    /// walk the prelude's declarations).
+    /// walk the prelude's declarations). For a C++ command, also the
+    /// guarded system headers a project file includes, but for those that
+    /// continue the search for their name ([`system_candidate`]).
     ///
     /// Many of a C++ unit's headers are the project's own (on protobuf, 2
     /// MB of its 5 MB), read and parsed anew by every unit, as the standard
