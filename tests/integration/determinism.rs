@@ -646,3 +646,33 @@ fn a_system_librarys_public_headers_join_the_prelude() {
     );
     assert_as_written(&project, "with a system library's headers precompiled");
 }
+
+/// Issue 15: a project header most units read that includes a missing one
+/// (a generated header, in a tree that was only configured) is left out of
+/// the prelude, which holds the others.
+#[test]
+fn a_header_that_includes_a_missing_one_is_left_out_of_the_prelude() {
+    let plain = "#ifndef PLAIN_H\n#define PLAIN_H\n#include <string>\n\
+                 inline int plain() { return (int)std::string(\"p\").size(); }\n#endif\n";
+    let uses = "#ifndef USES_H\n#define USES_H\n#include \"generated.inc\"\nint uses();\n#endif\n";
+    let unit = "#include \"plain.h\"\nint use() { return plain(); }\n#include \"uses.h\"\n";
+    let project = project_with(
+        &[("include/plain.h", plain), ("include/uses.h", uses)],
+        unit,
+        unit,
+    );
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(
+        summary["units_with_project_prelude"],
+        UNITS - 3,
+        "{summary}"
+    );
+    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    // Each unit reports the missing header, as written.
+    assert_eq!(
+        project.column("SELECT count(*) FROM diagnostics WHERE message LIKE '%generated.inc%'"),
+        [UNITS.to_string()]
+    );
+    assert_as_written(&project, "with the headers that are there precompiled");
+}
