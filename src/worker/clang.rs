@@ -582,10 +582,13 @@ impl Indexer {
         args.push(c_string("-x")?);
         args.push(c_string(language.header_kind())?);
         let (arg_ptrs, arg_count) = c_argv(&args)?;
+        // Missing headers are errors, not fatal ones: the parse goes on, and
+        // reports all of them at once.
         let options = CXTranslationUnit_Incomplete
             | CXTranslationUnit_ForSerialization
             | CXTranslationUnit_SkipFunctionBodies
-            | CXTranslationUnit_DetailedPreprocessingRecord;
+            | CXTranslationUnit_DetailedPreprocessingRecord
+            | CXTranslationUnit_KeepGoing;
         let mut tu: CXTranslationUnit = ptr::null_mut();
         // SAFETY: every pointer outlives the call; the unit is disposed by
         // its guard on every path out.
@@ -1018,20 +1021,28 @@ unsafe fn reaching_missing(tu: CXTranslationUnit) -> FxHashSet<String> {
         .filter(|file| !file.is_null())
         .map(|file| file_path(file).0)
         .collect();
-    let mut reaching = FxHashSet::default();
-    for entry in &contents.entries {
-        if !missing_from.contains(&contents.files[entry.file as usize].path) {
-            continue;
-        }
-        let mut at = Some(entry);
-        while let Some(entry) = at {
-            reaching.insert(contents.files[entry.file as usize].path.clone());
-            at = entry
-                .parent
-                .map(|parent| &contents.entries[parent as usize]);
+    // Through every `#include`, not only the first of each header: a
+    // header its guard made a no-op in one place would be read in
+    // another once the first is left out.
+    let mut included_by: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for (from, to) in include_graph(tu, &contents.files) {
+        included_by.entry(to).or_default().push(from);
+    }
+    let mut reached = vec![false; contents.files.len()];
+    let mut next: Vec<u32> = (0..contents.files.len() as u32)
+        .filter(|&f| missing_from.contains(&contents.files[f as usize].path))
+        .collect();
+    while let Some(file) = next.pop() {
+        if !std::mem::replace(&mut reached[file as usize], true) {
+            next.extend(included_by.get(&file).into_iter().flatten());
         }
     }
-    reaching
+    contents
+        .files
+        .into_iter()
+        .zip(reached)
+        .filter_map(|(file, reached)| reached.then_some(file.path))
+        .collect()
 }
 
 /// Pairs of the prelude's headers whose order matters beyond which
