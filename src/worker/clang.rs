@@ -792,7 +792,22 @@ impl Parsed<'_> {
             let mut includes = 0;
             for change in directives::changes(&text, &contents.defined_macros, position == 0) {
                 let (name, undef) = match change {
-                    Change::Include => {
+                    Change::Include(spelled) => {
+                        // A change the header it includes next sets anew,
+                        // as in the prelude (`#define X(...)` then
+                        // `#include "x.def"`, which ends with `#undef X`).
+                        let reread = if changed.is_empty() {
+                            Vec::new()
+                        } else {
+                            self.set_by_reread(contents, spelled)
+                        };
+                        for name in reread {
+                            if changed.get(name.as_str()).is_some_and(|&(_, at, before)| {
+                                at == position && before == includes
+                            }) {
+                                changed.remove(name.as_str());
+                            }
+                        }
                         includes += 1;
                         continue;
                     }
@@ -826,6 +841,45 @@ impl Parsed<'_> {
             }
         }
         false
+    }
+
+    /// The macros a header of the prelude without guard leaves changed (see
+    /// `directives::lasting`), when an `#include` of the unit that spells
+    /// `spelled` names it: the unit reads it again, and it sets them as it
+    /// did in the prelude. Empty for any other header, and where the name
+    /// fits several of the prelude's files.
+    fn set_by_reread(&self, contents: &PreludeContents, spelled: &[u8]) -> Vec<String> {
+        let Ok(spelled) = std::str::from_utf8(spelled) else {
+            return Vec::new();
+        };
+        if spelled.is_empty() {
+            return Vec::new();
+        }
+        let mut named = contents.files.iter().filter(|file| {
+            !file.guarded
+                && file
+                    .path
+                    .strip_suffix(spelled)
+                    .is_some_and(|dir| dir.ends_with('/'))
+        });
+        let (Some(file), None) = (named.next(), named.next()) else {
+            return Vec::new();
+        };
+        // SAFETY: `tu` is live; the unit read the file again if it has it.
+        let text = unsafe {
+            let Ok(path) = c_string(&file.path) else {
+                return Vec::new();
+            };
+            let handle = clang_getFile(self.tu.0, path.as_ptr());
+            if handle.is_null() {
+                return Vec::new();
+            }
+            parsed_content(self.tu.0, handle, &file.path)
+        };
+        directives::lasting(&directives::changes(&text, &contents.defined_macros, false))
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Whether `state`'s file is a system header.

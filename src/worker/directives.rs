@@ -37,8 +37,10 @@ pub(crate) fn tested_macros(text: &[u8], names: &mut FxHashSet<String>) {
 pub(crate) enum Change<'t> {
     Define(&'t str),
     Undef(&'t str),
-    /// An `#include`: what it reads sees the definitions before it.
-    Include,
+    /// An `#include`: what it reads sees the definitions before it. With
+    /// the name it spells (`"x.def"`, `<x.def>`), without the quotes or
+    /// brackets; empty for one that a macro names.
+    Include(&'t [u8]),
 }
 
 impl<'t> Change<'t> {
@@ -46,7 +48,7 @@ impl<'t> Change<'t> {
     pub(crate) fn name(self) -> Option<&'t str> {
         match self {
             Change::Define(name) | Change::Undef(name) => Some(name),
-            Change::Include => None,
+            Change::Include(_) => None,
         }
     }
 }
@@ -87,7 +89,7 @@ pub(crate) fn changes<'t>(
         match directive {
             include if is_include(include) => {
                 includes_left -= 1;
-                found.push(Change::Include);
+                found.push(Change::Include(included_name(rest)));
             }
             b"if" | b"ifdef" | b"ifndef" => conditions.push(Some((directive, rest))),
             b"elif" | b"else" | b"elifdef" | b"elifndef" => {
@@ -138,7 +140,7 @@ pub(crate) fn lasting<'t>(changes: &[Change<'t>]) -> Vec<&'t str> {
             Change::Define(name) => defined.push(name),
             Change::Undef(name) if defined.contains(&name) => defined.retain(|&n| n != name),
             Change::Undef(name) => lasting.push(name),
-            Change::Include => {}
+            Change::Include(_) => {}
         }
     }
     lasting.extend(defined);
@@ -164,6 +166,20 @@ pub(crate) fn changed_before_tested(text: &[u8], name: &str) -> bool {
         }
     }
     false
+}
+
+/// The name an `#include` spells, from the rest of its line.
+fn included_name(rest: &[u8]) -> &[u8] {
+    let rest = rest.trim_ascii_start();
+    let close = match rest.first() {
+        Some(b'"') => b'"',
+        Some(b'<') => b'>',
+        _ => return b"",
+    };
+    let name = &rest[1..];
+    name.iter()
+        .position(|&c| c == close)
+        .map_or(b"", |end| &name[..end])
 }
 
 fn is_include(directive: &[u8]) -> bool {

@@ -676,3 +676,35 @@ fn a_header_that_includes_a_missing_one_is_left_out_of_the_prelude() {
     );
     assert_as_written(&project, "with the headers that are there precompiled");
 }
+
+/// Issue 15: a unit whose own header defines the macro an X-macro file of
+/// the prelude expands (`#define KIND(x) ...` then `#include "kinds.def"`,
+/// which ends with `#undef KIND`, as LLVM's `.def` files do) keeps the
+/// prelude: the file, read again, leaves the macro as the prelude did.
+#[test]
+fn an_x_macro_file_read_again_undoes_the_units_definition() {
+    let kinds = "#ifndef KIND\n#define KIND(x)\n#endif\nKIND(alpha)\nKIND(beta)\n#undef KIND\n";
+    let table = "#ifndef TABLE_H\n#define TABLE_H\n#include <string>\n\
+                 #define KIND(x) int x##_kind();\n#include \"kinds.def\"\n#endif\n";
+    let own = "#ifndef OWN_H\n#define OWN_H\n#define KIND(x) enum { x##_e };\n\
+               #include \"kinds.def\"\n#endif\n";
+    let project = project_with(
+        &[
+            ("include/kinds.def", kinds),
+            ("include/table.h", table),
+            ("include/own.h", own),
+        ],
+        "#include \"table.h\"\nint use() { return alpha_kind(); }\n",
+        "#include \"own.h\"\n#include \"table.h\"\nint last() { return alpha_e + beta_kind(); }\n",
+    );
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], UNITS, "{summary}");
+    assert_eq!(
+        summary["units_with_project_prelude"],
+        UNITS - 3,
+        "{summary}"
+    );
+    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
+    assert_as_written(&project, "with the X-macro file precompiled");
+}
