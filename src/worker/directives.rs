@@ -460,6 +460,21 @@ int defined_in_code = _NOT_A_CONDITION;
     /// In a main file, a definition after the last `#include` reaches no
     /// header.
     #[test]
+    fn an_include_carries_the_name_it_spells() {
+        let none = FxHashSet::default();
+        let text = b"#include \"a/x.def\"\n# include <y.h> // why\n#include HEADER\n#import \"z.h";
+        assert_eq!(
+            changes(text, &none, false),
+            [
+                Change::Include(b"a/x.def"),
+                Change::Include(b"y.h"),
+                Change::Include(b""),
+                Change::Include(b""),
+            ]
+        );
+    }
+
+    #[test]
     fn a_main_files_definitions_after_its_includes_do_not_count() {
         let none = FxHashSet::default();
         let names = FxHashSet::from_iter(["NDEBUG".to_owned()]);
