@@ -10,7 +10,7 @@
 //!    extension and guesses their flags: a language standard, plus the
 //!    project root and every `include` directory as include paths.
 //!
-//! Either way the result is a list of [`UnitSpec`]s whose arguments are ready
+//! Either way the result is a list of `UnitSpec`s whose arguments are ready
 //! for libclang: a database's commands go through the command stage
 //! (`command`), which removes the compiler, the source file and
 //! output-only flags and adapts what libclang could not parse as written.

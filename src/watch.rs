@@ -16,9 +16,9 @@
 //!
 //! Threads: the caller's thread runs the loop and the builds (so the
 //! observer needs no `Send`); notify's thread reads inotify and runs
-//! [`pending::Handler`], which classifies each event at once
-//! ([`scope::Scope::classify`]) and records only those that matter in a
-//! bounded [`pending::Pending`] shared with the loop. Events that come
+//! `pending::Handler`, which classifies each event at once
+//! (`scope::Scope::classify`) and records only those that matter in a
+//! bounded `pending::Pending` shared with the loop. Events that come
 //! while a build runs are recorded the same way and coalesce into the one
 //! next build.
 //!

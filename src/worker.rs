@@ -9,7 +9,7 @@
 //! which the supervisor watches, reflects what it really uses.
 //!
 //! Faults can be injected for tests through `INDEXER_FAULT` (see
-//! [`Fault`]); the variable is read once and is inert unless set.
+//! `Fault`); the variable is read once and is inert unless set.
 
 mod clang;
 mod comments;

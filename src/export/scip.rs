@@ -1,6 +1,6 @@
 //! The index as a SCIP index (<https://github.com/sourcegraph/scip>), the
 //! format Sourcegraph and other code-navigation tools read, with symbols
-//! named as scip-clang names them ([`names`]).
+//! named as scip-clang names them (`names`).
 //!
 //! # Streaming
 //!
@@ -11,7 +11,7 @@
 //! be concatenated), so the export writes the metadata, then each document
 //! as soon as it is built, then each external symbol: what it holds at a
 //! time is one document (the occurrences and symbols of one file), a page
-//! of file paths and the bounded caches of [`names::Namer`]. A reader that
+//! of file paths and the bounded caches of `names::Namer`. A reader that
 //! parses the output as one `Index` (the `scip` crate, `scip print`) sees
 //! an ordinary index.
 //!

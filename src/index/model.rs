@@ -340,7 +340,7 @@ pub(crate) mod role {
     pub const EXPANSION: u32 = 1 << 9;
 }
 
-/// Every [`role`] bit with its name, as queries report and filter them.
+/// Every `role` bit with its name, as queries report and filter them.
 pub const ROLE_NAMES: [(u32, &str); 8] = [
     (role::CALL, "call"),
     (role::DYNAMIC, "dynamic"),

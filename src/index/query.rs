@@ -316,7 +316,7 @@ fn resolve_all(conn: &Connection, symbol: &str) -> Result<Vec<i64>, QueryError> 
     Ok(found)
 }
 
-/// The [`role`] bits of role names (`call`, `read`, ...; `address` for
+/// The `role` bits of role names (`call`, `read`, ...; `address` for
 /// `address_of`); 0 for none given, which means every role.
 pub fn role_mask(names: &[String]) -> Result<u32, QueryError> {
     let mut mask = 0;

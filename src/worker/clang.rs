@@ -538,10 +538,11 @@ impl Indexer {
     ///
     /// A header of the project's that includes a missing one (a generated
     /// header, in a tree that was only configured: LLVM's `clang/AST`
-    /// headers include tablegen's `.inc` files) is left out, with the
-    /// headers of the prelude that led to it, and the rest tried again
-    /// (written next to `header`, `.1`, `.2`, ...), [`PRELUDE_ATTEMPTS`]
-    /// times at most: the units read those headers as written.
+    /// headers include tablegen's `.inc` files) is left out, with every
+    /// header of the prelude that includes it ([`reaching_missing`]), and
+    /// the rest tried again (written next to `header`, `.1`, `.2`, ...),
+    /// [`PRELUDE_ATTEMPTS`] times at most: the units read those headers as
+    /// written.
     fn build_prelude(
         &self,
         request: &IndexRequest,

@@ -24,7 +24,7 @@ use crate::index::model::role;
 /// What `refs`, `callers` and `callees` are asked besides the symbol.
 #[derive(Debug, Clone, Copy)]
 pub struct CallOptions {
-    /// Only uses with one of these [`role`] bits (see `role_mask`); 0 for
+    /// Only uses with one of these `role` bits (see `role_mask`); 0 for
     /// all.
     pub roles: u32,
     /// `callers`/`callees`: levels of the tree (1: direct ones only).
