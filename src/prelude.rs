@@ -508,25 +508,6 @@ fn project_header(path: &str, chosen: &[&Sampled]) -> String {
     text
 }
 
-/// The text of a prelude's header without the includes of `paths`, as
-/// [`project_header`] wrote them; `None` if it has none of them.
-pub(crate) fn leave_out(text: &str, paths: &FxHashSet<String>) -> Option<String> {
-    let mut left_out = false;
-    let kept: String = text
-        .lines()
-        .filter(|line| {
-            let drop = line
-                .strip_prefix("#include \"")
-                .and_then(|rest| rest.strip_suffix('"'))
-                .is_some_and(|path| paths.contains(path));
-            left_out |= drop;
-            !drop
-        })
-        .map(|line| format!("{line}\n"))
-        .collect();
-    left_out.then_some(kept)
-}
-
 /// Whether the system header at `path`, which most sampled units of a C++
 /// command read, may go in its prelude: not one that continues the search
 /// for its name in later directories (`#include_next`: the C library's

@@ -535,14 +535,6 @@ impl Indexer {
     /// Precompiles `header` with the unit's arguments into `out`, with
     /// function bodies skipped as the index skips those of system headers;
     /// returns what it read.
-    ///
-    /// A header of the project's that includes a missing one (a generated
-    /// header, in a tree that was only configured: LLVM's `clang/AST`
-    /// headers include tablegen's `.inc` files) is left out, with every
-    /// header of the prelude that includes it ([`reaching_missing`]), and
-    /// the rest tried again (written next to `header`, `.1`, `.2`, ...),
-    /// [`PRELUDE_ATTEMPTS`] times at most: the units read those headers as
-    /// written.
     fn build_prelude(
         &self,
         request: &IndexRequest,
@@ -550,46 +542,15 @@ impl Indexer {
         language: Language,
         out: &Path,
     ) -> Result<PreludeContents, ClangError> {
-        let mut attempt = header.to_owned();
-        let mut tried = 0;
-        loop {
-            tried += 1;
-            let (error, reaching) = match self.parse_prelude(request, &attempt, language, out)? {
-                PreludeParse::Built(contents) => return Ok(contents),
-                PreludeParse::Missing { error, reaching } => (error, reaching),
-            };
-            let text = std::fs::read_to_string(&attempt).unwrap_or_default();
-            let Some(fewer) = crate::prelude::leave_out(&text, &reaching) else {
-                return Err(ClangError::PreludeError(error));
-            };
-            if tried == PRELUDE_ATTEMPTS {
-                return Err(ClangError::PreludeError(error));
-            }
-            attempt = format!("{header}.{tried}");
-            std::fs::write(&attempt, fewer).map_err(|_| ClangError::PreludeError(error))?;
-        }
-    }
-
-    /// One attempt of [`Self::build_prelude`].
-    fn parse_prelude(
-        &self,
-        request: &IndexRequest,
-        header: &str,
-        language: Language,
-        out: &Path,
-    ) -> Result<PreludeParse, ClangError> {
         let header = c_string(header)?;
         let mut args = self.arguments(request)?;
         args.push(c_string("-x")?);
         args.push(c_string(language.header_kind())?);
         let (arg_ptrs, arg_count) = c_argv(&args)?;
-        // Missing headers are errors, not fatal ones: the parse goes on, and
-        // reports all of them at once.
         let options = CXTranslationUnit_Incomplete
             | CXTranslationUnit_ForSerialization
             | CXTranslationUnit_SkipFunctionBodies
-            | CXTranslationUnit_DetailedPreprocessingRecord
-            | CXTranslationUnit_KeepGoing;
+            | CXTranslationUnit_DetailedPreprocessingRecord;
         let mut tu: CXTranslationUnit = ptr::null_mut();
         // SAFETY: every pointer outlives the call; the unit is disposed by
         // its guard on every path out.
@@ -609,11 +570,7 @@ impl Indexer {
                 return Err(failure_reason(code, "the prelude"));
             }
             if let Some(error) = first_error(tu.0) {
-                let reaching = reaching_missing(tu.0);
-                if reaching.is_empty() {
-                    return Err(ClangError::PreludeError(error));
-                }
-                return Ok(PreludeParse::Missing { error, reaching });
+                return Err(ClangError::PreludeError(error));
             }
             let out = c_string(&out.to_string_lossy())?;
             let saved =
@@ -625,7 +582,7 @@ impl Indexer {
             contents.includes = include_graph(tu.0, &contents.files);
             contents.defined_macros = defined_macros(tu.0);
             contents.ordered = order_dependence(tu.0, &contents)?;
-            Ok(PreludeParse::Built(contents))
+            Ok(contents)
         }
     }
 
@@ -1012,92 +969,6 @@ unsafe fn defined_macros(tu: CXTranslationUnit) -> FxHashSet<String> {
         (&mut names as *mut FxHashSet<String>).cast(),
     );
     names
-}
-
-/// Attempts at building a prelude whose headers include missing ones (see
-/// `Indexer::build_prelude`): each costs a worker the parse of the prelude
-/// up to the first missing header.
-const PRELUDE_ATTEMPTS: usize = 4;
-
-/// How one attempt at a prelude went.
-enum PreludeParse {
-    Built(PreludeContents),
-    /// Its first error (`error`), with a header missing: the files that
-    /// included a missing header, and every file that led to those.
-    Missing {
-        error: String,
-        reaching: FxHashSet<String>,
-    },
-}
-
-/// The files of the prelude `tu` from which it included a header that is
-/// not there, and the files that included those, up to the prelude's own
-/// header (left out); empty if it included none.
-///
-/// # Safety
-/// `tu` is live.
-unsafe fn reaching_missing(tu: CXTranslationUnit) -> FxHashSet<String> {
-    extern "C" fn visit(
-        cursor: CXCursor,
-        _parent: CXCursor,
-        includers: CXClientData,
-    ) -> CXChildVisitResult {
-        if cursor.kind == CXCursor_InclusionDirective {
-            // SAFETY: `includers` is the vector passed below, alive for
-            // the visit; the cursor belongs to the live unit.
-            unsafe {
-                if clang_getIncludedFile(cursor).is_null() {
-                    let mut from: CXFile = ptr::null_mut();
-                    clang_getFileLocation(
-                        clang_getCursorLocation(cursor),
-                        &mut from,
-                        ptr::null_mut(),
-                        ptr::null_mut(),
-                        ptr::null_mut(),
-                    );
-                    (*includers.cast::<Vec<CXFile>>()).push(from);
-                }
-            }
-        }
-        CXChildVisit_Continue
-    }
-    let mut includers: Vec<CXFile> = Vec::new();
-    clang_visitChildren(
-        clang_getTranslationUnitCursor(tu),
-        visit,
-        (&mut includers as *mut Vec<CXFile>).cast(),
-    );
-    if includers.is_empty() {
-        return FxHashSet::default();
-    }
-    let contents = contents_read_by(tu);
-    let missing_from: FxHashSet<String> = includers
-        .into_iter()
-        .filter(|file| !file.is_null())
-        .map(|file| file_path(file).0)
-        .collect();
-    // Through every `#include`, not only the first of each header: a
-    // header its guard made a no-op in one place would be read in
-    // another once the first is left out.
-    let mut included_by: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-    for (from, to) in include_graph(tu, &contents.files) {
-        included_by.entry(to).or_default().push(from);
-    }
-    let mut reached = vec![false; contents.files.len()];
-    let mut next: Vec<u32> = (0..contents.files.len() as u32)
-        .filter(|&f| missing_from.contains(&contents.files[f as usize].path))
-        .collect();
-    while let Some(file) = next.pop() {
-        if !std::mem::replace(&mut reached[file as usize], true) {
-            next.extend(included_by.get(&file).into_iter().flatten());
-        }
-    }
-    contents
-        .files
-        .into_iter()
-        .zip(reached)
-        .filter_map(|(file, reached)| reached.then_some(file.path))
-        .collect()
 }
 
 /// Pairs of the prelude's headers whose order matters beyond which

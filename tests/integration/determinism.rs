@@ -647,11 +647,13 @@ fn a_system_librarys_public_headers_join_the_prelude() {
     assert_as_written(&project, "with a system library's headers precompiled");
 }
 
-/// Issue 15: a project header most units read that includes a missing one
-/// (a generated header, in a tree that was only configured) is left out of
-/// the prelude, which holds the others.
+/// Issue 15: a prelude whose project headers include a missing one (a
+/// generated header, in a tree that was only configured) is not used; its
+/// units get the standard one. Leaving such headers out instead cost
+/// LLVM's units that hit the missing header most of their references
+/// (docs/benchmarks.md).
 #[test]
-fn a_header_that_includes_a_missing_one_is_left_out_of_the_prelude() {
+fn a_prelude_whose_headers_include_a_missing_one_is_not_used() {
     let plain = "#ifndef PLAIN_H\n#define PLAIN_H\n#include <string>\n\
                  inline int plain() { return (int)std::string(\"p\").size(); }\n#endif\n";
     let uses = "#ifndef USES_H\n#define USES_H\n#include \"generated.inc\"\nint uses();\n#endif\n";
@@ -663,18 +665,15 @@ fn a_header_that_includes_a_missing_one_is_left_out_of_the_prelude() {
     );
     let summary = project.build(&["-j", "1"]);
     assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(
-        summary["units_with_project_prelude"],
-        UNITS - 3,
-        "{summary}"
-    );
+    assert_eq!(summary["units_with_project_prelude"], 0, "{summary}");
+    assert_eq!(summary["units_with_prelude"], UNITS - 1, "{summary}");
     assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
     // Each unit reports the missing header, as written.
     assert_eq!(
         project.column("SELECT count(*) FROM diagnostics WHERE message LIKE '%generated.inc%'"),
         [UNITS.to_string()]
     );
-    assert_as_written(&project, "with the headers that are there precompiled");
+    assert_as_written(&project, "with the standard library precompiled");
 }
 
 /// Issue 15: a unit whose own header defines the macro an X-macro file of
