@@ -422,6 +422,15 @@ mod tests {
         }
     }
 
+    /// A header entered from `parent`'s entry, not by the command line.
+    fn entry(file: u32, parent: Option<u32>) -> Entry {
+        Entry {
+            file,
+            parent,
+            command_line: false,
+        }
+    }
+
     fn header(path: &str) -> SeenFile {
         SeenFile {
             path: path.into(),
@@ -446,11 +455,6 @@ mod tests {
             "stddef.h",
             "max_align.h",
         ];
-        let entry = |file, parent| Entry {
-            file,
-            parent,
-            command_line: false,
-        };
         let contents = PreludeContents {
             files: names.iter().map(|n| header(n)).collect(),
             tested_macros: FxHashMap::default(),
@@ -542,11 +546,6 @@ mod tests {
 
     #[test]
     fn a_unit_reading_order_dependent_headers_in_another_order_is_out_of_order() {
-        let entry = |file, parent| Entry {
-            file,
-            parent,
-            command_line: false,
-        };
         // common.h includes features.h (which defines a macro) and then
         // thread.h (which tests it); other.h includes thread.h alone.
         let mut contents = PreludeContents {

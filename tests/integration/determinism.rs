@@ -491,6 +491,26 @@ fn project_with_flags(
     project
 }
 
+/// Asserts that a build of [`project_with`]'s units indexed them all, that
+/// `with_project` of them used a prelude with project headers, and that
+/// `fallbacks` were parsed again as written.
+#[track_caller]
+fn assert_prelude_use(summary: &serde_json::Value, with_project: usize, fallbacks: u64) {
+    assert_eq!(
+        (
+            &summary["indexed"],
+            &summary["units_with_project_prelude"],
+            &summary["prelude_fallbacks"]
+        ),
+        (
+            &serde_json::json!(UNITS),
+            &serde_json::json!(with_project),
+            &serde_json::json!(fallbacks)
+        ),
+        "indexed, with project headers, fallbacks: {summary}"
+    );
+}
+
 /// Issue 15: the project headers most units of a command read are
 /// precompiled with the standard library. A unit whose own header defines
 /// a macro one of them tests, before including it, is parsed as written:
@@ -520,12 +540,7 @@ fn a_unit_that_configures_a_precompiled_project_header_is_parsed_as_written() {
         (&serde_json::json!(UNITS), &serde_json::json!(0)),
         "{summary}"
     );
-    assert_eq!(
-        summary["units_with_project_prelude"],
-        UNITS - 4,
-        "{summary}"
-    );
-    assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
+    assert_prelude_use(&summary, UNITS - 4, 1);
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
     assert_as_written(&project, "with the project's headers precompiled");
 }
@@ -554,13 +569,7 @@ fn scoped_macros_around_each_file_cost_no_unit_the_prelude() {
         unit,
     );
     let summary = project.build(&["-j", "1"]);
-    assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(
-        summary["units_with_project_prelude"],
-        UNITS - 3,
-        "{summary}"
-    );
-    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    assert_prelude_use(&summary, UNITS - 3, 0);
     assert_as_written(&project, "with the project's headers precompiled");
 }
 
@@ -582,13 +591,7 @@ fn a_unit_reading_order_dependent_headers_in_another_order_is_parsed_as_written(
         "#include \"reader.h\"\n#include \"mode.h\"\nint last() { return read(1); }\n",
     );
     let summary = project.build(&["-j", "1"]);
-    assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(
-        summary["units_with_project_prelude"],
-        UNITS - 4,
-        "{summary}"
-    );
-    assert_eq!(summary["prelude_fallbacks"], 1, "{summary}");
+    assert_prelude_use(&summary, UNITS - 4, 1);
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
     assert_as_written(&project, "with the project's headers precompiled");
 }
@@ -624,16 +627,10 @@ fn a_system_librarys_public_headers_join_the_prelude() {
         ],
     );
     let summary = project.build(&["-j", "1"]);
-    assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(
-        summary["units_with_project_prelude"],
-        UNITS - 4,
-        "{summary}"
-    );
     // The last unit's main file defines `LIB_WIDE`, which only a header of
     // the prelude tests: it is parsed as written from the start.
     assert_eq!(summary["units_with_prelude"], UNITS - 2, "{summary}");
-    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    assert_prelude_use(&summary, UNITS - 4, 0);
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
     // Still system headers: not the project's, however the prelude
     // included them.
@@ -664,10 +661,8 @@ fn a_prelude_whose_headers_include_a_missing_one_is_not_used() {
         unit,
     );
     let summary = project.build(&["-j", "1"]);
-    assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(summary["units_with_project_prelude"], 0, "{summary}");
     assert_eq!(summary["units_with_prelude"], UNITS - 1, "{summary}");
-    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    assert_prelude_use(&summary, 0, 0);
     // Each unit reports the missing header, as written.
     assert_eq!(
         project.column("SELECT count(*) FROM diagnostics WHERE message LIKE '%generated.inc%'"),
@@ -697,13 +692,7 @@ fn an_x_macro_file_read_again_undoes_the_units_definition() {
         "#include \"own.h\"\n#include \"table.h\"\nint last() { return alpha_e + beta_kind(); }\n",
     );
     let summary = project.build(&["-j", "1"]);
-    assert_eq!(summary["indexed"], UNITS, "{summary}");
-    assert_eq!(
-        summary["units_with_project_prelude"],
-        UNITS - 3,
-        "{summary}"
-    );
-    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+    assert_prelude_use(&summary, UNITS - 3, 0);
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
     assert_as_written(&project, "with the X-macro file precompiled");
 }
