@@ -46,9 +46,10 @@
 //! clang's precompiled header files they hold), which
 //! exists only during a build: it is made afresh at the start and removed at
 //! the end. Memory and disk stay bounded: at most [`MAX_COMMANDS`]
-//! commands are remembered, [`MAX_SAMPLES`] sampled at once and
-//! [`MAX_PRELUDES`] preludes built, [`MAX_PROJECT_PRELUDES`] of them with
-//! project headers; units beyond that are parsed without.
+//! commands are remembered, [`MAX_SAMPLES`] sampled at once,
+//! [`MAX_PRELUDES`] standard preludes built and, besides,
+//! [`MAX_PROJECT_PRELUDES`] with project headers; units beyond that are
+//! parsed without.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -137,8 +138,11 @@ pub(crate) const HEADER: &str = "\
 #endif
 ";
 
-/// Preludes per build: each takes about 5.6 MB of disk
-/// (protobuf's, with libstdc++ 12).
+/// Standard preludes per build: each takes about 5.6 MB of disk
+/// (protobuf's, with libstdc++ 12). Those with project headers are
+/// bounded apart ([`MAX_PROJECT_PRELUDES`]), so that a build trying
+/// project preludes that fail (LLVM's, configured only) does not leave
+/// commands without their standard one.
 const MAX_PRELUDES: usize = 64;
 /// Compile commands remembered to spot the second unit of each.
 const MAX_COMMANDS: usize = 4096;
@@ -160,8 +164,10 @@ const SAMPLED_UNITS: u32 = 3;
 /// supervisor's memory for this stays under a few MB.
 const MAX_SAMPLES: usize = 16;
 const MAX_PROJECT_HEADERS: usize = 1024;
-/// Preludes with project headers per build: each takes up to about 30 MB
-/// of disk (protobuf's largest, 26 MB), where a standard one takes 6.
+/// Preludes with project headers per build, also those given up: each
+/// takes up to about 30 MB of disk (protobuf's largest, 26 MB), where a
+/// standard one takes 6. With [`MAX_PRELUDES`], a build's preludes take at
+/// most about 0.9 GB.
 const MAX_PROJECT_PRELUDES: usize = 16;
 
 /// The supervisor's side: decides, per unit, which prelude it uses, and
@@ -306,9 +312,9 @@ impl Preludes {
             .into_owned()
     }
 
-    /// Preludes given out in this build, each built once.
+    /// Standard preludes given out in this build, each built once.
     fn built(&self) -> usize {
-        self.chosen.len() + self.given_up.len() + self.projects_made
+        self.chosen.len() + self.given_up.len()
     }
 
     /// Counts the project headers a unit read (`files`, its main file
@@ -392,7 +398,6 @@ impl Preludes {
         // ones most units of a test suite read (gtest, gmock) come with them.
         if !chosen.iter().any(|header| !header.system)
             || none_usable
-            || self.built() >= MAX_PRELUDES
             || self.projects_made >= MAX_PROJECT_PRELUDES
         {
             return;
@@ -887,5 +892,47 @@ mod tests {
         };
         let got: Vec<bool> = (0..5).map(&mut project_prelude).collect();
         assert_eq!(got, [true, true, true, false, false]);
+    }
+
+    /// Issue 15: the preludes with project headers a build makes, also
+    /// those its commands went back from, leave the standard ones their
+    /// own bound (on LLVM, 126 units went without a prelude when they
+    /// shared one).
+    #[test]
+    fn project_preludes_do_not_count_against_the_standard_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preludes = Preludes::create(&dir.path().join("index.db")).unwrap();
+        // Whether the command's second unit gets a prelude, after its first
+        // three units (if `sample`) were sampled and asked for project ones.
+        let mut command = |command: usize, sample: bool| {
+            let flags = [format!("-DCOMMAND={command}")];
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let mut units = (0..).map(|k| request(&format!("/src/c{command}u{k}.cpp"), &flags));
+            let mut unit = units.next().unwrap();
+            preludes.assign(&mut unit);
+            let mut second = units.next().unwrap();
+            preludes.assign(&mut second);
+            if sample {
+                for mut unit in [unit, second.clone()].into_iter().chain(units.next()) {
+                    preludes.assign(&mut unit);
+                    let files = [seen(&unit.file, false, false), seen("/p/a.h", false, true)];
+                    preludes.observe(&unit, &files, |_| true);
+                }
+                let mut unit = units.next().unwrap();
+                preludes.assign(&mut unit);
+                assert!(unit.prelude.as_ref().unwrap().instead.is_some());
+                preludes.record(&unit, true, true, false);
+            }
+            second.prelude.is_some()
+        };
+        assert!((0..MAX_PROJECT_PRELUDES).all(|k| command(k, true)));
+        let standard_only: Vec<bool> = (MAX_PROJECT_PRELUDES..=MAX_PRELUDES)
+            .map(|k| command(k, false))
+            .collect();
+        assert_eq!(
+            standard_only.iter().filter(|got| **got).count(),
+            MAX_PRELUDES - MAX_PROJECT_PRELUDES
+        );
+        assert_eq!(standard_only.last(), Some(&false));
     }
 }
