@@ -5,12 +5,17 @@ Issue 15's "large real code base as a soak" (meant for llvm, 4,221 units;
 runs on any corpus benches/fetch-corpora.sh prepared).  In a fresh temporary
 database it runs, one after another:
 
-  full build   `indexer build --full -j N --json`: wall, CPU seconds of the
-               process tree, the summary's peaks and counts, and the
-               supervisor's VmRSS / VmHWM sampled from /proc every second
+  full build   `indexer build --full -j N --json --dispatch even`: wall,
+               CPU seconds of the process tree, the summary's peaks and
+               counts, and the supervisor's VmRSS / VmHWM sampled from /proc
+               every second
   throughput   units/s per tenth of the units, in the order they were
                indexed (units.indexed_at, whole seconds), and the last
-               tenth's over the first's: throughput must not decay
+               tenth's over the first's: throughput must not decay.  The
+               build's default order (costliest first) makes the first
+               tenth the heaviest; `--dispatch even` deals the units by
+               cost into the tenths alike, so that their rates compare
+               (`--dispatch costliest` times the default order instead)
   database     size of the index (db + -wal + -shm)
   queries      `indexer find NAME`, `indexer refs QUALIFIED` and
                `indexer callers QUALIFIED`, each a process of its own, on
@@ -127,8 +132,9 @@ class Sampler(threading.Thread):
                 return
 
 
-def full_build(indexer: Path, root: Path, compdb: Path, db: Path, jobs: int, tmp: Path) -> dict:
-    argv = [str(indexer), "build", "--full", "-j", str(jobs), "--json",
+def full_build(indexer: Path, root: Path, compdb: Path, db: Path, jobs: int, dispatch: str,
+               tmp: Path) -> dict:
+    argv = [str(indexer), "build", "--full", "-j", str(jobs), "--json", "--dispatch", dispatch,
             "--db", str(db), str(root), "--compdb", str(compdb)]
     log(f"full build: {' '.join(argv)}")
     err_path = tmp / "build-full.stderr"
@@ -384,7 +390,8 @@ def fmt(x: float | None, spec: str = ".2f") -> str:
 def print_report(r: dict) -> None:
     fb, s = r["full_build"], r["full_build"]["summary"]
     print(f"soak: {r['corpus']}, {r['units_selected']} of {r['units_in_compdb']} units"
-          f"{' (first ' + str(r['limit']) + ' in path order)' if r['limit'] else ''}, -j {r['jobs']}")
+          f"{' (first ' + str(r['limit']) + ' in path order)' if r['limit'] else ''}, -j {r['jobs']}, "
+          f"dispatch {r.get('dispatch', 'costliest')}")
     print(f"  full build      wall {fb['wall_s']:.1f} s, cpu {fb['cpu_s']:.1f} s "
           f"(other processes {fb['other_cpu_s']:.1f} s), exit {fb['exit_code']}")
     print(f"                  indexed {s.get('indexed')} of {s.get('files_total')}, failed {s.get('failed')}, "
@@ -439,6 +446,8 @@ def main() -> int:
     ap.add_argument("-j", "--jobs", type=int, default=2, help="worker processes (default: %(default)s)")
     ap.add_argument("--limit", type=int, metavar="N",
                     help="index only the first N units of the compile database in path order")
+    ap.add_argument("--dispatch", choices=("even", "costliest"), default="even",
+                    help="the full build's order of units (default: %(default)s, so that the tenths compare)")
     ap.add_argument("--seed", type=int, default=15, help="seed of the query symbols' draw (default: %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
@@ -482,9 +491,10 @@ def main() -> int:
         "limit": args.limit,
         "units_selected": len(units),
         "jobs": args.jobs,
+        "dispatch": args.dispatch,
     }
     try:
-        report["full_build"] = full_build(indexer, corpus.root, compdb, db, args.jobs, tmp)
+        report["full_build"] = full_build(indexer, corpus.root, compdb, db, args.jobs, args.dispatch, tmp)
         s = report["full_build"]["summary"]
         log(f"full build: {report['full_build']['wall_s']:.1f} s, {s.get('indexed')} indexed, "
             f"{s.get('failed')} failed")

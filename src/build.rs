@@ -30,7 +30,8 @@ use crossbeam_channel::bounded;
 use serde::Serialize;
 
 pub use self::options::{
-    default_db, BuildOptions, BuildSettings, MemorySetting, OptionsError, DEFAULT_FILES_PER_WORKER,
+    default_db, BuildOptions, BuildSettings, Dispatch, MemorySetting, OptionsError,
+    DEFAULT_FILES_PER_WORKER,
 };
 pub use crate::cancel::{Cancel, Phase, Signal};
 use crate::discover::{self, DiscoverError, Discovery, Source};
@@ -235,6 +236,7 @@ fn refresh_units(
         full: options.full,
         retry_failed: options.retry_failed,
         libclang,
+        dispatch: options.dispatch,
     };
     let mut refresher = refresh::Refresher::start(tx, &refresh_options)?;
     let mut failure = None;

@@ -123,10 +123,16 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::Dispatch;
     use rusqlite::{params, Connection};
 
-    /// A queue over pending units `(path, parse_ms)`, in an in-memory index.
+    /// A queue over pending units `(path, parse_ms)`, in an in-memory index,
+    /// in the default order.
     fn queue(units: &[(&str, i64)]) -> Queue {
+        queue_in(units, Dispatch::Costliest)
+    }
+
+    fn queue_in(units: &[(&str, i64)], dispatch: Dispatch) -> Queue {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(crate::index::SCHEMA).unwrap();
         for (id, (path, cost)) in units.iter().enumerate() {
@@ -142,7 +148,7 @@ mod tests {
             )
             .unwrap();
         }
-        crate::index::units::assign_costs(&conn).unwrap();
+        crate::index::units::assign_costs(&conn, dispatch).unwrap();
         Queue::new(PendingUnits::new(conn)).unwrap()
     }
 
@@ -186,6 +192,26 @@ mod tests {
         assert_eq!(next(&mut q, Some("/p/z")), "/p/x/mid.c");
         assert_eq!(next(&mut q, Some("/p/x")), "/p/x/tiny.c");
         assert_eq!(next(&mut q, Some("/p/x")), "-");
+    }
+
+    /// Issue 15: `Dispatch::Even` makes every tenth of the build alike in
+    /// cost (the soak compares the first and last tenths' throughput), the
+    /// costliest of each tenth first.
+    #[test]
+    fn an_even_dispatch_deals_the_units_by_cost_into_tenths() {
+        let paths: Vec<String> = (0..25).map(|i| format!("/p/u{i:02}.c")).collect();
+        // u00 costs the most, u24 the least.
+        let units: Vec<(&str, i64)> = (0..25)
+            .map(|i| (paths[i].as_str(), 100 - i as i64))
+            .collect();
+        let mut q = queue_in(&units, Dispatch::Even);
+        let order: Vec<String> = (0..25).map(|_| next(&mut q, None)).collect();
+        let ranks = [
+            0, 10, 20, 1, 11, 21, 2, 12, 22, 3, 13, 23, 4, 14, 24, 5, 15, 6, 16, 7, 17, 8, 18, 9,
+            19,
+        ];
+        assert_eq!(order, ranks.map(|r| format!("/p/u{r:02}.c")));
+        assert_eq!(next(&mut q, None), "-");
     }
 
     #[test]

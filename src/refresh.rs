@@ -27,6 +27,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use rusqlite::Transaction;
 
+use crate::build::Dispatch;
 use crate::discover::{self, UnitSpec};
 use crate::fingerprint;
 use crate::index::model::{Change, Dirtiness};
@@ -41,6 +42,7 @@ pub(crate) struct Options<'a> {
     /// Identifies the libclang that will parse; a different one invalidates
     /// everything indexed before.
     pub libclang: &'a str,
+    pub dispatch: Dispatch,
 }
 
 /// How the index compares with the project.
@@ -121,7 +123,7 @@ impl<'t, 'c> Refresher<'t, 'c> {
         for (file, what) in &refused {
             units::fail_readers_of_irregular(tx, file, what)?;
         }
-        units::assign_costs(tx)?;
+        units::assign_costs(tx, options.dispatch)?;
         let counts = units::count_units(tx)?;
         Ok(Freshness {
             dirty: counts.pending,
@@ -266,6 +268,7 @@ mod tests {
         full: false,
         retry_failed: false,
         libclang: "test",
+        dispatch: Dispatch::Costliest,
     };
 
     #[test]

@@ -62,6 +62,23 @@ pub struct BuildSettings {
     pub shard: Option<Shard>,
     /// Balance the shards by the parse times of this earlier index.
     pub plan_from: Option<PathBuf>,
+    /// The order units are handed to workers in.
+    pub dispatch: Dispatch,
+}
+
+/// The order a build hands its units to workers in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dispatch {
+    /// The costliest first (the last build's parse time, else the source's
+    /// size), so that the last worker does not finish a long unit alone.
+    #[default]
+    Costliest,
+    /// Every tenth of the build alike: the k-th tenth holds the units
+    /// whose rank by cost is k modulo 10, the costliest of them first.
+    /// For measuring whether throughput holds over a long build (the soak
+    /// benchmark compares its first and last tenths); it sorts every
+    /// pending unit once, where `Costliest` reads them along an index.
+    Even,
 }
 
 impl BuildSettings {
@@ -85,6 +102,7 @@ impl BuildSettings {
             worker_program: None,
             shard: None,
             plan_from: None,
+            dispatch: Dispatch::Costliest,
         }
     }
 
@@ -154,6 +172,7 @@ impl BuildSettings {
             worker_program,
             shard: self.shard,
             plan_from: self.plan_from,
+            dispatch: self.dispatch,
         })
     }
 }
@@ -186,6 +205,7 @@ pub struct BuildOptions {
     pub(crate) worker_program: PathBuf,
     pub(crate) shard: Option<Shard>,
     pub(crate) plan_from: Option<PathBuf>,
+    pub(crate) dispatch: Dispatch,
 }
 
 impl BuildOptions {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use indexer::build::{default_db, BuildSettings, DEFAULT_FILES_PER_WORKER};
+use indexer::build::{default_db, BuildSettings, Dispatch, DEFAULT_FILES_PER_WORKER};
 use indexer::index::query::{self, Direction, FindOptions, HierarchyOptions, Page};
 use indexer::memory::parse_size;
 use indexer::shard::Shard;
@@ -99,6 +99,11 @@ pub(crate) struct BuildArgs {
     /// shard must be given the same one) instead of by a hash of the paths
     #[arg(long, value_name = "OLD.db")]
     pub(crate) plan_from: Option<PathBuf>,
+    /// The order units are handed to workers in: `costliest` first, or
+    /// `even`, every tenth of the build alike in cost (for measuring
+    /// whether throughput holds over a long build)
+    #[arg(long, value_enum, default_value_t = DispatchOrder::Costliest)]
+    pub(crate) dispatch: DispatchOrder,
     /// Print one JSON summary object on stdout when done
     #[arg(long)]
     pub(crate) json: bool,
@@ -172,6 +177,13 @@ pub(crate) struct IndexingArgs {
     /// Pause dispatch while all workers together own more than this [default: 75% of RAM]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) memory_budget: Option<u64>,
+}
+
+/// `build --dispatch`: [`Dispatch`]'s names on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DispatchOrder {
+    Costliest,
+    Even,
 }
 
 /// How `build` shows its progress.
@@ -531,6 +543,10 @@ impl BuildArgs {
             retry_failed: self.retry_failed,
             shard: self.shard,
             plan_from: self.plan_from.clone(),
+            dispatch: match self.dispatch {
+                DispatchOrder::Costliest => Dispatch::Costliest,
+                DispatchOrder::Even => Dispatch::Even,
+            },
             ..self.indexing.settings()
         }
     }

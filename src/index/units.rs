@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::db::{file_id, hash_to_sql, meta, set_meta};
 use super::model::{Change, Command, Dirtiness, FAILED_BEFORE, QUARANTINE_FAILURES};
+use crate::build::Dispatch;
 use crate::discover::UnitSpec;
 
 /// Records the libclang that will parse (and this program's version) and
@@ -271,15 +272,27 @@ pub(crate) fn fail_readers_of_irregular(
     Ok(())
 }
 
-/// Sets the dispatch cost of every pending unit (see `plan`): its parse
-/// time in the previous run when known, else its size (roughly a
-/// millisecond per kilobyte).
-pub(crate) fn assign_costs(conn: &Connection) -> rusqlite::Result<()> {
+/// Sets the dispatch cost of every pending unit (see `plan`), which the
+/// queue hands out highest first: its parse time in the previous run when
+/// known, else its size (roughly a millisecond per kilobyte). For
+/// [`Dispatch::Even`], the cost then becomes a key that orders the units by
+/// their rank by cost modulo 10, then by rank: with `n` units,
+/// `10n - ((rank % 10) * n + rank)`, from `10n` down to 1.
+pub(crate) fn assign_costs(conn: &Connection, dispatch: Dispatch) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE units SET cost = coalesce(parse_ms, (SELECT size FROM files WHERE files.id = units.file_id) / 1024)
          WHERE state = 'pending'",
         [],
     )?;
+    if dispatch == Dispatch::Even {
+        conn.execute(
+            "UPDATE units SET cost = 10 * ranked.n - ((ranked.r % 10) * ranked.n + ranked.r)
+             FROM (SELECT id, row_number() OVER (ORDER BY cost DESC, id) - 1 AS r, count(*) OVER () AS n
+                   FROM units WHERE state = 'pending') AS ranked
+             WHERE units.id = ranked.id",
+            [],
+        )?;
+    }
     Ok(())
 }
 
