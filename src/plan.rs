@@ -8,6 +8,8 @@
 //! Cost (`index::units::assign_costs`) is the unit's parse time in the previous run when
 //! known, else its size (roughly a millisecond per kilobyte). Expensive
 //! units go first so that the last worker does not finish a long unit alone.
+//! With `Dispatch::Even` the cost is a key that deals the units into tenths
+//! alike in cost instead, for the soak benchmark.
 //!
 //! A worker may ask for a unit near the one it did last: libclang skips the
 //! bodies of headers a worker already parsed, so units of one directory,

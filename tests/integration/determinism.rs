@@ -134,6 +134,9 @@ fn jobs_and_the_prelude_do_not_change_the_index() {
     }
     let plain = build_into(&project, "plain.db", &["-j", "2", "--no-prelude"]);
     util::assert_same_digest("with and without the precompiled library", &full, &plain);
+    // Issue 15: the soak's order, every tenth of the build alike in cost.
+    let even = build_into(&project, "even.db", &["-j", "2", "--dispatch", "even"]);
+    util::assert_same_digest("costliest first and dealt evenly", &full, &even);
 }
 
 #[test]
