@@ -42,6 +42,7 @@ pub(crate) struct Options<'a> {
     /// Identifies the libclang that will parse; a different one invalidates
     /// everything indexed before.
     pub libclang: &'a str,
+    /// The order the pending units get their dispatch costs for.
     pub dispatch: Dispatch,
 }
 
