@@ -35,7 +35,7 @@ use crate::index::model::SymbolKind;
 
 /// Bumped whenever a type below changes shape; a worker built from other
 /// sources refuses the handshake instead of misreading frames.
-pub(crate) const PROTOCOL_VERSION: u32 = 12;
+pub(crate) const PROTOCOL_VERSION: u32 = 13;
 
 /// Upper bound on one frame, so a corrupt length prefix fails fast instead
 /// of allocating gigabytes.
@@ -136,6 +136,13 @@ pub(crate) enum Response {
         /// them lacks the references inside those bodies and must not be
         /// emitted.
         bodies_skipped: Vec<u32>,
+        /// Per file of `files`, what this unit understood of it: the
+        /// declarations and references it collected there, macros aside.
+        /// A unit whose parser lost its way before a header (error recovery
+        /// after a missing header can skip the rest of a unit) has nothing
+        /// there; a later unit that understood more emits the header
+        /// instead (`supervise::claims`).
+        understood: Vec<u32>,
     },
     Indexed(Box<UnitIndex>),
     /// libclang produced no translation unit at all (missing file, unusable

@@ -35,7 +35,6 @@ mod claims;
 mod outcome;
 mod process;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -125,11 +124,7 @@ impl<'a> Supervisor<'a> {
         let mut supervisor = Supervisor {
             config,
             queue,
-            claims: Claims {
-                owners: HashMap::new(),
-                index,
-                full,
-            },
+            claims: Claims::new(index, full),
             writer,
             events_tx,
             events,
@@ -288,13 +283,33 @@ impl<'a> Supervisor<'a> {
                 unit,
                 files,
                 bodies_skipped,
+                understood,
             } => {
-                let emit = self.claims.decide(
+                let decision = self.claims.decide(
                     unit,
                     &files,
                     &bodies_skipped,
+                    &understood,
                     self.config.index_system_headers,
                 );
+                // An earlier owner whose results may still be on their way
+                // must not store the header: told before this unit is
+                // granted it, the writer learns it before this unit's results
+                // arrive. Results already stored are replaced by this unit's.
+                for (earlier, header) in decision.taken_from {
+                    let pending = self.workers.iter().any(|w| {
+                        w.busy
+                            .as_ref()
+                            .is_some_and(|busy| busy.request.unit == earlier)
+                    });
+                    if pending {
+                        let _ = self.writer.send(WriteOp::Disowned {
+                            unit: earlier,
+                            header,
+                        });
+                    }
+                }
+                let emit = decision.emit;
                 let slot = self.slot(worker);
                 let busy = slot.and_then(|slot| self.workers[slot].busy.as_ref());
                 if let (Some(preludes), Some(busy)) = (&mut self.preludes, busy) {

@@ -66,15 +66,23 @@ pub fn run() -> Result<()> {
         // The grant round-trip happens inside the parse, while libclang's
         // state for the unit is alive, so its I/O errors are carried out.
         let mut grant_error = None;
-        let mut grant = |files: &[SeenFile], bodies_skipped: &[u32]| -> Vec<bool> {
-            match ask_grant(&mut input, &mut output, &request, files, bodies_skipped) {
-                Ok(emit) => emit,
-                Err(e) => {
-                    grant_error = Some(e);
-                    vec![false; files.len()]
+        let mut grant =
+            |files: &[SeenFile], bodies_skipped: &[u32], understood: &[u32]| -> Vec<bool> {
+                match ask_grant(
+                    &mut input,
+                    &mut output,
+                    &request,
+                    files,
+                    bodies_skipped,
+                    understood,
+                ) {
+                    Ok(emit) => emit,
+                    Err(e) => {
+                        grant_error = Some(e);
+                        vec![false; files.len()]
+                    }
                 }
-            }
-        };
+            };
         let response = match indexer.index(&request, &mut grant) {
             Ok(mut index) => {
                 let rss = statm.sample().unwrap_or_default();
@@ -115,6 +123,7 @@ fn ask_grant(
     request: &protocol::IndexRequest,
     files: &[SeenFile],
     bodies_skipped: &[u32],
+    understood: &[u32],
 ) -> Result<Vec<bool>> {
     // libclang names the main file by its real path; the unit's row uses the
     // path the project lists. Reporting the latter keeps a project reached
@@ -130,6 +139,7 @@ fn ask_grant(
             unit: request.unit,
             files,
             bodies_skipped: bodies_skipped.to_vec(),
+            understood: understood.to_vec(),
         },
     )?;
     match protocol::read_frame::<Request>(input)? {

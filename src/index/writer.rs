@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
+use rustc_hash::FxHashSet;
 
 use super::db::{hash_to_sql, now_s};
 use super::model::{Change, Dirtiness, QUARANTINE_FAILURES};
-use crate::protocol::{SeenFile, Symbol, UnitId, UnitIndex};
+use crate::protocol::{FileIndex, SeenFile, Symbol, UnitId, UnitIndex};
 
 /// A transaction is committed once it holds this many rows...
 const COMMIT_ROWS: usize = 200_000;
@@ -39,6 +40,10 @@ pub(crate) enum WriteOp {
     /// parsed again as written, in this build and in the next that indexes
     /// it (`units.prelude_fell_back`), as after any other fallback.
     FellBack { unit: UnitId },
+    /// A later unit of this build understood more of `header` and emits it
+    /// instead (`supervise::claims`): `unit`'s results, if still to come,
+    /// store nothing for it.
+    Disowned { unit: UnitId, header: String },
 }
 
 /// What the writer did, for the build summary.
@@ -71,6 +76,9 @@ pub(crate) fn spawn_writer(
 fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<WriterStats> {
     let mut stats = WriterStats::default();
     let mut tx: Option<(Transaction<'_>, Instant, usize)> = None;
+    // `(unit, path key)` of the headers units lost before their results
+    // came: few, one per header taken over while its first owner parsed.
+    let mut disowned: FxHashSet<(UnitId, u64)> = FxHashSet::default();
     loop {
         // Wait for work only while nothing is pending; with an open
         // transaction, wake up in time to honour the commit interval.
@@ -95,7 +103,7 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
                 WriteOp::Indexed { seen, index } => {
                     stats.units_indexed += 1;
                     stats.units_with_errors += u64::from(index.has_errors());
-                    store_unit(t, &seen, &index)?
+                    store_unit(t, &seen, &index, &mut disowned)?
                 }
                 WriteOp::Failed {
                     unit,
@@ -108,6 +116,10 @@ fn write_all(conn: &Connection, ops: Receiver<WriteOp>) -> rusqlite::Result<Writ
                 WriteOp::FellBack { unit } => t
                     .prepare_cached("UPDATE units SET prelude_fell_back = 1 WHERE id = ?1")?
                     .execute([i64::from(unit)])?,
+                WriteOp::Disowned { unit, header } => {
+                    disowned.insert((unit, crate::fingerprint::path_key(&header)));
+                    0
+                }
             };
             stats.busy += started.elapsed();
         }
@@ -147,6 +159,7 @@ fn store_unit(
     tx: &Transaction<'_>,
     seen: &[SeenFile],
     index: &UnitIndex,
+    disowned: &mut FxHashSet<(UnitId, u64)>,
 ) -> rusqlite::Result<usize> {
     let unit = i64::from(index.unit);
     let mut rows = 0;
@@ -218,6 +231,16 @@ fn store_unit(
     for file in &index.files {
         let fid = file_ids[file.file as usize];
         let seen_file = &seen[file.file as usize];
+        if disowned.remove(&(index.unit, crate::fingerprint::path_key(&seen_file.path))) {
+            // The symbols only its rows named would stay without any: the
+            // build's last sweep looks at them.
+            let mut touch =
+                tx.prepare_cached("INSERT OR IGNORE INTO temp.touched_symbols(id) VALUES (?1)")?;
+            for symbol in file_symbols(file) {
+                touch.execute([sym(symbol)])?;
+            }
+            continue;
+        }
         rows += replace_file_rows(tx, fid, seen_file)?;
         let mut stmt = tx.prepare_cached(
             "INSERT INTO decls(symbol_id, file_id, line, col, end_line, end_col, is_definition, container_id, doc)
@@ -332,6 +355,24 @@ fn store_unit(
     Ok(rows + seen.len() + index.diagnostics.len() + 1)
 }
 
+/// The symbols a file's rows name (as indices into the unit's symbols).
+fn file_symbols(file: &FileIndex) -> impl Iterator<Item = u32> + '_ {
+    let decls = file
+        .decls
+        .iter()
+        .flat_map(|d| [Some(d.symbol), d.container]);
+    let refs = file.refs.iter().flat_map(|r| [Some(r.symbol), r.container]);
+    let bases = file
+        .bases
+        .iter()
+        .flat_map(|b| [Some(b.derived), Some(b.base)]);
+    let overrides = file
+        .overrides
+        .iter()
+        .flat_map(|o| [Some(o.method), Some(o.overridden)]);
+    decls.chain(refs).chain(bases).chain(overrides).flatten()
+}
+
 /// The id of a file's row, created if the file is new. An existing row is
 /// left alone: its hash describes the content its rows were indexed from,
 /// which only the unit that emits the file may change.
@@ -414,4 +455,114 @@ fn store_failure(
         reason,
         if quarantine { QUARANTINE_FAILURES } else { 1 }
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::maintenance::{collect_garbage, Sweep};
+    use crate::index::model::SymbolKind;
+    use crate::protocol::{Decl, Span};
+
+    fn seen(path: &str) -> SeenFile {
+        SeenFile {
+            path: path.into(),
+            hash: 1,
+            size: 1,
+            mtime_ns: 0,
+            system: false,
+            guarded: true,
+            from_project: true,
+        }
+    }
+
+    fn symbol(name: &str) -> Symbol {
+        Symbol {
+            usr: format!("c:@F@{name}"),
+            name: name.into(),
+            qualified_name: name.into(),
+            kind: SymbolKind::Function,
+            type_spelling: String::new(),
+            underlying_type: None,
+            canonical_type: None,
+        }
+    }
+
+    /// A file's data: one declaration of the unit's symbol `symbol`.
+    fn declaring(file: u32, symbol: u32) -> FileIndex {
+        let extent = Span {
+            line: 1,
+            column: 1,
+            end_line: 1,
+            end_column: 9,
+        };
+        FileIndex {
+            file,
+            decls: vec![Decl {
+                symbol,
+                line: 1,
+                column: 5,
+                extent,
+                is_definition: false,
+                container: None,
+                doc: None,
+            }],
+            ..FileIndex::default()
+        }
+    }
+
+    fn names(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// Issue 15: a unit whose header a later unit took over stores nothing
+    /// for it when its results come after, and the symbols only those rows
+    /// named are collected.
+    #[test]
+    fn a_unit_stores_nothing_for_a_header_it_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            crate::index::open(&dir.path().join("index.db"), crate::index::Access::Write).unwrap();
+        conn.execute_batch(
+            "INSERT INTO files(id, path, size, mtime_ns, hash, is_system) VALUES (1, '/p/a.cpp', 1, 0, 1, 0);
+             INSERT INTO units(id, file_id, directory, args, args_hash, state)
+                 VALUES (1, 1, '/p', '[]', 0, 'pending');",
+        )
+        .unwrap();
+        let (ops, received) = crossbeam_channel::unbounded();
+        let writer = spawn_writer(conn, received);
+        ops.send(WriteOp::Disowned {
+            unit: 1,
+            header: "/p/h.h".into(),
+        })
+        .unwrap();
+        ops.send(WriteOp::Indexed {
+            seen: vec![seen("/p/a.cpp"), seen("/p/h.h")],
+            index: Box::new(UnitIndex {
+                unit: 1,
+                parse_ms: 1,
+                used_prelude: false,
+                used_project_prelude: false,
+                prelude_discarded_ms: None,
+                worker_rss: 0,
+                worker_resident: 0,
+                files: vec![declaring(0, 0), declaring(1, 1)],
+                symbols: vec![symbol("in_main"), symbol("only_in_header")],
+                diagnostics: Vec::new(),
+            }),
+        })
+        .unwrap();
+        drop(ops);
+        let (conn, stats) = writer.join().unwrap();
+        assert_eq!(stats.unwrap().units_indexed, 1);
+        let declared = "SELECT f.path FROM decls d JOIN files f ON f.id = d.file_id";
+        assert_eq!(names(&conn, declared), ["/p/a.cpp"]);
+        collect_garbage(&conn, Sweep::Touched).unwrap();
+        assert_eq!(names(&conn, "SELECT name FROM symbols"), ["in_main"]);
+    }
 }

@@ -7,61 +7,126 @@ use crate::protocol::{SeenFile, UnitId};
 
 /// Which unit emits each header in this build. Keys are xxh3 hashes of
 /// paths (a collision would make one header skipped: 1 in 2^64 per pair);
-/// the value is the claiming unit, `FRESH` for a header whose rows in the
-/// index are already current, or `MAIN_FILE` for a file that some unit of
-/// the project compiles (that unit emits it). Main files are not recorded
-/// otherwise, so the map grows with the distinct headers, not with the
-/// units: about 24 bytes per header.
+/// the value is the claiming unit with what it understood of the header,
+/// `FRESH` for a header whose rows in the index are already current, or
+/// `MAIN_FILE` for a file that some unit of the project compiles (that unit
+/// emits it). Main files are not recorded otherwise, so the map grows with
+/// the distinct headers, not with the units: about 32 bytes per header.
 pub(super) struct Claims {
-    pub(super) owners: HashMap<u64, UnitId>,
+    owners: HashMap<u64, Owner>,
     /// Looks up what the index holds, to leave current headers alone.
-    pub(super) index: HeaderLookup,
-    pub(super) full: bool,
+    index: HeaderLookup,
+    full: bool,
 }
 
-const FRESH: UnitId = UnitId::MAX;
-const MAIN_FILE: UnitId = UnitId::MAX - 1;
+/// The unit that emits a header, and what it understood of it
+/// (`Response::Parsed::understood`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    unit: UnitId,
+    understood: u32,
+}
+
+const FRESH: Owner = Owner {
+    unit: UnitId::MAX,
+    understood: u32::MAX,
+};
+const MAIN_FILE: Owner = Owner {
+    unit: UnitId::MAX - 1,
+    understood: u32::MAX,
+};
+
+enum Claim {
+    Refused,
+    Granted,
+    /// Granted, taken over from this earlier unit.
+    TakenFrom(UnitId),
+}
+
+/// What a unit emits, and the headers it took over from earlier units,
+/// which must not store them if their results are still to come.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Decision {
+    pub emit: Vec<bool>,
+    /// `(earlier owner, path)` of each header taken over.
+    pub taken_from: Vec<(UnitId, String)>,
+}
 
 impl Claims {
+    pub(super) fn new(index: HeaderLookup, full: bool) -> Claims {
+        Claims {
+            owners: HashMap::new(),
+            index,
+            full,
+        }
+    }
+
     /// Which of `files` the unit emits. Headers whose bodies its worker
     /// skipped are neither granted nor claimed: a later unit parsing them in
     /// full will be. (If none does, refresh notices that the header was
-    /// never emitted and indexes its includers again.)
+    /// never emitted and indexes its includers again.) A header claimed by
+    /// an earlier unit of this build is taken over by a unit that
+    /// understood more of it (`understood`, per file): in code that does
+    /// not compile, a unit whose parser lost its way before the header
+    /// holds next to nothing of it, and which unit comes first depends on
+    /// the schedule.
     pub(super) fn decide(
         &mut self,
         unit: UnitId,
         files: &[SeenFile],
         bodies_skipped: &[u32],
+        understood: &[u32],
         index_system_headers: bool,
-    ) -> Vec<bool> {
-        files
-            .iter()
-            .enumerate()
-            .map(|(i, file)| {
-                if i == 0 {
-                    // A unit always emits its own main file.
-                    return true;
-                }
-                if file.system && !index_system_headers {
-                    return false;
-                }
-                let key = crate::fingerprint::path_key(&file.path);
-                if self.owners.contains_key(&key) {
-                    return false;
-                }
-                if self.is_main_file(file) {
-                    self.owners.insert(key, MAIN_FILE);
-                    return false;
-                }
-                let current = !self.full && self.is_current(file);
-                if !current && bodies_skipped.contains(&(i as u32)) {
-                    return false;
-                }
-                let owner = if current { FRESH } else { unit };
-                self.owners.insert(key, owner);
-                owner == unit
-            })
-            .collect()
+    ) -> Decision {
+        let mut decision = Decision::default();
+        for (i, file) in files.iter().enumerate() {
+            // A unit always emits its own main file.
+            let emit = i == 0
+                || (!file.system || index_system_headers) && {
+                    let mine = Owner {
+                        unit,
+                        understood: understood.get(i).copied().unwrap_or(0),
+                    };
+                    let skipped = bodies_skipped.contains(&(i as u32));
+                    match self.claim(file, mine, skipped) {
+                        Claim::Refused => false,
+                        Claim::Granted => true,
+                        Claim::TakenFrom(earlier) => {
+                            decision.taken_from.push((earlier, file.path.clone()));
+                            true
+                        }
+                    }
+                };
+            decision.emit.push(emit);
+        }
+        decision
+    }
+
+    /// Whether `mine` emits the header `file`, see [`Claims::decide`].
+    fn claim(&mut self, file: &SeenFile, mine: Owner, skipped: bool) -> Claim {
+        let key = crate::fingerprint::path_key(&file.path);
+        if let Some(owner) = self.owners.get_mut(&key) {
+            // `FRESH` and `MAIN_FILE` understood everything: never taken.
+            if skipped || mine.understood <= owner.understood {
+                return Claim::Refused;
+            }
+            let earlier = std::mem::replace(owner, mine).unit;
+            return Claim::TakenFrom(earlier);
+        }
+        if self.is_main_file(file) {
+            self.owners.insert(key, MAIN_FILE);
+            return Claim::Refused;
+        }
+        let current = !self.full && self.is_current(file);
+        if !current && skipped {
+            return Claim::Refused;
+        }
+        self.owners.insert(key, if current { FRESH } else { mine });
+        if current {
+            Claim::Refused
+        } else {
+            Claim::Granted
+        }
     }
 
     /// Whether some unit of this build emits `path`, a header, or the index
@@ -93,6 +158,56 @@ impl Claims {
     /// Frees the headers a unit claimed, when its worker died before its
     /// results reached the writer: another unit may emit them.
     pub(super) fn release(&mut self, unit: UnitId) {
-        self.owners.retain(|_, owner| *owner != unit);
+        self.owners.retain(|_, owner| owner.unit != unit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{open, Access};
+
+    fn claims() -> (tempfile::TempDir, Claims) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("index.db"), Access::Write).unwrap();
+        (dir, Claims::new(HeaderLookup::new(conn), true))
+    }
+
+    /// A unit's main file and the header `h.h`.
+    fn files(main: &str) -> [SeenFile; 2] {
+        [main, "/p/h.h"].map(|path| SeenFile {
+            path: path.into(),
+            hash: 1,
+            size: 1,
+            mtime_ns: 0,
+            system: false,
+            guarded: true,
+            from_project: true,
+        })
+    }
+
+    /// The unit that understood the most of a header emits it, whichever
+    /// came first; one whose bodies were skipped, or that understood no
+    /// more, never takes it.
+    #[test]
+    fn a_unit_that_understood_more_of_a_header_takes_it_over() {
+        let (_dir, mut claims) = claims();
+        // Somebody must emit it, even a unit that understood nothing of it.
+        let first = claims.decide(1, &files("/p/a.cpp"), &[], &[5, 0], false);
+        assert_eq!(first.emit, [true, true]);
+        assert!(first.taken_from.is_empty());
+        let more = claims.decide(2, &files("/p/b.cpp"), &[], &[5, 7], false);
+        assert_eq!(more.emit, [true, true]);
+        assert_eq!(more.taken_from, [(1, "/p/h.h".to_owned())]);
+        let as_much = claims.decide(3, &files("/p/c.cpp"), &[], &[5, 7], false);
+        assert_eq!(as_much.emit, [true, false]);
+        let skipped = claims.decide(4, &files("/p/d.cpp"), &[1], &[5, 9], false);
+        assert_eq!(skipped.emit, [true, false]);
+        assert!(claims.is_emitted("/p/h.h"));
+        // Its owner's worker died: the next unit claims it afresh.
+        claims.release(2);
+        let after = claims.decide(5, &files("/p/e.cpp"), &[], &[5, 1], false);
+        assert_eq!(after.emit, [true, true]);
+        assert!(after.taken_from.is_empty());
     }
 }

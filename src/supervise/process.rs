@@ -37,6 +37,7 @@ pub(super) enum Event {
         unit: UnitId,
         files: Vec<SeenFile>,
         bodies_skipped: Vec<u32>,
+        understood: Vec<u32>,
     },
     /// The worker is done with a unit.
     Finished {
@@ -368,6 +369,7 @@ fn read_worker(
                 unit,
                 files,
                 bodies_skipped,
+                understood,
             })) => {
                 seen.clone_from(&files);
                 Event::Parsed {
@@ -375,6 +377,7 @@ fn read_worker(
                     unit,
                     files,
                     bodies_skipped,
+                    understood,
                 }
             }
             Ok(Some(Response::Indexed(index))) => {

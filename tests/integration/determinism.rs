@@ -699,3 +699,69 @@ fn an_x_macro_file_read_again_undoes_the_units_definition() {
     assert_eq!(project.column("SELECT count(*) FROM diagnostics"), ["0"]);
     assert_as_written(&project, "with the X-macro file precompiled");
 }
+
+/// Issue 15: in code that does not compile, a unit's parser may lose its
+/// way before a header (here an unclosed call swallows it; on LLVM
+/// configured only, a missing generated header): the header's rows come
+/// from the unit that understood the most of it, whichever unit the build
+/// meets first, with one worker (whose session must not count the header
+/// parsed after the first unit) or two.
+#[test]
+fn a_header_is_indexed_from_the_unit_that_understood_it_in_any_order() {
+    let rows_of_header = |bad_first: bool, jobs: &str| -> Vec<String> {
+        let project = Project::new();
+        project.write(
+            "include/h.h",
+            "#ifndef H_H\n#define H_H\nnamespace lib {\nint alpha(int);\n\
+             inline int beta(int x) { return alpha(x) + 1; }\n\
+             struct Gamma { int delta() const { return beta(2); } };\n}\n#endif\n",
+        );
+        // The larger unit is dispatched first.
+        let padding = "// padding\n".repeat(400);
+        let pad = |first: bool| if first { padding.as_str() } else { "" };
+        project.write(
+            "src/bad.cpp",
+            &format!(
+                "int broken = alpha(\n#include \"h.h\"\n);\n{}",
+                pad(bad_first)
+            ),
+        );
+        project.write(
+            "src/good.cpp",
+            &format!(
+                "#include \"h.h\"\nint use() {{ return lib::beta(1); }}\n{}",
+                pad(!bad_first)
+            ),
+        );
+        project.compdb(&[("src/bad.cpp", &[][..]), ("src/good.cpp", &[][..])]);
+        let summary = project.build(&["-j", jobs]);
+        assert_eq!(summary["indexed"], 2, "{summary}");
+        let root = project.root().to_str().unwrap().to_owned();
+        util::digest(&project, &project.db())
+            .lines()
+            .filter(|row| row.contains("include/h.h"))
+            .filter(|row| {
+                !["files\t", "unit_deps\t", "includes\t", "diagnostics\t"]
+                    .iter()
+                    .any(|table| row.starts_with(table))
+            })
+            .map(|row| row.replace(&root, "ROOT"))
+            .collect()
+    };
+    let understood = rows_of_header(false, "1");
+    for declared in ["c:@N@lib@F@beta#I#", "c:@N@lib@S@Gamma@F@delta#1"] {
+        assert!(
+            understood
+                .iter()
+                .any(|row| row.starts_with("decls\t") && row.contains(declared)),
+            "{declared} missing from {understood:#?}"
+        );
+    }
+    for (bad_first, jobs) in [(true, "1"), (true, "2"), (false, "2")] {
+        assert_eq!(
+            rows_of_header(bad_first, jobs),
+            understood,
+            "bad.cpp first: {bad_first}, -j {jobs}"
+        );
+    }
+}

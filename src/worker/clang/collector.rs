@@ -926,6 +926,21 @@ impl<'s> Collector<'s> {
             .collect()
     }
 
+    /// Per file, what the unit understood of it: the declarations and
+    /// references collected there, but those of macros (see
+    /// `Response::Parsed::understood`).
+    pub(super) fn understood(&self) -> Vec<u32> {
+        let not_macro = |symbol: SymbolRef| self.symbols[symbol as usize].kind != SymbolKind::Macro;
+        self.files
+            .iter()
+            .map(|state| {
+                let decls = state.data.decls.iter().filter(|d| not_macro(d.symbol));
+                let refs = state.data.refs.iter().filter(|r| not_macro(r.symbol));
+                u32::try_from(decls.count() + refs.count()).unwrap_or(u32::MAX)
+            })
+            .collect()
+    }
+
     /// Indices of the headers whose bodies libclang skipped in this unit.
     pub(super) fn skipped_files(&self) -> Vec<u32> {
         (0..self.files.len() as u32)

@@ -92,6 +92,16 @@ impl Fixture {
         main: &str,
         mut grant: impl FnMut(&[SeenFile], &[u32]) -> Vec<bool>,
     ) -> (Vec<SeenFile>, Result<UnitIndex, ClangError>) {
+        self.index_seeing_all(main, |files, skipped, _| grant(files, skipped))
+    }
+
+    /// Like [`Fixture::index_seeing_skips`], with what the unit understood
+    /// of each file too.
+    fn index_seeing_all(
+        &mut self,
+        main: &str,
+        mut grant: impl FnMut(&[SeenFile], &[u32], &[u32]) -> Vec<bool>,
+    ) -> (Vec<SeenFile>, Result<UnitIndex, ClangError>) {
         let request = IndexRequest {
             unit: 7,
             file: self.path(main),
@@ -100,10 +110,12 @@ impl Fixture {
             prelude: self.prelude.clone(),
         };
         let mut seen = Vec::new();
-        let result = self.indexer.index(&request, &mut |files, skipped| {
-            seen = files.to_vec();
-            grant(files, skipped)
-        });
+        let result = self
+            .indexer
+            .index(&request, &mut |files, skipped, understood| {
+                seen = files.to_vec();
+                grant(files, skipped, understood)
+            });
         (seen, result)
     }
 
@@ -898,6 +910,49 @@ fn denied_files_and_their_symbols_are_left_out() {
         .symbols
         .iter()
         .all(|s| s.qualified_name != "OnlyInHeader::member"));
+}
+
+/// A unit whose parser lost its way before a header (here an unclosed
+/// call swallows it) understood nothing of it: the session does not mark
+/// it parsed, so the next unit of the worker parses it in full, reports it
+/// not skipped and what it understood of it, and may emit it.
+#[test]
+fn a_header_a_unit_understood_nothing_of_is_not_skipped_by_the_next() {
+    let mut f = Fixture::new(&[
+        (
+            "h.h",
+            "#ifndef H_H\n#define H_H\nnamespace lib {\nint alpha(int);\n\
+             inline int beta(int x) { return alpha(x) + 1; }\n}\n#endif\n",
+        ),
+        ("bad.cpp", "int broken = alpha(\n#include \"h.h\"\n);\n"),
+        (
+            "good.cpp",
+            "#include \"h.h\"\nint use() { return lib::beta(1); }\n",
+        ),
+    ]);
+    let understood_h = |f: &mut Fixture, main: &str| {
+        let mut got = None;
+        let (seen, result) = f.index_seeing_all(main, |files, skipped, understood| {
+            assert!(skipped.is_empty(), "{main}: {skipped:?}");
+            got = Some(understood.to_vec());
+            vec![true; files.len()]
+        });
+        result.unwrap();
+        let h = seen
+            .iter()
+            .position(|file| file.path.ends_with("h.h"))
+            .unwrap();
+        got.unwrap()[h]
+    };
+    assert_eq!(understood_h(&mut f, "bad.cpp"), 0);
+    // `alpha`, `beta`, its parameter's type aside: declarations and the call.
+    assert!(understood_h(&mut f, "good.cpp") >= 3);
+    // Now it was understood: the next unit skips its bodies.
+    let (_, result) = f.index_seeing_skips("good.cpp", |files, skipped| {
+        assert_eq!(skipped.len(), 1);
+        vec![true; files.len()]
+    });
+    result.unwrap();
 }
 
 #[test]
