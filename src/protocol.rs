@@ -140,9 +140,11 @@ pub(crate) enum Response {
         /// declarations and references it collected there, macros aside.
         /// A unit whose parser lost its way before a header (error recovery
         /// after a missing header can skip the rest of a unit) has nothing
-        /// there; a later unit that understood more emits the header
-        /// instead (`supervise::claims`).
+        /// there; when it had `errors`, a later unit that understood more
+        /// emits the header instead (`supervise::claims`).
         understood: Vec<u32>,
+        /// Whether the unit's parse reported an error.
+        errors: bool,
     },
     Indexed(Box<UnitIndex>),
     /// libclang produced no translation unit at all (missing file, unusable

@@ -284,12 +284,14 @@ impl<'a> Supervisor<'a> {
                 files,
                 bodies_skipped,
                 understood,
+                errors,
             } => {
                 let decision = self.claims.decide(
                     unit,
                     &files,
                     &bodies_skipped,
                     &understood,
+                    errors,
                     self.config.index_system_headers,
                 );
                 // An earlier owner whose results may still be on their way

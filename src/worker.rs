@@ -66,23 +66,27 @@ pub fn run() -> Result<()> {
         // The grant round-trip happens inside the parse, while libclang's
         // state for the unit is alive, so its I/O errors are carried out.
         let mut grant_error = None;
-        let mut grant =
-            |files: &[SeenFile], bodies_skipped: &[u32], understood: &[u32]| -> Vec<bool> {
-                match ask_grant(
-                    &mut input,
-                    &mut output,
-                    &request,
-                    files,
-                    bodies_skipped,
-                    understood,
-                ) {
-                    Ok(emit) => emit,
-                    Err(e) => {
-                        grant_error = Some(e);
-                        vec![false; files.len()]
-                    }
+        let mut grant = |files: &[SeenFile],
+                         bodies_skipped: &[u32],
+                         understood: &[u32],
+                         errors: bool|
+         -> Vec<bool> {
+            match ask_grant(
+                &mut input,
+                &mut output,
+                &request,
+                files,
+                bodies_skipped,
+                understood,
+                errors,
+            ) {
+                Ok(emit) => emit,
+                Err(e) => {
+                    grant_error = Some(e);
+                    vec![false; files.len()]
                 }
-            };
+            }
+        };
         let response = match indexer.index(&request, &mut grant) {
             Ok(mut index) => {
                 let rss = statm.sample().unwrap_or_default();
@@ -124,6 +128,7 @@ fn ask_grant(
     files: &[SeenFile],
     bodies_skipped: &[u32],
     understood: &[u32],
+    errors: bool,
 ) -> Result<Vec<bool>> {
     // libclang names the main file by its real path; the unit's row uses the
     // path the project lists. Reporting the latter keeps a project reached
@@ -140,6 +145,7 @@ fn ask_grant(
             files,
             bodies_skipped: bodies_skipped.to_vec(),
             understood: understood.to_vec(),
+            errors,
         },
     )?;
     match protocol::read_frame::<Request>(input)? {

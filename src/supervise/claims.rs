@@ -19,21 +19,24 @@ pub(super) struct Claims {
     full: bool,
 }
 
-/// The unit that emits a header, and what it understood of it
-/// (`Response::Parsed::understood`).
+/// The unit that emits a header, what it understood of it and whether its
+/// parse had errors (`Response::Parsed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Owner {
     unit: UnitId,
     understood: u32,
+    errors: bool,
 }
 
 const FRESH: Owner = Owner {
     unit: UnitId::MAX,
     understood: u32::MAX,
+    errors: false,
 };
 const MAIN_FILE: Owner = Owner {
     unit: UnitId::MAX - 1,
     understood: u32::MAX,
+    errors: false,
 };
 
 enum Claim {
@@ -65,17 +68,20 @@ impl Claims {
     /// skipped are neither granted nor claimed: a later unit parsing them in
     /// full will be. (If none does, refresh notices that the header was
     /// never emitted and indexes its includers again.) A header claimed by
-    /// an earlier unit of this build is taken over by a unit that
-    /// understood more of it (`understood`, per file): in code that does
-    /// not compile, a unit whose parser lost its way before the header
-    /// holds next to nothing of it, and which unit comes first depends on
-    /// the schedule.
+    /// an earlier unit of this build whose parse had errors is taken over by
+    /// a unit that understood more of it (`understood`, per file): in code
+    /// that does not compile, a unit whose parser lost its way before the
+    /// header holds next to nothing of it, and which unit comes first
+    /// depends on the schedule. Between units without errors the first
+    /// stays: they understood a header alike, or under other macros, and
+    /// taking it over would only write it again.
     pub(super) fn decide(
         &mut self,
         unit: UnitId,
         files: &[SeenFile],
         bodies_skipped: &[u32],
         understood: &[u32],
+        errors: bool,
         index_system_headers: bool,
     ) -> Decision {
         let mut decision = Decision::default();
@@ -86,6 +92,7 @@ impl Claims {
                     let mine = Owner {
                         unit,
                         understood: understood.get(i).copied().unwrap_or(0),
+                        errors,
                     };
                     let skipped = bodies_skipped.contains(&(i as u32));
                     match self.claim(file, mine, skipped) {
@@ -106,8 +113,8 @@ impl Claims {
     fn claim(&mut self, file: &SeenFile, mine: Owner, skipped: bool) -> Claim {
         let key = crate::fingerprint::path_key(&file.path);
         if let Some(owner) = self.owners.get_mut(&key) {
-            // `FRESH` and `MAIN_FILE` understood everything: never taken.
-            if skipped || mine.understood <= owner.understood {
+            // `FRESH` and `MAIN_FILE` have no errors: never taken.
+            if skipped || !owner.errors || mine.understood <= owner.understood {
                 return Claim::Refused;
             }
             let earlier = std::mem::replace(owner, mine).unit;
@@ -186,27 +193,33 @@ mod tests {
         })
     }
 
-    /// The unit that understood the most of a header emits it, whichever
-    /// came first; one whose bodies were skipped, or that understood no
-    /// more, never takes it.
+    /// Issue 15: among units with errors, the one that understood the most
+    /// of a header emits it, whichever came first; one whose bodies were
+    /// skipped, or that understood no more, never takes it, nor does any
+    /// unit take it from one without errors.
     #[test]
-    fn a_unit_that_understood_more_of_a_header_takes_it_over() {
+    fn a_unit_that_understood_more_of_a_header_takes_it_from_one_with_errors() {
         let (_dir, mut claims) = claims();
         // Somebody must emit it, even a unit that understood nothing of it.
-        let first = claims.decide(1, &files("/p/a.cpp"), &[], &[5, 0], false);
+        let first = claims.decide(1, &files("/p/a.cpp"), &[], &[5, 0], true, false);
         assert_eq!(first.emit, [true, true]);
         assert!(first.taken_from.is_empty());
-        let more = claims.decide(2, &files("/p/b.cpp"), &[], &[5, 7], false);
+        let more = claims.decide(2, &files("/p/b.cpp"), &[], &[5, 7], true, false);
         assert_eq!(more.emit, [true, true]);
         assert_eq!(more.taken_from, [(1, "/p/h.h".to_owned())]);
-        let as_much = claims.decide(3, &files("/p/c.cpp"), &[], &[5, 7], false);
+        let as_much = claims.decide(3, &files("/p/c.cpp"), &[], &[5, 7], false, false);
         assert_eq!(as_much.emit, [true, false]);
-        let skipped = claims.decide(4, &files("/p/d.cpp"), &[1], &[5, 9], false);
+        let skipped = claims.decide(4, &files("/p/d.cpp"), &[1], &[5, 9], false, false);
         assert_eq!(skipped.emit, [true, false]);
+        let clean = claims.decide(5, &files("/p/e.cpp"), &[], &[5, 8], false, false);
+        assert_eq!(clean.taken_from, [(2, "/p/h.h".to_owned())]);
         assert!(claims.is_emitted("/p/h.h"));
+        // Its owner had no errors: kept, however much more a unit understood.
+        let most = claims.decide(6, &files("/p/f.cpp"), &[], &[5, 99], true, false);
+        assert_eq!(most.emit, [true, false]);
         // Its owner's worker died: the next unit claims it afresh.
-        claims.release(2);
-        let after = claims.decide(5, &files("/p/e.cpp"), &[], &[5, 1], false);
+        claims.release(5);
+        let after = claims.decide(7, &files("/p/g.cpp"), &[], &[5, 1], false, false);
         assert_eq!(after.emit, [true, true]);
         assert!(after.taken_from.is_empty());
     }

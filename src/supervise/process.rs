@@ -38,6 +38,7 @@ pub(super) enum Event {
         files: Vec<SeenFile>,
         bodies_skipped: Vec<u32>,
         understood: Vec<u32>,
+        errors: bool,
     },
     /// The worker is done with a unit.
     Finished {
@@ -370,6 +371,7 @@ fn read_worker(
                 files,
                 bodies_skipped,
                 understood,
+                errors,
             })) => {
                 seen.clone_from(&files);
                 Event::Parsed {
@@ -378,6 +380,7 @@ fn read_worker(
                     files,
                     bodies_skipped,
                     understood,
+                    errors,
                 }
             }
             Ok(Some(Response::Indexed(index))) => {

@@ -108,9 +108,10 @@ use self::ffi::{c_argv, c_string, file_path, take_string, Index, IndexAction, Tr
 const MAX_SCOPE_DEPTH: usize = 256;
 
 /// Decides which of a unit's files it emits: given every file the unit saw,
-/// the indices of those whose bodies were skipped and what the unit
-/// understood of each (`Response::Parsed::understood`), one answer per file.
-pub(crate) type Grant<'a> = dyn FnMut(&[SeenFile], &[u32], &[u32]) -> Vec<bool> + 'a;
+/// the indices of those whose bodies were skipped, what the unit
+/// understood of each and whether it had errors (`Response::Parsed`), one
+/// answer per file.
+pub(crate) type Grant<'a> = dyn FnMut(&[SeenFile], &[u32], &[u32], bool) -> Vec<bool> + 'a;
 
 /// What a session indexes besides the declarations and references of the
 /// project's files.
@@ -161,20 +162,22 @@ impl Session {
     }
 
     /// Records the project headers of a unit parsed in this session (`seen`,
-    /// the main file first) that it understood something of (`understood`,
-    /// per file): later units skip their bodies. One it understood nothing
-    /// of stays unmarked: its parser lost its way before the header (error
-    /// recovery after a missing header can skip the rest of a unit), or the
-    /// header holds macros only; either way libclang reached none of its
-    /// function bodies (it marks a body's region parsed when the parser
-    /// reaches the body, whose function the collector then records), so
-    /// a later unit parses them in full and may emit the header.
-    fn parsed(&mut self, seen: &[SeenFile], understood: &[u32]) {
+    /// the main file first): later units skip their bodies. But for a unit
+    /// with `errors`, one it understood nothing of (`understood`, per file)
+    /// stays unmarked: its parser lost its way before the header (error
+    /// recovery after a missing header can skip the rest of a unit), so
+    /// libclang reached none of its function bodies (it marks a body's
+    /// region parsed when the parser reaches the body, whose function the
+    /// collector then records), and a later unit parses them in full and
+    /// may emit the header. (A unit without errors that understood nothing
+    /// of a header read a header of macros only: no bodies, and nothing to
+    /// collect again.)
+    fn parsed(&mut self, seen: &[SeenFile], understood: &[u32], errors: bool) {
         self.parsed_headers.extend(
             seen.iter()
                 .zip(understood)
                 .skip(1)
-                .filter(|(file, &understood)| !file.system && understood > 0)
+                .filter(|(file, &understood)| !file.system && (!errors || understood > 0))
                 .map(|(file, _)| path_key(&file.path)),
         );
     }
@@ -377,13 +380,14 @@ impl Indexer {
         };
         drop(parsed.tu);
         let mut understood = parsed.collector.understood();
+        let errors = parsed.collector.has_errors();
         if lacks_cuda_installation(request, &seen) {
             // Its headers' bodies were parsed in this session all the same:
             // later units skip them, and the headers are emitted by a unit
             // that parses them in a session of its own, as after a discarded
             // attempt.
             drop(parsed.collector);
-            self.session_of(fallback).parsed(&seen, &understood);
+            self.session_of(fallback).parsed(&seen, &understood, errors);
             return Err(ClangError::NoCudaInstallation);
         }
         let mut skipped = parsed.collector.skipped_files();
@@ -415,7 +419,7 @@ impl Indexer {
         // The headers read through the prelude, added to `seen` above, were
         // not parsed here.
         understood.resize(seen.len(), 0);
-        let mut emit = grant(&seen, &skipped, &understood);
+        let mut emit = grant(&seen, &skipped, &understood, errors);
         if emit.len() != seen.len() {
             return Err(ClangError::Grant {
                 answered: emit.len(),
@@ -430,7 +434,7 @@ impl Indexer {
             .finish(request.unit, parsed.parse_ms, &emit);
         index.prelude_discarded_ms = discarded_ms;
         index.used_project_prelude = index.used_prelude && project_prelude;
-        self.session_of(fallback).parsed(&seen, &understood);
+        self.session_of(fallback).parsed(&seen, &understood, errors);
         Ok(index)
     }
 

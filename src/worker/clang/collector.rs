@@ -941,6 +941,13 @@ impl<'s> Collector<'s> {
             .collect()
     }
 
+    /// Whether the parse reported an error (or a fatal one).
+    pub(super) fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == "error" || d.severity == "fatal")
+    }
+
     /// Indices of the headers whose bodies libclang skipped in this unit.
     pub(super) fn skipped_files(&self) -> Vec<u32> {
         (0..self.files.len() as u32)

@@ -92,7 +92,7 @@ impl Fixture {
         main: &str,
         mut grant: impl FnMut(&[SeenFile], &[u32]) -> Vec<bool>,
     ) -> (Vec<SeenFile>, Result<UnitIndex, ClangError>) {
-        self.index_seeing_all(main, |files, skipped, _| grant(files, skipped))
+        self.index_seeing_all(main, |files, skipped, _, _| grant(files, skipped))
     }
 
     /// Like [`Fixture::index_seeing_skips`], with what the unit understood
@@ -100,7 +100,7 @@ impl Fixture {
     fn index_seeing_all(
         &mut self,
         main: &str,
-        mut grant: impl FnMut(&[SeenFile], &[u32], &[u32]) -> Vec<bool>,
+        mut grant: impl FnMut(&[SeenFile], &[u32], &[u32], bool) -> Vec<bool>,
     ) -> (Vec<SeenFile>, Result<UnitIndex, ClangError>) {
         let request = IndexRequest {
             unit: 7,
@@ -112,9 +112,9 @@ impl Fixture {
         let mut seen = Vec::new();
         let result = self
             .indexer
-            .index(&request, &mut |files, skipped, understood| {
+            .index(&request, &mut |files, skipped, understood, errors| {
                 seen = files.to_vec();
-                grant(files, skipped, understood)
+                grant(files, skipped, understood, errors)
             });
         (seen, result)
     }
@@ -912,28 +912,32 @@ fn denied_files_and_their_symbols_are_left_out() {
         .all(|s| s.qualified_name != "OnlyInHeader::member"));
 }
 
-/// A unit whose parser lost its way before a header (here an unclosed
-/// call swallows it) understood nothing of it: the session does not mark
-/// it parsed, so the next unit of the worker parses it in full, reports it
-/// not skipped and what it understood of it, and may emit it.
+/// Issue 15: a unit with errors whose parser lost its way before a header
+/// (here an unclosed call swallows it) understood nothing of it: the
+/// session does not mark it parsed, so the next unit of the worker parses
+/// it in full, reports it not skipped and what it understood of it, and
+/// may emit it. A unit without errors marks what it read, also a header of
+/// macros only, of which it understood nothing.
 #[test]
-fn a_header_a_unit_understood_nothing_of_is_not_skipped_by_the_next() {
+fn a_header_a_unit_with_errors_understood_nothing_of_is_not_skipped_by_the_next() {
     let mut f = Fixture::new(&[
         (
             "h.h",
             "#ifndef H_H\n#define H_H\nnamespace lib {\nint alpha(int);\n\
              inline int beta(int x) { return alpha(x) + 1; }\n}\n#endif\n",
         ),
+        ("m.h", "#pragma once\n#define M 1\n"),
         ("bad.cpp", "int broken = alpha(\n#include \"h.h\"\n);\n"),
         (
             "good.cpp",
-            "#include \"h.h\"\nint use() { return lib::beta(1); }\n",
+            "#include \"h.h\"\n#include \"m.h\"\nint use() { return lib::beta(M); }\n",
         ),
     ]);
     let understood_h = |f: &mut Fixture, main: &str| {
         let mut got = None;
-        let (seen, result) = f.index_seeing_all(main, |files, skipped, understood| {
+        let (seen, result) = f.index_seeing_all(main, |files, skipped, understood, errors| {
             assert!(skipped.is_empty(), "{main}: {skipped:?}");
+            assert_eq!(errors, main == "bad.cpp");
             got = Some(understood.to_vec());
             vec![true; files.len()]
         });
@@ -947,9 +951,9 @@ fn a_header_a_unit_understood_nothing_of_is_not_skipped_by_the_next() {
     assert_eq!(understood_h(&mut f, "bad.cpp"), 0);
     // `alpha`, `beta`, its parameter's type aside: declarations and the call.
     assert!(understood_h(&mut f, "good.cpp") >= 3);
-    // Now it was understood: the next unit skips its bodies.
+    // Now it was understood: the next unit skips its bodies; and m.h.
     let (_, result) = f.index_seeing_skips("good.cpp", |files, skipped| {
-        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped.len(), 2);
         vec![true; files.len()]
     });
     result.unwrap();
