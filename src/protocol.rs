@@ -180,6 +180,22 @@ pub(crate) struct SeenFile {
     pub from_project: bool,
 }
 
+#[cfg(test)]
+impl SeenFile {
+    /// A guarded project header (or main file) at `path`, for tests.
+    pub(crate) fn project(path: &str) -> SeenFile {
+        SeenFile {
+            path: path.into(),
+            hash: 1,
+            size: 1,
+            mtime_ns: 0,
+            system: false,
+            guarded: true,
+            from_project: true,
+        }
+    }
+}
+
 /// Everything extracted from one unit, restricted to the files it was
 /// granted. Symbols, files and diagnostics are referred to by their index in
 /// the vectors of this struct.

@@ -464,18 +464,6 @@ mod tests {
     use crate::index::model::SymbolKind;
     use crate::protocol::{Decl, Span};
 
-    fn seen(path: &str) -> SeenFile {
-        SeenFile {
-            path: path.into(),
-            hash: 1,
-            size: 1,
-            mtime_ns: 0,
-            system: false,
-            guarded: true,
-            from_project: true,
-        }
-    }
-
     fn symbol(name: &str) -> Symbol {
         Symbol {
             usr: format!("c:@F@{name}"),
@@ -542,7 +530,7 @@ mod tests {
         })
         .unwrap();
         ops.send(WriteOp::Indexed {
-            seen: vec![seen("/p/a.cpp"), seen("/p/h.h")],
+            seen: vec![SeenFile::project("/p/a.cpp"), SeenFile::project("/p/h.h")],
             index: Box::new(UnitIndex {
                 unit: 1,
                 parse_ms: 1,

@@ -182,15 +182,7 @@ mod tests {
 
     /// A unit's main file and the header `h.h`.
     fn files(main: &str) -> [SeenFile; 2] {
-        [main, "/p/h.h"].map(|path| SeenFile {
-            path: path.into(),
-            hash: 1,
-            size: 1,
-            mtime_ns: 0,
-            system: false,
-            guarded: true,
-            from_project: true,
-        })
+        [main, "/p/h.h"].map(SeenFile::project)
     }
 
     /// Issue 15: among units with errors, the one that understood the most
