@@ -541,6 +541,10 @@ impl Indexer {
             self.build_prelude(request, &prelude.header, prelude.language, out)
                 .map_err(|e| e.to_string())
         });
+        // Built for another compile command, a standard prelude may not
+        // read what this unit's include directories would make it read.
+        let contents = contents
+            .filter(|contents| preludes.searched_alike(&prelude.pch, contents, &request.args));
         self.preludes = preludes;
         match (contents, &prelude.instead) {
             (Some(contents), _) => Some((prelude.pch.clone(), contents)),
@@ -599,6 +603,10 @@ impl Indexer {
             contents.includes = include_graph(tu.0, &contents.files);
             contents.defined_macros = defined_macros(tu.0);
             contents.ordered = order_dependence(tu.0, &contents)?;
+            contents.search_dirs = crate::prelude::search_dirs(&request.args)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
             Ok(contents)
         }
     }
@@ -1175,6 +1183,7 @@ unsafe fn contents_read_by(tu: CXTranslationUnit) -> PreludeContents {
         entries,
         includes: Vec::new(),
         ordered: Vec::new(),
+        search_dirs: Vec::new(),
     }
 }
 

@@ -53,6 +53,9 @@ pub(crate) struct PreludeContents {
     /// would read them in the other as written is parsed as written
     /// ([`Self::read_out_of_order`]).
     pub ordered: Vec<(u32, u32)>,
+    /// The include directories of the command it was built for
+    /// (`crate::prelude::search_dirs`).
+    pub search_dirs: Vec<String>,
 }
 
 /// A header entered: `file` indexes [`PreludeContents::files`], `parent`
@@ -69,6 +72,37 @@ pub(crate) struct Entry {
 }
 
 impl PreludeContents {
+    /// Whether a unit with arguments `args` reads through the prelude the
+    /// files it would read as written, though it may have been built for
+    /// another command (see `crate::prelude::library_key`), with other
+    /// include directories. They are searched before the system ones: with
+    /// the same directories, yes; else only if the prelude read no project
+    /// file (none of its builder's directories held a header the standard
+    /// library includes) and none of the unit's other directories holds a
+    /// file by a name the prelude's headers might be included by (the last
+    /// one to three components of its path: `string.h`, `bits/types.h`,
+    /// `bits/types/FILE.h`), which would come first. A stat per name and
+    /// directory, on the side of parsing as written.
+    pub(crate) fn searched_alike(&self, args: &[String]) -> bool {
+        let dirs = crate::prelude::search_dirs(args);
+        if dirs == self.search_dirs {
+            return true;
+        }
+        let others: Vec<&Path> = dirs
+            .iter()
+            .filter(|dir| !self.search_dirs.iter().any(|mine| mine == *dir))
+            .map(Path::new)
+            .collect();
+        self.files.iter().all(|file| {
+            let components: Vec<_> = Path::new(&file.path).components().collect();
+            file.system
+                && (1..=3.min(components.len())).all(|n| {
+                    let name: PathBuf = components[components.len() - n..].iter().collect();
+                    !others.iter().any(|dir| dir.join(&name).is_file())
+                })
+        })
+    }
+
     /// The headers a unit that read `seen` with the prelude would
     /// have read as written, and not already in `seen`: those the prelude
     /// read from the headers the unit's own files include
@@ -310,6 +344,9 @@ pub(crate) struct KnownPreludes {
     /// By `.pch` path: what it was built from, or `None` if it cannot be
     /// used. Preludes being built by another worker are not recorded.
     known: FxHashMap<String, Option<Arc<PreludeContents>>>,
+    /// [`PreludeContents::searched_alike`]'s answers, by xxh3 of the
+    /// `.pch` path and the include directories asked about.
+    alike: FxHashMap<u64, bool>,
 }
 
 impl KnownPreludes {
@@ -331,6 +368,26 @@ impl KnownPreludes {
 }
 
 impl KnownPreludes {
+    /// [`PreludeContents::searched_alike`] for the prelude at `pch`,
+    /// remembered for the include directories of `args`.
+    pub(crate) fn searched_alike(
+        &mut self,
+        pch: &str,
+        contents: &PreludeContents,
+        args: &[String],
+    ) -> bool {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(pch.as_bytes());
+        for dir in crate::prelude::search_dirs(args) {
+            hasher.update(&[0]);
+            hasher.update(dir.as_bytes());
+        }
+        *self
+            .alike
+            .entry(hasher.digest())
+            .or_insert_with(|| contents.searched_alike(args))
+    }
+
     /// Marks a prelude libclang failed to load as unusable for this worker.
     pub(crate) fn reject(&mut self, pch: &str) {
         self.known.insert(pch.to_owned(), None);
@@ -419,6 +476,7 @@ mod tests {
             }],
             includes: Vec::new(),
             ordered: Vec::new(),
+            search_dirs: Vec::new(),
         }
     }
 
@@ -441,6 +499,47 @@ mod tests {
             guarded: true,
             from_project: false,
         }
+    }
+
+    /// Issue 15: a standard prelude built for one command serves another
+    /// with other include directories only if none of those holds a file by
+    /// a name the prelude's headers may have been included by, and the
+    /// prelude read no project file.
+    #[test]
+    fn a_prelude_serves_other_include_directories_unless_they_hold_its_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        for sub in ["plain", "shadows/bits", "near"] {
+            fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        fs::write(dir.path().join("plain/util.h"), "").unwrap();
+        fs::write(dir.path().join("shadows/bits/types.h"), "").unwrap();
+        // A directory by a header's name is no header.
+        fs::create_dir_all(dir.path().join("near/string")).unwrap();
+        let mut contents = contents();
+        contents
+            .files
+            .push(header("/usr/include/x86_64-linux-gnu/bits/types.h"));
+        contents.search_dirs = vec![format!("{root}/plain")];
+        let args = |dirs: &[&str]| -> Vec<String> {
+            dirs.iter()
+                .map(|d| format!("-I{root}/{d}"))
+                .chain(["-O2".to_owned()])
+                .collect()
+        };
+        assert!(contents.searched_alike(&args(&["plain"])));
+        assert!(contents.searched_alike(&args(&[])));
+        assert!(contents.searched_alike(&args(&["near", "plain"])));
+        assert!(!contents.searched_alike(&args(&["plain", "shadows"])));
+        fs::write(dir.path().join("near/types.h"), "").unwrap();
+        assert!(!contents.searched_alike(&args(&["near"])));
+        // A project file in the prelude: only its own directories.
+        contents.files.push(SeenFile {
+            system: false,
+            ..header(&format!("{root}/plain/util.h"))
+        });
+        assert!(contents.searched_alike(&args(&["plain"])));
+        assert!(!contents.searched_alike(&args(&["plain", "empty"])));
     }
 
     #[test]
@@ -485,6 +584,7 @@ mod tests {
                 (6, 7),
             ],
             ordered: Vec::new(),
+            search_dirs: Vec::new(),
         };
         let paths = |files: Vec<SeenFile>| {
             let mut paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
@@ -562,6 +662,7 @@ mod tests {
             ],
             includes: vec![(0, 1), (0, 2), (3, 2)],
             ordered: vec![(1, 2)],
+            search_dirs: Vec::new(),
         };
         // The prelude's order: through common.h, or common.h first.
         assert!(!contents.read_out_of_order(&[(0, 1)]));

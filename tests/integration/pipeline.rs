@@ -932,7 +932,8 @@ fn a_worker_that_cannot_load_libclang_stops_the_build() {
     .find(|p| std::path::Path::new(p).exists())
     .expect("a libc to pass off as libclang");
     let project = demo();
-    let resource_dir = "/usr/lib/llvm-14/lib/clang/14.0.6";
+    // Named, since the toolchain would look for it next to the library.
+    let resource_dir = builtin_headers_dir();
     let output = project
         .indexer()
         .args(["build", "-j", "2"])
@@ -951,6 +952,21 @@ fn a_worker_that_cannot_load_libclang_stops_the_build() {
     let status = project.status_json(&[]);
     assert_eq!(status["last_run"]["status"], "interrupted", "{status}");
     assert_eq!(status["units_pending"], 3, "{status}");
+}
+
+/// The directory of clang's builtin headers (`include/stddef.h`) of an
+/// installed LLVM, `/usr/lib/llvm-N/lib/clang/VERSION`.
+fn builtin_headers_dir() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .expect("reading /usr/lib")
+        .flatten()
+        .filter(|llvm| llvm.file_name().to_string_lossy().starts_with("llvm-"))
+        .filter_map(|llvm| std::fs::read_dir(llvm.path().join("lib/clang")).ok())
+        .flatten()
+        .flatten()
+        .map(|version| version.path())
+        .find(|dir| dir.join("include/stddef.h").is_file())
+        .expect("an LLVM with its builtin headers under /usr/lib/llvm-N/lib/clang")
 }
 
 /// Eight C++ units of one compile command (enough for a prelude), all
@@ -1024,6 +1040,71 @@ fn the_standard_library_is_precompiled_per_command_without_changing_the_index() 
     let small = project.build(&["-j", "2"]);
     assert_eq!(small["indexed"], 2, "{small}");
     assert_eq!(small["units_with_prelude"], 0, "{small}");
+}
+
+/// Issue 15: commands that differ only in their include directories (a
+/// CMake target each) share one standard prelude, but a unit whose own
+/// directory holds a header by a standard name (`string`) is parsed as
+/// written: through the prelude it would read the library's instead, and
+/// fall back.
+#[test]
+fn targets_share_a_prelude_unless_their_directories_hold_a_standard_name() {
+    let project = library_users();
+    let root = project.root().display().to_string();
+    project.write("tool/plain/tool.h", "#pragma once\nint tool();\n");
+    project.write(
+        "own/string",
+        "#pragma once\nnamespace std { struct string { int own; }; }\n",
+    );
+    let padding = "// Larger than the units of the other targets.\n".repeat(40);
+    for i in 0..8 {
+        let text = std::fs::read_to_string(project.path(&format!("src/u{i}.cpp"))).unwrap();
+        project.write(&format!("src/u{i}.cpp"), &format!("{padding}{text}"));
+    }
+    let units: Vec<String> = (0..8).map(|i| format!("src/u{i}.cpp")).collect();
+    let tools: Vec<String> = (0..2).map(|i| format!("tool/t{i}.cpp")).collect();
+    let owns: Vec<String> = (0..2).map(|i| format!("own/o{i}.cpp")).collect();
+    for (i, unit) in tools.iter().enumerate() {
+        project.write(unit, &format!("#include <vector>\n#include \"tool.h\"\nint t{i}() {{ return std::vector<int>(3).size(); }}\n"));
+    }
+    for (i, unit) in owns.iter().enumerate() {
+        project.write(
+            unit,
+            &format!("#include <string>\nint o{i}(std::string s) {{ return s.own; }}\n"),
+        );
+    }
+    let tool_dir = [format!("-I{root}/tool/plain")];
+    let own_dir = [format!("-I{root}/own")];
+    let tool_args: Vec<&str> = tool_dir.iter().map(String::as_str).collect();
+    let own_args: Vec<&str> = own_dir.iter().map(String::as_str).collect();
+    let entries: Vec<(&str, &[&str])> = units
+        .iter()
+        .map(|u| (u.as_str(), &[][..]))
+        .chain(tools.iter().map(|u| (u.as_str(), &tool_args[..])))
+        .chain(owns.iter().map(|u| (u.as_str(), &own_args[..])))
+        .collect();
+    project.compdb(&entries);
+
+    // One worker: the library's largest unit goes without, the next builds
+    // the prelude, and the others use it, the tool's too; `own/`'s do not.
+    let summary = project.build(&["-j", "1"]);
+    assert_eq!(summary["indexed"], 12, "{summary}");
+    assert_eq!(summary["indexed_with_errors"], 0, "{summary}");
+    assert_eq!(summary["units_with_prelude"], 9, "{summary}");
+    assert_eq!(summary["prelude_fallbacks"], 0, "{summary}");
+
+    let plain_db = project.path("plain.db");
+    let plain = project.build(&[
+        "-j",
+        "2",
+        "--no-prelude",
+        "--db",
+        plain_db.to_str().unwrap(),
+    ]);
+    assert_eq!(plain["units_with_prelude"], 0, "{plain}");
+    let with = util::snapshot(&project);
+    let without = util::snapshot_db(&project, &plain_db);
+    assert!(with == without, "{}", util::snapshot_diff(&with, &without));
 }
 
 #[test]
