@@ -587,23 +587,20 @@ fn command_key(request: &IndexRequest, language: Language) -> u64 {
 /// name: the worker checks that before using a prelude built for another
 /// command (`worker::prelude`'s `PreludeContents::searched_alike`).
 fn library_key(request: &IndexRequest, language: Language) -> u64 {
-    let mut args = request.args.iter().filter(|a| **a != request.file);
+    let args = request.args.iter().filter(|a| **a != request.file);
     if !only_absolute_paths(args.clone()) {
         return command_key(request, language);
     }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(&[language as u8, 1]);
-    while let Some(arg) = args.next() {
-        if SEARCH_FLAGS.contains(&arg.as_str()) {
-            args.next();
-            continue;
-        }
-        if SEARCH_FLAGS.iter().any(|flag| arg.starts_with(flag)) {
-            continue;
-        }
-        hasher.update(&[0]);
-        hasher.update(arg.as_bytes());
-    }
+    split_search_dirs(
+        args,
+        |_| {},
+        |arg| {
+            hasher.update(&[0]);
+            hasher.update(arg.as_bytes());
+        },
+    );
     hasher.digest()
 }
 
@@ -615,15 +612,28 @@ const SEARCH_FLAGS: [&str; 2] = ["-I", "-iquote"];
 /// ones ([`SEARCH_FLAGS`]), in order, as written.
 pub(crate) fn search_dirs(args: &[String]) -> Vec<&str> {
     let mut dirs = Vec::new();
-    let mut args = args.iter();
+    split_search_dirs(args.iter(), |dir| dirs.push(dir), |_| {});
+    dirs
+}
+
+/// Hands each directory of a [`SEARCH_FLAGS`] flag, joined or the next
+/// argument, to `dir`, and every other argument to `other`, in order.
+fn split_search_dirs<'a>(
+    mut args: impl Iterator<Item = &'a String>,
+    mut dir: impl FnMut(&'a str),
+    mut other: impl FnMut(&'a str),
+) {
     while let Some(arg) = args.next() {
         if SEARCH_FLAGS.contains(&arg.as_str()) {
-            dirs.extend(args.next().map(String::as_str));
+            if let Some(value) = args.next() {
+                dir(value);
+            }
         } else if let Some(flag) = SEARCH_FLAGS.iter().find(|flag| arg.starts_with(**flag)) {
-            dirs.push(&arg[flag.len()..]);
+            dir(&arg[flag.len()..]);
+        } else {
+            other(arg);
         }
     }
-    dirs
 }
 
 /// Flags whose value, the next argument or joined, is a path.

@@ -82,9 +82,9 @@ impl PreludeContents {
     /// file by a name the prelude's headers might be included by (the last
     /// one to three components of its path: `string.h`, `bits/types.h`,
     /// `bits/types/FILE.h`), which would come first. A stat per name and
-    /// directory, on the side of parsing as written.
-    pub(crate) fn searched_alike(&self, args: &[String]) -> bool {
-        let dirs = crate::prelude::search_dirs(args);
+    /// directory, on the side of parsing as written. `dirs`: the unit's
+    /// (`crate::prelude::search_dirs`).
+    pub(crate) fn searched_alike(&self, dirs: &[&str]) -> bool {
         if dirs == self.search_dirs {
             return true;
         }
@@ -376,16 +376,17 @@ impl KnownPreludes {
         contents: &PreludeContents,
         args: &[String],
     ) -> bool {
+        let dirs = crate::prelude::search_dirs(args);
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         hasher.update(pch.as_bytes());
-        for dir in crate::prelude::search_dirs(args) {
+        for dir in &dirs {
             hasher.update(&[0]);
             hasher.update(dir.as_bytes());
         }
         *self
             .alike
             .entry(hasher.digest())
-            .or_insert_with(|| contents.searched_alike(args))
+            .or_insert_with(|| contents.searched_alike(&dirs))
     }
 
     /// Marks a prelude libclang failed to load as unusable for this worker.
@@ -521,25 +522,25 @@ mod tests {
             .files
             .push(header("/usr/include/x86_64-linux-gnu/bits/types.h"));
         contents.search_dirs = vec![format!("{root}/plain")];
-        let args = |dirs: &[&str]| -> Vec<String> {
-            dirs.iter()
-                .map(|d| format!("-I{root}/{d}"))
-                .chain(["-O2".to_owned()])
-                .collect()
+        let dirs =
+            |dirs: &[&str]| -> Vec<String> { dirs.iter().map(|d| format!("{root}/{d}")).collect() };
+        let alike = |contents: &PreludeContents, names: &[&str]| {
+            let dirs = dirs(names);
+            contents.searched_alike(&dirs.iter().map(String::as_str).collect::<Vec<_>>())
         };
-        assert!(contents.searched_alike(&args(&["plain"])));
-        assert!(contents.searched_alike(&args(&[])));
-        assert!(contents.searched_alike(&args(&["near", "plain"])));
-        assert!(!contents.searched_alike(&args(&["plain", "shadows"])));
+        assert!(alike(&contents, &["plain"]));
+        assert!(alike(&contents, &[]));
+        assert!(alike(&contents, &["near", "plain"]));
+        assert!(!alike(&contents, &["plain", "shadows"]));
         fs::write(dir.path().join("near/types.h"), "").unwrap();
-        assert!(!contents.searched_alike(&args(&["near"])));
+        assert!(!alike(&contents, &["near"]));
         // A project file in the prelude: only its own directories.
         contents.files.push(SeenFile {
             system: false,
             ..header(&format!("{root}/plain/util.h"))
         });
-        assert!(contents.searched_alike(&args(&["plain"])));
-        assert!(!contents.searched_alike(&args(&["plain", "empty"])));
+        assert!(alike(&contents, &["plain"]));
+        assert!(!alike(&contents, &["plain", "empty"]));
     }
 
     #[test]
